@@ -1,0 +1,124 @@
+//! Shared helpers for the integration tests: a sandboxed dokku host per test.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Where the repository lives (the integration tests run with it as cwd).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A dokku host under `target/sandboxes/<name>`, torn down (every server stopped) when dropped.
+pub struct Sandbox {
+    pub dir: PathBuf,
+}
+
+/// The result of one command, with the text already decoded.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Panics, showing both streams, unless the command exited 0; returns stdout.
+    #[track_caller]
+    pub fn ok(self) -> String {
+        assert_eq!(self.code, 0, "command failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self.stdout
+    }
+
+    /// Panics unless the command exited with `code`.
+    #[track_caller]
+    pub fn code(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "unexpected exit\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+impl Sandbox {
+    /// A fresh host named after the test; any leftover from an earlier run is removed first.
+    pub fn up(name: &str) -> Sandbox {
+        let dir = repo().join("target/sandboxes").join(name);
+        if dir.exists() {
+            let _ = Command::new(repo().join("tests/sandbox/sandbox")).arg("down").arg(&dir).status();
+            std::fs::remove_dir_all(&dir).expect("remove old sandbox");
+        }
+        std::fs::create_dir_all(&dir).expect("create sandbox dir");
+        let sandbox = Sandbox { dir };
+        sandbox.sandbox(&["up"]).ok();
+        sandbox
+    }
+
+    fn run(&self, program: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env("SANDBOX_PLUGIN_BINARY", env!("CARGO_BIN_EXE_postgres-upgrade"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(input).expect("write stdin");
+        }
+        Run::from(child.wait_with_output().expect("wait"))
+    }
+
+    /// `DIR/bin/dokku ARGS…` with no stdin (as CI and scripts run it).
+    pub fn dokku(&self, args: &[&str]) -> Run {
+        self.run(&self.dir.join("bin/dokku"), args, None)
+    }
+
+    /// `DIR/bin/dokku ARGS…` with `input` on stdin.
+    pub fn dokku_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        self.run(&self.dir.join("bin/dokku"), args, Some(input))
+    }
+
+    /// `DIR/bin/docker ARGS…`.
+    pub fn docker(&self, args: &[&str]) -> Run {
+        self.run(&self.dir.join("bin/docker"), args, None)
+    }
+
+    /// `tests/sandbox/sandbox VERB DIR ARGS…`.
+    pub fn sandbox(&self, verb_and_args: &[&str]) -> Run {
+        let dir = self.dir.to_string_lossy().into_owned();
+        let mut args = vec![verb_and_args[0], dir.as_str()];
+        args.extend_from_slice(&verb_and_args[1..]);
+        self.run(&repo().join("tests/sandbox/sandbox"), &args, None)
+    }
+
+    /// One value from a service's database: `psql -Atc SQL` through `postgres:enter`.
+    pub fn sql(&self, service: &str, sql: &str) -> String {
+        let db = std::fs::read_to_string(self.service_dir(service).join("DATABASE_NAME")).expect("DATABASE_NAME");
+        self.dokku(&["postgres:enter", service, "psql", "-U", "postgres", "-d", db.trim(), "-Atc", sql])
+            .ok()
+            .trim()
+            .to_string()
+    }
+
+    pub fn lib_root(&self) -> PathBuf {
+        self.dir.join("var/lib/dokku")
+    }
+
+    pub fn service_dir(&self, service: &str) -> PathBuf {
+        self.lib_root().join("services/postgres").join(service)
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("tests/sandbox/sandbox")).arg("down").arg(&self.dir).status();
+    }
+}
