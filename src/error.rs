@@ -1,0 +1,52 @@
+//! Errors at the edge: what the user sees and the exit code dokku passes on.
+
+use std::fmt;
+
+/// The app named on the command line does not exist: dokku's `AppDoesNotExist`, exit 20.
+#[derive(Debug)]
+pub struct AppMissing(pub String);
+
+impl fmt::Display for AppMissing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "App {} does not exist", self.0)
+    }
+}
+
+impl std::error::Error for AppMissing {}
+
+/// Preflight found problems; each was already printed, so only the summary remains.
+#[derive(Debug)]
+pub struct PreflightFailed(pub usize);
+
+impl fmt::Display for PreflightFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = if self.0 == 1 { "" } else { "s" };
+        write!(
+            f,
+            "Preflight found {} problem{s}; nothing was changed",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for PreflightFailed {}
+
+/// The exit code for an error: 20 for a missing app (as dokku's verify_app_name), else 1.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    if err.downcast_ref::<AppMissing>().is_some() {
+        20
+    } else {
+        1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_app_exits_20_like_dokku() {
+        assert_eq!(exit_code(&anyhow::Error::new(AppMissing("x".into()))), 20);
+        assert_eq!(exit_code(&anyhow::anyhow!("other")), 1);
+    }
+}

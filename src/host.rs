@@ -1,0 +1,378 @@
+//! Typed calls into the dokku host: dokku's core commands, dokku-postgres, dokku-maintenance and
+//! docker. Each method builds a [`Cmd`] and parses its answer; nothing here decides policy.
+//! Where dokku-postgres has no command for a piece of state (custom env, config options, backup
+//! credentials) it is read from the service directory, whose layout is in
+//! shared/reference/dokku-postgres-behaviour.md §1.
+
+use crate::env::Env;
+use crate::runner::{Cmd, Output, Runner};
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub struct Host<'a> {
+    pub env: &'a Env,
+    pub runner: &'a dyn Runner,
+}
+
+/// A service's settings that dokku-postgres's `clone` does not carry over (§2, clone).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceSettings {
+    pub image: String,
+    pub image_version: String,
+    pub custom_env: Vec<String>,
+    pub config_options: String,
+    pub shm_size: String,
+    pub memory: String,
+    pub initial_network: String,
+    pub post_create_network: String,
+    pub post_start_network: String,
+}
+
+/// S3 backup configuration: credentials stay in memory only and never reach output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupSettings {
+    /// `backup/` files, in backup-auth's positional order, None when not configured.
+    pub auth: Option<Vec<String>>,
+    pub encryption_key: Option<String>,
+    pub public_key_id: Option<String>,
+    pub schedule: Option<Schedule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub when: String,
+    pub bucket: String,
+    pub use_iam: bool,
+}
+
+impl BackupSettings {
+    pub fn configured(&self) -> bool {
+        self.auth.is_some()
+            || self.encryption_key.is_some()
+            || self.public_key_id.is_some()
+            || self.schedule.is_some()
+    }
+}
+
+/// The container name dokku-postgres gives a service (§1 "Naming").
+pub fn container(service: &str) -> String {
+    format!("dokku.postgres.{service}")
+}
+
+impl<'a> Host<'a> {
+    pub fn new(env: &'a Env, runner: &'a dyn Runner) -> Host<'a> {
+        Host { env, runner }
+    }
+
+    pub fn dokku(&self, args: &[&str]) -> Cmd {
+        Cmd::new(&self.env.dokku_bin, args)
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Cmd {
+        Cmd::new(&self.env.docker_bin, args)
+    }
+
+    fn status(&self, cmd: &Cmd) -> Result<bool> {
+        Ok(self.runner.run(cmd)?.success())
+    }
+
+    // ----- apps -------------------------------------------------------------------------
+
+    pub fn app_exists(&self, app: &str) -> Result<bool> {
+        self.status(&self.dokku(&["apps:exists", app]))
+    }
+
+    pub fn apps(&self) -> Result<Vec<String>> {
+        let out = self.runner.read(&self.dokku(&["--quiet", "apps:list"]))?;
+        Ok(out
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("=====>"))
+            .map(String::from)
+            .collect())
+    }
+
+    /// The app's whole config, via `config:export --format json`.
+    pub fn config(&self, app: &str) -> Result<BTreeMap<String, String>> {
+        let out = self
+            .runner
+            .read(&self.dokku(&["config:export", "--format", "json", app]))?;
+        let value: serde_json::Value = serde_json::from_str(&out)
+            .with_context(|| format!("Unable to parse the config of app {app}"))?;
+        let mut config = BTreeMap::new();
+        if let Some(map) = value.as_object() {
+            for (k, v) in map {
+                config.insert(k.clone(), v.as_str().unwrap_or_default().to_string());
+            }
+        }
+        Ok(config)
+    }
+
+    /// `config:set --no-restart APP K=V…`; values are secret (they hold passwords).
+    pub fn config_set(&self, app: &str, pairs: &[(String, String)]) -> Cmd {
+        let mut cmd = self.dokku(&["config:set", "--no-restart", app]);
+        for (k, v) in pairs {
+            cmd = cmd.secret(format!("{k}={v}"));
+        }
+        cmd
+    }
+
+    pub fn app_running(&self, app: &str) -> Result<bool> {
+        Ok(self
+            .runner
+            .read(&self.dokku(&["ps:report", app, "--running"]))?
+            == "true")
+    }
+
+    pub fn app_locked(&self, app: &str) -> Result<bool> {
+        self.status(&self.dokku(&["apps:locked", app]))
+    }
+
+    // ----- maintenance --------------------------------------------------------------------
+
+    /// dokku-maintenance is enabled (`plugin:installed` is root-only, so look at the plugin
+    /// directory instead: dokku-plugin-system.md §6).
+    pub fn maintenance_installed(&self) -> bool {
+        self.env.plugin_enabled_path.join("maintenance").exists()
+    }
+
+    pub fn maintenance_enabled(&self, app: &str) -> Result<bool> {
+        Ok(self
+            .runner
+            .read(&self.dokku(&["maintenance:report", app, "--maintenance-enabled"]))?
+            == "true")
+    }
+
+    // ----- dokku-postgres ----------------------------------------------------------------
+
+    pub fn service_dir(&self, service: &str) -> PathBuf {
+        self.env.services_root().join(service)
+    }
+
+    pub fn service_exists(&self, service: &str) -> bool {
+        self.service_dir(service).is_dir()
+    }
+
+    pub fn postgres_info(&self, service: &str, flag: &str) -> Result<String> {
+        self.runner
+            .read(&self.dokku(&["postgres:info", service, flag]))
+    }
+
+    /// The apps in the service's LINKS file.
+    pub fn service_links(&self, service: &str) -> Result<Vec<String>> {
+        let out = self
+            .runner
+            .read(&self.dokku(&["postgres:links", service]))?;
+        Ok(out
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect())
+    }
+
+    /// The services whose LINKS file names the app.
+    pub fn app_links(&self, app: &str) -> Result<Vec<String>> {
+        let out = self
+            .runner
+            .read(&self.dokku(&["postgres:app-links", app]))?;
+        Ok(out
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect())
+    }
+
+    /// The part of a service's URL that every app var pointing at it contains, whatever the
+    /// scheme and query string: `postgres:PW@dokku-postgres-SVC:5432/DB` (§3 "Scheme and
+    /// querystring"). It holds the password: never print it.
+    pub fn url_key(&self, service: &str) -> Result<String> {
+        let dsn = self.postgres_info(service, "--dsn")?;
+        match dsn.split_once("://") {
+            Some((_, rest)) if !rest.is_empty() => Ok(rest.to_string()),
+            _ => bail!("Unable to read the DSN of service {service}"),
+        }
+    }
+
+    pub fn database_name(&self, service: &str) -> Result<String> {
+        let name = read_trimmed(&self.service_dir(service).join("DATABASE_NAME"));
+        if name.is_empty() {
+            Ok(service.replace(['.', '-'], "_"))
+        } else {
+            Ok(name)
+        }
+    }
+
+    pub fn settings(&self, service: &str) -> Result<ServiceSettings> {
+        let dir = self.service_dir(service);
+        let custom_env = read_trimmed(&dir.join("ENV"))
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from)
+            .collect();
+        Ok(ServiceSettings {
+            image: read_trimmed(&dir.join("IMAGE")),
+            image_version: read_trimmed(&dir.join("IMAGE_VERSION")),
+            custom_env,
+            config_options: read_trimmed(&dir.join("CONFIG_OPTIONS")),
+            shm_size: read_trimmed(&dir.join("SHM_SIZE")),
+            memory: read_trimmed(&dir.join("SERVICE_MEMORY")),
+            initial_network: self.network_property(service, "initial-network"),
+            post_create_network: self.network_property(service, "post-create-network"),
+            post_start_network: self.network_property(service, "post-start-network"),
+        })
+    }
+
+    /// Network properties live in dokku's property store, not the service directory (§1).
+    fn network_property(&self, service: &str, key: &str) -> String {
+        read_trimmed(
+            &self
+                .env
+                .dokku_lib_root
+                .join("config/postgres")
+                .join(service)
+                .join(key),
+        )
+    }
+
+    pub fn backup_settings(&self, service: &str) -> Result<BackupSettings> {
+        let dir = self.service_dir(service);
+        let backup = dir.join("backup");
+        let auth = if backup.is_dir() {
+            let mut values: Vec<String> = [
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_DEFAULT_REGION",
+                "AWS_SIGNATURE_VERSION",
+                "ENDPOINT_URL",
+            ]
+            .iter()
+            .map(|f| read_trimmed(&backup.join(f)))
+            .collect();
+            // backup-auth's arguments are positional: drop only the empty ones at the end (§2).
+            while values.len() > 2 && values.last().is_some_and(String::is_empty) {
+                values.pop();
+            }
+            Some(values)
+        } else {
+            None
+        };
+        let non_empty = |s: String| if s.is_empty() { None } else { Some(s) };
+        let encryption = dir.join("backup-encryption");
+        let out = self
+            .runner
+            .run(&self.dokku(&["postgres:backup-schedule-cat", service]))?;
+        let schedule = if out.success() {
+            parse_cron_line(out.stdout.trim())
+        } else {
+            None
+        };
+        Ok(BackupSettings {
+            auth,
+            encryption_key: non_empty(read_trimmed(&encryption.join("ENCRYPTION_KEY"))),
+            public_key_id: non_empty(read_trimmed(&encryption.join("ENCRYPT_WITH_PUBLIC_KEY_ID"))),
+            schedule,
+        })
+    }
+
+    /// The installed dokku-postgres version, from its plugin.toml.
+    pub fn postgres_plugin_version(&self) -> Option<String> {
+        let text =
+            std::fs::read_to_string(self.env.plugin_available_path.join("postgres/plugin.toml"))
+                .ok()?;
+        text.lines().find_map(|l| {
+            l.trim().strip_prefix("version").map(|v| {
+                v.trim_start_matches([' ', '='])
+                    .trim()
+                    .trim_matches('"')
+                    .to_string()
+            })
+        })
+    }
+
+    /// Runs SQL in a service's database as the container's local superuser; rows as `|`-separated lines.
+    pub fn sql(&self, service: &str, database: &str, sql: &str) -> Result<Vec<String>> {
+        let cmd = self.docker(&[
+            "container",
+            "exec",
+            &container(service),
+            "psql",
+            "-X",
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-At",
+            "-F",
+            "|",
+            "-c",
+            sql,
+        ]);
+        let out = self.runner.check(&cmd)?;
+        Ok(out
+            .stdout
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect())
+    }
+
+    // ----- docker -----------------------------------------------------------------------
+
+    pub fn inspect_container(&self, service: &str, format: &str) -> Result<Output> {
+        self.runner
+            .run(&self.docker(&["container", "inspect", "-f", format, &container(service)]))
+    }
+
+    pub fn inspect_image(&self, reference: &str, format: &str) -> Result<String> {
+        self.runner
+            .read(&self.docker(&["image", "inspect", "-f", format, reference]))
+    }
+}
+
+/// Splits a dokku-postgres cron line on " dokku " rather than taking five fields, since the
+/// schedule may be `@daily` (§1 "Cron file"):
+/// `SCHEDULE dokku DOKKU_BIN postgres:backup SERVICE BUCKET [--use-iam]`.
+pub fn parse_cron_line(line: &str) -> Option<Schedule> {
+    let (when, rest) = line.split_once(" dokku ")?;
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "postgres:backup")?;
+    let bucket = words.get(at + 2)?.to_string();
+    Some(Schedule {
+        when: when.trim().to_string(),
+        bucket,
+        use_iam: words[at + 3..].contains(&"--use-iam"),
+    })
+}
+
+fn read_trimmed(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cron_lines_parse_with_and_without_iam() {
+        let s = parse_cron_line("0 3 * * * dokku /usr/bin/dokku postgres:backup db my-bucket ")
+            .unwrap();
+        assert_eq!(
+            (s.when.as_str(), s.bucket.as_str(), s.use_iam),
+            ("0 3 * * *", "my-bucket", false)
+        );
+        let s =
+            parse_cron_line("@daily dokku /usr/bin/dokku postgres:backup db b --use-iam").unwrap();
+        assert_eq!(
+            (s.when.as_str(), s.bucket.as_str(), s.use_iam),
+            ("@daily", "b", true)
+        );
+        assert!(parse_cron_line("garbage").is_none());
+    }
+}

@@ -1,0 +1,184 @@
+//! dokku postgres:upgrade: move an app's postgres service to a new image, blue-green.
+//! `main` builds the environment and the runner; everything else starts at [`run`].
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod cli;
+pub mod copy;
+pub mod env;
+pub mod error;
+pub mod host;
+pub mod naming;
+pub mod output;
+pub mod plan;
+pub mod runner;
+pub mod upgrade;
+pub mod verify;
+
+#[cfg(test)]
+mod sequence_tests;
+
+use cli::{Format, Invocation, UpgradeArgs};
+use env::Env;
+use host::Host;
+use output::Out;
+use plan::{Decision, Plan};
+use runner::Runner;
+use serde_json::json;
+use upgrade::{Options, Upgrade};
+
+/// Runs one invocation and returns the exit code.
+pub fn run(argv: &[String], env: &Env, runner: &dyn Runner) -> i32 {
+    match cli::parse(argv) {
+        Err(err) => {
+            let _ = err.print();
+            if err.use_stderr() { 1 } else { 0 }
+        }
+        Ok(Invocation::Version) => {
+            Out::new(false, false).line(&format!("postgres-upgrade {}", env!("CARGO_PKG_VERSION")));
+            0
+        }
+        Ok(Invocation::Unknown(command)) => {
+            Out::new(false, false).warn(&format!("Invalid plugin subcommand call: {command}"));
+            1
+        }
+        Ok(Invocation::Upgrade { args, original }) => upgrade(&args, &original, env, runner),
+    }
+}
+
+fn upgrade(args: &UpgradeArgs, original: &[String], env: &Env, runner: &dyn Runner) -> i32 {
+    let json_mode = args.format == Format::Json;
+    let out = Out::new(env.quiet, json_mode);
+    let host = Host::new(env, runner);
+    let failed = |err: anyhow::Error| {
+        out.warn(&format!("{err:#}"));
+        if json_mode {
+            out.json(&json!({"changed": false, "status": "failed", "target": args.target, "error": format!("{err:#}")}));
+        }
+        error::exit_code(&err)
+    };
+    out.info2(&format!("Preflight for {}", args.target));
+    let decision = match plan::preflight(&host, args, &out) {
+        Ok(d) => d,
+        Err(err) => return failed(err),
+    };
+    match decision {
+        Decision::HandOver { service } => {
+            out.info1(&format!(
+                "{service} is a service moving within its image and major version: handing over to dokku-postgres's postgres:upgrade"
+            ));
+            failed(hand_over(env, original))
+        }
+        Decision::Unchanged {
+            service,
+            reference,
+            image_id,
+        } => {
+            out.info1(&format!(
+                "{service} already runs {reference} ({}): nothing to do",
+                short_id(&image_id)
+            ));
+            if json_mode {
+                out.json(&json!({"changed": false, "status": "unchanged", "service": service, "image": reference, "image_id": image_id}));
+            }
+            0
+        }
+        Decision::Upgrade(plan) => {
+            let opts = Options {
+                keep_old: args.keep_old,
+                skip_backup: args.skip_backup,
+                config_options: args.config_options.clone(),
+                custom_env: args.custom_env.clone(),
+            };
+            if args.dry_run {
+                print_plan(&out, &plan, &opts);
+                if json_mode {
+                    out.json(&plan_json(&plan, &opts));
+                }
+                return 0;
+            }
+            out.info2(&format!(
+                "Upgrading {} from {} to {} ({})",
+                plan.old,
+                plan.old_reference,
+                plan.new,
+                plan.reference()
+            ));
+            let (report, result) =
+                Upgrade::new(&host, &out, &plan, &opts, &copy::DumpRestore).run();
+            if json_mode {
+                out.json(&report);
+            }
+            match result {
+                Ok(()) => 0,
+                Err(err) => {
+                    out.warn(&format!("{err:#}"));
+                    error::exit_code(&err)
+                }
+            }
+        }
+    }
+}
+
+/// Replaces this process with dokku-postgres's own `subcommands/upgrade`, arguments unchanged.
+fn hand_over(env: &Env, original: &[String]) -> anyhow::Error {
+    use std::os::unix::process::CommandExt;
+    let script = env.plugin_enabled_path.join("postgres/subcommands/upgrade");
+    let err = std::process::Command::new(&script).args(original).exec();
+    anyhow::anyhow!("Unable to run {}: {err}", script.display())
+}
+
+fn short_id(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..id.len().min(12)]
+}
+
+fn print_plan(out: &Out, plan: &Plan, opts: &Options) {
+    out.info2(&format!(
+        "Plan (dry run: nothing was changed) for {}",
+        plan.app.as_deref().unwrap_or(&plan.old)
+    ));
+    out.verbose(&format!(
+        "Old service:  {} ({}, PostgreSQL {})",
+        plan.old,
+        plan.old_reference,
+        major(plan.old_major)
+    ));
+    out.verbose(&format!(
+        "New service:  {} ({}, {}, created {}, PostgreSQL {})",
+        plan.new,
+        plan.reference(),
+        short_id(&plan.image_id),
+        plan.image_created,
+        major(plan.new_major)
+    ));
+    for app in &plan.apps {
+        let vars: Vec<&str> = app.vars.iter().map(|(k, _)| k.as_str()).collect();
+        out.verbose(&format!(
+            "App:          {} ({}; {})",
+            app.name,
+            vars.join(", "),
+            if app.running { "running" } else { "stopped" }
+        ));
+    }
+    for (n, title) in upgrade::step_titles(plan, opts).iter().enumerate() {
+        out.verbose(&format!("{:>2}. {title}", n + 1));
+    }
+}
+
+fn plan_json(plan: &Plan, opts: &Options) -> serde_json::Value {
+    json!({
+        "changed": false,
+        "status": "dry-run",
+        "app": plan.app,
+        "old_service": plan.old,
+        "new_service": plan.new,
+        "image": plan.reference(),
+        "image_id": plan.image_id,
+        "apps": plan.apps.iter().map(|a| json!({"name": a.name, "vars": a.vars.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()})).collect::<Vec<_>>(),
+        "steps": upgrade::step_titles(plan, opts),
+    })
+}
+
+fn major(m: Option<u32>) -> String {
+    m.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
+}

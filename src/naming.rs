@@ -1,0 +1,130 @@
+//! Names: image references, service names, and the new service's default name.
+
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// Docker's reference grammar, the parts we accept: `[registry[:port]/]path` and a tag.
+static REPOSITORY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$",
+    )
+    .unwrap()
+});
+static TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").unwrap());
+/// dokku-postgres's `is_valid_service_name` (hyphens are allowed despite its error text,
+/// dokku-postgres-behaviour.md §1 "Naming").
+static APP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9.-]*$").unwrap());
+static SERVICE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_-]+$").unwrap());
+
+pub fn valid_repository(repo: &str) -> bool {
+    repo.len() <= 255 && REPOSITORY.is_match(repo)
+}
+
+pub fn valid_tag(tag: &str) -> bool {
+    TAG.is_match(tag)
+}
+
+/// dokku's app name rule (dokku-plugin-system.md §6, `VerifyAppName`).
+pub fn valid_app_name(name: &str) -> bool {
+    APP.is_match(name)
+}
+
+pub fn valid_service_name(name: &str) -> bool {
+    SERVICE.is_match(name)
+}
+
+/// The image's own name: the last path component (`postgis/postgis` → `postgis`).
+pub fn image_name(repo: &str) -> &str {
+    repo.rsplit('/').next().unwrap_or(repo)
+}
+
+/// The PostgreSQL major version a tag names: its leading integer (`12-3.0` → 12, `17.5` → 17),
+/// the same rule dokku-postgres uses for `PG_MAJOR` (§7, point 11). None for `latest`, `pg18`, ….
+pub fn major_of_tag(tag: &str) -> Option<u32> {
+    let digits: String = tag.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// `<base>-<image name>-<version with . as _>-<YYYY-MM-DD>`, e.g. `memo-app-r-postgis-12-3_0-2020-06-10`.
+pub fn default_service_name(base: &str, repo: &str, tag: &str, created: &str) -> String {
+    let date: String = created.chars().take(10).collect();
+    let name = format!(
+        "{base}-{}-{}-{date}",
+        image_name(repo),
+        tag.replace('.', "_")
+    );
+    // Characters dokku-postgres refuses (an app name may hold dots) become `_`.
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_name_follows_the_convention() {
+        assert_eq!(
+            default_service_name(
+                "memo-app-r",
+                "postgis/postgis",
+                "12-3.0",
+                "2020-06-10T12:00:00Z"
+            ),
+            "memo-app-r-postgis-12-3_0-2020-06-10"
+        );
+        assert_eq!(
+            default_service_name("a.b", "postgres", "17", "2026-01-02T00:00:00Z"),
+            "a_b-postgres-17-2026-01-02"
+        );
+    }
+
+    #[test]
+    fn references_are_checked() {
+        for ok in [
+            "postgres",
+            "postgis/postgis",
+            "registry.example.com:5000/team/pg",
+            "pgvector/pgvector",
+        ] {
+            assert!(valid_repository(ok), "{ok}");
+        }
+        for bad in [
+            "Postgres",
+            "post gres",
+            "pg;rm -rf /",
+            "",
+            "/postgres",
+            "a//b",
+            "$(id)",
+        ] {
+            assert!(!valid_repository(bad), "{bad}");
+        }
+        assert!(valid_tag("12-3.0") && valid_tag("17") && valid_tag("pg17"));
+        assert!(!valid_tag("") && !valid_tag("-x") && !valid_tag("1 2") && !valid_tag("a;b"));
+    }
+
+    #[test]
+    fn service_names_follow_dokku_postgres() {
+        assert!(valid_service_name("memo-app-r-postgis-12-3_0-2020-06-10"));
+        assert!(
+            !valid_service_name("a.b") && !valid_service_name("x;y") && !valid_service_name("")
+        );
+    }
+
+    #[test]
+    fn major_is_the_leading_integer() {
+        assert_eq!(major_of_tag("12-3.0"), Some(12));
+        assert_eq!(major_of_tag("17.5"), Some(17));
+        assert_eq!(major_of_tag("pg18"), None);
+        assert_eq!(major_of_tag("latest"), None);
+    }
+}

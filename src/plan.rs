@@ -1,0 +1,454 @@
+//! Preflight: find out what the upgrade would do and everything that stands in its way, before
+//! anything is changed. Every problem is printed, then the run fails once (cargo-release's
+//! `failed |= !verify_…` pattern, style-models.md (b1)).
+
+use crate::cli::UpgradeArgs;
+use crate::error::{AppMissing, PreflightFailed};
+use crate::host::{BackupSettings, Host, ServiceSettings};
+use crate::naming;
+use crate::output::Out;
+use anyhow::{Result, bail};
+
+/// The oldest dokku-postgres with `--no-restart` on link/unlink (1.18.0,
+/// dokku-postgres-behaviour.md §7 point 6).
+const MIN_POSTGRES_PLUGIN: (u32, u32, u32) = (1, 18, 0);
+
+/// One app that the switch moves to the new service.
+#[derive(Clone)]
+pub struct AppState {
+    pub name: String,
+    pub running: bool,
+    pub maintenance_on: bool,
+    /// Every config var whose value points at the old service, primary first, with its value
+    /// (secret: it holds the password).
+    pub vars: Vec<(String, String)>,
+}
+
+impl AppState {
+    /// The var `postgres:link --alias` recreates; the others are set to the same URL.
+    pub fn primary(&self) -> &str {
+        &self.vars[0].0
+    }
+
+    /// The query string of the primary var (`?pool=5` → `pool=5`), kept across the switch.
+    pub fn query(&self) -> Option<&str> {
+        self.vars[0]
+            .1
+            .split_once('?')
+            .map(|(_, q)| q)
+            .filter(|q| !q.is_empty())
+    }
+}
+
+pub struct Plan {
+    /// The app named on the command line, or None when a service was named.
+    pub app: Option<String>,
+    pub old: String,
+    pub new: String,
+    pub image: String,
+    pub version: String,
+    pub image_id: String,
+    pub image_created: String,
+    pub old_reference: String,
+    pub old_major: Option<u32>,
+    pub new_major: Option<u32>,
+    pub old_db: String,
+    /// `postgres:PW@dokku-postgres-OLD:5432/DB`: secret.
+    pub old_key: String,
+    pub apps: Vec<AppState>,
+    pub settings: ServiceSettings,
+    pub backup: BackupSettings,
+    pub use_maintenance: bool,
+}
+
+impl Plan {
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.image, self.version)
+    }
+}
+
+/// What preflight decided.
+pub enum Decision {
+    Upgrade(Box<Plan>),
+    /// Every linked app already runs on a service made from this very image build.
+    Unchanged {
+        service: String,
+        reference: String,
+        image_id: String,
+    },
+    /// A service was named and the move is one dokku-postgres's in-place upgrade does safely.
+    HandOver {
+        service: String,
+    },
+}
+
+pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision> {
+    let target = args.target.as_str();
+    let mut problems: Vec<String> = Vec::new();
+
+    if target.is_empty() || target.starts_with('-') {
+        bail!("Please specify an app or service to upgrade");
+    }
+    let is_app = naming::valid_app_name(target) && host.app_exists(target)?;
+    let is_service = naming::valid_service_name(target) && host.service_exists(target);
+    if !is_app && !is_service {
+        return Err(AppMissing(target.to_string()).into());
+    }
+    let app = is_app.then(|| target.to_string());
+
+    // Which service moves.
+    let old = match (&app, &args.service) {
+        (Some(app), Some(svc)) => {
+            if !naming::valid_service_name(svc) || !host.service_exists(svc) {
+                bail!("Postgres service {svc} does not exist");
+            }
+            if !host.app_links(app)?.contains(svc) {
+                bail!("Postgres service {svc} is not linked to app {app}");
+            }
+            svc.clone()
+        }
+        (Some(app), None) => service_behind_database_url(host, app)?,
+        (None, Some(_)) => bail!("--service only goes with an app; {target} is a postgres service"),
+        (None, None) => target.to_string(),
+    };
+
+    let settings = host.settings(&old)?;
+    let image = args.image.clone().unwrap_or_else(|| settings.image.clone());
+    let Some(version) = args.image_version.clone() else {
+        bail!("Please specify the new image version with --image-version VERSION (-I)");
+    };
+    if image.is_empty() {
+        bail!("Service {old} has no IMAGE file; please specify --image");
+    }
+    let image_ok = naming::valid_repository(&image);
+    let version_ok = naming::valid_tag(&version);
+    if !image_ok {
+        problems.push(format!("Invalid image name: {image}"));
+    }
+    if !version_ok {
+        problems.push(format!("Invalid image version: {version}"));
+    }
+
+    // A service named on its own, moving within its image family and major version: that is
+    // what dokku-postgres's in-place upgrade does safely, so hand the call over unchanged.
+    if app.is_none()
+        && image_ok
+        && version_ok
+        && image == settings.image
+        && naming::major_of_tag(&version).is_some()
+        && naming::major_of_tag(&version) == naming::major_of_tag(&settings.image_version)
+    {
+        return Ok(Decision::HandOver { service: old });
+    }
+
+    // The old service must be up: its data is read live.
+    let status = host.postgres_info(&old, "--status").unwrap_or_default();
+    if status != "running" {
+        problems.push(format!("Service {old} container is not running (status: {status}); start it with: dokku postgres:start {old}"));
+    }
+    let old_reference = host.postgres_info(&old, "--version").unwrap_or_default();
+
+    // Pull now, outside the maintenance window.
+    let reference = format!("{image}:{version}");
+    let mut image_id = String::new();
+    let mut image_created = String::new();
+    let mut new_major = naming::major_of_tag(&version);
+    if image_ok && version_ok {
+        out.verbose(&format!("Pulling {reference}"));
+        let pull = host.runner.run(&host.docker(&["pull", &reference]))?;
+        if pull.success() {
+            image_id = host.inspect_image(&reference, "{{.Id}}")?;
+            image_created = host.inspect_image(&reference, "{{.Created}}")?;
+            let env = host
+                .inspect_image(&reference, "{{json .Config.Env}}")
+                .unwrap_or_default();
+            if let Some(major) = pg_major_from_env(&env) {
+                new_major = Some(major);
+            }
+        } else {
+            let why = pull.stderr.trim().lines().last().unwrap_or("").to_string();
+            problems.push(format!("Unable to pull image {reference}: {why}"));
+        }
+    }
+
+    // Idempotent for deploy scripts: the service already runs this very build.
+    if status == "running" && !image_id.is_empty() {
+        let current = host.inspect_container(&old, "{{.Image}}")?;
+        if current.success() && current.stdout.trim() == image_id {
+            if !problems.is_empty() {
+                return fail(out, problems);
+            }
+            return Ok(Decision::Unchanged {
+                service: old,
+                reference,
+                image_id,
+            });
+        }
+    }
+
+    let old_db = host.database_name(&old)?;
+    let old_key = host.url_key(&old)?;
+    let old_major = if status == "running" {
+        host.sql(&old, &old_db, "SHOW server_version_num")
+            .ok()
+            .and_then(|rows| rows.first().and_then(|v| v.parse::<u32>().ok()))
+            .map(|n| n / 10000)
+    } else {
+        naming::major_of_tag(&settings.image_version)
+    };
+    if let (Some(from), Some(to)) = (old_major, new_major)
+        && to < from
+    {
+        problems.push(format!("Image {reference} is PostgreSQL {to}, older than the service's PostgreSQL {from}: a dump from a newer server does not restore into an older one (dokku-postgres #194)"));
+    }
+
+    // dokku-postgres must be new enough for link/unlink --no-restart.
+    match host.postgres_plugin_version() {
+        None => problems.push("The dokku-postgres plugin is not installed".to_string()),
+        Some(v) if !version_at_least(&v, MIN_POSTGRES_PLUGIN) => problems.push(format!(
+            "dokku-postgres {v} is too old: version 1.18.0 or newer is needed (run: sudo dokku plugin:update postgres)"
+        )),
+        _ => {}
+    }
+
+    // The new service's name.
+    let new = match &args.new_service {
+        Some(name) => name.clone(),
+        None if !image_created.is_empty() => {
+            let base = app
+                .clone()
+                .or_else(|| host.service_links(&old).ok()?.into_iter().next())
+                .unwrap_or_else(|| old.clone());
+            naming::default_service_name(&base, &image, &version, &image_created)
+        }
+        None => String::new(),
+    };
+    if !new.is_empty() {
+        if !naming::valid_service_name(&new) {
+            problems.push(format!(
+                "Invalid new service name {new}: use only letters, digits, - and _"
+            ));
+        } else if host.service_exists(&new) {
+            problems.push(format!(
+                "Postgres service {new} already exists; choose another name with --new-service"
+            ));
+        }
+    }
+
+    // The apps that move with the service.
+    let use_maintenance = !args.no_maintenance && host.maintenance_installed();
+    if !args.no_maintenance && !host.maintenance_installed() {
+        out.warn("The maintenance plugin is not installed: the apps will be stopped, not in maintenance, during the copy");
+    }
+    let linked = host.service_links(&old)?;
+    let mut apps = Vec::new();
+    for name in &linked {
+        if !host.app_exists(name)? {
+            problems.push(format!(
+                "App {name} is in the links of service {old} but does not exist"
+            ));
+            continue;
+        }
+        let config = host.config(name)?;
+        let mut vars: Vec<(String, String)> = config
+            .iter()
+            .filter(|(_, v)| v.contains(old_key.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        vars.sort_by_key(|(k, _)| (k != "DATABASE_URL", !k.ends_with("_URL"), k.clone()));
+        if vars.is_empty() {
+            problems.push(format!(
+                "App {name} is linked to service {old} but none of its config vars points at it (dokku-postgres #315); fix its config first"
+            ));
+            continue;
+        }
+        if !vars[0].0.ends_with("_URL") {
+            problems.push(format!(
+                "App {name} refers to service {old} only through {}, which is not a *_URL variable",
+                vars[0].0
+            ));
+            continue;
+        }
+        if host.app_locked(name)? {
+            problems.push(format!("App {name} is locked (a deploy may be running); retry when `dokku apps:locked {name}` says it is not"));
+        }
+        let maintenance_on = use_maintenance && host.maintenance_enabled(name)?;
+        apps.push(AppState {
+            name: name.clone(),
+            running: host.app_running(name)?,
+            maintenance_on,
+            vars,
+        });
+    }
+    if let Some(app) = &app
+        && !linked.contains(app)
+    {
+        problems.push(format!("App {app} is not in the links of service {old}"));
+    }
+    for other in host.apps()?.into_iter().filter(|a| !linked.contains(a)) {
+        let config = host.config(&other)?;
+        for key in config
+            .iter()
+            .filter(|(_, v)| v.contains(old_key.as_str()))
+            .map(|(k, _)| k)
+        {
+            problems.push(format!("App {other} refers to service {old} in {key} but is not linked to it; link it or remove the variable"));
+        }
+    }
+    if app.is_none() && !apps.is_empty() {
+        let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+        out.verbose(&format!(
+            "{old} is a service: a change of image family or major version is done blue-green, moving the linked apps ({})",
+            names.join(", ")
+        ));
+    }
+
+    // Room for the dump.
+    if status == "running" {
+        check_disk(host, &old, &old_db, &mut problems);
+    }
+
+    let backup = host.backup_settings(&old)?;
+    if !problems.is_empty() {
+        return fail(out, problems);
+    }
+    Ok(Decision::Upgrade(Box::new(Plan {
+        app,
+        old,
+        new,
+        image,
+        version,
+        image_id,
+        image_created,
+        old_reference,
+        old_major,
+        new_major,
+        old_db,
+        old_key,
+        apps,
+        settings,
+        backup,
+        use_maintenance,
+    })))
+}
+
+fn fail(out: &Out, problems: Vec<String>) -> Result<Decision> {
+    for p in &problems {
+        out.warn(p);
+    }
+    Err(PreflightFailed(problems.len()).into())
+}
+
+/// The service whose URL the app's DATABASE_URL holds.
+fn service_behind_database_url(host: &Host, app: &str) -> Result<String> {
+    let linked = host.app_links(app)?;
+    let config = host.config(app)?;
+    let Some(url) = config.get("DATABASE_URL") else {
+        bail!(
+            "App {app} has no DATABASE_URL; name the service with --service (linked: {})",
+            list_or_none(&linked)
+        );
+    };
+    for service in &linked {
+        if url.contains(host.url_key(service)?.as_str()) {
+            return Ok(service.clone());
+        }
+    }
+    bail!(
+        "App {app}'s DATABASE_URL points at no linked postgres service; name one with --service (linked: {})",
+        list_or_none(&linked)
+    )
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+fn check_disk(host: &Host, service: &str, db: &str, problems: &mut Vec<String>) {
+    let Ok(rows) = host.sql(service, db, "SELECT pg_database_size(current_database())") else {
+        return;
+    };
+    let Some(size) = rows.first().and_then(|s| s.parse::<u64>().ok()) else {
+        return;
+    };
+    let dir = host.env.data_dir();
+    let probe = if dir.exists() {
+        dir
+    } else {
+        host.env.dokku_lib_root.clone()
+    };
+    if let Ok(stat) = nix::sys::statvfs::statvfs(&probe) {
+        let free = stat.blocks_available() * stat.fragment_size();
+        if free < size {
+            problems.push(format!(
+                "Not enough disk for the dump: database {db} is {} MB, {} MB free under {}",
+                size / 1_000_000,
+                free / 1_000_000,
+                probe.display()
+            ));
+        }
+    }
+}
+
+/// `PG_MAJOR=15` from an image's `{{json .Config.Env}}`, as the official images set it.
+fn pg_major_from_env(env_json: &str) -> Option<u32> {
+    let env: Vec<String> = serde_json::from_str(env_json).ok()?;
+    env.iter()
+        .find_map(|e| e.strip_prefix("PG_MAJOR="))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn version_at_least(version: &str, min: (u32, u32, u32)) -> bool {
+    let mut parts = version
+        .split('.')
+        .map(|p| p.trim().parse::<u32>().unwrap_or(0));
+    let v = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    v >= min
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_versions_compare_numerically() {
+        assert!(version_at_least("1.48.0", MIN_POSTGRES_PLUGIN));
+        assert!(version_at_least("1.18.0", MIN_POSTGRES_PLUGIN));
+        assert!(!version_at_least("1.11.6", MIN_POSTGRES_PLUGIN));
+        assert!(!version_at_least("1.9.20", MIN_POSTGRES_PLUGIN));
+    }
+
+    #[test]
+    fn pg_major_comes_from_the_image_env() {
+        assert_eq!(
+            pg_major_from_env(r#"["PATH=/usr/bin","PG_MAJOR=17","PG_VERSION=17.10"]"#),
+            Some(17)
+        );
+        assert_eq!(pg_major_from_env("[]"), None);
+    }
+
+    #[test]
+    fn query_string_and_primary_var() {
+        let app = AppState {
+            name: "a".into(),
+            running: true,
+            maintenance_on: false,
+            vars: vec![(
+                "DATABASE_URL".into(),
+                "postgres://u:p@h:5432/db?pool=5".into(),
+            )],
+        };
+        assert_eq!(
+            (app.primary(), app.query()),
+            ("DATABASE_URL", Some("pool=5"))
+        );
+    }
+}

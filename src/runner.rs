@@ -1,0 +1,286 @@
+//! The one place external commands run. Every `dokku …` and `docker …` call is a [`Cmd`] value
+//! handed to a [`Runner`], so the step sequence can be unit-tested with a fake runner that records
+//! the calls and replays scripted answers (style-models.md, "command-as-data runner seam").
+
+use anyhow::{Context, Result};
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// Where a command's standard input comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Null,
+    File(PathBuf),
+}
+
+/// One external command, as data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cmd {
+    pub program: String,
+    pub args: Vec<String>,
+    pub stdin: Input,
+    /// Write stdout to this file instead of capturing it (dumps).
+    pub stdout_file: Option<PathBuf>,
+    /// Positions in `args` that hold credentials: never logged, never shown.
+    pub secret_args: Vec<usize>,
+}
+
+impl Cmd {
+    pub fn new(program: &str, args: &[&str]) -> Cmd {
+        Cmd {
+            program: program.to_string(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            stdin: Input::Null,
+            stdout_file: None,
+            secret_args: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> Cmd {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Cmd {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds an argument that must never reach output or logs.
+    pub fn secret(mut self, arg: impl Into<String>) -> Cmd {
+        self.secret_args.push(self.args.len());
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn stdin_file(mut self, path: PathBuf) -> Cmd {
+        self.stdin = Input::File(path);
+        self
+    }
+
+    pub fn stdout_to(mut self, path: PathBuf) -> Cmd {
+        self.stdout_file = Some(path);
+        self
+    }
+
+    /// The command line as it may be shown: program name without its directory, secrets masked.
+    pub fn display(&self) -> String {
+        let program = self.program.rsplit('/').next().unwrap_or(&self.program);
+        let mut words = vec![program.to_string()];
+        for (i, arg) in self.args.iter().enumerate() {
+            if self.secret_args.contains(&i) {
+                words.push("<redacted>".to_string());
+            } else if arg.is_empty() || arg.contains(char::is_whitespace) {
+                words.push(format!("'{arg}'"));
+            } else {
+                words.push(arg.clone());
+            }
+        }
+        words.join(" ")
+    }
+}
+
+/// What a finished command left behind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn ok(stdout: &str) -> Output {
+        Output {
+            code: 0,
+            stdout: stdout.to_string(),
+            stderr: String::new(),
+        }
+    }
+
+    pub fn fail(code: i32, stderr: &str) -> Output {
+        Output {
+            code,
+            stdout: String::new(),
+            stderr: stderr.to_string(),
+        }
+    }
+
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+}
+
+pub trait Runner {
+    /// Runs the command and returns whatever it exited with; Err only when it could not run.
+    fn run(&self, cmd: &Cmd) -> Result<Output>;
+
+    /// Runs the command and turns a non-zero exit into an error naming the command and its stderr.
+    fn check(&self, cmd: &Cmd) -> Result<Output> {
+        let out = self.run(cmd)?;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(anyhow::anyhow!("{}", failure_message(cmd, &out)))
+        }
+    }
+
+    /// stdout of a successful command, trimmed.
+    fn read(&self, cmd: &Cmd) -> Result<String> {
+        Ok(self.check(cmd)?.stdout.trim().to_string())
+    }
+}
+
+/// "`cmd` exited with code N: <last lines of stderr>", the shape dokku and xshell use.
+pub fn failure_message(cmd: &Cmd, out: &Output) -> String {
+    let tail: Vec<&str> = out
+        .stderr
+        .lines()
+        .chain(if out.stderr.trim().is_empty() {
+            out.stdout.lines()
+        } else {
+            "".lines()
+        })
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let start = tail.len().saturating_sub(6);
+    let tail = tail[start..].join("\n       ");
+    if tail.is_empty() {
+        format!("`{}` exited with code {}", cmd.display(), out.code)
+    } else {
+        format!(
+            "`{}` exited with code {}: {}",
+            cmd.display(),
+            out.code,
+            tail
+        )
+    }
+}
+
+/// Runs commands for real.
+pub struct SystemRunner;
+
+impl Runner for SystemRunner {
+    fn run(&self, cmd: &Cmd) -> Result<Output> {
+        log::debug!("exec: {}", cmd.display());
+        let mut command = Command::new(&cmd.program);
+        command.args(&cmd.args);
+        command.stdin(match &cmd.stdin {
+            Input::Null => Stdio::null(),
+            Input::File(path) => Stdio::from(
+                File::open(path).with_context(|| format!("Unable to open {}", path.display()))?,
+            ),
+        });
+        if let Some(path) = &cmd.stdout_file {
+            let file = File::create(path)
+                .with_context(|| format!("Unable to create {}", path.display()))?;
+            command.stdout(Stdio::from(file));
+        }
+        let out = command
+            .output()
+            .with_context(|| format!("Unable to run `{}`", cmd.display()))?;
+        Ok(Output {
+            code: out.status.code().unwrap_or(128 + signal_of(&out.status)),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+}
+
+fn signal_of(status: &std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal().unwrap_or(0)
+}
+
+#[cfg(test)]
+pub mod fake {
+    //! A runner for unit tests: records every command and answers from a script.
+    use super::*;
+    use std::cell::RefCell;
+
+    type Rule = (String, Box<dyn Fn(&Cmd) -> Output>);
+
+    #[derive(Default)]
+    pub struct FakeRunner {
+        pub calls: RefCell<Vec<String>>,
+        rules: Vec<Rule>,
+    }
+
+    impl FakeRunner {
+        pub fn new() -> FakeRunner {
+            FakeRunner::default()
+        }
+
+        /// Commands whose display starts with `prefix` answer `out` (the last matching rule wins).
+        pub fn on(mut self, prefix: &str, out: Output) -> FakeRunner {
+            self.rules
+                .push((prefix.to_string(), Box::new(move |_| out.clone())));
+            self
+        }
+
+        pub fn on_with(mut self, prefix: &str, f: impl Fn(&Cmd) -> Output + 'static) -> FakeRunner {
+            self.rules.push((prefix.to_string(), Box::new(f)));
+            self
+        }
+
+        pub fn calls(&self) -> Vec<String> {
+            self.calls.borrow().clone()
+        }
+    }
+
+    impl Runner for FakeRunner {
+        fn run(&self, cmd: &Cmd) -> Result<Output> {
+            let line = cmd.display();
+            self.calls.borrow_mut().push(line.clone());
+            let answer = self
+                .rules
+                .iter()
+                .rev()
+                .find(|(prefix, _)| line.starts_with(prefix.as_str()))
+                .map(|(_, f)| f(cmd))
+                .unwrap_or_else(|| Output::ok(""));
+            if let Some(path) = &cmd.stdout_file {
+                std::fs::write(path, &answer.stdout)?;
+            }
+            Ok(answer)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_masks_secrets_and_quotes_spaces() {
+        let cmd = Cmd::new("/usr/bin/dokku", &["postgres:backup-auth", "db"])
+            .secret("AKIA")
+            .arg("a b");
+        assert_eq!(
+            cmd.display(),
+            "dokku postgres:backup-auth db <redacted> 'a b'"
+        );
+    }
+
+    #[test]
+    fn failure_message_names_command_and_stderr_tail() {
+        let cmd = Cmd::new("docker", &["pull", "x:1"]);
+        let out = Output::fail(1, "line one\nmanifest unknown\n");
+        assert_eq!(
+            failure_message(&cmd, &out),
+            "`docker pull x:1` exited with code 1: line one\n       manifest unknown"
+        );
+    }
+
+    #[test]
+    fn system_runner_reports_exit_code_and_streams() {
+        let out = SystemRunner
+            .run(&Cmd::new("sh", &["-c", "echo out; echo err >&2; exit 3"]))
+            .unwrap();
+        assert_eq!(
+            (out.code, out.stdout.as_str(), out.stderr.as_str()),
+            (3, "out\n", "err\n")
+        );
+    }
+}

@@ -1,0 +1,272 @@
+//! The exact command sequence of an upgrade, rollbacks included, against a fake runner.
+//! (The same sequence runs against real PostgreSQL servers in tests/upgrade.rs.)
+
+use crate::copy::DumpRestore;
+use crate::env::Env;
+use crate::host::{BackupSettings, Host, Schedule, ServiceSettings};
+use crate::output::Out;
+use crate::plan::{AppState, Plan};
+use crate::runner::Output;
+use crate::runner::fake::FakeRunner;
+use crate::upgrade::{Options, Upgrade};
+
+const OLD_URL: &str = "postgres://postgres:oldpw@dokku-postgres-db:5432/db";
+const NEW_URL: &str = "postgres://postgres:newpw@dokku-postgres-db2:5432/db2";
+
+fn temp_root(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pgu-unit-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn plan() -> Plan {
+    Plan {
+        app: Some("memo".into()),
+        old: "db".into(),
+        new: "db2".into(),
+        image: "postgres".into(),
+        version: "17".into(),
+        image_id: "sha256:abc".into(),
+        image_created: "2026-01-01T00:00:00Z".into(),
+        old_reference: "postgres:15".into(),
+        old_major: Some(15),
+        new_major: Some(17),
+        old_db: "db".into(),
+        old_key: "postgres:oldpw@dokku-postgres-db:5432/db".into(),
+        apps: vec![AppState {
+            name: "memo".into(),
+            running: true,
+            maintenance_on: false,
+            vars: vec![("DATABASE_URL".into(), format!("{OLD_URL}?pool=5"))],
+        }],
+        settings: ServiceSettings {
+            image: "postgres".into(),
+            image_version: "15".into(),
+            ..Default::default()
+        },
+        backup: BackupSettings {
+            auth: Some(vec!["AKIA".into(), "SECRET".into()]),
+            encryption_key: None,
+            public_key_id: None,
+            schedule: Some(Schedule {
+                when: "0 3 * * *".into(),
+                bucket: "bucket".into(),
+                use_iam: false,
+            }),
+        },
+        use_maintenance: true,
+    }
+}
+
+/// A host where every query answers as a healthy pair of services would.
+fn healthy() -> FakeRunner {
+    FakeRunner::new()
+        .on("dokku postgres:info db2 --status", Output::ok("running\n"))
+        .on(
+            "dokku postgres:info db2 --dsn",
+            Output::ok(&format!("{NEW_URL}\n")),
+        )
+        .on_with("docker container exec dokku.postgres.", |cmd| {
+            let sql = cmd.args.last().cloned().unwrap_or_default();
+            Output::ok(if sql.contains("pg_available_extensions") {
+                "plpgsql\npostgis\n"
+            } else if sql.contains("FROM pg_extension") {
+                "plpgsql\n"
+            } else if sql.contains("pg_sequences") {
+                "public.notes_id_seq|3\n"
+            } else if sql.contains("query_to_xml") {
+                "public.notes|3\n"
+            } else {
+                "dump-bytes"
+            })
+        })
+        .on(
+            "dokku config:export --format json memo",
+            Output::ok(&format!(r#"{{"DATABASE_URL":"{NEW_URL}?pool=5"}}"#)),
+        )
+        .on(
+            "dokku docker-options:report memo",
+            Output::ok("--link dokku.postgres.db2:dokku-postgres-db2\n"),
+        )
+}
+
+/// The dokku calls and the copy, without the read-only psql queries.
+fn mutations(runner: &FakeRunner) -> Vec<String> {
+    runner
+        .calls()
+        .into_iter()
+        .filter(|c| {
+            !c.contains(" psql ")
+                && !c.contains("postgres:info")
+                && !c.contains("config:export")
+                && !c.contains("docker-options:report")
+        })
+        .collect()
+}
+
+fn run(runner: &FakeRunner, name: &str) -> (serde_json::Value, anyhow::Result<()>) {
+    let root = temp_root(name);
+    let env = Env::for_tests(&root);
+    let host = Host::new(&env, runner);
+    let out = Out::captured();
+    let plan = plan();
+    let opts = Options::default();
+    Upgrade::new(&host, &out, &plan, &opts, &DumpRestore).run()
+}
+
+const BEFORE_COPY: [&str; 5] = [
+    "dokku postgres:create db2 --image postgres --image-version 17",
+    "dokku apps:lock memo",
+    "dokku maintenance:enable memo",
+    "dokku ps:stop memo",
+    "dokku postgres:backup db bucket",
+];
+const COPY: [&str; 2] = [
+    "docker container exec dokku.postgres.db pg_dump -Fc --no-acl --no-owner -U postgres db",
+    "docker container exec -i dokku.postgres.db2 pg_restore --exit-on-error --no-acl --no-owner -U postgres -d db2",
+];
+
+#[test]
+fn happy_path_runs_every_step_in_order_with_one_start() {
+    let runner = healthy();
+    let (report, result) = run(&runner, "happy");
+    result.unwrap();
+    let mut expected: Vec<&str> = BEFORE_COPY.to_vec();
+    expected.extend(COPY);
+    expected.extend([
+        "dokku postgres:unlink db memo --no-restart",
+        "dokku postgres:link db2 memo --no-restart --alias DATABASE --querystring pool=5",
+        "dokku ps:start memo",
+        "dokku maintenance:disable memo",
+        "dokku apps:unlock memo",
+        "dokku postgres:backup-deauth db2",
+        "dokku postgres:backup-auth db2 <redacted> <redacted>",
+        "dokku postgres:backup-schedule db2 '0 3 * * *' bucket",
+        "dokku postgres:backup db2 bucket",
+        "dokku postgres:destroy db -f",
+    ]);
+    assert_eq!(mutations(&runner), expected);
+    assert_eq!(report["status"], "upgraded");
+    assert_eq!(report["app_starts"], 1);
+    assert_eq!(report["verification"]["rows"], 3);
+    let text = report.to_string();
+    assert!(
+        !text.contains("oldpw") && !text.contains("newpw") && !text.contains("SECRET"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_restore_error_rolls_everything_back_in_reverse() {
+    let runner = healthy().on(
+        "docker container exec -i dokku.postgres.db2 pg_restore",
+        Output::fail(1, "pg_restore: error: x"),
+    );
+    let (report, result) = run(&runner, "restore");
+    let err = format!("{:#}", result.unwrap_err());
+    assert!(
+        err.contains("Copying db into db2") && err.contains("pg_restore: error: x"),
+        "{err}"
+    );
+    let mut expected: Vec<&str> = BEFORE_COPY.to_vec();
+    expected.extend(COPY);
+    expected.extend([
+        "dokku ps:restart memo",
+        "dokku maintenance:disable memo",
+        "dokku apps:unlock memo",
+        "dokku postgres:destroy db2 -f",
+    ]);
+    assert_eq!(mutations(&runner), expected);
+    assert_eq!(report["status"], "rolled-back");
+}
+
+#[test]
+fn a_verification_mismatch_switches_nothing() {
+    let runner = healthy().on_with("docker container exec dokku.postgres.db2 psql", |cmd| {
+        let sql = cmd.args.last().cloned().unwrap_or_default();
+        Output::ok(if sql.contains("query_to_xml") {
+            "public.notes|2\n"
+        } else {
+            "plpgsql\n"
+        })
+    });
+    let (_, result) = run(&runner, "verify");
+    assert!(
+        format!("{:#}", result.unwrap_err())
+            .contains("table public.notes has 2 rows in the copy, 3 in the original")
+    );
+    assert!(
+        !mutations(&runner)
+            .iter()
+            .any(|c| c.contains("postgres:unlink") || c.contains("postgres:link"))
+    );
+    assert_eq!(
+        mutations(&runner).last().map(String::as_str),
+        Some("dokku postgres:destroy db2 -f")
+    );
+}
+
+#[test]
+fn an_app_that_does_not_start_is_switched_back_to_the_old_service() {
+    let runner = healthy().on("dokku ps:start memo", Output::fail(1, "No such container"));
+    let (_, result) = run(&runner, "start");
+    assert!(result.is_err());
+    let calls = mutations(&runner);
+    let at = calls
+        .iter()
+        .position(|c| c == "dokku ps:start memo")
+        .unwrap();
+    assert_eq!(
+        calls[at + 1..],
+        [
+            "dokku postgres:unlink db2 memo --no-restart",
+            "dokku postgres:link db memo --no-restart --alias DATABASE --querystring pool=5",
+            "dokku config:set --no-restart memo <redacted>",
+            "dokku ps:restart memo",
+            "dokku maintenance:disable memo",
+            "dokku apps:unlock memo",
+            "dokku postgres:destroy db2 -f",
+        ]
+    );
+}
+
+#[test]
+fn a_missing_extension_stops_before_the_window() {
+    let runner = healthy()
+        .on_with("docker container exec dokku.postgres.db2 psql", |_| {
+            Output::ok("plpgsql\n")
+        })
+        .on_with("docker container exec dokku.postgres.db psql", |_| {
+            Output::ok("plpgsql\npostgis\n")
+        });
+    let (_, result) = run(&runner, "ext");
+    assert!(
+        format!("{:#}", result.unwrap_err()).contains("lacks extension(s) used by db: postgis")
+    );
+    assert_eq!(
+        mutations(&runner),
+        [
+            "dokku postgres:create db2 --image postgres --image-version 17",
+            "dokku postgres:destroy db2 -f"
+        ]
+    );
+}
+
+#[test]
+fn backup_carry_over_failure_keeps_the_old_service_and_says_what_to_run() {
+    let runner = healthy().on(
+        "dokku postgres:backup-schedule db2",
+        Output::fail(1, "cron"),
+    );
+    let (report, result) = run(&runner, "after");
+    assert!(result.is_err());
+    assert_eq!(report["status"], "upgraded-with-manual-steps");
+    let manual = report["manual_steps"].to_string();
+    assert!(
+        manual.contains("postgres:backup-schedule db2")
+            && manual.contains("postgres:destroy db -f"),
+        "{manual}"
+    );
+    assert!(!mutations(&runner).contains(&"dokku postgres:destroy db -f".to_string()));
+}

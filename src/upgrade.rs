@@ -1,0 +1,843 @@
+//! The upgrade itself: one ordered sequence of steps with an explicit undo stack. Each step that
+//! changes something pushes the commands that take it back; a failure before the apps run on
+//! the new service undoes everything in reverse order and returns the original error.
+//! After the window nothing is rolled back: what fails there is said, with the commands to run.
+
+use crate::copy::{Copier, Endpoint};
+use crate::host::{Host, container};
+use crate::output::Out;
+use crate::plan::{AppState, Plan};
+use crate::runner::{Cmd, failure_message};
+use crate::verify::{self, Snapshot};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub keep_old: bool,
+    pub skip_backup: bool,
+    pub config_options: Option<String>,
+    pub custom_env: Option<String>,
+}
+
+/// Commands that take one step back, with what to call them in a warning.
+struct Undo {
+    label: String,
+    cmds: Vec<Cmd>,
+}
+
+struct StepRecord {
+    name: String,
+    status: &'static str,
+    duration_ms: u128,
+}
+
+pub struct Upgrade<'a> {
+    host: &'a Host<'a>,
+    out: &'a Out,
+    plan: &'a Plan,
+    opts: &'a Options,
+    copier: &'a dyn Copier,
+    undo: Vec<Undo>,
+    steps: Vec<StepRecord>,
+    window_started: Option<Instant>,
+    window_ms: Option<u128>,
+    original: Option<Snapshot>,
+    dump: Option<PathBuf>,
+    new_key: String,
+    warnings: Vec<String>,
+    manual: Vec<String>,
+    starts: usize,
+}
+
+/// The numbered steps, in order: the same list titles the dry-run plan and the progress lines.
+pub fn step_titles(plan: &Plan, opts: &Options) -> Vec<String> {
+    let apps = plan
+        .apps
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let titles = vec![
+        format!("Creating service {} from {}", plan.new, plan.reference()),
+        format!("Checking service {}", plan.new),
+        format!("Locking deploys of {apps}"),
+        if plan.use_maintenance {
+            format!("Enabling maintenance for {apps}")
+        } else {
+            "Maintenance mode not used".to_string()
+        },
+        format!("Stopping {apps}"),
+        if opts.skip_backup || final_backup_bucket(plan).is_none() {
+            format!("No final backup of {}", plan.old)
+        } else {
+            format!("Backing up {} to S3", plan.old)
+        },
+        format!("Copying {} into {}", plan.old, plan.new),
+        "Verifying the copy".to_string(),
+        format!("Switching {apps} to {}", plan.new),
+        format!("Starting {apps}"),
+        "Ending the maintenance window".to_string(),
+        if plan.backup.configured() {
+            format!("Carrying backups over to {}", plan.new)
+        } else {
+            "No backups to carry over".to_string()
+        },
+        if opts.keep_old {
+            format!("Keeping {} (unlinked)", plan.old)
+        } else {
+            format!("Destroying {}", plan.old)
+        },
+    ];
+    titles
+}
+
+/// The bucket the final backup goes to: the one the schedule uses (dokku-postgres stores no
+/// other), and only when credentials or IAM are set up.
+fn final_backup_bucket(plan: &Plan) -> Option<&crate::host::Schedule> {
+    let schedule = plan.backup.schedule.as_ref()?;
+    (plan.backup.auth.is_some() || schedule.use_iam).then_some(schedule)
+}
+
+impl<'a> Upgrade<'a> {
+    pub fn new(
+        host: &'a Host<'a>,
+        out: &'a Out,
+        plan: &'a Plan,
+        opts: &'a Options,
+        copier: &'a dyn Copier,
+    ) -> Upgrade<'a> {
+        Upgrade {
+            host,
+            out,
+            plan,
+            opts,
+            copier,
+            undo: Vec::new(),
+            steps: Vec::new(),
+            window_started: None,
+            window_ms: None,
+            original: None,
+            dump: None,
+            new_key: String::new(),
+            warnings: Vec::new(),
+            manual: Vec::new(),
+            starts: 0,
+        }
+    }
+
+    /// Runs every step; on failure rolls back what can be, then returns the report and the error.
+    pub fn run(mut self) -> (Value, Result<()>) {
+        let titles = step_titles(self.plan, self.opts);
+        self.out.plan_steps(titles.len());
+        let mut result = self.sequence(&titles);
+        if let Err(err) = &result
+            && !self.undo.is_empty()
+        {
+            self.out.warn(&format!("{err:#}"));
+            self.rollback();
+        }
+        if result.is_ok() && !self.manual.is_empty() {
+            result = Err(anyhow::anyhow!(
+                "The apps run on {} but {} step(s) after the window must be done by hand (see above)",
+                self.plan.new,
+                self.manual.len()
+            ));
+        }
+        (self.report(&result), result)
+    }
+
+    fn sequence(&mut self, titles: &[String]) -> Result<()> {
+        let plan = self.plan;
+        let mut title = titles.iter().cloned();
+        let mut next = move || title.next().unwrap_or_default();
+
+        // BEFORE THE WINDOW: nothing the apps use changes yet.
+        self.step(next(), |u| u.create_service())?;
+        self.step(next(), |u| u.check_new_service())?;
+
+        // THE WINDOW: deploys locked, apps stopped so that nothing writes during the copy
+        // (maintenance mode alone does not stop workers: dokku-postgres-behaviour.md §5).
+        self.step(next(), |u| u.lock_deploys())?;
+        self.step(next(), |u| u.maintenance_on())?;
+        self.step(next(), |u| u.stop_apps())?;
+        self.step(next(), |u| u.final_backup())?;
+        self.step(next(), |u| u.copy())?;
+        self.step(next(), |u| u.verify())?;
+        self.step(next(), |u| u.switch())?;
+        self.step(next(), |u| u.start_apps())?;
+        self.step(next(), |u| u.end_window())?;
+
+        // AFTER THE WINDOW: the apps run on the new service; failures here are reported, not undone.
+        self.step(next(), |u| u.carry_backups_over())?;
+        self.step(next(), |u| u.retire_old())?;
+        self.summary(plan);
+        Ok(())
+    }
+
+    fn step(&mut self, name: String, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+        self.out.step(&name);
+        let started = Instant::now();
+        let result = f(self);
+        let status = if result.is_ok() { "done" } else { "failed" };
+        self.steps.push(StepRecord {
+            name: name.clone(),
+            status,
+            duration_ms: started.elapsed().as_millis(),
+        });
+        result.with_context(|| format!("Step '{name}' failed"))
+    }
+
+    fn check(&self, cmd: &Cmd) -> Result<()> {
+        self.host.runner.check(cmd).map(|_| ())
+    }
+
+    fn dokku(&self, args: &[&str]) -> Cmd {
+        self.host.dokku(args)
+    }
+
+    fn push_undo(&mut self, label: String, cmds: Vec<Cmd>) {
+        self.undo.push(Undo { label, cmds });
+    }
+
+    // ----- steps -------------------------------------------------------------------------
+
+    fn create_service(&mut self) -> Result<()> {
+        let plan = self.plan;
+        let s = &plan.settings;
+        let mut cmd = self.dokku(&[
+            "postgres:create",
+            &plan.new,
+            "--image",
+            &plan.image,
+            "--image-version",
+            &plan.version,
+        ]);
+        let config_options = self
+            .opts
+            .config_options
+            .clone()
+            .unwrap_or_else(|| s.config_options.clone());
+        if !config_options.is_empty() {
+            cmd = cmd.arg("--config-options").arg(config_options);
+        }
+        let custom_env = self
+            .opts
+            .custom_env
+            .clone()
+            .unwrap_or_else(|| s.custom_env.join(";"));
+        if !custom_env.is_empty() {
+            cmd = cmd.arg("--custom-env").secret(custom_env);
+        }
+        for (flag, value) in [
+            ("--shm-size", &s.shm_size),
+            ("--memory", &s.memory),
+            ("--initial-network", &s.initial_network),
+            ("--post-create-network", &s.post_create_network),
+            ("--post-start-network", &s.post_start_network),
+        ] {
+            if !value.is_empty() {
+                cmd = cmd.arg(flag).arg(value.clone());
+            }
+        }
+        // Undo first: a create that fails half-way leaves its directory behind (§2, clone).
+        self.push_undo(
+            format!("destroy {}", plan.new),
+            vec![self.dokku(&["postgres:destroy", &plan.new, "-f"])],
+        );
+        self.check(&cmd)?;
+        self.out.verbose(&format!(
+            "Service {} created from {}",
+            plan.new,
+            plan.reference()
+        ));
+        Ok(())
+    }
+
+    fn check_new_service(&mut self) -> Result<()> {
+        let plan = self.plan;
+        let status = self.host.postgres_info(&plan.new, "--status")?;
+        if status != "running" {
+            bail!(
+                "the new service {} is not running (status: {status})",
+                plan.new
+            );
+        }
+        self.new_key = self.host.url_key(&plan.new)?;
+        let new_db = self.host.database_name(&plan.new)?;
+        let used = self.host.sql(
+            &plan.old,
+            &plan.old_db,
+            "SELECT extname FROM pg_extension ORDER BY 1",
+        )?;
+        let available = self.host.sql(
+            &plan.new,
+            &new_db,
+            "SELECT name FROM pg_available_extensions ORDER BY 1",
+        )?;
+        let missing: Vec<&String> = used.iter().filter(|e| !available.contains(e)).collect();
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+            bail!(
+                "image {} lacks extension(s) used by {}: {}",
+                plan.reference(),
+                plan.old,
+                names.join(", ")
+            );
+        }
+        self.out.verbose(&format!(
+            "Extensions available: {}",
+            if used.is_empty() {
+                "none used".to_string()
+            } else {
+                used.join(", ")
+            }
+        ));
+        Ok(())
+    }
+
+    fn lock_deploys(&mut self) -> Result<()> {
+        for app in &self.plan.apps {
+            self.push_undo(
+                format!("unlock {}", app.name),
+                vec![self.dokku(&["apps:unlock", &app.name])],
+            );
+            self.check(&self.dokku(&["apps:lock", &app.name]))?;
+        }
+        Ok(())
+    }
+
+    fn maintenance_on(&mut self) -> Result<()> {
+        self.window_started = Some(Instant::now());
+        if !self.plan.use_maintenance {
+            self.out.verbose("Skipped: the apps are stopped instead");
+            return Ok(());
+        }
+        for app in self.plan.apps.iter().filter(|a| !a.maintenance_on) {
+            self.push_undo(
+                format!("maintenance off for {}", app.name),
+                vec![self.dokku(&["maintenance:disable", &app.name])],
+            );
+            self.check(&self.dokku(&["maintenance:enable", &app.name]))?;
+        }
+        Ok(())
+    }
+
+    fn stop_apps(&mut self) -> Result<()> {
+        for app in &self.plan.apps {
+            // Restart rather than start on the way back: an app that the switch already restarted
+            // must come back on the old config, not keep running on the new one.
+            let back = if app.running {
+                vec![self.dokku(&["ps:restart", &app.name])]
+            } else {
+                Vec::new()
+            };
+            self.push_undo(format!("start {}", app.name), back);
+            self.check(&self.dokku(&["ps:stop", &app.name]))?;
+        }
+        Ok(())
+    }
+
+    fn final_backup(&mut self) -> Result<()> {
+        let plan = self.plan;
+        if self.opts.skip_backup {
+            self.out.verbose("Skipped (--skip-backup)");
+            return Ok(());
+        }
+        let Some(schedule) = final_backup_bucket(plan) else {
+            self.out
+                .verbose(&format!("Skipped: {} has no S3 backup schedule", plan.old));
+            return Ok(());
+        };
+        let mut cmd = self.dokku(&["postgres:backup", &plan.old, &schedule.bucket]);
+        if schedule.use_iam {
+            cmd = cmd.arg("--use-iam");
+        }
+        self.check(&cmd)?;
+        self.out
+            .verbose(&format!("Backed up to bucket {}", schedule.bucket));
+        Ok(())
+    }
+
+    fn copy(&mut self) -> Result<()> {
+        let plan = self.plan;
+        self.original = Some(Snapshot::take(self.host, &plan.old, &plan.old_db)?);
+        let dir = self
+            .host
+            .env
+            .data_dir()
+            .join(plan.app.as_deref().unwrap_or(&plan.old))
+            .join("dumps");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("Unable to create {}", dir.display()))?;
+        restrict(&dir, 0o700);
+        let dump = dir.join(format!("{}-{}.dump", plan.old, timestamp()));
+        self.dump = Some(dump.clone());
+        let new_db = self.host.database_name(&plan.new)?;
+        self.copier.copy(
+            self.host,
+            &Endpoint {
+                service: &plan.old,
+                database: &plan.old_db,
+            },
+            &Endpoint {
+                service: &plan.new,
+                database: &new_db,
+            },
+            &dump,
+        )?;
+        restrict(&dump, 0o600);
+        let size = std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0);
+        self.out.verbose(&format!(
+            "Dump kept as the rollback artifact: {} ({} bytes)",
+            dump.display(),
+            size
+        ));
+        Ok(())
+    }
+
+    fn verify(&mut self) -> Result<()> {
+        let plan = self.plan;
+        let original = self
+            .original
+            .as_ref()
+            .context("no snapshot of the original")?;
+        let new_db = self.host.database_name(&plan.new)?;
+        let copy = Snapshot::take(self.host, &plan.new, &new_db)?;
+        verify::compare(original, &copy)?;
+        self.out.verbose(&format!(
+            "{} tables, {} rows, {} sequences, extensions: {}",
+            original.tables.len(),
+            original.rows(),
+            original.sequences.len(),
+            original.extensions.join(", ")
+        ));
+        Ok(())
+    }
+
+    fn switch(&mut self) -> Result<()> {
+        let plan = self.plan;
+        for app in &plan.apps {
+            self.push_undo(
+                format!("switch {} back to {}", app.name, plan.old),
+                self.switch_back_cmds(app),
+            );
+            self.switch_app(app)?;
+        }
+        Ok(())
+    }
+
+    /// Moves one app: dokku-postgres's unlink drops the old LINKS entry, docker `--link` and
+    /// vars; link with `--alias` recreates the primary var under its old name (it always appends
+    /// `_URL`, §2 link), with the old query string; any other var that pointed at the old
+    /// service gets the new URL too. Everything with --no-restart: the app starts once, later.
+    fn switch_app(&self, app: &AppState) -> Result<()> {
+        let plan = self.plan;
+        self.check(&self.dokku(&["postgres:unlink", &plan.old, &app.name, "--no-restart"]))?;
+        let alias = app.primary().trim_end_matches("_URL");
+        let mut link = self.dokku(&[
+            "postgres:link",
+            &plan.new,
+            &app.name,
+            "--no-restart",
+            "--alias",
+            alias,
+        ]);
+        if let Some(query) = app.query() {
+            link = link.arg("--querystring").arg(query);
+        }
+        self.check(&link)?;
+        let config = self.host.config(&app.name)?;
+        let primary = config
+            .get(app.primary())
+            .filter(|v| v.contains(self.new_key.as_str()))
+            .with_context(|| {
+                format!(
+                    "after postgres:link, {} of app {} does not point at {}",
+                    app.primary(),
+                    app.name,
+                    plan.new
+                )
+            })?;
+        let base = primary.split('?').next().unwrap_or(primary).to_string();
+        let others: Vec<(String, String)> = app.vars[1..]
+            .iter()
+            .map(|(k, v)| {
+                let value = match v.split_once('?') {
+                    Some((_, q)) => format!("{base}?{q}"),
+                    None => base.clone(),
+                };
+                (k.clone(), value)
+            })
+            .collect();
+        if !others.is_empty() {
+            self.check(&self.host.config_set(&app.name, &others))?;
+        }
+        // What the switch promises: the same names, all on the new service, none on the old.
+        let config = self.host.config(&app.name)?;
+        for (name, _) in &app.vars {
+            if !config
+                .get(name)
+                .is_some_and(|v| v.contains(self.new_key.as_str()))
+            {
+                bail!(
+                    "{name} of app {} does not point at {} after the switch",
+                    app.name,
+                    plan.new
+                );
+            }
+        }
+        if let Some((name, _)) = config
+            .iter()
+            .find(|(_, v)| v.contains(plan.old_key.as_str()))
+        {
+            bail!(
+                "{name} of app {} still points at {} after the switch",
+                app.name,
+                plan.old
+            );
+        }
+        let options = self.host.runner.read(&self.dokku(&[
+            "docker-options:report",
+            &app.name,
+            "--docker-options-run",
+        ]))?;
+        if options.contains(&format!("{}:", container(&plan.old))) {
+            bail!(
+                "the docker options of app {} still link {}",
+                app.name,
+                container(&plan.old)
+            );
+        }
+        let names: Vec<&str> = app.vars.iter().map(|(k, _)| k.as_str()).collect();
+        self.out.verbose(&format!(
+            "{}: {} now on {}",
+            app.name,
+            names.join(", "),
+            plan.new
+        ));
+        Ok(())
+    }
+
+    fn switch_back_cmds(&self, app: &AppState) -> Vec<Cmd> {
+        let plan = self.plan;
+        let alias = app.primary().trim_end_matches("_URL");
+        let mut link = self.dokku(&[
+            "postgres:link",
+            &plan.old,
+            &app.name,
+            "--no-restart",
+            "--alias",
+            alias,
+        ]);
+        if let Some(query) = app.query() {
+            link = link.arg("--querystring").arg(query);
+        }
+        vec![
+            self.dokku(&["postgres:unlink", &plan.new, &app.name, "--no-restart"]),
+            link,
+            self.host.config_set(&app.name, &app.vars),
+        ]
+    }
+
+    fn start_apps(&mut self) -> Result<()> {
+        for app in self.plan.apps.iter().filter(|a| a.running) {
+            self.check(&self.dokku(&["ps:start", &app.name]))?;
+            self.starts += 1;
+        }
+        if self.plan.apps.iter().all(|a| !a.running) {
+            self.out
+                .verbose("No app was running before the upgrade: left stopped");
+        }
+        Ok(())
+    }
+
+    /// Maintenance off and deploys unlocked: the undo entries of those steps, now run forward.
+    fn end_window(&mut self) -> Result<()> {
+        let plan = self.plan;
+        if plan.use_maintenance {
+            for app in plan.apps.iter().filter(|a| !a.maintenance_on) {
+                self.check(&self.dokku(&["maintenance:disable", &app.name]))?;
+            }
+        }
+        for app in &plan.apps {
+            self.check(&self.dokku(&["apps:unlock", &app.name]))?;
+        }
+        self.undo.clear();
+        self.window_ms = self.window_started.map(|t| t.elapsed().as_millis());
+        if let Some(ms) = self.window_ms {
+            self.out
+                .verbose(&format!("Maintenance window: {:.1}s", ms as f64 / 1000.0));
+        }
+        Ok(())
+    }
+
+    fn carry_backups_over(&mut self) -> Result<()> {
+        let plan = self.plan;
+        let backup = &plan.backup;
+        if !backup.configured() {
+            self.out
+                .verbose(&format!("{} had no backup configuration", plan.old));
+            return Ok(());
+        }
+        let old_dir = self.host.service_dir(&plan.old);
+        if let Some(auth) = &backup.auth {
+            // backup-auth is not idempotent (§2): clear first.
+            let mut cmd = self.dokku(&["postgres:backup-auth", &plan.new]);
+            for value in auth {
+                cmd = cmd.secret(value.clone());
+            }
+            let files = [
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_DEFAULT_REGION",
+                "AWS_SIGNATURE_VERSION",
+                "ENDPOINT_URL",
+            ];
+            let by_hand = format!(
+                "dokku postgres:backup-auth {} {}",
+                plan.new,
+                files[..auth.len()]
+                    .iter()
+                    .map(|f| format!("\"$(cat {})\"", old_dir.join("backup").join(f).display()))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            self.after_window(
+                vec![self.dokku(&["postgres:backup-deauth", &plan.new]), cmd],
+                by_hand,
+            );
+        }
+        if backup.encryption_key.is_some() {
+            let key = backup.encryption_key.clone().unwrap_or_default();
+            let cmd = self
+                .dokku(&["postgres:backup-set-encryption", &plan.new])
+                .secret(key);
+            let by_hand = format!(
+                "dokku postgres:backup-set-encryption {} \"$(cat {})\"",
+                plan.new,
+                old_dir.join("backup-encryption/ENCRYPTION_KEY").display()
+            );
+            self.after_window(vec![cmd], by_hand);
+        }
+        if let Some(key_id) = &backup.public_key_id {
+            let cmd = self.dokku(&[
+                "postgres:backup-set-public-key-encryption",
+                &plan.new,
+                key_id,
+            ]);
+            self.after_window(vec![cmd.clone()], cmd.display());
+        }
+        if let Some(schedule) = &backup.schedule {
+            let mut cmd = self.dokku(&[
+                "postgres:backup-schedule",
+                &plan.new,
+                &schedule.when,
+                &schedule.bucket,
+            ]);
+            if schedule.use_iam {
+                cmd = cmd.arg("--use-iam");
+            }
+            self.after_window(vec![cmd.clone()], cmd.display());
+            self.out.verbose(&format!(
+                "Schedule '{}' to bucket {} carried over",
+                schedule.when, schedule.bucket
+            ));
+        }
+        // One backup proves the carried-over configuration works.
+        if self.manual.is_empty()
+            && let Some(schedule) = final_backup_bucket(plan)
+        {
+            let mut cmd = self.dokku(&["postgres:backup", &plan.new, &schedule.bucket]);
+            if schedule.use_iam {
+                cmd = cmd.arg("--use-iam");
+            }
+            self.after_window(vec![cmd.clone()], cmd.display());
+            if self.manual.is_empty() {
+                self.out.verbose(&format!(
+                    "Test backup of {} written to bucket {}",
+                    plan.new, schedule.bucket
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs commands after the window; a failure becomes a warning and a command to run by hand.
+    fn after_window(&mut self, cmds: Vec<Cmd>, by_hand: String) {
+        for cmd in &cmds {
+            if let Err(err) = self.host.runner.check(cmd) {
+                self.out.warn(&format!("{err:#}"));
+                self.warnings.push(format!("{err:#}"));
+                self.manual.push(by_hand);
+                return;
+            }
+        }
+    }
+
+    fn retire_old(&mut self) -> Result<()> {
+        let plan = self.plan;
+        if self.opts.keep_old {
+            self.out.verbose(&format!(
+                "{} is kept, unlinked; remove it with: dokku postgres:destroy {} -f",
+                plan.old, plan.old
+            ));
+            return Ok(());
+        }
+        if !self.manual.is_empty() {
+            let text = format!(
+                "{} is kept: the commands above read its backup settings",
+                plan.old
+            );
+            self.out.warn(&text);
+            self.warnings.push(text);
+            self.manual
+                .push(format!("dokku postgres:destroy {} -f", plan.old));
+            return Ok(());
+        }
+        let cmd = self.dokku(&["postgres:destroy", &plan.old, "-f"]);
+        self.after_window(vec![cmd.clone()], cmd.display());
+        Ok(())
+    }
+
+    fn summary(&self, plan: &Plan) {
+        self.out
+            .info2(&format!("Upgraded to {} ({})", plan.new, plan.reference()));
+        let apps: Vec<&str> = plan.apps.iter().map(|a| a.name.as_str()).collect();
+        self.out
+            .verbose(&format!("Apps:                {}", apps.join(", ")));
+        if let Some(ms) = self.window_ms {
+            self.out
+                .verbose(&format!("Maintenance window:  {:.1}s", ms as f64 / 1000.0));
+        }
+        if let Some(s) = &self.original {
+            self.out.verbose(&format!(
+                "Verified:            {} tables, {} rows, {} sequences",
+                s.tables.len(),
+                s.rows(),
+                s.sequences.len()
+            ));
+        }
+        if let Some(d) = &self.dump {
+            self.out
+                .verbose(&format!("Dump:                {}", d.display()));
+        }
+        for m in &self.manual {
+            self.out.warn(&format!("Run by hand: {m}"));
+        }
+    }
+
+    /// Undoes every recorded step, newest first; a failing undo is a warning, never the error.
+    fn rollback(&mut self) {
+        self.out.info1("Rolling back");
+        while let Some(undo) = self.undo.pop() {
+            for cmd in &undo.cmds {
+                match self.host.runner.run(cmd) {
+                    Ok(out) if out.success() => {}
+                    Ok(out) => {
+                        // Unlinking a service that was never linked is expected on a partial switch.
+                        if !(cmd.args.first().is_some_and(|a| a == "postgres:unlink")
+                            && out.stderr.contains("Not linked"))
+                        {
+                            self.out.warn(&format!(
+                                "Rollback ({}): {}",
+                                undo.label,
+                                failure_message(cmd, &out)
+                            ));
+                        }
+                    }
+                    Err(err) => self
+                        .out
+                        .warn(&format!("Rollback ({}): {err:#}", undo.label)),
+                }
+            }
+            self.out.verbose(&format!("Undone: {}", undo.label));
+        }
+    }
+
+    fn report(&self, result: &Result<()>) -> Value {
+        let plan = self.plan;
+        json!({
+            "changed": result.is_ok() || self.window_ms.is_some(),
+            "status": match (result.is_ok(), self.window_ms.is_some()) {
+                (true, _) => "upgraded",
+                (false, true) => "upgraded-with-manual-steps",
+                (false, false) => "rolled-back",
+            },
+            "app": plan.app,
+            "apps": plan.apps.iter().map(|a| json!({
+                "name": a.name,
+                "vars": a.vars.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "old_service": plan.old,
+            "new_service": plan.new,
+            "image": plan.reference(),
+            "image_id": plan.image_id,
+            "image_created": plan.image_created,
+            "old_image": plan.old_reference,
+            "postgres_major": { "from": plan.old_major, "to": plan.new_major },
+            "copy_method": self.copier.name(),
+            "steps": self.steps.iter().map(|s| json!({"name": s.name, "status": s.status, "duration_ms": s.duration_ms as u64})).collect::<Vec<_>>(),
+            "maintenance_window_ms": self.window_ms.map(|v| v as u64),
+            "app_starts": self.starts,
+            "verification": self.original.as_ref().map(|s| json!({
+                "tables": s.tables.len(),
+                "rows": s.rows(),
+                "sequences": s.sequences.len(),
+                "extensions": s.extensions,
+            })),
+            "dump": self.dump.as_ref().map(|d| d.display().to_string()),
+            "old_service_kept": self.opts.keep_old || !self.manual.is_empty(),
+            "warnings": self.warnings,
+            "manual_steps": self.manual,
+            "error": result.as_ref().err().map(|e| format!("{e:#}")),
+        })
+    }
+}
+
+fn restrict(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+}
+
+/// UTC `YYYYMMDD-HHMMSS`, for dump file names.
+fn timestamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a calendar date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_617), (2026, 6, 13));
+    }
+}
