@@ -6,7 +6,7 @@ CARGO ?= cargo
 BASH_FILES = $(shell git ls-files -co --exclude-standard | while read -r f; do \
 	[[ -f $$f ]] && head -n1 "$$f" | grep -qE '^\#!.*\b(bash|sh)\b' && echo "$$f"; done)
 
-.PHONY: all build deps lint test unit integration demo bench clean
+.PHONY: all build deps lint test unit integration demo bench release clean
 
 all: build
 
@@ -34,6 +34,23 @@ demo: deps
 	$(CARGO) build --locked
 	tests/demo
 
+# Static (musl) release binaries for the install trigger's download path, with their sums.
+# A target rustup does not have installed is skipped with the command that adds it.
+VERSION = $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' plugin.toml | head -n 1)
+RELEASE_TARGETS = x86_64-unknown-linux-musl:amd64 aarch64-unknown-linux-musl:arm64
+release:
+	@mkdir -p dist
+	@for pair in $(RELEASE_TARGETS); do \
+		target=$${pair%%:*}; arch=$${pair##*:}; \
+		if rustup target list --installed 2>/dev/null | grep -qx "$$target"; then \
+			$(CARGO) build --release --locked --target "$$target" && \
+			cp "target/$$target/release/postgres-upgrade" "dist/postgres-upgrade-$(VERSION)-linux-$$arch"; \
+		else \
+			echo "skipping $$target: not installed (rustup target add $$target)"; \
+		fi; \
+	done
+	@cd dist && ls postgres-upgrade-$(VERSION)-linux-* >/dev/null 2>&1 && sha256sum postgres-upgrade-$(VERSION)-linux-* | tee SHA256SUMS || echo "no release binary built"
+
 clean:
 	$(CARGO) clean
-	rm -rf target/sandboxes target/demo
+	rm -rf target/sandboxes target/demo dist
