@@ -3,14 +3,19 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod cli;
+pub mod clock;
 pub mod copy;
 pub mod env;
 pub mod error;
 pub mod host;
+pub mod lock;
 pub mod naming;
 pub mod output;
 pub mod plan;
 pub mod runner;
+pub mod signals;
+pub mod switch;
+pub mod undo;
 pub mod upgrade;
 pub mod verify;
 
@@ -96,6 +101,20 @@ fn upgrade(args: &UpgradeArgs, original: &[String], env: &Env, runner: &dyn Runn
                 }
                 return 0;
             }
+            // One upgrade at a time for every app and service involved; refused at once, never waits.
+            let mut locks = lock::Locks::new();
+            let lock_dir = env.data_dir().join("locks");
+            let apps = plan.apps.iter().map(|a| ("app", a.name.as_str()));
+            let services = [
+                ("service", plan.old.as_str()),
+                ("service", plan.new.as_str()),
+            ];
+            for (kind, name) in apps.chain(services) {
+                if let Err(err) = locks.take(&lock_dir, kind, name) {
+                    return failed(err);
+                }
+            }
+            signals::install();
             out.info2(&format!(
                 "Upgrading {} from {} to {} ({})",
                 plan.old,

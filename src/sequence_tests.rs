@@ -9,6 +9,8 @@ use crate::plan::{AppState, Plan};
 use crate::runner::Output;
 use crate::runner::fake::FakeRunner;
 use crate::upgrade::{Options, Upgrade};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 const OLD_URL: &str = "postgres://postgres:oldpw@dokku-postgres-db:5432/db";
 const NEW_URL: &str = "postgres://postgres:newpw@dokku-postgres-db2:5432/db2";
@@ -59,9 +61,16 @@ fn plan() -> Plan {
     }
 }
 
-/// A host where every query answers as a healthy pair of services would.
+/// A host where every query answers as a healthy pair of services would; the app's config
+/// follows the last `postgres:link`.
 fn healthy() -> FakeRunner {
+    let linked = Rc::new(RefCell::new(OLD_URL.to_string()));
+    let (to_new, to_old, config) = (linked.clone(), linked.clone(), linked);
     FakeRunner::new()
+        .on(
+            "dokku postgres:info db --dsn",
+            Output::ok(&format!("{OLD_URL}\n")),
+        )
         .on("dokku postgres:info db2 --status", Output::ok("running\n"))
         .on(
             "dokku postgres:info db2 --dsn",
@@ -81,14 +90,20 @@ fn healthy() -> FakeRunner {
                 "dump-bytes"
             })
         })
-        .on(
-            "dokku config:export --format json memo",
-            Output::ok(&format!(r#"{{"DATABASE_URL":"{NEW_URL}?pool=5"}}"#)),
-        )
-        .on(
-            "dokku docker-options:report memo",
-            Output::ok("--link dokku.postgres.db2:dokku-postgres-db2\n"),
-        )
+        .on_with("dokku postgres:link db2 memo", move |_| {
+            to_new.replace(NEW_URL.to_string());
+            Output::ok("")
+        })
+        .on_with("dokku postgres:link db memo", move |_| {
+            to_old.replace(OLD_URL.to_string());
+            Output::ok("")
+        })
+        .on_with("dokku config:export --format json memo", move |_| {
+            Output::ok(&format!(
+                r#"{{"DATABASE_URL":"{}?pool=5"}}"#,
+                config.borrow()
+            ))
+        })
 }
 
 /// The dokku calls and the copy, without the read-only psql queries.
@@ -222,7 +237,6 @@ fn an_app_that_does_not_start_is_switched_back_to_the_old_service() {
         [
             "dokku postgres:unlink db2 memo --no-restart",
             "dokku postgres:link db memo --no-restart --alias DATABASE --querystring pool=5",
-            "dokku config:set --no-restart memo <redacted>",
             "dokku ps:restart memo",
             "dokku maintenance:disable memo",
             "dokku apps:unlock memo",

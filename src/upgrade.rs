@@ -4,10 +4,12 @@
 //! After the window nothing is rolled back: what fails there is said, with the commands to run.
 
 use crate::copy::{Copier, Endpoint};
-use crate::host::{Host, container};
+use crate::host::Host;
 use crate::output::Out;
-use crate::plan::{AppState, Plan};
-use crate::runner::{Cmd, failure_message};
+use crate::plan::Plan;
+use crate::runner::Cmd;
+use crate::switch::{self, Mode, VarSpec};
+use crate::undo::Action;
 use crate::verify::{self, Snapshot};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -22,12 +24,6 @@ pub struct Options {
     pub custom_env: Option<String>,
 }
 
-/// Commands that take one step back, with what to call them in a warning.
-struct Undo {
-    label: String,
-    cmds: Vec<Cmd>,
-}
-
 struct StepRecord {
     name: String,
     status: &'static str,
@@ -40,7 +36,7 @@ pub struct Upgrade<'a> {
     plan: &'a Plan,
     opts: &'a Options,
     copier: &'a dyn Copier,
-    undo: Vec<Undo>,
+    undo: Vec<Action>,
     steps: Vec<StepRecord>,
     window_started: Option<Instant>,
     window_ms: Option<u128>,
@@ -50,6 +46,7 @@ pub struct Upgrade<'a> {
     warnings: Vec<String>,
     manual: Vec<String>,
     starts: usize,
+    switching: bool,
 }
 
 /// The numbered steps, in order: the same list titles the dry-run plan and the progress lines.
@@ -125,6 +122,7 @@ impl<'a> Upgrade<'a> {
             warnings: Vec::new(),
             manual: Vec::new(),
             starts: 0,
+            switching: false,
         }
     }
 
@@ -139,7 +137,11 @@ impl<'a> Upgrade<'a> {
             self.out.warn(&format!("{err:#}"));
             self.rollback();
         }
-        if result.is_ok() && !self.manual.is_empty() {
+        if result.is_ok()
+            && let Some(signal) = crate::signals::received()
+        {
+            result = Err(crate::signals::Interrupted(signal).into());
+        } else if result.is_ok() && !self.manual.is_empty() {
             result = Err(anyhow::anyhow!(
                 "The apps run on {} but {} step(s) after the window must be done by hand (see above)",
                 self.plan.new,
@@ -178,6 +180,13 @@ impl<'a> Upgrade<'a> {
     }
 
     fn step(&mut self, name: String, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+        // A signal stops the run at the next boundary while going back is still possible; once
+        // the switch has begun, the window is finished first (the apps end on the new service).
+        if !self.switching
+            && let Some(signal) = crate::signals::received()
+        {
+            return Err(crate::signals::Interrupted(signal).into());
+        }
         self.out.step(&name);
         let started = Instant::now();
         let result = f(self);
@@ -198,8 +207,8 @@ impl<'a> Upgrade<'a> {
         self.host.dokku(args)
     }
 
-    fn push_undo(&mut self, label: String, cmds: Vec<Cmd>) {
-        self.undo.push(Undo { label, cmds });
+    fn push_undo(&mut self, action: Action) {
+        self.undo.push(action);
     }
 
     // ----- steps -------------------------------------------------------------------------
@@ -243,10 +252,9 @@ impl<'a> Upgrade<'a> {
             }
         }
         // Undo first: a create that fails half-way leaves its directory behind (§2, clone).
-        self.push_undo(
-            format!("destroy {}", plan.new),
-            vec![self.dokku(&["postgres:destroy", &plan.new, "-f"])],
-        );
+        self.push_undo(Action::DestroyService {
+            service: plan.new.clone(),
+        });
         self.check(&cmd)?;
         self.out.verbose(&format!(
             "Service {} created from {}",
@@ -300,10 +308,9 @@ impl<'a> Upgrade<'a> {
 
     fn lock_deploys(&mut self) -> Result<()> {
         for app in &self.plan.apps {
-            self.push_undo(
-                format!("unlock {}", app.name),
-                vec![self.dokku(&["apps:unlock", &app.name])],
-            );
+            self.push_undo(Action::Unlock {
+                app: app.name.clone(),
+            });
             self.check(&self.dokku(&["apps:lock", &app.name]))?;
         }
         Ok(())
@@ -316,10 +323,9 @@ impl<'a> Upgrade<'a> {
             return Ok(());
         }
         for app in self.plan.apps.iter().filter(|a| !a.maintenance_on) {
-            self.push_undo(
-                format!("maintenance off for {}", app.name),
-                vec![self.dokku(&["maintenance:disable", &app.name])],
-            );
+            self.push_undo(Action::MaintenanceOff {
+                app: app.name.clone(),
+            });
             self.check(&self.dokku(&["maintenance:enable", &app.name]))?;
         }
         Ok(())
@@ -327,14 +333,11 @@ impl<'a> Upgrade<'a> {
 
     fn stop_apps(&mut self) -> Result<()> {
         for app in &self.plan.apps {
-            // Restart rather than start on the way back: an app that the switch already restarted
-            // must come back on the old config, not keep running on the new one.
-            let back = if app.running {
-                vec![self.dokku(&["ps:restart", &app.name])]
-            } else {
-                Vec::new()
-            };
-            self.push_undo(format!("start {}", app.name), back);
+            if app.running {
+                self.push_undo(Action::Restart {
+                    app: app.name.clone(),
+                });
+            }
             self.check(&self.dokku(&["ps:stop", &app.name]))?;
         }
         Ok(())
@@ -373,7 +376,7 @@ impl<'a> Upgrade<'a> {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("Unable to create {}", dir.display()))?;
         restrict(&dir, 0o700);
-        let dump = dir.join(format!("{}-{}.dump", plan.old, timestamp()));
+        let dump = dir.join(format!("{}-{}.dump", plan.old, crate::clock::now_compact()));
         self.dump = Some(dump.clone());
         let new_db = self.host.database_name(&plan.new)?;
         self.copier.copy(
@@ -419,127 +422,36 @@ impl<'a> Upgrade<'a> {
 
     fn switch(&mut self) -> Result<()> {
         let plan = self.plan;
+        self.switching = true;
         for app in &plan.apps {
-            self.push_undo(
-                format!("switch {} back to {}", app.name, plan.old),
-                self.switch_back_cmds(app),
-            );
-            self.switch_app(app)?;
+            let vars: Vec<VarSpec> = app
+                .vars
+                .iter()
+                .map(|(k, v)| VarSpec::from_value(k, v))
+                .collect();
+            self.push_undo(Action::Relink {
+                app: app.name.clone(),
+                from: plan.new.clone(),
+                to: plan.old.clone(),
+                vars: vars.clone(),
+            });
+            switch::relink(
+                self.host,
+                &app.name,
+                &plan.old,
+                &plan.new,
+                &vars,
+                Mode::Forward,
+            )?;
+            let names: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
+            self.out.verbose(&format!(
+                "{}: {} now on {}",
+                app.name,
+                names.join(", "),
+                plan.new
+            ));
         }
         Ok(())
-    }
-
-    /// Moves one app: dokku-postgres's unlink drops the old LINKS entry, docker `--link` and
-    /// vars; link with `--alias` recreates the primary var under its old name (it always appends
-    /// `_URL`, §2 link), with the old query string; any other var that pointed at the old
-    /// service gets the new URL too. Everything with --no-restart: the app starts once, later.
-    fn switch_app(&self, app: &AppState) -> Result<()> {
-        let plan = self.plan;
-        self.check(&self.dokku(&["postgres:unlink", &plan.old, &app.name, "--no-restart"]))?;
-        let alias = app.primary().trim_end_matches("_URL");
-        let mut link = self.dokku(&[
-            "postgres:link",
-            &plan.new,
-            &app.name,
-            "--no-restart",
-            "--alias",
-            alias,
-        ]);
-        if let Some(query) = app.query() {
-            link = link.arg("--querystring").arg(query);
-        }
-        self.check(&link)?;
-        let config = self.host.config(&app.name)?;
-        let primary = config
-            .get(app.primary())
-            .filter(|v| v.contains(self.new_key.as_str()))
-            .with_context(|| {
-                format!(
-                    "after postgres:link, {} of app {} does not point at {}",
-                    app.primary(),
-                    app.name,
-                    plan.new
-                )
-            })?;
-        let base = primary.split('?').next().unwrap_or(primary).to_string();
-        let others: Vec<(String, String)> = app.vars[1..]
-            .iter()
-            .map(|(k, v)| {
-                let value = match v.split_once('?') {
-                    Some((_, q)) => format!("{base}?{q}"),
-                    None => base.clone(),
-                };
-                (k.clone(), value)
-            })
-            .collect();
-        if !others.is_empty() {
-            self.check(&self.host.config_set(&app.name, &others))?;
-        }
-        // What the switch promises: the same names, all on the new service, none on the old.
-        let config = self.host.config(&app.name)?;
-        for (name, _) in &app.vars {
-            if !config
-                .get(name)
-                .is_some_and(|v| v.contains(self.new_key.as_str()))
-            {
-                bail!(
-                    "{name} of app {} does not point at {} after the switch",
-                    app.name,
-                    plan.new
-                );
-            }
-        }
-        if let Some((name, _)) = config
-            .iter()
-            .find(|(_, v)| v.contains(plan.old_key.as_str()))
-        {
-            bail!(
-                "{name} of app {} still points at {} after the switch",
-                app.name,
-                plan.old
-            );
-        }
-        let options = self.host.runner.read(&self.dokku(&[
-            "docker-options:report",
-            &app.name,
-            "--docker-options-run",
-        ]))?;
-        if options.contains(&format!("{}:", container(&plan.old))) {
-            bail!(
-                "the docker options of app {} still link {}",
-                app.name,
-                container(&plan.old)
-            );
-        }
-        let names: Vec<&str> = app.vars.iter().map(|(k, _)| k.as_str()).collect();
-        self.out.verbose(&format!(
-            "{}: {} now on {}",
-            app.name,
-            names.join(", "),
-            plan.new
-        ));
-        Ok(())
-    }
-
-    fn switch_back_cmds(&self, app: &AppState) -> Vec<Cmd> {
-        let plan = self.plan;
-        let alias = app.primary().trim_end_matches("_URL");
-        let mut link = self.dokku(&[
-            "postgres:link",
-            &plan.old,
-            &app.name,
-            "--no-restart",
-            "--alias",
-            alias,
-        ]);
-        if let Some(query) = app.query() {
-            link = link.arg("--querystring").arg(query);
-        }
-        vec![
-            self.dokku(&["postgres:unlink", &plan.new, &app.name, "--no-restart"]),
-            link,
-            self.host.config_set(&app.name, &app.vars),
-        ]
     }
 
     fn start_apps(&mut self) -> Result<()> {
@@ -732,28 +644,13 @@ impl<'a> Upgrade<'a> {
     /// Undoes every recorded step, newest first; a failing undo is a warning, never the error.
     fn rollback(&mut self) {
         self.out.info1("Rolling back");
-        while let Some(undo) = self.undo.pop() {
-            for cmd in &undo.cmds {
-                match self.host.runner.run(cmd) {
-                    Ok(out) if out.success() => {}
-                    Ok(out) => {
-                        // Unlinking a service that was never linked is expected on a partial switch.
-                        if !(cmd.args.first().is_some_and(|a| a == "postgres:unlink")
-                            && out.stderr.contains("Not linked"))
-                        {
-                            self.out.warn(&format!(
-                                "Rollback ({}): {}",
-                                undo.label,
-                                failure_message(cmd, &out)
-                            ));
-                        }
-                    }
-                    Err(err) => self
-                        .out
-                        .warn(&format!("Rollback ({}): {err:#}", undo.label)),
-                }
+        while let Some(action) = self.undo.pop() {
+            match action.run(self.host) {
+                Ok(()) => self.out.verbose(&format!("Undone: {}", action.label())),
+                Err(err) => self
+                    .out
+                    .warn(&format!("Rollback ({}): {err:#}", action.label())),
             }
-            self.out.verbose(&format!("Undone: {}", undo.label));
         }
     }
 
@@ -800,44 +697,4 @@ impl<'a> Upgrade<'a> {
 fn restrict(path: &std::path::Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
-}
-
-/// UTC `YYYYMMDD-HHMMSS`, for dump file names.
-fn timestamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a calendar date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_617), (2026, 6, 13));
-    }
 }
