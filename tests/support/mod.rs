@@ -34,14 +34,22 @@ impl Run {
     /// Panics, showing both streams, unless the command exited 0; returns stdout.
     #[track_caller]
     pub fn ok(self) -> String {
-        assert_eq!(self.code, 0, "command failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "command failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self.stdout
     }
 
     /// Panics unless the command exited with `code`.
     #[track_caller]
     pub fn code(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "unexpected exit\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "unexpected exit\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -51,7 +59,10 @@ impl Sandbox {
     pub fn up(name: &str) -> Sandbox {
         let dir = repo().join("target/sandboxes").join(name);
         if dir.exists() {
-            let _ = Command::new(repo().join("tests/sandbox/sandbox")).arg("down").arg(&dir).status();
+            let _ = Command::new(repo().join("tests/sandbox/sandbox"))
+                .arg("down")
+                .arg(&dir)
+                .status();
             std::fs::remove_dir_all(&dir).expect("remove old sandbox");
         }
         std::fs::create_dir_all(&dir).expect("create sandbox dir");
@@ -65,13 +76,27 @@ impl Sandbox {
         use std::process::Stdio;
         let mut cmd = Command::new(program);
         cmd.args(args)
-            .env("SANDBOX_PLUGIN_BINARY", env!("CARGO_BIN_EXE_postgres-upgrade"))
+            .env(
+                "SANDBOX_PLUGIN_BINARY",
+                env!("CARGO_BIN_EXE_postgres-upgrade"),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
         if let Some(input) = stdin {
-            child.stdin.take().unwrap().write_all(input).expect("write stdin");
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input)
+                .expect("write stdin");
         }
         Run::from(child.wait_with_output().expect("wait"))
     }
@@ -101,11 +126,22 @@ impl Sandbox {
 
     /// One value from a service's database: `psql -Atc SQL` through `postgres:enter`.
     pub fn sql(&self, service: &str, sql: &str) -> String {
-        let db = std::fs::read_to_string(self.service_dir(service).join("DATABASE_NAME")).expect("DATABASE_NAME");
-        self.dokku(&["postgres:enter", service, "psql", "-U", "postgres", "-d", db.trim(), "-Atc", sql])
-            .ok()
-            .trim()
-            .to_string()
+        let db = std::fs::read_to_string(self.service_dir(service).join("DATABASE_NAME"))
+            .expect("DATABASE_NAME");
+        self.dokku(&[
+            "postgres:enter",
+            service,
+            "psql",
+            "-U",
+            "postgres",
+            "-d",
+            db.trim(),
+            "-Atc",
+            sql,
+        ])
+        .ok()
+        .trim()
+        .to_string()
     }
 
     pub fn lib_root(&self) -> PathBuf {
@@ -119,6 +155,9 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        let _ = Command::new(repo().join("tests/sandbox/sandbox")).arg("down").arg(&self.dir).status();
+        let _ = Command::new(repo().join("tests/sandbox/sandbox"))
+            .arg("down")
+            .arg(&self.dir)
+            .status();
     }
 }
