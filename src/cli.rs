@@ -61,6 +61,25 @@ pub struct UpgradeArgs {
     pub restart_apps: Option<String>,
 }
 
+/// Shows the last or unfinished upgrade of an app (or service).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "postgres-upgrade:status", disable_version_flag = true)]
+pub struct StatusArgs {
+    /// The app (or service) named when the upgrade was started
+    pub target: String,
+    /// `json`: the journal as JSON
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Takes back an unfinished upgrade, step by step, newest first.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "postgres-upgrade:rollback", disable_version_flag = true)]
+pub struct RollbackArgs {
+    /// The app (or service) named when the upgrade was started
+    pub target: String,
+}
+
 /// What the binary was asked to do.
 #[derive(Debug)]
 pub enum Invocation {
@@ -68,6 +87,8 @@ pub enum Invocation {
         args: UpgradeArgs,
         original: Vec<String>,
     },
+    Status(StatusArgs),
+    Rollback(RollbackArgs),
     Version,
     Unknown(String),
 }
@@ -87,22 +108,27 @@ pub fn parse(argv: &[String]) -> Result<Invocation, clap::Error> {
         .split_once(':')
         .map(|(_, v)| v)
         .unwrap_or(command.as_str());
-    match verb {
-        "upgrade" | "run" => {
-            let rest: Vec<&String> = argv[1..]
-                .iter()
-                .filter(|a| !GLOBAL_FLAGS.contains(&a.as_str()))
-                .collect();
-            let mut clap_argv = vec![command.as_str()];
-            clap_argv.extend(rest.iter().map(|s| s.as_str()));
-            let args = UpgradeArgs::try_parse_from(clap_argv)?;
-            Ok(Invocation::Upgrade {
-                args,
-                original: argv.to_vec(),
-            })
-        }
-        _ => Ok(Invocation::Unknown(command.clone())),
-    }
+    let words = clap_argv(command, &argv[1..]);
+    Ok(match verb {
+        "upgrade" | "run" => Invocation::Upgrade {
+            args: UpgradeArgs::try_parse_from(words)?,
+            original: argv.to_vec(),
+        },
+        "status" => Invocation::Status(StatusArgs::try_parse_from(words)?),
+        "rollback" => Invocation::Rollback(RollbackArgs::try_parse_from(words)?),
+        _ => Invocation::Unknown(command.clone()),
+    })
+}
+
+/// The command name, then the arguments without dokku's global flags.
+fn clap_argv<'a>(command: &'a str, rest: &'a [String]) -> Vec<&'a str> {
+    std::iter::once(command)
+        .chain(
+            rest.iter()
+                .map(String::as_str)
+                .filter(|a| !GLOBAL_FLAGS.contains(a)),
+        )
+        .collect()
 }
 
 #[cfg(test)]

@@ -8,10 +8,12 @@ pub mod copy;
 pub mod env;
 pub mod error;
 pub mod host;
+pub mod journal;
 pub mod lock;
 pub mod naming;
 pub mod output;
 pub mod plan;
+pub mod recovery;
 pub mod runner;
 pub mod signals;
 pub mod switch;
@@ -47,6 +49,25 @@ pub fn run(argv: &[String], env: &Env, runner: &dyn Runner) -> i32 {
             1
         }
         Ok(Invocation::Upgrade { args, original }) => upgrade(&args, &original, env, runner),
+        Ok(Invocation::Status(args)) => {
+            let out = Out::new(env.quiet, args.format == Format::Json);
+            finish(&out, recovery::status(&args, env, &out))
+        }
+        Ok(Invocation::Rollback(args)) => {
+            let out = Out::new(env.quiet, false);
+            finish(&out, recovery::rollback(&args, env, runner, &out))
+        }
+    }
+}
+
+/// Prints an error the dokku way and turns it into the exit code.
+fn finish(out: &Out, result: anyhow::Result<()>) -> i32 {
+    match result {
+        Ok(()) => 0,
+        Err(err) => {
+            out.warn(&format!("{err:#}"));
+            error::exit_code(&err)
+        }
     }
 }
 
@@ -61,6 +82,22 @@ fn upgrade(args: &UpgradeArgs, original: &[String], env: &Env, runner: &dyn Runn
         }
         error::exit_code(&err)
     };
+    // An upgrade that died half-way is finished or taken back first (its journal says which).
+    let journal_path = journal::Journal::path_for(&env.data_dir(), &args.target);
+    if naming::valid_app_name(&args.target) || naming::valid_service_name(&args.target) {
+        match journal::Journal::load(&journal_path) {
+            Ok(Some(j)) if j.status() == journal::RUNNING => {
+                return failed(anyhow::anyhow!(
+                    "An unfinished upgrade of {0} is recorded (started {1}, pid {2}): see `dokku postgres-upgrade:status {0}`, then run `dokku postgres-upgrade:rollback {0}`",
+                    args.target,
+                    j.doc["started"].as_str().unwrap_or("?"),
+                    j.doc["pid"]
+                ));
+            }
+            Err(err) => return failed(err),
+            _ => {}
+        }
+    }
     out.info2(&format!("Preflight for {}", args.target));
     let decision = match plan::preflight(&host, args, &out) {
         Ok(d) => d,
@@ -122,8 +159,15 @@ fn upgrade(args: &UpgradeArgs, original: &[String], env: &Env, runner: &dyn Runn
                 plan.new,
                 plan.reference()
             ));
-            let (report, result) =
-                Upgrade::new(&host, &out, &plan, &opts, &copy::DumpRestore).run();
+            let titles = upgrade::step_titles(&plan, &opts);
+            let journal =
+                match journal::Journal::start(&journal_path, plan_json(&plan, &opts), &titles) {
+                    Ok(j) => j,
+                    Err(err) => return failed(err),
+                };
+            let (report, result) = Upgrade::new(&host, &out, &plan, &opts, &copy::DumpRestore)
+                .with_journal(journal)
+                .run();
             if json_mode {
                 out.json(&report);
             }

@@ -4,6 +4,7 @@
 use crate::host::Host;
 use crate::switch::{self, Mode, VarSpec};
 use anyhow::Result;
+use serde_json::{Value, json};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -42,6 +43,52 @@ impl Action {
         }
     }
 
+    pub fn to_json(&self) -> Value {
+        match self {
+            Action::DestroyService { service } => {
+                json!({"action": "destroy-service", "service": service})
+            }
+            Action::Unlock { app } => json!({"action": "unlock", "app": app}),
+            Action::MaintenanceOff { app } => json!({"action": "maintenance-off", "app": app}),
+            Action::Restart { app } => json!({"action": "restart", "app": app}),
+            Action::Relink {
+                app,
+                from,
+                to,
+                vars,
+            } => json!({
+                "action": "relink", "app": app, "from": from, "to": to,
+                "vars": vars.iter().map(|v| json!({"name": v.name, "query": v.query})).collect::<Vec<_>>(),
+            }),
+        }
+    }
+
+    pub fn from_json(v: &Value) -> Option<Action> {
+        let s = |k: &str| v[k].as_str().map(String::from);
+        Some(match v["action"].as_str()? {
+            "destroy-service" => Action::DestroyService {
+                service: s("service")?,
+            },
+            "unlock" => Action::Unlock { app: s("app")? },
+            "maintenance-off" => Action::MaintenanceOff { app: s("app")? },
+            "restart" => Action::Restart { app: s("app")? },
+            "relink" => Action::Relink {
+                app: s("app")?,
+                from: s("from")?,
+                to: s("to")?,
+                vars: v["vars"]
+                    .as_array()?
+                    .iter()
+                    .map(|x| VarSpec {
+                        name: x["name"].as_str().unwrap_or_default().to_string(),
+                        query: x["query"].as_str().map(String::from),
+                    })
+                    .collect(),
+            },
+            _ => return None,
+        })
+    }
+
     pub fn run(&self, host: &Host) -> Result<()> {
         let check = |args: &[&str]| host.runner.check(&host.dokku(args)).map(drop);
         match self {
@@ -55,6 +102,35 @@ impl Action {
                 to,
                 vars,
             } => switch::relink(host, app, from, to, vars, Mode::Back),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_survive_json() {
+        let all = [
+            Action::DestroyService {
+                service: "s".into(),
+            },
+            Action::Unlock { app: "a".into() },
+            Action::MaintenanceOff { app: "a".into() },
+            Action::Restart { app: "a".into() },
+            Action::Relink {
+                app: "a".into(),
+                from: "n".into(),
+                to: "o".into(),
+                vars: vec![VarSpec {
+                    name: "DATABASE_URL".into(),
+                    query: Some("pool=5".into()),
+                }],
+            },
+        ];
+        for action in all {
+            assert_eq!(Action::from_json(&action.to_json()), Some(action));
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::copy::{Copier, Endpoint};
 use crate::host::Host;
+use crate::journal::Journal;
 use crate::output::Out;
 use crate::plan::Plan;
 use crate::runner::Cmd;
@@ -47,6 +48,7 @@ pub struct Upgrade<'a> {
     manual: Vec<String>,
     starts: usize,
     switching: bool,
+    journal: Option<Journal>,
 }
 
 /// The numbered steps, in order: the same list titles the dry-run plan and the progress lines.
@@ -123,7 +125,14 @@ impl<'a> Upgrade<'a> {
             manual: Vec::new(),
             starts: 0,
             switching: false,
+            journal: None,
         }
+    }
+
+    /// Records every step and the undo stack in `journal` as the run goes.
+    pub fn with_journal(mut self, journal: Journal) -> Upgrade<'a> {
+        self.journal = Some(journal);
+        self
     }
 
     /// Runs every step; on failure rolls back what can be, then returns the report and the error.
@@ -147,6 +156,18 @@ impl<'a> Upgrade<'a> {
                 self.plan.new,
                 self.manual.len()
             ));
+        }
+        if let Some(journal) = &mut self.journal {
+            let status = match (&result, self.window_ms.is_some()) {
+                (Ok(()), _) => "done",
+                (Err(_), true) => "done-with-manual-steps",
+                (Err(_), false) => "rolled-back",
+            };
+            if let Err(err) =
+                journal.finish(status, result.as_ref().err().map(|e| format!("{e:#}")))
+            {
+                self.out.warn(&format!("{err:#}"));
+            }
         }
         (self.report(&result), result)
     }
@@ -188,9 +209,16 @@ impl<'a> Upgrade<'a> {
             return Err(crate::signals::Interrupted(signal).into());
         }
         self.out.step(&name);
+        let index = self.steps.len();
+        if let Some(journal) = &mut self.journal {
+            journal.step(index, "running")?;
+        }
         let started = Instant::now();
         let result = f(self);
         let status = if result.is_ok() { "done" } else { "failed" };
+        if let Some(journal) = &mut self.journal {
+            journal.step(index, status)?;
+        }
         self.steps.push(StepRecord {
             name: name.clone(),
             status,
@@ -207,8 +235,17 @@ impl<'a> Upgrade<'a> {
         self.host.dokku(args)
     }
 
-    fn push_undo(&mut self, action: Action) {
+    /// Records how to take back what is about to change, on disk before the change.
+    fn push_undo(&mut self, action: Action) -> Result<()> {
         self.undo.push(action);
+        self.save_undo()
+    }
+
+    fn save_undo(&mut self) -> Result<()> {
+        match &mut self.journal {
+            Some(journal) => journal.set_undo(&self.undo),
+            None => Ok(()),
+        }
     }
 
     // ----- steps -------------------------------------------------------------------------
@@ -254,7 +291,7 @@ impl<'a> Upgrade<'a> {
         // Undo first: a create that fails half-way leaves its directory behind (§2, clone).
         self.push_undo(Action::DestroyService {
             service: plan.new.clone(),
-        });
+        })?;
         self.check(&cmd)?;
         self.out.verbose(&format!(
             "Service {} created from {}",
@@ -310,7 +347,7 @@ impl<'a> Upgrade<'a> {
         for app in &self.plan.apps {
             self.push_undo(Action::Unlock {
                 app: app.name.clone(),
-            });
+            })?;
             self.check(&self.dokku(&["apps:lock", &app.name]))?;
         }
         Ok(())
@@ -325,7 +362,7 @@ impl<'a> Upgrade<'a> {
         for app in self.plan.apps.iter().filter(|a| !a.maintenance_on) {
             self.push_undo(Action::MaintenanceOff {
                 app: app.name.clone(),
-            });
+            })?;
             self.check(&self.dokku(&["maintenance:enable", &app.name]))?;
         }
         Ok(())
@@ -336,7 +373,7 @@ impl<'a> Upgrade<'a> {
             if app.running {
                 self.push_undo(Action::Restart {
                     app: app.name.clone(),
-                });
+                })?;
             }
             self.check(&self.dokku(&["ps:stop", &app.name]))?;
         }
@@ -434,7 +471,7 @@ impl<'a> Upgrade<'a> {
                 from: plan.new.clone(),
                 to: plan.old.clone(),
                 vars: vars.clone(),
-            });
+            })?;
             switch::relink(
                 self.host,
                 &app.name,
@@ -478,6 +515,7 @@ impl<'a> Upgrade<'a> {
             self.check(&self.dokku(&["apps:unlock", &app.name]))?;
         }
         self.undo.clear();
+        self.save_undo()?;
         self.window_ms = self.window_started.map(|t| t.elapsed().as_millis());
         if let Some(ms) = self.window_ms {
             self.out
@@ -650,6 +688,9 @@ impl<'a> Upgrade<'a> {
                 Err(err) => self
                     .out
                     .warn(&format!("Rollback ({}): {err:#}", action.label())),
+            }
+            if let Err(err) = self.save_undo() {
+                self.out.warn(&format!("{err:#}"));
             }
         }
     }

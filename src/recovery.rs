@@ -1,0 +1,155 @@
+//! After a crash: `postgres-upgrade:status` says where an upgrade was, and
+//! `postgres-upgrade:rollback` takes back an unfinished one from its journal.
+
+use crate::cli::{Format, RollbackArgs, StatusArgs};
+use crate::env::Env;
+use crate::host::Host;
+use crate::journal::{Journal, RUNNING};
+use crate::lock::Locks;
+use crate::naming;
+use crate::output::Out;
+use crate::runner::Runner;
+use anyhow::{Result, bail};
+
+/// The journal of `target`, after checking the name can be nothing but a name.
+fn journal(env: &Env, target: &str) -> Result<Option<Journal>> {
+    if !(naming::valid_app_name(target) || naming::valid_service_name(target)) {
+        bail!("Invalid app or service name: {target}");
+    }
+    Journal::load(&Journal::path_for(&env.data_dir(), target))
+}
+
+pub fn status(args: &StatusArgs, env: &Env, out: &Out) -> Result<()> {
+    let Some(journal) = journal(env, &args.target)? else {
+        out.info1(&format!("No upgrade of {} is recorded", args.target));
+        return Ok(());
+    };
+    if args.format == Format::Json {
+        out.json(&journal.doc);
+        return Ok(());
+    }
+    let doc = &journal.doc;
+    let plan = &doc["plan"];
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+    out.info2(&format!("Upgrade of {}", args.target));
+    let unfinished = journal.status() == RUNNING;
+    out.verbose(&format!(
+        "Status:       {}{}",
+        journal.status(),
+        if unfinished {
+            " (unfinished: its process is gone or still running)"
+        } else {
+            ""
+        }
+    ));
+    out.verbose(&format!(
+        "Started:      {} (pid {})",
+        text(&doc["started"]),
+        doc["pid"]
+    ));
+    out.verbose(&format!("Updated:      {}", text(&doc["updated"])));
+    out.verbose(&format!("From:         {}", text(&plan["old_service"])));
+    out.verbose(&format!(
+        "To:           {} ({})",
+        text(&plan["new_service"]),
+        text(&plan["image"])
+    ));
+    if let Some(error) = doc["error"].as_str() {
+        out.verbose(&format!("Error:        {error}"));
+    }
+    for (n, step) in doc["steps"].as_array().into_iter().flatten().enumerate() {
+        out.verbose(&format!(
+            "{:>2}. {:<8} {}",
+            n + 1,
+            text(&step["state"]),
+            text(&step["name"])
+        ));
+    }
+    let undo = journal.undo();
+    if unfinished && !undo.is_empty() {
+        out.verbose(&format!(
+            "To take it back: dokku postgres-upgrade:rollback {}",
+            args.target
+        ));
+    }
+    Ok(())
+}
+
+pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) -> Result<()> {
+    let Some(mut journal) = journal(env, &args.target)? else {
+        out.info1(&format!(
+            "No upgrade of {} is recorded: nothing to roll back",
+            args.target
+        ));
+        return Ok(());
+    };
+    match journal.status() {
+        RUNNING => {}
+        "rolled-back" => {
+            out.info1(&format!(
+                "The last upgrade of {} was already rolled back: nothing to do",
+                args.target
+            ));
+            return Ok(());
+        }
+        status => {
+            out.info1(&format!(
+                "The last upgrade of {} ended ({status}): nothing to roll back",
+                args.target
+            ));
+            return Ok(());
+        }
+    }
+    // The upgrade's own process may still be alive: its locks say so.
+    let mut locks = Locks::new();
+    let lock_dir = env.data_dir().join("locks");
+    let plan = journal.doc["plan"].clone();
+    for app in plan["apps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["name"].as_str())
+    {
+        locks.take(&lock_dir, "app", app)?;
+    }
+    for key in ["old_service", "new_service"] {
+        if let Some(service) = plan[key].as_str() {
+            locks.take(&lock_dir, "service", service)?;
+        }
+    }
+    let mut undo = journal.undo();
+    if undo.is_empty() {
+        out.info1("Nothing to undo: the apps already run on the new service; the steps after the window are listed by postgres-upgrade:status");
+        journal.finish(
+            "done-with-manual-steps",
+            Some("interrupted after the maintenance window".into()),
+        )?;
+        return Ok(());
+    }
+    let host = Host::new(env, runner);
+    out.info2(&format!("Rolling back the upgrade of {}", args.target));
+    let mut failures = 0;
+    while let Some(action) = undo.pop() {
+        match action.run(&host) {
+            Ok(()) => out.verbose(&format!("Undone: {}", action.label())),
+            Err(err) => {
+                failures += 1;
+                out.warn(&format!("Rollback ({}): {err:#}", action.label()));
+            }
+        }
+        journal.set_undo(&undo)?;
+    }
+    journal.finish(
+        "rolled-back",
+        journal.doc["error"].as_str().map(String::from),
+    )?;
+    if failures > 0 {
+        bail!("{failures} rollback step(s) failed; see above");
+    }
+    out.info1(&format!(
+        "{} is back on {}",
+        args.target,
+        plan["old_service"].as_str().unwrap_or("the old service")
+    ));
+    Ok(())
+}
