@@ -15,11 +15,7 @@ pub enum Format {
 /// created, the data copied and verified inside a maintenance window, the apps switched, and
 /// the old service destroyed.
 #[derive(Debug, Clone, Parser, Default)]
-#[command(
-    name = "postgres:upgrade",
-    no_binary_name = false,
-    disable_version_flag = true
-)]
+#[command(name = "postgres:upgrade", no_binary_name = false, disable_version_flag = true)]
 pub struct UpgradeArgs {
     /// The app (or a postgres service) to upgrade
     pub target: String,
@@ -44,6 +40,9 @@ pub struct UpgradeArgs {
     /// Do not turn maintenance mode on (the apps are still stopped during the copy)
     #[arg(long)]
     pub no_maintenance: bool,
+    /// Continue an interrupted upgrade from its last completed step
+    #[arg(long, conflicts_with_all = ["image", "image_version", "service", "new_service", "dry_run"])]
+    pub resume: bool,
     /// Run the preflight and print the plan; change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -83,10 +82,7 @@ pub struct RollbackArgs {
 /// What the binary was asked to do.
 #[derive(Debug)]
 pub enum Invocation {
-    Upgrade {
-        args: UpgradeArgs,
-        original: Vec<String>,
-    },
+    Upgrade { args: UpgradeArgs, original: Vec<String> },
     Status(StatusArgs),
     Rollback(RollbackArgs),
     Version,
@@ -104,16 +100,10 @@ pub fn parse(argv: &[String]) -> Result<Invocation, clap::Error> {
     if command == "--version" {
         return Ok(Invocation::Version);
     }
-    let verb = command
-        .split_once(':')
-        .map(|(_, v)| v)
-        .unwrap_or(command.as_str());
+    let verb = command.split_once(':').map(|(_, v)| v).unwrap_or(command.as_str());
     let words = clap_argv(command, &argv[1..]);
     Ok(match verb {
-        "upgrade" | "run" => Invocation::Upgrade {
-            args: UpgradeArgs::try_parse_from(words)?,
-            original: argv.to_vec(),
-        },
+        "upgrade" | "run" => Invocation::Upgrade { args: UpgradeArgs::try_parse_from(words)?, original: argv.to_vec() },
         "status" => Invocation::Status(StatusArgs::try_parse_from(words)?),
         "rollback" => Invocation::Rollback(RollbackArgs::try_parse_from(words)?),
         _ => Invocation::Unknown(command.clone()),
@@ -122,13 +112,7 @@ pub fn parse(argv: &[String]) -> Result<Invocation, clap::Error> {
 
 /// The command name, then the arguments without dokku's global flags.
 fn clap_argv<'a>(command: &'a str, rest: &'a [String]) -> Vec<&'a str> {
-    std::iter::once(command)
-        .chain(
-            rest.iter()
-                .map(String::as_str)
-                .filter(|a| !GLOBAL_FLAGS.contains(a)),
-        )
-        .collect()
+    std::iter::once(command).chain(rest.iter().map(String::as_str).filter(|a| !GLOBAL_FLAGS.contains(a))).collect()
 }
 
 #[cfg(test)]
@@ -156,9 +140,7 @@ mod tests {
             "12-3.0",
         ]))
         .unwrap();
-        let Invocation::Upgrade { args, .. } = inv else {
-            panic!()
-        };
+        let Invocation::Upgrade { args, .. } = inv else { panic!() };
         assert_eq!(args.target, "memo-app-r");
         assert_eq!(args.image.as_deref(), Some("postgis/postgis"));
         assert_eq!(args.image_version.as_deref(), Some("12-3.0"));
@@ -166,20 +148,9 @@ mod tests {
 
     #[test]
     fn global_flags_are_tolerated_anywhere() {
-        let inv = parse(&argv(&[
-            "postgres-upgrade:run",
-            "--trace",
-            "app",
-            "-I",
-            "17",
-            "--quiet",
-            "--format",
-            "json",
-        ]))
-        .unwrap();
-        let Invocation::Upgrade { args, .. } = inv else {
-            panic!()
-        };
+        let inv = parse(&argv(&["postgres-upgrade:run", "--trace", "app", "-I", "17", "--quiet", "--format", "json"]))
+            .unwrap();
+        let Invocation::Upgrade { args, .. } = inv else { panic!() };
         assert_eq!((args.target.as_str(), args.format), ("app", Format::Json));
     }
 

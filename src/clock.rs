@@ -3,10 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn parts() -> (i64, u32, u32, u64) {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     (y, m, d, secs % 86_400)
 }
@@ -14,23 +11,13 @@ fn parts() -> (i64, u32, u32, u64) {
 /// `2026-11-25T02:30:00Z`
 pub fn now_rfc3339() -> String {
     let (y, m, d, s) = parts();
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s % 3600 / 60,
-        s % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s % 3600 / 60, s % 60)
 }
 
 /// `20261125-023000`, for file names.
 pub fn now_compact() -> String {
     let (y, m, d, s) = parts();
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        s / 3600,
-        s % 3600 / 60,
-        s % 60
-    )
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", s / 3600, s % 3600 / 60, s % 60)
 }
 
 /// Days since 1970-01-01 to a calendar date (Howard Hinnant's algorithm).

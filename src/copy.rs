@@ -44,9 +44,7 @@ impl Copier for DumpRestore {
             ])
             .arg(from.database)
             .stdout_to(dump.to_path_buf());
-        host.runner
-            .check(&dump_cmd)
-            .with_context(|| format!("Unable to dump service {}", from.service))?;
+        host.runner.check(&dump_cmd).with_context(|| format!("Unable to dump service {}", from.service))?;
         let restore = host
             .docker(&[
                 "container",
@@ -63,9 +61,7 @@ impl Copier for DumpRestore {
             ])
             .arg(to.database)
             .stdin_file(dump.to_path_buf());
-        host.runner
-            .check(&restore)
-            .with_context(|| format!("Unable to restore into service {}", to.service))?;
+        host.runner.check(&restore).with_context(|| format!("Unable to restore into service {}", to.service))?;
         Ok(())
     }
 }

@@ -12,19 +12,17 @@ pub struct Env {
     pub docker_bin: String,
     pub quiet: bool,
     pub trace: bool,
+    /// Test-only: the step boundary at which the upgrade kills itself (see upgrade.rs).
+    pub kill_at: Option<String>,
 }
 
 impl Env {
     pub fn from_process() -> Env {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let lib_root = PathBuf::from(
-            var("DOKKU_LIB_ROOT")
-                .or_else(|| var("DOKKU_LIB_PATH"))
-                .unwrap_or_else(|| "/var/lib/dokku".into()),
+            var("DOKKU_LIB_ROOT").or_else(|| var("DOKKU_LIB_PATH")).unwrap_or_else(|| "/var/lib/dokku".into()),
         );
-        let plugin_path = var("PLUGIN_PATH")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| lib_root.join("plugins"));
+        let plugin_path = var("PLUGIN_PATH").map(PathBuf::from).unwrap_or_else(|| lib_root.join("plugins"));
         Env {
             plugin_enabled_path: var("PLUGIN_ENABLED_PATH")
                 .map(PathBuf::from)
@@ -39,6 +37,7 @@ impl Env {
             docker_bin: var("DOCKER_BIN").unwrap_or_else(|| "docker".into()),
             quiet: var("DOKKU_QUIET_OUTPUT").is_some(),
             trace: var("DOKKU_TRACE").as_deref() == Some("1"),
+            kill_at: var("POSTGRES_UPGRADE_KILL_AT"),
         }
     }
 
@@ -62,6 +61,7 @@ impl Env {
             docker_bin: "docker".into(),
             quiet: false,
             trace: false,
+            kill_at: None,
         }
     }
 }

@@ -21,11 +21,7 @@ pub struct PreflightFailed(pub usize);
 impl fmt::Display for PreflightFailed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = if self.0 == 1 { "" } else { "s" };
-        write!(
-            f,
-            "Preflight found {} problem{s}; nothing was changed",
-            self.0
-        )
+        write!(f, "Preflight found {} problem{s}; nothing was changed", self.0)
     }
 }
 
@@ -33,11 +29,7 @@ impl std::error::Error for PreflightFailed {}
 
 /// The exit code for an error: 20 for a missing app (as dokku's verify_app_name), else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if err.downcast_ref::<AppMissing>().is_some() {
-        20
-    } else {
-        1
-    }
+    if err.downcast_ref::<AppMissing>().is_some() { 20 } else { 1 }
 }
 
 #[cfg(test)]

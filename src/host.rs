@@ -48,10 +48,7 @@ pub struct Schedule {
 
 impl BackupSettings {
     pub fn configured(&self) -> bool {
-        self.auth.is_some()
-            || self.encryption_key.is_some()
-            || self.public_key_id.is_some()
-            || self.schedule.is_some()
+        self.auth.is_some() || self.encryption_key.is_some() || self.public_key_id.is_some() || self.schedule.is_some()
     }
 }
 
@@ -85,21 +82,14 @@ impl<'a> Host<'a> {
 
     pub fn apps(&self) -> Result<Vec<String>> {
         let out = self.runner.read(&self.dokku(&["--quiet", "apps:list"]))?;
-        Ok(out
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with("=====>"))
-            .map(String::from)
-            .collect())
+        Ok(out.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("=====>")).map(String::from).collect())
     }
 
     /// The app's whole config, via `config:export --format json`.
     pub fn config(&self, app: &str) -> Result<BTreeMap<String, String>> {
-        let out = self
-            .runner
-            .read(&self.dokku(&["config:export", "--format", "json", app]))?;
-        let value: serde_json::Value = serde_json::from_str(&out)
-            .with_context(|| format!("Unable to parse the config of app {app}"))?;
+        let out = self.runner.read(&self.dokku(&["config:export", "--format", "json", app]))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&out).with_context(|| format!("Unable to parse the config of app {app}"))?;
         let mut config = BTreeMap::new();
         if let Some(map) = value.as_object() {
             for (k, v) in map {
@@ -119,10 +109,7 @@ impl<'a> Host<'a> {
     }
 
     pub fn app_running(&self, app: &str) -> Result<bool> {
-        Ok(self
-            .runner
-            .read(&self.dokku(&["ps:report", app, "--running"]))?
-            == "true")
+        Ok(self.runner.read(&self.dokku(&["ps:report", app, "--running"]))? == "true")
     }
 
     pub fn app_locked(&self, app: &str) -> Result<bool> {
@@ -138,10 +125,7 @@ impl<'a> Host<'a> {
     }
 
     pub fn maintenance_enabled(&self, app: &str) -> Result<bool> {
-        Ok(self
-            .runner
-            .read(&self.dokku(&["maintenance:report", app, "--maintenance-enabled"]))?
-            == "true")
+        Ok(self.runner.read(&self.dokku(&["maintenance:report", app, "--maintenance-enabled"]))? == "true")
     }
 
     // ----- dokku-postgres ----------------------------------------------------------------
@@ -155,34 +139,19 @@ impl<'a> Host<'a> {
     }
 
     pub fn postgres_info(&self, service: &str, flag: &str) -> Result<String> {
-        self.runner
-            .read(&self.dokku(&["postgres:info", service, flag]))
+        self.runner.read(&self.dokku(&["postgres:info", service, flag]))
     }
 
     /// The apps in the service's LINKS file.
     pub fn service_links(&self, service: &str) -> Result<Vec<String>> {
-        let out = self
-            .runner
-            .read(&self.dokku(&["postgres:links", service]))?;
-        Ok(out
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect())
+        let out = self.runner.read(&self.dokku(&["postgres:links", service]))?;
+        Ok(out.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
     }
 
     /// The services whose LINKS file names the app.
     pub fn app_links(&self, app: &str) -> Result<Vec<String>> {
-        let out = self
-            .runner
-            .read(&self.dokku(&["postgres:app-links", app]))?;
-        Ok(out
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect())
+        let out = self.runner.read(&self.dokku(&["postgres:app-links", app]))?;
+        Ok(out.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
     }
 
     /// The part of a service's URL that every app var pointing at it contains, whatever the
@@ -198,20 +167,13 @@ impl<'a> Host<'a> {
 
     pub fn database_name(&self, service: &str) -> Result<String> {
         let name = read_trimmed(&self.service_dir(service).join("DATABASE_NAME"));
-        if name.is_empty() {
-            Ok(service.replace(['.', '-'], "_"))
-        } else {
-            Ok(name)
-        }
+        if name.is_empty() { Ok(service.replace(['.', '-'], "_")) } else { Ok(name) }
     }
 
     pub fn settings(&self, service: &str) -> Result<ServiceSettings> {
         let dir = self.service_dir(service);
-        let custom_env = read_trimmed(&dir.join("ENV"))
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(String::from)
-            .collect();
+        let custom_env =
+            read_trimmed(&dir.join("ENV")).lines().filter(|l| !l.trim().is_empty()).map(String::from).collect();
         Ok(ServiceSettings {
             image: read_trimmed(&dir.join("IMAGE")),
             image_version: read_trimmed(&dir.join("IMAGE_VERSION")),
@@ -227,14 +189,7 @@ impl<'a> Host<'a> {
 
     /// Network properties live in dokku's property store, not the service directory (§1).
     fn network_property(&self, service: &str, key: &str) -> String {
-        read_trimmed(
-            &self
-                .env
-                .dokku_lib_root
-                .join("config/postgres")
-                .join(service)
-                .join(key),
-        )
+        read_trimmed(&self.env.dokku_lib_root.join("config/postgres").join(service).join(key))
     }
 
     pub fn backup_settings(&self, service: &str) -> Result<BackupSettings> {
@@ -261,14 +216,8 @@ impl<'a> Host<'a> {
         };
         let non_empty = |s: String| if s.is_empty() { None } else { Some(s) };
         let encryption = dir.join("backup-encryption");
-        let out = self
-            .runner
-            .run(&self.dokku(&["postgres:backup-schedule-cat", service]))?;
-        let schedule = if out.success() {
-            parse_cron_line(out.stdout.trim())
-        } else {
-            None
-        };
+        let out = self.runner.run(&self.dokku(&["postgres:backup-schedule-cat", service]))?;
+        let schedule = if out.success() { parse_cron_line(out.stdout.trim()) } else { None };
         Ok(BackupSettings {
             auth,
             encryption_key: non_empty(read_trimmed(&encryption.join("ENCRYPTION_KEY"))),
@@ -279,16 +228,11 @@ impl<'a> Host<'a> {
 
     /// The installed dokku-postgres version, from its plugin.toml.
     pub fn postgres_plugin_version(&self) -> Option<String> {
-        let text =
-            std::fs::read_to_string(self.env.plugin_available_path.join("postgres/plugin.toml"))
-                .ok()?;
+        let text = std::fs::read_to_string(self.env.plugin_available_path.join("postgres/plugin.toml")).ok()?;
         text.lines().find_map(|l| {
-            l.trim().strip_prefix("version").map(|v| {
-                v.trim_start_matches([' ', '='])
-                    .trim()
-                    .trim_matches('"')
-                    .to_string()
-            })
+            l.trim()
+                .strip_prefix("version")
+                .map(|v| v.trim_start_matches([' ', '=']).trim().trim_matches('"').to_string())
         })
     }
 
@@ -313,24 +257,17 @@ impl<'a> Host<'a> {
             sql,
         ]);
         let out = self.runner.check(&cmd)?;
-        Ok(out
-            .stdout
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect())
+        Ok(out.stdout.lines().filter(|l| !l.is_empty()).map(String::from).collect())
     }
 
     // ----- docker -----------------------------------------------------------------------
 
     pub fn inspect_container(&self, service: &str, format: &str) -> Result<Output> {
-        self.runner
-            .run(&self.docker(&["container", "inspect", "-f", format, &container(service)]))
+        self.runner.run(&self.docker(&["container", "inspect", "-f", format, &container(service)]))
     }
 
     pub fn inspect_image(&self, reference: &str, format: &str) -> Result<String> {
-        self.runner
-            .read(&self.docker(&["image", "inspect", "-f", format, reference]))
+        self.runner.read(&self.docker(&["image", "inspect", "-f", format, reference]))
     }
 }
 
@@ -342,17 +279,11 @@ pub fn parse_cron_line(line: &str) -> Option<Schedule> {
     let words: Vec<&str> = rest.split_whitespace().collect();
     let at = words.iter().position(|w| *w == "postgres:backup")?;
     let bucket = words.get(at + 2)?.to_string();
-    Some(Schedule {
-        when: when.trim().to_string(),
-        bucket,
-        use_iam: words[at + 3..].contains(&"--use-iam"),
-    })
+    Some(Schedule { when: when.trim().to_string(), bucket, use_iam: words[at + 3..].contains(&"--use-iam") })
 }
 
 fn read_trimmed(path: &std::path::Path) -> String {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+    std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -361,18 +292,10 @@ mod tests {
 
     #[test]
     fn cron_lines_parse_with_and_without_iam() {
-        let s = parse_cron_line("0 3 * * * dokku /usr/bin/dokku postgres:backup db my-bucket ")
-            .unwrap();
-        assert_eq!(
-            (s.when.as_str(), s.bucket.as_str(), s.use_iam),
-            ("0 3 * * *", "my-bucket", false)
-        );
-        let s =
-            parse_cron_line("@daily dokku /usr/bin/dokku postgres:backup db b --use-iam").unwrap();
-        assert_eq!(
-            (s.when.as_str(), s.bucket.as_str(), s.use_iam),
-            ("@daily", "b", true)
-        );
+        let s = parse_cron_line("0 3 * * * dokku /usr/bin/dokku postgres:backup db my-bucket ").unwrap();
+        assert_eq!((s.when.as_str(), s.bucket.as_str(), s.use_iam), ("0 3 * * *", "my-bucket", false));
+        let s = parse_cron_line("@daily dokku /usr/bin/dokku postgres:backup db b --use-iam").unwrap();
+        assert_eq!((s.when.as_str(), s.bucket.as_str(), s.use_iam), ("@daily", "b", true));
         assert!(parse_cron_line("garbage").is_none());
     }
 }

@@ -25,12 +25,8 @@ impl Journal {
     pub fn load(path: &Path) -> Result<Option<Journal>> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let doc = serde_json::from_str(&text)
-                    .with_context(|| format!("Unable to parse {}", path.display()))?;
-                Ok(Some(Journal {
-                    path: path.to_path_buf(),
-                    doc,
-                }))
+                let doc = serde_json::from_str(&text).with_context(|| format!("Unable to parse {}", path.display()))?;
+                Ok(Some(Journal { path: path.to_path_buf(), doc }))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("Unable to read {}", path.display())),
@@ -65,11 +61,7 @@ impl Journal {
         let now = crate::clock::now_rfc3339();
         if let Some(step) = self.doc["steps"].get_mut(index) {
             step["state"] = json!(state);
-            let key = if state == "running" {
-                "started"
-            } else {
-                "finished"
-            };
+            let key = if state == "running" { "started" } else { "finished" };
             step[key] = json!(now);
         }
         self.save()
@@ -81,10 +73,7 @@ impl Journal {
     }
 
     pub fn undo(&self) -> Vec<Action> {
-        self.doc["undo"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Action::from_json).collect())
-            .unwrap_or_default()
+        self.doc["undo"].as_array().map(|a| a.iter().filter_map(Action::from_json).collect()).unwrap_or_default()
     }
 
     pub fn finish(&mut self, status: &str, error: Option<String>) -> Result<()> {
@@ -102,8 +91,7 @@ impl Journal {
     fn save(&self) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         let dir = self.path.parent().context("journal path has no folder")?;
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("Unable to create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("Unable to create {}", dir.display()))?;
         let mut doc = self.doc.clone();
         doc["updated"] = json!(crate::clock::now_rfc3339());
         let tmp = self.path.with_extension("json.tmp");
@@ -116,8 +104,7 @@ impl Journal {
             .with_context(|| format!("Unable to write {}", tmp.display()))?;
         file.write_all(serde_json::to_string_pretty(&doc)?.as_bytes())?;
         file.sync_all()?;
-        std::fs::rename(&tmp, &self.path)
-            .with_context(|| format!("Unable to write {}", self.path.display()))?;
+        std::fs::rename(&tmp, &self.path).with_context(|| format!("Unable to write {}", self.path.display()))?;
         std::fs::File::open(dir)?.sync_all()?;
         Ok(())
     }
@@ -134,21 +121,13 @@ mod tests {
         let mut j = Journal::start(&path, json!({"old": "db"}), &["a".into(), "b".into()]).unwrap();
         j.step(0, "running").unwrap();
         j.step(0, "done").unwrap();
-        let undo = vec![
-            Action::DestroyService {
-                service: "db2".into(),
-            },
-            Action::Unlock { app: "memo".into() },
-        ];
+        let undo = vec![Action::DestroyService { service: "db2".into() }, Action::Unlock { app: "memo".into() }];
         j.set_undo(&undo).unwrap();
         let back = Journal::load(&path).unwrap().unwrap();
         assert_eq!(back.status(), RUNNING);
         assert_eq!(back.doc["steps"][0]["state"], "done");
         assert_eq!(back.undo(), undo);
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
 }

@@ -78,7 +78,9 @@ fn upgrade(args: &UpgradeArgs, original: &[String], env: &Env, runner: &dyn Runn
     let failed = |err: anyhow::Error| {
         out.warn(&format!("{err:#}"));
         if json_mode {
-            out.json(&json!({"changed": false, "status": "failed", "target": args.target, "error": format!("{err:#}")}));
+            out.json(
+                &json!({"changed": false, "status": "failed", "target": args.target, "error": format!("{err:#}")}),
+            );
         }
         error::exit_code(&err)
     };
@@ -110,15 +112,8 @@ fn upgrade(args: &UpgradeArgs, original: &[String], env: &Env, runner: &dyn Runn
             ));
             failed(hand_over(env, original))
         }
-        Decision::Unchanged {
-            service,
-            reference,
-            image_id,
-        } => {
-            out.info1(&format!(
-                "{service} already runs {reference} ({}): nothing to do",
-                short_id(&image_id)
-            ));
+        Decision::Unchanged { service, reference, image_id } => {
+            out.info1(&format!("{service} already runs {reference} ({}): nothing to do", short_id(&image_id)));
             if json_mode {
                 out.json(&json!({"changed": false, "status": "unchanged", "service": service, "image": reference, "image_id": image_id}));
             }
@@ -142,10 +137,7 @@ fn upgrade(args: &UpgradeArgs, original: &[String], env: &Env, runner: &dyn Runn
             let mut locks = lock::Locks::new();
             let lock_dir = env.data_dir().join("locks");
             let apps = plan.apps.iter().map(|a| ("app", a.name.as_str()));
-            let services = [
-                ("service", plan.old.as_str()),
-                ("service", plan.new.as_str()),
-            ];
+            let services = [("service", plan.old.as_str()), ("service", plan.new.as_str())];
             for (kind, name) in apps.chain(services) {
                 if let Err(err) = locks.take(&lock_dir, kind, name) {
                     return failed(err);
@@ -160,14 +152,16 @@ fn upgrade(args: &UpgradeArgs, original: &[String], env: &Env, runner: &dyn Runn
                 plan.reference()
             ));
             let titles = upgrade::step_titles(&plan, &opts);
-            let journal =
-                match journal::Journal::start(&journal_path, plan_json(&plan, &opts), &titles) {
-                    Ok(j) => j,
-                    Err(err) => return failed(err),
-                };
-            let (report, result) = Upgrade::new(&host, &out, &plan, &opts, &copy::DumpRestore)
-                .with_journal(journal)
-                .run();
+            let journal = journal::Journal::start(&journal_path, plan.public_json(), &titles).and_then(|mut j| {
+                j.set("options", json!({"keep_old": opts.keep_old, "skip_backup": opts.skip_backup}))?;
+                Ok(j)
+            });
+            let journal = match journal {
+                Ok(j) => j,
+                Err(err) => return failed(err),
+            };
+            let (report, result) =
+                Upgrade::new(&host, &out, &plan, &opts, &copy::DumpRestore).with_journal(journal).run();
             if json_mode {
                 out.json(&report);
             }
@@ -196,16 +190,8 @@ fn short_id(id: &str) -> &str {
 }
 
 fn print_plan(out: &Out, plan: &Plan, opts: &Options) {
-    out.info2(&format!(
-        "Plan (dry run: nothing was changed) for {}",
-        plan.app.as_deref().unwrap_or(&plan.old)
-    ));
-    out.verbose(&format!(
-        "Old service:  {} ({}, PostgreSQL {})",
-        plan.old,
-        plan.old_reference,
-        major(plan.old_major)
-    ));
+    out.info2(&format!("Plan (dry run: nothing was changed) for {}", plan.app.as_deref().unwrap_or(&plan.old)));
+    out.verbose(&format!("Old service:  {} ({}, PostgreSQL {})", plan.old, plan.old_reference, major(plan.old_major)));
     out.verbose(&format!(
         "New service:  {} ({}, {}, created {}, PostgreSQL {})",
         plan.new,
@@ -215,7 +201,7 @@ fn print_plan(out: &Out, plan: &Plan, opts: &Options) {
         major(plan.new_major)
     ));
     for app in &plan.apps {
-        let vars: Vec<&str> = app.vars.iter().map(|(k, _)| k.as_str()).collect();
+        let vars: Vec<&str> = app.vars.iter().map(|v| v.name.as_str()).collect();
         out.verbose(&format!(
             "App:          {} ({}; {})",
             app.name,
@@ -229,17 +215,11 @@ fn print_plan(out: &Out, plan: &Plan, opts: &Options) {
 }
 
 fn plan_json(plan: &Plan, opts: &Options) -> serde_json::Value {
-    json!({
-        "changed": false,
-        "status": "dry-run",
-        "app": plan.app,
-        "old_service": plan.old,
-        "new_service": plan.new,
-        "image": plan.reference(),
-        "image_id": plan.image_id,
-        "apps": plan.apps.iter().map(|a| json!({"name": a.name, "vars": a.vars.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()})).collect::<Vec<_>>(),
-        "steps": upgrade::step_titles(plan, opts),
-    })
+    let mut value = plan.public_json();
+    value["changed"] = json!(false);
+    value["status"] = json!("dry-run");
+    value["steps"] = json!(upgrade::step_titles(plan, opts));
+    value
 }
 
 fn major(m: Option<u32>) -> String {

@@ -24,8 +24,7 @@ impl Locks {
         if self.held.iter().any(|(k, _)| *k == key) {
             return Ok(());
         }
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("Unable to create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("Unable to create {}", dir.display()))?;
         let path = dir.join(format!("{key}.lock"));
         let file = OpenOptions::new()
             .read(true)
@@ -42,22 +41,13 @@ impl Locks {
                 let holder = holder.trim();
                 bail!(
                     "Another upgrade is running for {kind} {name}{}",
-                    if holder.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({holder})")
-                    }
+                    if holder.is_empty() { String::new() } else { format!(" ({holder})") }
                 );
             }
         };
         lock.set_len(0)?;
         lock.rewind()?;
-        writeln!(
-            lock,
-            "pid {}, started {}",
-            std::process::id(),
-            crate::clock::now_rfc3339()
-        )?;
+        writeln!(lock, "pid {}, started {}", std::process::id(), crate::clock::now_rfc3339())?;
         self.held.push((key, lock));
         Ok(())
     }
@@ -81,14 +71,8 @@ mod tests {
         first.take(&dir, "app", "memo").unwrap();
         // flock locks belong to the open file description: a second open in this process
         // conflicts just as another process would.
-        let err = Locks::new()
-            .take(&dir, "app", "memo")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("Another upgrade is running for app memo (pid "),
-            "{err}"
-        );
+        let err = Locks::new().take(&dir, "app", "memo").unwrap_err().to_string();
+        assert!(err.starts_with("Another upgrade is running for app memo (pid "), "{err}");
         Locks::new().take(&dir, "app", "other").unwrap();
         drop(first);
         Locks::new().take(&dir, "app", "memo").unwrap();

@@ -7,11 +7,7 @@ fn main() {
     let env = Env::from_process();
     // Diagnostics only, dokku-style ` ?     ` lines under --trace (DOKKU_TRACE=1).
     env_logger::Builder::new()
-        .filter_level(if env.trace {
-            log::LevelFilter::Debug
-        } else {
-            log::LevelFilter::Warn
-        })
+        .filter_level(if env.trace { log::LevelFilter::Debug } else { log::LevelFilter::Warn })
         .format(|buf, record| writeln!(buf, " ?     {}", record.args()))
         .init();
     let argv: Vec<String> = std::env::args().skip(1).collect();

@@ -10,8 +10,7 @@ static REPOSITORY: LazyLock<Regex> = LazyLock::new(|| {
     )
     .unwrap()
 });
-static TAG: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").unwrap());
+static TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").unwrap());
 /// dokku-postgres's `is_valid_service_name` (hyphens are allowed despite its error text,
 /// dokku-postgres-behaviour.md §1 "Naming").
 static APP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9.-]*$").unwrap());
@@ -49,21 +48,9 @@ pub fn major_of_tag(tag: &str) -> Option<u32> {
 /// `<base>-<image name>-<version with . as _>-<YYYY-MM-DD>`, e.g. `memo-app-r-postgis-12-3_0-2020-06-10`.
 pub fn default_service_name(base: &str, repo: &str, tag: &str, created: &str) -> String {
     let date: String = created.chars().take(10).collect();
-    let name = format!(
-        "{base}-{}-{}-{date}",
-        image_name(repo),
-        tag.replace('.', "_")
-    );
+    let name = format!("{base}-{}-{}-{date}", image_name(repo), tag.replace('.', "_"));
     // Characters dokku-postgres refuses (an app name may hold dots) become `_`.
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
 #[cfg(test)]
@@ -73,39 +60,18 @@ mod tests {
     #[test]
     fn default_name_follows_the_convention() {
         assert_eq!(
-            default_service_name(
-                "memo-app-r",
-                "postgis/postgis",
-                "12-3.0",
-                "2020-06-10T12:00:00Z"
-            ),
+            default_service_name("memo-app-r", "postgis/postgis", "12-3.0", "2020-06-10T12:00:00Z"),
             "memo-app-r-postgis-12-3_0-2020-06-10"
         );
-        assert_eq!(
-            default_service_name("a.b", "postgres", "17", "2026-01-02T00:00:00Z"),
-            "a_b-postgres-17-2026-01-02"
-        );
+        assert_eq!(default_service_name("a.b", "postgres", "17", "2026-01-02T00:00:00Z"), "a_b-postgres-17-2026-01-02");
     }
 
     #[test]
     fn references_are_checked() {
-        for ok in [
-            "postgres",
-            "postgis/postgis",
-            "registry.example.com:5000/team/pg",
-            "pgvector/pgvector",
-        ] {
+        for ok in ["postgres", "postgis/postgis", "registry.example.com:5000/team/pg", "pgvector/pgvector"] {
             assert!(valid_repository(ok), "{ok}");
         }
-        for bad in [
-            "Postgres",
-            "post gres",
-            "pg;rm -rf /",
-            "",
-            "/postgres",
-            "a//b",
-            "$(id)",
-        ] {
+        for bad in ["Postgres", "post gres", "pg;rm -rf /", "", "/postgres", "a//b", "$(id)"] {
             assert!(!valid_repository(bad), "{bad}");
         }
         assert!(valid_tag("12-3.0") && valid_tag("17") && valid_tag("pg17"));
@@ -115,9 +81,7 @@ mod tests {
     #[test]
     fn service_names_follow_dokku_postgres() {
         assert!(valid_service_name("memo-app-r-postgis-12-3_0-2020-06-10"));
-        assert!(
-            !valid_service_name("a.b") && !valid_service_name("x;y") && !valid_service_name("")
-        );
+        assert!(!valid_service_name("a.b") && !valid_service_name("x;y") && !valid_service_name(""));
     }
 
     #[test]

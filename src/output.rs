@@ -18,30 +18,17 @@ pub struct Out {
 
 impl Out {
     pub fn new(quiet: bool, json: bool) -> Out {
-        Out {
-            quiet,
-            json,
-            started: Instant::now(),
-            step: Cell::new(0),
-            total: Cell::new(0),
-            capture: None,
-        }
+        Out { quiet, json, started: Instant::now(), step: Cell::new(0), total: Cell::new(0), capture: None }
     }
 
     #[cfg(test)]
     pub fn captured() -> Out {
-        Out {
-            capture: Some(RefCell::new(Vec::new())),
-            ..Out::new(false, false)
-        }
+        Out { capture: Some(RefCell::new(Vec::new())), ..Out::new(false, false) }
     }
 
     #[cfg(test)]
     pub fn lines(&self) -> Vec<String> {
-        self.capture
-            .as_ref()
-            .map(|c| c.borrow().clone())
-            .unwrap_or_default()
+        self.capture.as_ref().map(|c| c.borrow().clone()).unwrap_or_default()
     }
 
     #[allow(clippy::print_stdout, clippy::print_stderr)]
@@ -98,15 +85,17 @@ impl Out {
         self.step.set(0);
     }
 
+    /// Counts a step that an earlier run did, without printing it.
+    pub fn plan_steps_skip(&self) {
+        self.step.set(self.step.get() + 1);
+    }
+
     /// `-----> [n/N] text (+12.3s)`: the next numbered step, with the time since the command started.
     pub fn step(&self, text: &str) {
         let n = self.step.get() + 1;
         self.step.set(n);
         let elapsed = self.started.elapsed().as_secs_f64();
-        self.info1(&format!(
-            "[{n}/{}] {text} (+{elapsed:.1}s)",
-            self.total.get()
-        ));
+        self.info1(&format!("[{n}/{}] {text} (+{elapsed:.1}s)", self.total.get()));
     }
 
     /// The JSON report: the only thing written to stdout in json mode.
@@ -139,14 +128,7 @@ mod tests {
         out.warn("careful");
         let lines = out.lines();
         assert_eq!(lines[0], "=====> Upgrade");
-        assert!(
-            lines[1].starts_with("-----> [1/2] Preflight (+"),
-            "{}",
-            lines[1]
-        );
-        assert_eq!(
-            lines[2..],
-            ["       detail", "       more", " !     careful"]
-        );
+        assert!(lines[1].starts_with("-----> [1/2] Preflight (+"), "{}", lines[1]);
+        assert_eq!(lines[2..], ["       detail", "       more", " !     careful"]);
     }
 }

@@ -7,6 +7,7 @@ use crate::error::{AppMissing, PreflightFailed};
 use crate::host::{BackupSettings, Host, ServiceSettings};
 use crate::naming;
 use crate::output::Out;
+use crate::switch::VarSpec;
 use anyhow::{Result, bail};
 
 /// The oldest dokku-postgres with `--no-restart` on link/unlink (1.18.0,
@@ -14,30 +15,14 @@ use anyhow::{Result, bail};
 const MIN_POSTGRES_PLUGIN: (u32, u32, u32) = (1, 18, 0);
 
 /// One app that the switch moves to the new service.
-#[derive(Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppState {
     pub name: String,
     pub running: bool,
     pub maintenance_on: bool,
-    /// Every config var whose value points at the old service, primary first, with its value
-    /// (secret: it holds the password).
-    pub vars: Vec<(String, String)>,
-}
-
-impl AppState {
-    /// The var `postgres:link --alias` recreates; the others are set to the same URL.
-    pub fn primary(&self) -> &str {
-        &self.vars[0].0
-    }
-
-    /// The query string of the primary var (`?pool=5` → `pool=5`), kept across the switch.
-    pub fn query(&self) -> Option<&str> {
-        self.vars[0]
-            .1
-            .split_once('?')
-            .map(|(_, q)| q)
-            .filter(|q| !q.is_empty())
-    }
+    /// Every config var that points at the old service, primary first (the one
+    /// `postgres:link --alias` recreates), without the values: they hold the password.
+    pub vars: Vec<VarSpec>,
 }
 
 pub struct Plan {
@@ -144,7 +129,9 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     // The old service must be up: its data is read live.
     let status = host.postgres_info(&old, "--status").unwrap_or_default();
     if status != "running" {
-        problems.push(format!("Service {old} container is not running (status: {status}); start it with: dokku postgres:start {old}"));
+        problems.push(format!(
+            "Service {old} container is not running (status: {status}); start it with: dokku postgres:start {old}"
+        ));
     }
     let old_reference = host.postgres_info(&old, "--version").unwrap_or_default();
 
@@ -159,9 +146,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         if pull.success() {
             image_id = host.inspect_image(&reference, "{{.Id}}")?;
             image_created = host.inspect_image(&reference, "{{.Created}}")?;
-            let env = host
-                .inspect_image(&reference, "{{json .Config.Env}}")
-                .unwrap_or_default();
+            let env = host.inspect_image(&reference, "{{json .Config.Env}}").unwrap_or_default();
             if let Some(major) = pg_major_from_env(&env) {
                 new_major = Some(major);
             }
@@ -178,11 +163,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
             if !problems.is_empty() {
                 return fail(out, problems);
             }
-            return Ok(Decision::Unchanged {
-                service: old,
-                reference,
-                image_id,
-            });
+            return Ok(Decision::Unchanged { service: old, reference, image_id });
         }
     }
 
@@ -225,60 +206,53 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     };
     if !new.is_empty() {
         if !naming::valid_service_name(&new) {
-            problems.push(format!(
-                "Invalid new service name {new}: use only letters, digits, - and _"
-            ));
+            problems.push(format!("Invalid new service name {new}: use only letters, digits, - and _"));
         } else if host.service_exists(&new) {
-            problems.push(format!(
-                "Postgres service {new} already exists; choose another name with --new-service"
-            ));
+            problems.push(format!("Postgres service {new} already exists; choose another name with --new-service"));
         }
     }
 
     // The apps that move with the service.
     let use_maintenance = !args.no_maintenance && host.maintenance_installed();
     if !args.no_maintenance && !host.maintenance_installed() {
-        out.warn("The maintenance plugin is not installed: the apps will be stopped, not in maintenance, during the copy");
+        out.warn(
+            "The maintenance plugin is not installed: the apps will be stopped, not in maintenance, during the copy",
+        );
     }
     let linked = host.service_links(&old)?;
     let mut apps = Vec::new();
     for name in &linked {
         if !host.app_exists(name)? {
-            problems.push(format!(
-                "App {name} is in the links of service {old} but does not exist"
-            ));
+            problems.push(format!("App {name} is in the links of service {old} but does not exist"));
             continue;
         }
         let config = host.config(name)?;
-        let mut vars: Vec<(String, String)> = config
+        let mut vars: Vec<VarSpec> = config
             .iter()
             .filter(|(_, v)| v.contains(old_key.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| VarSpec::from_value(k, v))
             .collect();
-        vars.sort_by_key(|(k, _)| (k != "DATABASE_URL", !k.ends_with("_URL"), k.clone()));
+        vars.sort_by_key(|v| (v.name != "DATABASE_URL", !v.name.ends_with("_URL"), v.name.clone()));
         if vars.is_empty() {
             problems.push(format!(
                 "App {name} is linked to service {old} but none of its config vars points at it (dokku-postgres #315); fix its config first"
             ));
             continue;
         }
-        if !vars[0].0.ends_with("_URL") {
+        if !vars[0].name.ends_with("_URL") {
             problems.push(format!(
                 "App {name} refers to service {old} only through {}, which is not a *_URL variable",
-                vars[0].0
+                vars[0].name
             ));
             continue;
         }
         if host.app_locked(name)? {
-            problems.push(format!("App {name} is locked (a deploy may be running); retry when `dokku apps:locked {name}` says it is not"));
+            problems.push(format!(
+                "App {name} is locked (a deploy may be running); retry when `dokku apps:locked {name}` says it is not"
+            ));
         }
         let maintenance_on = use_maintenance && host.maintenance_enabled(name)?;
-        apps.push(AppState {
-            name: name.clone(),
-            running: host.app_running(name)?,
-            maintenance_on,
-            vars,
-        });
+        apps.push(AppState { name: name.clone(), running: host.app_running(name)?, maintenance_on, vars });
     }
     if let Some(app) = &app
         && !linked.contains(app)
@@ -287,12 +261,10 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     }
     for other in host.apps()?.into_iter().filter(|a| !linked.contains(a)) {
         let config = host.config(&other)?;
-        for key in config
-            .iter()
-            .filter(|(_, v)| v.contains(old_key.as_str()))
-            .map(|(k, _)| k)
-        {
-            problems.push(format!("App {other} refers to service {old} in {key} but is not linked to it; link it or remove the variable"));
+        for key in config.iter().filter(|(_, v)| v.contains(old_key.as_str())).map(|(k, _)| k) {
+            problems.push(format!(
+                "App {other} refers to service {old} in {key} but is not linked to it; link it or remove the variable"
+            ));
         }
     }
     if app.is_none() && !apps.is_empty() {
@@ -344,10 +316,7 @@ fn service_behind_database_url(host: &Host, app: &str) -> Result<String> {
     let linked = host.app_links(app)?;
     let config = host.config(app)?;
     let Some(url) = config.get("DATABASE_URL") else {
-        bail!(
-            "App {app} has no DATABASE_URL; name the service with --service (linked: {})",
-            list_or_none(&linked)
-        );
+        bail!("App {app} has no DATABASE_URL; name the service with --service (linked: {})", list_or_none(&linked));
     };
     for service in &linked {
         if url.contains(host.url_key(service)?.as_str()) {
@@ -361,11 +330,7 @@ fn service_behind_database_url(host: &Host, app: &str) -> Result<String> {
 }
 
 fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() {
-        "none".to_string()
-    } else {
-        items.join(", ")
-    }
+    if items.is_empty() { "none".to_string() } else { items.join(", ") }
 }
 
 fn check_disk(host: &Host, service: &str, db: &str, problems: &mut Vec<String>) {
@@ -376,11 +341,7 @@ fn check_disk(host: &Host, service: &str, db: &str, problems: &mut Vec<String>) 
         return;
     };
     let dir = host.env.data_dir();
-    let probe = if dir.exists() {
-        dir
-    } else {
-        host.env.dokku_lib_root.clone()
-    };
+    let probe = if dir.exists() { dir } else { host.env.dokku_lib_root.clone() };
     if let Ok(stat) = nix::sys::statvfs::statvfs(&probe) {
         let free = stat.blocks_available() * stat.fragment_size();
         if free < size {
@@ -397,21 +358,87 @@ fn check_disk(host: &Host, service: &str, db: &str, problems: &mut Vec<String>) 
 /// `PG_MAJOR=15` from an image's `{{json .Config.Env}}`, as the official images set it.
 fn pg_major_from_env(env_json: &str) -> Option<u32> {
     let env: Vec<String> = serde_json::from_str(env_json).ok()?;
-    env.iter()
-        .find_map(|e| e.strip_prefix("PG_MAJOR="))
-        .and_then(|v| v.trim().parse().ok())
+    env.iter().find_map(|e| e.strip_prefix("PG_MAJOR=")).and_then(|v| v.trim().parse().ok())
 }
 
 fn version_at_least(version: &str, min: (u32, u32, u32)) -> bool {
-    let mut parts = version
-        .split('.')
-        .map(|p| p.trim().parse::<u32>().unwrap_or(0));
-    let v = (
-        parts.next().unwrap_or(0),
-        parts.next().unwrap_or(0),
-        parts.next().unwrap_or(0),
-    );
+    let mut parts = version.split('.').map(|p| p.trim().parse::<u32>().unwrap_or(0));
+    let v = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     v >= min
+}
+
+impl Plan {
+    /// The plan without anything secret: what the journal keeps and `--format json` shows.
+    pub fn public_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "app": self.app,
+            "old_service": self.old,
+            "new_service": self.new,
+            "image": self.reference(),
+            "image_repository": self.image,
+            "image_version": self.version,
+            "image_id": self.image_id,
+            "image_created": self.image_created,
+            "old_image": self.old_reference,
+            "postgres_major": { "from": self.old_major, "to": self.new_major },
+            "old_database": self.old_db,
+            "use_maintenance": self.use_maintenance,
+            "apps": self.apps.iter().map(|a| serde_json::json!({
+                "name": a.name,
+                "running": a.running,
+                "maintenance_on": a.maintenance_on,
+                "vars": a.vars.iter().map(|v| serde_json::json!({"name": v.name, "query": v.query})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The plan of a journaled run, with what the journal does not keep (the URL with its
+    /// password, the settings and backup credentials) read again from the old service.
+    pub fn from_journal(doc: &serde_json::Value, host: &Host) -> Result<Plan> {
+        let s = |k: &str| doc[k].as_str().map(String::from).unwrap_or_default();
+        let old = s("old_service");
+        if old.is_empty() || s("new_service").is_empty() {
+            bail!("the journal has no plan");
+        }
+        let apps = doc["apps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| AppState {
+                name: a["name"].as_str().unwrap_or_default().to_string(),
+                running: a["running"].as_bool().unwrap_or(false),
+                maintenance_on: a["maintenance_on"].as_bool().unwrap_or(false),
+                vars: a["vars"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| VarSpec {
+                        name: v["name"].as_str().unwrap_or_default().to_string(),
+                        query: v["query"].as_str().map(String::from),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let old_exists = host.service_exists(&old);
+        Ok(Plan {
+            app: doc["app"].as_str().map(String::from),
+            new: s("new_service"),
+            image: s("image_repository"),
+            version: s("image_version"),
+            image_id: s("image_id"),
+            image_created: s("image_created"),
+            old_reference: s("old_image"),
+            old_major: doc["postgres_major"]["from"].as_u64().map(|v| v as u32),
+            new_major: doc["postgres_major"]["to"].as_u64().map(|v| v as u32),
+            old_db: s("old_database"),
+            old_key: if old_exists { host.url_key(&old)? } else { String::new() },
+            apps,
+            settings: if old_exists { host.settings(&old)? } else { ServiceSettings::default() },
+            backup: if old_exists { host.backup_settings(&old)? } else { BackupSettings::default() },
+            use_maintenance: doc["use_maintenance"].as_bool().unwrap_or(false),
+            old,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -428,27 +455,7 @@ mod tests {
 
     #[test]
     fn pg_major_comes_from_the_image_env() {
-        assert_eq!(
-            pg_major_from_env(r#"["PATH=/usr/bin","PG_MAJOR=17","PG_VERSION=17.10"]"#),
-            Some(17)
-        );
+        assert_eq!(pg_major_from_env(r#"["PATH=/usr/bin","PG_MAJOR=17","PG_VERSION=17.10"]"#), Some(17));
         assert_eq!(pg_major_from_env("[]"), None);
-    }
-
-    #[test]
-    fn query_string_and_primary_var() {
-        let app = AppState {
-            name: "a".into(),
-            running: true,
-            maintenance_on: false,
-            vars: vec![(
-                "DATABASE_URL".into(),
-                "postgres://u:p@h:5432/db?pool=5".into(),
-            )],
-        };
-        assert_eq!(
-            (app.primary(), app.query()),
-            ("DATABASE_URL", Some("pool=5"))
-        );
     }
 }

@@ -2,13 +2,16 @@
 //! `postgres-upgrade:rollback` takes back an unfinished one from its journal.
 
 use crate::cli::{Format, RollbackArgs, StatusArgs};
+use crate::copy::DumpRestore;
 use crate::env::Env;
 use crate::host::Host;
 use crate::journal::{Journal, RUNNING};
 use crate::lock::Locks;
 use crate::naming;
 use crate::output::Out;
+use crate::plan::Plan;
 use crate::runner::Runner;
+use crate::upgrade::{Options, Upgrade};
 use anyhow::{Result, bail};
 
 /// The journal of `target`, after checking the name can be nothing but a name.
@@ -36,96 +39,54 @@ pub fn status(args: &StatusArgs, env: &Env, out: &Out) -> Result<()> {
     out.verbose(&format!(
         "Status:       {}{}",
         journal.status(),
-        if unfinished {
-            " (unfinished: its process is gone or still running)"
-        } else {
-            ""
-        }
+        if unfinished { " (unfinished: its process is gone or still running)" } else { "" }
     ));
-    out.verbose(&format!(
-        "Started:      {} (pid {})",
-        text(&doc["started"]),
-        doc["pid"]
-    ));
+    out.verbose(&format!("Started:      {} (pid {})", text(&doc["started"]), doc["pid"]));
     out.verbose(&format!("Updated:      {}", text(&doc["updated"])));
     out.verbose(&format!("From:         {}", text(&plan["old_service"])));
-    out.verbose(&format!(
-        "To:           {} ({})",
-        text(&plan["new_service"]),
-        text(&plan["image"])
-    ));
+    out.verbose(&format!("To:           {} ({})", text(&plan["new_service"]), text(&plan["image"])));
     if let Some(error) = doc["error"].as_str() {
         out.verbose(&format!("Error:        {error}"));
     }
     for (n, step) in doc["steps"].as_array().into_iter().flatten().enumerate() {
-        out.verbose(&format!(
-            "{:>2}. {:<8} {}",
-            n + 1,
-            text(&step["state"]),
-            text(&step["name"])
-        ));
+        out.verbose(&format!("{:>2}. {:<8} {}", n + 1, text(&step["state"]), text(&step["name"])));
     }
     let undo = journal.undo();
     if unfinished && !undo.is_empty() {
-        out.verbose(&format!(
-            "To take it back: dokku postgres-upgrade:rollback {}",
-            args.target
-        ));
+        out.verbose(&format!("To take it back: dokku postgres-upgrade:rollback {}", args.target));
     }
     Ok(())
 }
 
 pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) -> Result<()> {
     let Some(mut journal) = journal(env, &args.target)? else {
-        out.info1(&format!(
-            "No upgrade of {} is recorded: nothing to roll back",
-            args.target
-        ));
+        out.info1(&format!("No upgrade of {} is recorded: nothing to roll back", args.target));
         return Ok(());
     };
     match journal.status() {
         RUNNING => {}
         "rolled-back" => {
-            out.info1(&format!(
-                "The last upgrade of {} was already rolled back: nothing to do",
-                args.target
-            ));
+            out.info1(&format!("The last upgrade of {} was already rolled back: nothing to do", args.target));
             return Ok(());
         }
         status => {
-            out.info1(&format!(
-                "The last upgrade of {} ended ({status}): nothing to roll back",
-                args.target
-            ));
+            out.info1(&format!("The last upgrade of {} ended ({status}): nothing to roll back", args.target));
             return Ok(());
         }
     }
     // The upgrade's own process may still be alive: its locks say so.
-    let mut locks = Locks::new();
-    let lock_dir = env.data_dir().join("locks");
     let plan = journal.doc["plan"].clone();
-    for app in plan["apps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|a| a["name"].as_str())
-    {
-        locks.take(&lock_dir, "app", app)?;
-    }
-    for key in ["old_service", "new_service"] {
-        if let Some(service) = plan[key].as_str() {
-            locks.take(&lock_dir, "service", service)?;
-        }
-    }
     let mut undo = journal.undo();
     if undo.is_empty() {
-        out.info1("Nothing to undo: the apps already run on the new service; the steps after the window are listed by postgres-upgrade:status");
-        journal.finish(
-            "done-with-manual-steps",
-            Some("interrupted after the maintenance window".into()),
-        )?;
-        return Ok(());
+        // Past the window the apps already run on the new service: going back would be a second
+        // upgrade. Finish this one instead.
+        out.info1(&format!(
+            "The apps already run on {}: finishing the upgrade instead",
+            plan["new_service"].as_str().unwrap_or("the new service")
+        ));
+        return resume(&args.target, env, runner, out).1;
     }
+    let _locks = take_locks(env, &plan)?;
     let host = Host::new(env, runner);
     out.info2(&format!("Rolling back the upgrade of {}", args.target));
     let mut failures = 0;
@@ -139,17 +100,63 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
         }
         journal.set_undo(&undo)?;
     }
-    journal.finish(
-        "rolled-back",
-        journal.doc["error"].as_str().map(String::from),
-    )?;
+    journal.finish("rolled-back", journal.doc["error"].as_str().map(String::from))?;
     if failures > 0 {
         bail!("{failures} rollback step(s) failed; see above");
     }
-    out.info1(&format!(
-        "{} is back on {}",
-        args.target,
-        plan["old_service"].as_str().unwrap_or("the old service")
-    ));
+    out.info1(&format!("{} is back on {}", args.target, plan["old_service"].as_str().unwrap_or("the old service")));
     Ok(())
+}
+
+/// Takes every lock the journaled upgrade needs; fails at once if its own process still runs.
+fn take_locks(env: &Env, plan: &serde_json::Value) -> Result<Locks> {
+    let mut locks = Locks::new();
+    let lock_dir = env.data_dir().join("locks");
+    for app in plan["apps"].as_array().into_iter().flatten().filter_map(|a| a["name"].as_str()) {
+        locks.take(&lock_dir, "app", app)?;
+    }
+    for key in ["old_service", "new_service"] {
+        if let Some(service) = plan[key].as_str() {
+            locks.take(&lock_dir, "service", service)?;
+        }
+    }
+    Ok(locks)
+}
+
+/// `postgres:upgrade TARGET --resume`: continues an interrupted upgrade from its last completed
+/// step. Returns the run's report when one ran.
+pub fn resume(target: &str, env: &Env, runner: &dyn Runner, out: &Out) -> (Option<serde_json::Value>, Result<()>) {
+    let journal = match journal(env, target) {
+        Ok(Some(j)) => j,
+        Ok(None) => {
+            return (None, Err(anyhow::anyhow!("No upgrade of {target} is recorded: nothing to resume")));
+        }
+        Err(err) => return (None, Err(err)),
+    };
+    if journal.status() != RUNNING {
+        out.info1(&format!("The last upgrade of {target} ended ({}): nothing to resume", journal.status()));
+        return (None, Ok(()));
+    }
+    let _locks = match take_locks(env, &journal.doc["plan"]) {
+        Ok(locks) => locks,
+        Err(err) => return (None, Err(err)),
+    };
+    let host = Host::new(env, runner);
+    let plan = match Plan::from_journal(&journal.doc["plan"], &host) {
+        Ok(plan) => plan,
+        Err(err) => return (None, Err(err)),
+    };
+    let options = &journal.doc["options"];
+    let opts = Options {
+        keep_old: options["keep_old"].as_bool().unwrap_or(false),
+        skip_backup: options["skip_backup"].as_bool().unwrap_or(false),
+        config_options: None,
+        custom_env: None,
+    };
+    let done =
+        journal.doc["steps"].as_array().map(|s| s.iter().take_while(|s| s["state"] == "done").count()).unwrap_or(0);
+    crate::signals::install();
+    out.info2(&format!("Resuming the upgrade of {target} to {} after step {done}", plan.new));
+    let (report, result) = Upgrade::new(&host, out, &plan, &opts, &DumpRestore).resume(journal).run();
+    (Some(report), result)
 }

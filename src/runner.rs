@@ -91,19 +91,11 @@ pub struct Output {
 
 impl Output {
     pub fn ok(stdout: &str) -> Output {
-        Output {
-            code: 0,
-            stdout: stdout.to_string(),
-            stderr: String::new(),
-        }
+        Output { code: 0, stdout: stdout.to_string(), stderr: String::new() }
     }
 
     pub fn fail(code: i32, stderr: &str) -> Output {
-        Output {
-            code,
-            stdout: String::new(),
-            stderr: stderr.to_string(),
-        }
+        Output { code, stdout: String::new(), stderr: stderr.to_string() }
     }
 
     pub fn success(&self) -> bool {
@@ -118,11 +110,7 @@ pub trait Runner {
     /// Runs the command and turns a non-zero exit into an error naming the command and its stderr.
     fn check(&self, cmd: &Cmd) -> Result<Output> {
         let out = self.run(cmd)?;
-        if out.success() {
-            Ok(out)
-        } else {
-            Err(anyhow::anyhow!("{}", failure_message(cmd, &out)))
-        }
+        if out.success() { Ok(out) } else { Err(anyhow::anyhow!("{}", failure_message(cmd, &out))) }
     }
 
     /// stdout of a successful command, trimmed.
@@ -136,11 +124,7 @@ pub fn failure_message(cmd: &Cmd, out: &Output) -> String {
     let tail: Vec<&str> = out
         .stderr
         .lines()
-        .chain(if out.stderr.trim().is_empty() {
-            out.stdout.lines()
-        } else {
-            "".lines()
-        })
+        .chain(if out.stderr.trim().is_empty() { out.stdout.lines() } else { "".lines() })
         .map(str::trim_end)
         .filter(|l| !l.trim().is_empty())
         .collect();
@@ -149,12 +133,7 @@ pub fn failure_message(cmd: &Cmd, out: &Output) -> String {
     if tail.is_empty() {
         format!("`{}` exited with code {}", cmd.display(), out.code)
     } else {
-        format!(
-            "`{}` exited with code {}: {}",
-            cmd.display(),
-            out.code,
-            tail
-        )
+        format!("`{}` exited with code {}: {}", cmd.display(), out.code, tail)
     }
 }
 
@@ -168,18 +147,15 @@ impl Runner for SystemRunner {
         command.args(&cmd.args);
         command.stdin(match &cmd.stdin {
             Input::Null => Stdio::null(),
-            Input::File(path) => Stdio::from(
-                File::open(path).with_context(|| format!("Unable to open {}", path.display()))?,
-            ),
+            Input::File(path) => {
+                Stdio::from(File::open(path).with_context(|| format!("Unable to open {}", path.display()))?)
+            }
         });
         if let Some(path) = &cmd.stdout_file {
-            let file = File::create(path)
-                .with_context(|| format!("Unable to create {}", path.display()))?;
+            let file = File::create(path).with_context(|| format!("Unable to create {}", path.display()))?;
             command.stdout(Stdio::from(file));
         }
-        let out = command
-            .output()
-            .with_context(|| format!("Unable to run `{}`", cmd.display()))?;
+        let out = command.output().with_context(|| format!("Unable to run `{}`", cmd.display()))?;
         Ok(Output {
             code: out.status.code().unwrap_or(128 + signal_of(&out.status)),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -214,8 +190,7 @@ pub mod fake {
 
         /// Commands whose display starts with `prefix` answer `out` (the last matching rule wins).
         pub fn on(mut self, prefix: &str, out: Output) -> FakeRunner {
-            self.rules
-                .push((prefix.to_string(), Box::new(move |_| out.clone())));
+            self.rules.push((prefix.to_string(), Box::new(move |_| out.clone())));
             self
         }
 
@@ -254,13 +229,8 @@ mod tests {
 
     #[test]
     fn display_masks_secrets_and_quotes_spaces() {
-        let cmd = Cmd::new("/usr/bin/dokku", &["postgres:backup-auth", "db"])
-            .secret("AKIA")
-            .arg("a b");
-        assert_eq!(
-            cmd.display(),
-            "dokku postgres:backup-auth db <redacted> 'a b'"
-        );
+        let cmd = Cmd::new("/usr/bin/dokku", &["postgres:backup-auth", "db"]).secret("AKIA").arg("a b");
+        assert_eq!(cmd.display(), "dokku postgres:backup-auth db <redacted> 'a b'");
     }
 
     #[test]
@@ -275,12 +245,7 @@ mod tests {
 
     #[test]
     fn system_runner_reports_exit_code_and_streams() {
-        let out = SystemRunner
-            .run(&Cmd::new("sh", &["-c", "echo out; echo err >&2; exit 3"]))
-            .unwrap();
-        assert_eq!(
-            (out.code, out.stdout.as_str(), out.stderr.as_str()),
-            (3, "out\n", "err\n")
-        );
+        let out = SystemRunner.run(&Cmd::new("sh", &["-c", "echo out; echo err >&2; exit 3"])).unwrap();
+        assert_eq!((out.code, out.stdout.as_str(), out.stderr.as_str()), (3, "out\n", "err\n"));
     }
 }

@@ -8,6 +8,7 @@ use crate::output::Out;
 use crate::plan::{AppState, Plan};
 use crate::runner::Output;
 use crate::runner::fake::FakeRunner;
+use crate::switch::VarSpec;
 use crate::upgrade::{Options, Upgrade};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -40,22 +41,14 @@ fn plan() -> Plan {
             name: "memo".into(),
             running: true,
             maintenance_on: false,
-            vars: vec![("DATABASE_URL".into(), format!("{OLD_URL}?pool=5"))],
+            vars: vec![VarSpec::from_value("DATABASE_URL", &format!("{OLD_URL}?pool=5"))],
         }],
-        settings: ServiceSettings {
-            image: "postgres".into(),
-            image_version: "15".into(),
-            ..Default::default()
-        },
+        settings: ServiceSettings { image: "postgres".into(), image_version: "15".into(), ..Default::default() },
         backup: BackupSettings {
             auth: Some(vec!["AKIA".into(), "SECRET".into()]),
             encryption_key: None,
             public_key_id: None,
-            schedule: Some(Schedule {
-                when: "0 3 * * *".into(),
-                bucket: "bucket".into(),
-                use_iam: false,
-            }),
+            schedule: Some(Schedule { when: "0 3 * * *".into(), bucket: "bucket".into(), use_iam: false }),
         },
         use_maintenance: true,
     }
@@ -67,15 +60,9 @@ fn healthy() -> FakeRunner {
     let linked = Rc::new(RefCell::new(OLD_URL.to_string()));
     let (to_new, to_old, config) = (linked.clone(), linked.clone(), linked);
     FakeRunner::new()
-        .on(
-            "dokku postgres:info db --dsn",
-            Output::ok(&format!("{OLD_URL}\n")),
-        )
+        .on("dokku postgres:info db --dsn", Output::ok(&format!("{OLD_URL}\n")))
         .on("dokku postgres:info db2 --status", Output::ok("running\n"))
-        .on(
-            "dokku postgres:info db2 --dsn",
-            Output::ok(&format!("{NEW_URL}\n")),
-        )
+        .on("dokku postgres:info db2 --dsn", Output::ok(&format!("{NEW_URL}\n")))
         .on_with("docker container exec dokku.postgres.", |cmd| {
             let sql = cmd.args.last().cloned().unwrap_or_default();
             Output::ok(if sql.contains("pg_available_extensions") {
@@ -99,10 +86,7 @@ fn healthy() -> FakeRunner {
             Output::ok("")
         })
         .on_with("dokku config:export --format json memo", move |_| {
-            Output::ok(&format!(
-                r#"{{"DATABASE_URL":"{}?pool=5"}}"#,
-                config.borrow()
-            ))
+            Output::ok(&format!(r#"{{"DATABASE_URL":"{}?pool=5"}}"#, config.borrow()))
         })
 }
 
@@ -122,6 +106,7 @@ fn mutations(runner: &FakeRunner) -> Vec<String> {
 
 fn run(runner: &FakeRunner, name: &str) -> (serde_json::Value, anyhow::Result<()>) {
     let root = temp_root(name);
+    std::fs::create_dir_all(root.join("services/postgres/db")).unwrap();
     let env = Env::for_tests(&root);
     let host = Host::new(&env, runner);
     let out = Out::captured();
@@ -166,24 +151,16 @@ fn happy_path_runs_every_step_in_order_with_one_start() {
     assert_eq!(report["app_starts"], 1);
     assert_eq!(report["verification"]["rows"], 3);
     let text = report.to_string();
-    assert!(
-        !text.contains("oldpw") && !text.contains("newpw") && !text.contains("SECRET"),
-        "{text}"
-    );
+    assert!(!text.contains("oldpw") && !text.contains("newpw") && !text.contains("SECRET"), "{text}");
 }
 
 #[test]
 fn a_restore_error_rolls_everything_back_in_reverse() {
-    let runner = healthy().on(
-        "docker container exec -i dokku.postgres.db2 pg_restore",
-        Output::fail(1, "pg_restore: error: x"),
-    );
+    let runner =
+        healthy().on("docker container exec -i dokku.postgres.db2 pg_restore", Output::fail(1, "pg_restore: error: x"));
     let (report, result) = run(&runner, "restore");
     let err = format!("{:#}", result.unwrap_err());
-    assert!(
-        err.contains("Copying db into db2") && err.contains("pg_restore: error: x"),
-        "{err}"
-    );
+    assert!(err.contains("Copying db into db2") && err.contains("pg_restore: error: x"), "{err}");
     let mut expected: Vec<&str> = BEFORE_COPY.to_vec();
     expected.extend(COPY);
     expected.extend([
@@ -200,26 +177,14 @@ fn a_restore_error_rolls_everything_back_in_reverse() {
 fn a_verification_mismatch_switches_nothing() {
     let runner = healthy().on_with("docker container exec dokku.postgres.db2 psql", |cmd| {
         let sql = cmd.args.last().cloned().unwrap_or_default();
-        Output::ok(if sql.contains("query_to_xml") {
-            "public.notes|2\n"
-        } else {
-            "plpgsql\n"
-        })
+        Output::ok(if sql.contains("query_to_xml") { "public.notes|2\n" } else { "plpgsql\n" })
     });
     let (_, result) = run(&runner, "verify");
     assert!(
-        format!("{:#}", result.unwrap_err())
-            .contains("table public.notes has 2 rows in the copy, 3 in the original")
+        format!("{:#}", result.unwrap_err()).contains("table public.notes has 2 rows in the copy, 3 in the original")
     );
-    assert!(
-        !mutations(&runner)
-            .iter()
-            .any(|c| c.contains("postgres:unlink") || c.contains("postgres:link"))
-    );
-    assert_eq!(
-        mutations(&runner).last().map(String::as_str),
-        Some("dokku postgres:destroy db2 -f")
-    );
+    assert!(!mutations(&runner).iter().any(|c| c.contains("postgres:unlink") || c.contains("postgres:link")));
+    assert_eq!(mutations(&runner).last().map(String::as_str), Some("dokku postgres:destroy db2 -f"));
 }
 
 #[test]
@@ -228,10 +193,7 @@ fn an_app_that_does_not_start_is_switched_back_to_the_old_service() {
     let (_, result) = run(&runner, "start");
     assert!(result.is_err());
     let calls = mutations(&runner);
-    let at = calls
-        .iter()
-        .position(|c| c == "dokku ps:start memo")
-        .unwrap();
+    let at = calls.iter().position(|c| c == "dokku ps:start memo").unwrap();
     assert_eq!(
         calls[at + 1..],
         [
@@ -248,39 +210,61 @@ fn an_app_that_does_not_start_is_switched_back_to_the_old_service() {
 #[test]
 fn a_missing_extension_stops_before_the_window() {
     let runner = healthy()
-        .on_with("docker container exec dokku.postgres.db2 psql", |_| {
-            Output::ok("plpgsql\n")
-        })
-        .on_with("docker container exec dokku.postgres.db psql", |_| {
-            Output::ok("plpgsql\npostgis\n")
-        });
+        .on_with("docker container exec dokku.postgres.db2 psql", |_| Output::ok("plpgsql\n"))
+        .on_with("docker container exec dokku.postgres.db psql", |_| Output::ok("plpgsql\npostgis\n"));
     let (_, result) = run(&runner, "ext");
-    assert!(
-        format!("{:#}", result.unwrap_err()).contains("lacks extension(s) used by db: postgis")
-    );
+    assert!(format!("{:#}", result.unwrap_err()).contains("lacks extension(s) used by db: postgis"));
     assert_eq!(
         mutations(&runner),
-        [
-            "dokku postgres:create db2 --image postgres --image-version 17",
-            "dokku postgres:destroy db2 -f"
-        ]
+        ["dokku postgres:create db2 --image postgres --image-version 17", "dokku postgres:destroy db2 -f"]
     );
 }
 
 #[test]
 fn backup_carry_over_failure_keeps_the_old_service_and_says_what_to_run() {
-    let runner = healthy().on(
-        "dokku postgres:backup-schedule db2",
-        Output::fail(1, "cron"),
-    );
+    let runner = healthy().on("dokku postgres:backup-schedule db2", Output::fail(1, "cron"));
     let (report, result) = run(&runner, "after");
     assert!(result.is_err());
     assert_eq!(report["status"], "upgraded-with-manual-steps");
     let manual = report["manual_steps"].to_string();
-    assert!(
-        manual.contains("postgres:backup-schedule db2")
-            && manual.contains("postgres:destroy db -f"),
-        "{manual}"
-    );
+    assert!(manual.contains("postgres:backup-schedule db2") && manual.contains("postgres:destroy db -f"), "{manual}");
     assert!(!mutations(&runner).contains(&"dokku postgres:destroy db -f".to_string()));
+}
+
+#[test]
+fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() {
+    use crate::journal::Journal;
+    use crate::undo::Action;
+    let runner = healthy();
+    let root = temp_root("resume");
+    std::fs::create_dir_all(root.join("services/postgres/db")).unwrap();
+    let env = Env::for_tests(&root);
+    let host = Host::new(&env, &runner);
+    let out = Out::captured();
+    let plan = plan();
+    let opts = Options::default();
+    let titles = crate::upgrade::step_titles(&plan, &opts);
+    let path = Journal::path_for(&env.data_dir(), "memo");
+    let mut journal = Journal::start(&path, plan.public_json(), &titles).unwrap();
+    for step in 0..6 {
+        journal.step(step, "done").unwrap();
+    }
+    journal.step(6, "running").unwrap();
+    let undo = vec![
+        Action::DestroyService { service: "db2".into() },
+        Action::Unlock { app: "memo".into() },
+        Action::MaintenanceOff { app: "memo".into() },
+        Action::Restart { app: "memo".into() },
+    ];
+    journal.set_undo(&undo).unwrap();
+
+    let (report, result) = Upgrade::new(&host, &out, &plan, &opts, &DumpRestore).resume(journal).run();
+    result.unwrap();
+    let calls = runner.calls();
+    let first = calls.first().unwrap();
+    assert!(first.contains("dokku.postgres.db2 psql") && first.contains("DROP DATABASE IF EXISTS"), "{first}");
+    assert_eq!(mutations(&runner)[..2], COPY);
+    assert!(!mutations(&runner).iter().any(|c| c.contains("postgres:create") || c.contains("ps:stop")));
+    assert_eq!(report["steps"][0]["status"], "done-before");
+    assert_eq!(Journal::load(&path).unwrap().unwrap().status(), "done");
 }

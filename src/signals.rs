@@ -12,11 +12,7 @@ extern "C" fn remember(signal: i32) {
 }
 
 pub fn install() {
-    let action = SigAction::new(
-        SigHandler::Handler(remember),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
+    let action = SigAction::new(SigHandler::Handler(remember), SaFlags::SA_RESTART, SigSet::empty());
     for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
         // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
         let _ = unsafe { sigaction(signal, &action) };

@@ -18,14 +18,8 @@ pub struct VarSpec {
 
 impl VarSpec {
     pub fn from_value(name: &str, value: &str) -> VarSpec {
-        let query = value
-            .split_once('?')
-            .map(|(_, q)| q.to_string())
-            .filter(|q| !q.is_empty());
-        VarSpec {
-            name: name.to_string(),
-            query,
-        }
+        let query = value.split_once('?').map(|(_, q)| q.to_string()).filter(|q| !q.is_empty());
+        VarSpec { name: name.to_string(), query }
     }
 
     fn with_base(&self, base: &str) -> String {
@@ -44,14 +38,7 @@ pub enum Mode {
 }
 
 /// Points `vars` of `app` (primary first) at `to` instead of `from`, then checks that it holds.
-pub fn relink(
-    host: &Host,
-    app: &str,
-    from: &str,
-    to: &str,
-    vars: &[VarSpec],
-    mode: Mode,
-) -> Result<()> {
+pub fn relink(host: &Host, app: &str, from: &str, to: &str, vars: &[VarSpec], mode: Mode) -> Result<()> {
     let primary = vars.first().context("no variable to move")?;
     let unlink = host.dokku(&["postgres:unlink", from, app, "--no-restart"]);
     match mode {
@@ -60,36 +47,21 @@ pub fn relink(
         Mode::Back => host.runner.run(&unlink).map(drop)?,
     }
     let to_key = host.url_key(to)?;
-    let mut link = host.dokku(&[
-        "postgres:link",
-        to,
-        app,
-        "--no-restart",
-        "--alias",
-        primary.name.trim_end_matches("_URL"),
-    ]);
+    let mut link =
+        host.dokku(&["postgres:link", to, app, "--no-restart", "--alias", primary.name.trim_end_matches("_URL")]);
     if let Some(query) = &primary.query {
         link = link.arg("--querystring").arg(query.clone());
     }
     let linked = host.runner.run(&link)?;
     let config = host.config(app)?;
-    let Some(value) = config
-        .get(&primary.name)
-        .filter(|v| v.contains(to_key.as_str()))
-    else {
+    let Some(value) = config.get(&primary.name).filter(|v| v.contains(to_key.as_str())) else {
         if !linked.success() {
             bail!("{}", crate::runner::failure_message(&link, &linked));
         }
-        bail!(
-            "after postgres:link, {} of app {app} does not point at {to}",
-            primary.name
-        );
+        bail!("after postgres:link, {} of app {app} does not point at {to}", primary.name);
     };
     let base = value.split('?').next().unwrap_or(value).to_string();
-    let others: Vec<(String, String)> = vars[1..]
-        .iter()
-        .map(|v| (v.name.clone(), v.with_base(&base)))
-        .collect();
+    let others: Vec<(String, String)> = vars[1..].iter().map(|v| (v.name.clone(), v.with_base(&base))).collect();
     if !others.is_empty() {
         host.runner.check(&host.config_set(app, &others))?;
     }
@@ -97,22 +69,12 @@ pub fn relink(
 }
 
 /// What a relink promises: the same names, all on `to`, none left on `from`, no docker link to it.
-fn check(
-    host: &Host,
-    app: &str,
-    from: &str,
-    to: &str,
-    vars: &[VarSpec],
-    to_key: &str,
-) -> Result<()> {
+fn check(host: &Host, app: &str, from: &str, to: &str, vars: &[VarSpec], to_key: &str) -> Result<()> {
     let from_key = host.url_key(from).ok();
     let config = host.config(app)?;
     for var in vars {
         if !config.get(&var.name).is_some_and(|v| v.contains(to_key)) {
-            bail!(
-                "{} of app {app} does not point at {to} after the switch",
-                var.name
-            );
+            bail!("{} of app {app} does not point at {to} after the switch", var.name);
         }
     }
     if let Some(from_key) = from_key
@@ -120,14 +82,9 @@ fn check(
     {
         bail!("{name} of app {app} still points at {from} after the switch");
     }
-    let options =
-        host.runner
-            .read(&host.dokku(&["docker-options:report", app, "--docker-options-run"]))?;
+    let options = host.runner.read(&host.dokku(&["docker-options:report", app, "--docker-options-run"]))?;
     if options.contains(&format!("{}:", container(from))) {
-        bail!(
-            "the docker options of app {app} still link {}",
-            container(from)
-        );
+        bail!("the docker options of app {app} still link {}", container(from));
     }
     Ok(())
 }

@@ -51,12 +51,7 @@ impl Action {
             Action::Unlock { app } => json!({"action": "unlock", "app": app}),
             Action::MaintenanceOff { app } => json!({"action": "maintenance-off", "app": app}),
             Action::Restart { app } => json!({"action": "restart", "app": app}),
-            Action::Relink {
-                app,
-                from,
-                to,
-                vars,
-            } => json!({
+            Action::Relink { app, from, to, vars } => json!({
                 "action": "relink", "app": app, "from": from, "to": to,
                 "vars": vars.iter().map(|v| json!({"name": v.name, "query": v.query})).collect::<Vec<_>>(),
             }),
@@ -66,9 +61,7 @@ impl Action {
     pub fn from_json(v: &Value) -> Option<Action> {
         let s = |k: &str| v[k].as_str().map(String::from);
         Some(match v["action"].as_str()? {
-            "destroy-service" => Action::DestroyService {
-                service: s("service")?,
-            },
+            "destroy-service" => Action::DestroyService { service: s("service")? },
             "unlock" => Action::Unlock { app: s("app")? },
             "maintenance-off" => Action::MaintenanceOff { app: s("app")? },
             "restart" => Action::Restart { app: s("app")? },
@@ -96,12 +89,7 @@ impl Action {
             Action::Unlock { app } => check(&["apps:unlock", app]),
             Action::MaintenanceOff { app } => check(&["maintenance:disable", app]),
             Action::Restart { app } => check(&["ps:restart", app]),
-            Action::Relink {
-                app,
-                from,
-                to,
-                vars,
-            } => switch::relink(host, app, from, to, vars, Mode::Back),
+            Action::Relink { app, from, to, vars } => switch::relink(host, app, from, to, vars, Mode::Back),
         }
     }
 }
@@ -113,9 +101,7 @@ mod tests {
     #[test]
     fn actions_survive_json() {
         let all = [
-            Action::DestroyService {
-                service: "s".into(),
-            },
+            Action::DestroyService { service: "s".into() },
             Action::Unlock { app: "a".into() },
             Action::MaintenanceOff { app: "a".into() },
             Action::Restart { app: "a".into() },
@@ -123,10 +109,7 @@ mod tests {
                 app: "a".into(),
                 from: "n".into(),
                 to: "o".into(),
-                vars: vec![VarSpec {
-                    name: "DATABASE_URL".into(),
-                    query: Some("pool=5".into()),
-                }],
+                vars: vec![VarSpec { name: "DATABASE_URL".into(), query: Some("pool=5".into()) }],
             },
         ];
         for action in all {

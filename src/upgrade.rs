@@ -9,7 +9,7 @@ use crate::journal::Journal;
 use crate::output::Out;
 use crate::plan::Plan;
 use crate::runner::Cmd;
-use crate::switch::{self, Mode, VarSpec};
+use crate::switch::{self, Mode};
 use crate::undo::Action;
 use crate::verify::{self, Snapshot};
 use anyhow::{Context, Result, bail};
@@ -43,22 +43,23 @@ pub struct Upgrade<'a> {
     window_ms: Option<u128>,
     original: Option<Snapshot>,
     dump: Option<PathBuf>,
-    new_key: String,
     warnings: Vec<String>,
     manual: Vec<String>,
     starts: usize,
     switching: bool,
     journal: Option<Journal>,
+    /// Steps before this index were done by an earlier, interrupted run of the same upgrade.
+    resume_from: usize,
+    /// Set while re-running the step the earlier run was in when it died: steps tolerate
+    /// their own half-done work then.
+    resuming: bool,
+    /// Test-only fault injection (POSTGRES_UPGRADE_KILL_AT): inert unless set.
+    kill_at: Option<String>,
 }
 
 /// The numbered steps, in order: the same list titles the dry-run plan and the progress lines.
 pub fn step_titles(plan: &Plan, opts: &Options) -> Vec<String> {
-    let apps = plan
-        .apps
-        .iter()
-        .map(|a| a.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let apps = plan.apps.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ");
     let titles = vec![
         format!("Creating service {} from {}", plan.new, plan.reference()),
         format!("Checking service {}", plan.new),
@@ -84,11 +85,7 @@ pub fn step_titles(plan: &Plan, opts: &Options) -> Vec<String> {
         } else {
             "No backups to carry over".to_string()
         },
-        if opts.keep_old {
-            format!("Keeping {} (unlinked)", plan.old)
-        } else {
-            format!("Destroying {}", plan.old)
-        },
+        if opts.keep_old { format!("Keeping {} (unlinked)", plan.old) } else { format!("Destroying {}", plan.old) },
     ];
     titles
 }
@@ -120,13 +117,24 @@ impl<'a> Upgrade<'a> {
             window_ms: None,
             original: None,
             dump: None,
-            new_key: String::new(),
             warnings: Vec::new(),
             manual: Vec::new(),
             starts: 0,
             switching: false,
             journal: None,
+            resume_from: 0,
+            resuming: false,
+            kill_at: host.env.kill_at.clone(),
         }
+    }
+
+    /// Continues a journaled run: its done steps are skipped, its undo stack taken over.
+    pub fn resume(mut self, journal: Journal) -> Upgrade<'a> {
+        self.undo = journal.undo();
+        let steps = journal.doc["steps"].as_array().cloned().unwrap_or_default();
+        self.resume_from = steps.iter().take_while(|s| s["state"] == "done").count();
+        self.journal = Some(journal);
+        self
     }
 
     /// Records every step and the undo stack in `journal` as the run goes.
@@ -163,9 +171,7 @@ impl<'a> Upgrade<'a> {
                 (Err(_), true) => "done-with-manual-steps",
                 (Err(_), false) => "rolled-back",
             };
-            if let Err(err) =
-                journal.finish(status, result.as_ref().err().map(|e| format!("{e:#}")))
-            {
+            if let Err(err) = journal.finish(status, result.as_ref().err().map(|e| format!("{e:#}"))) {
                 self.out.warn(&format!("{err:#}"));
             }
         }
@@ -201,6 +207,14 @@ impl<'a> Upgrade<'a> {
     }
 
     fn step(&mut self, name: String, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+        let index = self.steps.len();
+        if index < self.resume_from {
+            self.out.plan_steps_skip();
+            self.steps.push(StepRecord { name, status: "done-before", duration_ms: 0 });
+            return Ok(());
+        }
+        self.resuming = self.resume_from > 0 && index == self.resume_from;
+        self.fault_point(&format!("{}", index + 1));
         // A signal stops the run at the next boundary while going back is still possible; once
         // the switch has begun, the window is finished first (the apps end on the new service).
         if !self.switching
@@ -209,7 +223,6 @@ impl<'a> Upgrade<'a> {
             return Err(crate::signals::Interrupted(signal).into());
         }
         self.out.step(&name);
-        let index = self.steps.len();
         if let Some(journal) = &mut self.journal {
             journal.step(index, "running")?;
         }
@@ -219,11 +232,10 @@ impl<'a> Upgrade<'a> {
         if let Some(journal) = &mut self.journal {
             journal.step(index, status)?;
         }
-        self.steps.push(StepRecord {
-            name: name.clone(),
-            status,
-            duration_ms: started.elapsed().as_millis(),
-        });
+        if result.is_ok() {
+            self.fault_point(&format!("{}+", index + 1));
+        }
+        self.steps.push(StepRecord { name: name.clone(), status, duration_ms: started.elapsed().as_millis() });
         result.with_context(|| format!("Step '{name}' failed"))
     }
 
@@ -235,10 +247,21 @@ impl<'a> Upgrade<'a> {
         self.host.dokku(args)
     }
 
-    /// Records how to take back what is about to change, on disk before the change.
+    /// Records how to take back what is about to change, on disk before the change. A resumed
+    /// step may push what the earlier run already pushed: once is enough.
     fn push_undo(&mut self, action: Action) -> Result<()> {
-        self.undo.push(action);
+        if !self.undo.contains(&action) {
+            self.undo.push(action);
+        }
         self.save_undo()
+    }
+
+    /// Dies here, as a crash or `kill -9` would, when the test-only hook names this point:
+    /// `N` is just before step N, `N+` just after it (journal written).
+    fn fault_point(&self, point: &str) {
+        if self.kill_at.as_deref() == Some(point) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
+        }
     }
 
     fn save_undo(&mut self) -> Result<()> {
@@ -252,28 +275,18 @@ impl<'a> Upgrade<'a> {
 
     fn create_service(&mut self) -> Result<()> {
         let plan = self.plan;
+        if self.resuming && self.host.service_exists(&plan.new) {
+            // The earlier run died while creating it: start again from nothing.
+            self.check(&self.dokku(&["postgres:destroy", &plan.new, "-f"]))?;
+        }
         let s = &plan.settings;
-        let mut cmd = self.dokku(&[
-            "postgres:create",
-            &plan.new,
-            "--image",
-            &plan.image,
-            "--image-version",
-            &plan.version,
-        ]);
-        let config_options = self
-            .opts
-            .config_options
-            .clone()
-            .unwrap_or_else(|| s.config_options.clone());
+        let mut cmd =
+            self.dokku(&["postgres:create", &plan.new, "--image", &plan.image, "--image-version", &plan.version]);
+        let config_options = self.opts.config_options.clone().unwrap_or_else(|| s.config_options.clone());
         if !config_options.is_empty() {
             cmd = cmd.arg("--config-options").arg(config_options);
         }
-        let custom_env = self
-            .opts
-            .custom_env
-            .clone()
-            .unwrap_or_else(|| s.custom_env.join(";"));
+        let custom_env = self.opts.custom_env.clone().unwrap_or_else(|| s.custom_env.join(";"));
         if !custom_env.is_empty() {
             cmd = cmd.arg("--custom-env").secret(custom_env);
         }
@@ -289,15 +302,9 @@ impl<'a> Upgrade<'a> {
             }
         }
         // Undo first: a create that fails half-way leaves its directory behind (§2, clone).
-        self.push_undo(Action::DestroyService {
-            service: plan.new.clone(),
-        })?;
+        self.push_undo(Action::DestroyService { service: plan.new.clone() })?;
         self.check(&cmd)?;
-        self.out.verbose(&format!(
-            "Service {} created from {}",
-            plan.new,
-            plan.reference()
-        ));
+        self.out.verbose(&format!("Service {} created from {}", plan.new, plan.reference()));
         Ok(())
     }
 
@@ -305,49 +312,26 @@ impl<'a> Upgrade<'a> {
         let plan = self.plan;
         let status = self.host.postgres_info(&plan.new, "--status")?;
         if status != "running" {
-            bail!(
-                "the new service {} is not running (status: {status})",
-                plan.new
-            );
+            bail!("the new service {} is not running (status: {status})", plan.new);
         }
-        self.new_key = self.host.url_key(&plan.new)?;
         let new_db = self.host.database_name(&plan.new)?;
-        let used = self.host.sql(
-            &plan.old,
-            &plan.old_db,
-            "SELECT extname FROM pg_extension ORDER BY 1",
-        )?;
-        let available = self.host.sql(
-            &plan.new,
-            &new_db,
-            "SELECT name FROM pg_available_extensions ORDER BY 1",
-        )?;
+        let used = self.host.sql(&plan.old, &plan.old_db, "SELECT extname FROM pg_extension ORDER BY 1")?;
+        let available = self.host.sql(&plan.new, &new_db, "SELECT name FROM pg_available_extensions ORDER BY 1")?;
         let missing: Vec<&String> = used.iter().filter(|e| !available.contains(e)).collect();
         if !missing.is_empty() {
             let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-            bail!(
-                "image {} lacks extension(s) used by {}: {}",
-                plan.reference(),
-                plan.old,
-                names.join(", ")
-            );
+            bail!("image {} lacks extension(s) used by {}: {}", plan.reference(), plan.old, names.join(", "));
         }
         self.out.verbose(&format!(
             "Extensions available: {}",
-            if used.is_empty() {
-                "none used".to_string()
-            } else {
-                used.join(", ")
-            }
+            if used.is_empty() { "none used".to_string() } else { used.join(", ") }
         ));
         Ok(())
     }
 
     fn lock_deploys(&mut self) -> Result<()> {
         for app in &self.plan.apps {
-            self.push_undo(Action::Unlock {
-                app: app.name.clone(),
-            })?;
+            self.push_undo(Action::Unlock { app: app.name.clone() })?;
             self.check(&self.dokku(&["apps:lock", &app.name]))?;
         }
         Ok(())
@@ -360,9 +344,7 @@ impl<'a> Upgrade<'a> {
             return Ok(());
         }
         for app in self.plan.apps.iter().filter(|a| !a.maintenance_on) {
-            self.push_undo(Action::MaintenanceOff {
-                app: app.name.clone(),
-            })?;
+            self.push_undo(Action::MaintenanceOff { app: app.name.clone() })?;
             self.check(&self.dokku(&["maintenance:enable", &app.name]))?;
         }
         Ok(())
@@ -371,9 +353,7 @@ impl<'a> Upgrade<'a> {
     fn stop_apps(&mut self) -> Result<()> {
         for app in &self.plan.apps {
             if app.running {
-                self.push_undo(Action::Restart {
-                    app: app.name.clone(),
-                })?;
+                self.push_undo(Action::Restart { app: app.name.clone() })?;
             }
             self.check(&self.dokku(&["ps:stop", &app.name]))?;
         }
@@ -387,8 +367,7 @@ impl<'a> Upgrade<'a> {
             return Ok(());
         }
         let Some(schedule) = final_backup_bucket(plan) else {
-            self.out
-                .verbose(&format!("Skipped: {} has no S3 backup schedule", plan.old));
+            self.out.verbose(&format!("Skipped: {} has no S3 backup schedule", plan.old));
             return Ok(());
         };
         let mut cmd = self.dokku(&["postgres:backup", &plan.old, &schedule.bucket]);
@@ -396,54 +375,52 @@ impl<'a> Upgrade<'a> {
             cmd = cmd.arg("--use-iam");
         }
         self.check(&cmd)?;
-        self.out
-            .verbose(&format!("Backed up to bucket {}", schedule.bucket));
+        self.out.verbose(&format!("Backed up to bucket {}", schedule.bucket));
         Ok(())
     }
 
     fn copy(&mut self) -> Result<()> {
         let plan = self.plan;
+        if self.resuming {
+            self.reset_new_database()?;
+        }
         self.original = Some(Snapshot::take(self.host, &plan.old, &plan.old_db)?);
-        let dir = self
-            .host
-            .env
-            .data_dir()
-            .join(plan.app.as_deref().unwrap_or(&plan.old))
-            .join("dumps");
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("Unable to create {}", dir.display()))?;
+        let dir = self.host.env.data_dir().join(plan.app.as_deref().unwrap_or(&plan.old)).join("dumps");
+        std::fs::create_dir_all(&dir).with_context(|| format!("Unable to create {}", dir.display()))?;
         restrict(&dir, 0o700);
         let dump = dir.join(format!("{}-{}.dump", plan.old, crate::clock::now_compact()));
         self.dump = Some(dump.clone());
         let new_db = self.host.database_name(&plan.new)?;
         self.copier.copy(
             self.host,
-            &Endpoint {
-                service: &plan.old,
-                database: &plan.old_db,
-            },
-            &Endpoint {
-                service: &plan.new,
-                database: &new_db,
-            },
+            &Endpoint { service: &plan.old, database: &plan.old_db },
+            &Endpoint { service: &plan.new, database: &new_db },
             &dump,
         )?;
         restrict(&dump, 0o600);
         let size = std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0);
-        self.out.verbose(&format!(
-            "Dump kept as the rollback artifact: {} ({} bytes)",
-            dump.display(),
-            size
-        ));
+        self.out.verbose(&format!("Dump kept as the rollback artifact: {} ({} bytes)", dump.display(), size));
+        Ok(())
+    }
+
+    /// An interrupted restore leaves part of the data behind: an empty database again.
+    fn reset_new_database(&self) -> Result<()> {
+        let plan = self.plan;
+        let db = self.host.database_name(&plan.new)?;
+        let quoted = format!("\"{}\"", db.replace('"', "\"\""));
+        for sql in [format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"), format!("CREATE DATABASE {quoted}")] {
+            self.host.sql(&plan.new, "postgres", &sql)?;
+        }
         Ok(())
     }
 
     fn verify(&mut self) -> Result<()> {
         let plan = self.plan;
-        let original = self
-            .original
-            .as_ref()
-            .context("no snapshot of the original")?;
+        if self.original.is_none() {
+            // Resumed after the copy: the old database has not changed since (its apps are stopped).
+            self.original = Some(Snapshot::take(self.host, &plan.old, &plan.old_db)?);
+        }
+        let original = self.original.as_ref().context("no snapshot of the original")?;
         let new_db = self.host.database_name(&plan.new)?;
         let copy = Snapshot::take(self.host, &plan.new, &new_db)?;
         verify::compare(original, &copy)?;
@@ -461,11 +438,7 @@ impl<'a> Upgrade<'a> {
         let plan = self.plan;
         self.switching = true;
         for app in &plan.apps {
-            let vars: Vec<VarSpec> = app
-                .vars
-                .iter()
-                .map(|(k, v)| VarSpec::from_value(k, v))
-                .collect();
+            let vars = app.vars.clone();
             self.push_undo(Action::Relink {
                 app: app.name.clone(),
                 from: plan.new.clone(),
@@ -478,15 +451,10 @@ impl<'a> Upgrade<'a> {
                 &plan.old,
                 &plan.new,
                 &vars,
-                Mode::Forward,
+                if self.resuming { Mode::Back } else { Mode::Forward },
             )?;
             let names: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
-            self.out.verbose(&format!(
-                "{}: {} now on {}",
-                app.name,
-                names.join(", "),
-                plan.new
-            ));
+            self.out.verbose(&format!("{}: {} now on {}", app.name, names.join(", "), plan.new));
         }
         Ok(())
     }
@@ -497,8 +465,7 @@ impl<'a> Upgrade<'a> {
             self.starts += 1;
         }
         if self.plan.apps.iter().all(|a| !a.running) {
-            self.out
-                .verbose("No app was running before the upgrade: left stopped");
+            self.out.verbose("No app was running before the upgrade: left stopped");
         }
         Ok(())
     }
@@ -512,14 +479,16 @@ impl<'a> Upgrade<'a> {
             }
         }
         for app in &plan.apps {
+            if self.resuming && !self.host.app_locked(&app.name)? {
+                continue;
+            }
             self.check(&self.dokku(&["apps:unlock", &app.name]))?;
         }
         self.undo.clear();
         self.save_undo()?;
         self.window_ms = self.window_started.map(|t| t.elapsed().as_millis());
         if let Some(ms) = self.window_ms {
-            self.out
-                .verbose(&format!("Maintenance window: {:.1}s", ms as f64 / 1000.0));
+            self.out.verbose(&format!("Maintenance window: {:.1}s", ms as f64 / 1000.0));
         }
         Ok(())
     }
@@ -528,8 +497,7 @@ impl<'a> Upgrade<'a> {
         let plan = self.plan;
         let backup = &plan.backup;
         if !backup.configured() {
-            self.out
-                .verbose(&format!("{} had no backup configuration", plan.old));
+            self.out.verbose(&format!("{} had no backup configuration", plan.old));
             return Ok(());
         }
         let old_dir = self.host.service_dir(&plan.old);
@@ -555,16 +523,11 @@ impl<'a> Upgrade<'a> {
                     .collect::<Vec<_>>()
                     .join(" ")
             );
-            self.after_window(
-                vec![self.dokku(&["postgres:backup-deauth", &plan.new]), cmd],
-                by_hand,
-            );
+            self.after_window(vec![self.dokku(&["postgres:backup-deauth", &plan.new]), cmd], by_hand);
         }
         if backup.encryption_key.is_some() {
             let key = backup.encryption_key.clone().unwrap_or_default();
-            let cmd = self
-                .dokku(&["postgres:backup-set-encryption", &plan.new])
-                .secret(key);
+            let cmd = self.dokku(&["postgres:backup-set-encryption", &plan.new]).secret(key);
             let by_hand = format!(
                 "dokku postgres:backup-set-encryption {} \"$(cat {})\"",
                 plan.new,
@@ -573,28 +536,16 @@ impl<'a> Upgrade<'a> {
             self.after_window(vec![cmd], by_hand);
         }
         if let Some(key_id) = &backup.public_key_id {
-            let cmd = self.dokku(&[
-                "postgres:backup-set-public-key-encryption",
-                &plan.new,
-                key_id,
-            ]);
+            let cmd = self.dokku(&["postgres:backup-set-public-key-encryption", &plan.new, key_id]);
             self.after_window(vec![cmd.clone()], cmd.display());
         }
         if let Some(schedule) = &backup.schedule {
-            let mut cmd = self.dokku(&[
-                "postgres:backup-schedule",
-                &plan.new,
-                &schedule.when,
-                &schedule.bucket,
-            ]);
+            let mut cmd = self.dokku(&["postgres:backup-schedule", &plan.new, &schedule.when, &schedule.bucket]);
             if schedule.use_iam {
                 cmd = cmd.arg("--use-iam");
             }
             self.after_window(vec![cmd.clone()], cmd.display());
-            self.out.verbose(&format!(
-                "Schedule '{}' to bucket {} carried over",
-                schedule.when, schedule.bucket
-            ));
+            self.out.verbose(&format!("Schedule '{}' to bucket {} carried over", schedule.when, schedule.bucket));
         }
         // One backup proves the carried-over configuration works.
         if self.manual.is_empty()
@@ -606,10 +557,7 @@ impl<'a> Upgrade<'a> {
             }
             self.after_window(vec![cmd.clone()], cmd.display());
             if self.manual.is_empty() {
-                self.out.verbose(&format!(
-                    "Test backup of {} written to bucket {}",
-                    plan.new, schedule.bucket
-                ));
+                self.out.verbose(&format!("Test backup of {} written to bucket {}", plan.new, schedule.bucket));
             }
         }
         Ok(())
@@ -629,6 +577,10 @@ impl<'a> Upgrade<'a> {
 
     fn retire_old(&mut self) -> Result<()> {
         let plan = self.plan;
+        if !self.host.service_exists(&plan.old) {
+            self.out.verbose(&format!("{} is already gone", plan.old));
+            return Ok(());
+        }
         if self.opts.keep_old {
             self.out.verbose(&format!(
                 "{} is kept, unlinked; remove it with: dokku postgres:destroy {} -f",
@@ -637,14 +589,10 @@ impl<'a> Upgrade<'a> {
             return Ok(());
         }
         if !self.manual.is_empty() {
-            let text = format!(
-                "{} is kept: the commands above read its backup settings",
-                plan.old
-            );
+            let text = format!("{} is kept: the commands above read its backup settings", plan.old);
             self.out.warn(&text);
             self.warnings.push(text);
-            self.manual
-                .push(format!("dokku postgres:destroy {} -f", plan.old));
+            self.manual.push(format!("dokku postgres:destroy {} -f", plan.old));
             return Ok(());
         }
         let cmd = self.dokku(&["postgres:destroy", &plan.old, "-f"]);
@@ -653,14 +601,11 @@ impl<'a> Upgrade<'a> {
     }
 
     fn summary(&self, plan: &Plan) {
-        self.out
-            .info2(&format!("Upgraded to {} ({})", plan.new, plan.reference()));
+        self.out.info2(&format!("Upgraded to {} ({})", plan.new, plan.reference()));
         let apps: Vec<&str> = plan.apps.iter().map(|a| a.name.as_str()).collect();
-        self.out
-            .verbose(&format!("Apps:                {}", apps.join(", ")));
+        self.out.verbose(&format!("Apps:                {}", apps.join(", ")));
         if let Some(ms) = self.window_ms {
-            self.out
-                .verbose(&format!("Maintenance window:  {:.1}s", ms as f64 / 1000.0));
+            self.out.verbose(&format!("Maintenance window:  {:.1}s", ms as f64 / 1000.0));
         }
         if let Some(s) = &self.original {
             self.out.verbose(&format!(
@@ -671,8 +616,7 @@ impl<'a> Upgrade<'a> {
             ));
         }
         if let Some(d) = &self.dump {
-            self.out
-                .verbose(&format!("Dump:                {}", d.display()));
+            self.out.verbose(&format!("Dump:                {}", d.display()));
         }
         for m in &self.manual {
             self.out.warn(&format!("Run by hand: {m}"));
@@ -685,9 +629,7 @@ impl<'a> Upgrade<'a> {
         while let Some(action) = self.undo.pop() {
             match action.run(self.host) {
                 Ok(()) => self.out.verbose(&format!("Undone: {}", action.label())),
-                Err(err) => self
-                    .out
-                    .warn(&format!("Rollback ({}): {err:#}", action.label())),
+                Err(err) => self.out.warn(&format!("Rollback ({}): {err:#}", action.label())),
             }
             if let Err(err) = self.save_undo() {
                 self.out.warn(&format!("{err:#}"));
@@ -707,7 +649,7 @@ impl<'a> Upgrade<'a> {
             "app": plan.app,
             "apps": plan.apps.iter().map(|a| json!({
                 "name": a.name,
-                "vars": a.vars.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+                "vars": a.vars.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "old_service": plan.old,
             "new_service": plan.new,

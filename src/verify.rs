@@ -14,7 +14,8 @@ const TABLE_ROWS: &str = "SELECT format('%I.%I', n.nspname, c.relname), \
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
   WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
   AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1";
-const SEQUENCES: &str = "SELECT format('%I.%I', schemaname, sequencename), coalesce(last_value::text, '') FROM pg_sequences ORDER BY 1";
+const SEQUENCES: &str =
+    "SELECT format('%I.%I', schemaname, sequencename), coalesce(last_value::text, '') FROM pg_sequences ORDER BY 1";
 const EXTENSIONS: &str = "SELECT extname FROM pg_extension ORDER BY 1";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,9 +58,9 @@ impl Snapshot {
         for (table, rows) in &self.tables {
             match copy.tables.get(table) {
                 None => problems.push(format!("table {table} is missing in the copy")),
-                Some(n) if n != rows => problems.push(format!(
-                    "table {table} has {n} rows in the copy, {rows} in the original"
-                )),
+                Some(n) if n != rows => {
+                    problems.push(format!("table {table} has {n} rows in the copy, {rows} in the original"))
+                }
                 _ => {}
             }
         }
@@ -69,17 +70,13 @@ impl Snapshot {
         for (seq, value) in &self.sequences {
             match copy.sequences.get(seq) {
                 None => problems.push(format!("sequence {seq} is missing in the copy")),
-                Some(v) if v != value => problems.push(format!(
-                    "sequence {seq} is at {v} in the copy, {value} in the original"
-                )),
+                Some(v) if v != value => {
+                    problems.push(format!("sequence {seq} is at {v} in the copy, {value} in the original"))
+                }
                 _ => {}
             }
         }
-        for ext in self
-            .extensions
-            .iter()
-            .filter(|e| !copy.extensions.contains(e))
-        {
+        for ext in self.extensions.iter().filter(|e| !copy.extensions.contains(e)) {
             problems.push(format!("extension {ext} is missing in the copy"));
         }
         problems
@@ -89,14 +86,7 @@ impl Snapshot {
 /// Fails with every difference listed.
 pub fn compare(original: &Snapshot, copy: &Snapshot) -> Result<()> {
     let problems = original.differences(copy);
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        bail!(
-            "the copy differs from the original: {}",
-            problems.join("; ")
-        )
-    }
+    if problems.is_empty() { Ok(()) } else { bail!("the copy differs from the original: {}", problems.join("; ")) }
 }
 
 #[cfg(test)]
@@ -106,37 +96,22 @@ mod tests {
     fn snap(tables: &[(&str, u64)], seqs: &[(&str, &str)], exts: &[&str]) -> Snapshot {
         Snapshot {
             tables: tables.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            sequences: seqs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            sequences: seqs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             extensions: exts.iter().map(|e| e.to_string()).collect(),
         }
     }
 
     #[test]
     fn identical_copies_pass() {
-        let a = snap(
-            &[("public.notes", 3)],
-            &[("public.notes_id_seq", "3")],
-            &["plpgsql"],
-        );
+        let a = snap(&[("public.notes", 3)], &[("public.notes_id_seq", "3")], &["plpgsql"]);
         assert!(compare(&a, &a.clone()).is_ok());
         assert_eq!(a.rows(), 3);
     }
 
     #[test]
     fn every_difference_is_named() {
-        let a = snap(
-            &[("public.a", 3), ("public.b", 1)],
-            &[("public.s", "9")],
-            &["plpgsql", "postgis"],
-        );
-        let b = snap(
-            &[("public.a", 2), ("public.c", 0)],
-            &[("public.s", "1")],
-            &["plpgsql"],
-        );
+        let a = snap(&[("public.a", 3), ("public.b", 1)], &[("public.s", "9")], &["plpgsql", "postgis"]);
+        let b = snap(&[("public.a", 2), ("public.c", 0)], &[("public.s", "1")], &["plpgsql"]);
         assert_eq!(
             a.differences(&b),
             vec![
