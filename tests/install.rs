@@ -16,11 +16,7 @@ fn installed(sb: &Sandbox) -> PathBuf {
 
 fn version() -> String {
     let toml = std::fs::read_to_string(support::repo().join("plugin.toml")).unwrap();
-    toml.lines()
-        .find_map(|l| l.strip_prefix("version = "))
-        .unwrap()
-        .trim_matches('"')
-        .to_string()
+    toml.lines().find_map(|l| l.strip_prefix("version = ")).unwrap().trim_matches('"').to_string()
 }
 
 /// Runs one of the installed plugin's triggers with the environment plugn gives it.
@@ -29,10 +25,7 @@ fn trigger(sb: &Sandbox, name: &str, args: &[&str], env: &[(&str, &str)]) -> Run
     cmd.args(args)
         .env("DOKKU_LIB_ROOT", sb.lib_root())
         .env("PLUGIN_ENABLED_PATH", sb.lib_root().join("plugins/enabled"))
-        .env(
-            "PLUGIN_AVAILABLE_PATH",
-            sb.lib_root().join("plugins/available"),
-        )
+        .env("PLUGIN_AVAILABLE_PATH", sb.lib_root().join("plugins/available"))
         .env("DOKKU_ROOT", sb.dir.join("home/dokku"));
     for (k, v) in env {
         cmd.env(k, v);
@@ -47,50 +40,28 @@ fn trigger(sb: &Sandbox, name: &str, args: &[&str], env: &[(&str, &str)]) -> Run
 
 fn sha256(path: &Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
 }
 
 fn arch() -> &'static str {
-    if cfg!(target_arch = "aarch64") {
-        "arm64"
-    } else {
-        "amd64"
-    }
+    if cfg!(target_arch = "aarch64") { "arm64" } else { "amd64" }
 }
 
 #[test]
 fn the_shipped_binary_is_installed_and_a_rerun_changes_nothing() {
     let sb = Sandbox::up("install-shipped");
     let bin = installed(&sb);
-    assert_eq!(
-        sha256(&bin),
-        sha256(Path::new(env!("CARGO_BIN_EXE_postgres-upgrade")))
-    );
+    assert_eq!(sha256(&bin), sha256(Path::new(env!("CARGO_BIN_EXE_postgres-upgrade"))));
     let mtime = std::fs::metadata(&bin).unwrap().modified().unwrap();
     for _ in 0..2 {
         let out = trigger(&sb, "install", &[], &[]).ok();
-        assert!(
-            out.contains("shipped with the plugin") && out.contains("already installed"),
-            "{out}"
-        );
+        assert!(out.contains("shipped with the plugin") && out.contains("already installed"), "{out}");
     }
     assert_eq!(std::fs::metadata(&bin).unwrap().modified().unwrap(), mtime);
     // `update` is the same trigger.
-    assert!(
-        trigger(&sb, "update", &[], &[])
-            .ok()
-            .contains("already installed")
-    );
+    assert!(trigger(&sb, "update", &[], &[]).ok().contains("already installed"));
     // And dokku routes postgres:upgrade to it.
-    assert!(
-        sb.lib_root()
-            .join("plugins/enabled/postgres:upgrade/subcommands/default")
-            .exists()
-    );
+    assert!(sb.lib_root().join("plugins/enabled/postgres:upgrade/subcommands/default").exists());
 }
 
 #[test]
@@ -104,36 +75,18 @@ fn a_pinned_release_asset_is_verified_and_a_wrong_sum_is_refused() {
     let asset = format!("postgres-upgrade-{}-linux-{}", version(), arch());
     std::fs::copy(env!("CARGO_BIN_EXE_postgres-upgrade"), assets.join(&asset)).unwrap();
     let url = format!("file://{}", assets.display());
-    let env = [
-        ("POSTGRES_UPGRADE_RELEASE_URL", url.as_str()),
-        ("PATH", "/usr/local/bin:/usr/bin:/bin"),
-    ];
+    let env = [("POSTGRES_UPGRADE_RELEASE_URL", url.as_str()), ("PATH", "/usr/local/bin:/usr/bin:/bin")];
 
     // A wrong sum: refused, nothing installed.
-    std::fs::write(
-        plugin.join("SHA256SUMS"),
-        format!("{}  {asset}\n", "0".repeat(64)),
-    )
-    .unwrap();
+    std::fs::write(plugin.join("SHA256SUMS"), format!("{}  {asset}\n", "0".repeat(64))).unwrap();
     let run = trigger(&sb, "install", &[], &env).code(1);
-    assert!(
-        run.stderr.contains("Refusing") && run.stderr.contains("nothing was installed"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("Refusing") && run.stderr.contains("nothing was installed"), "{}", run.stderr);
     assert!(!installed(&sb).exists());
 
     // The right sum: downloaded, verified, installed.
-    std::fs::write(
-        plugin.join("SHA256SUMS"),
-        format!("{}  {asset}\n", sha256(&assets.join(&asset))),
-    )
-    .unwrap();
+    std::fs::write(plugin.join("SHA256SUMS"), format!("{}  {asset}\n", sha256(&assets.join(&asset)))).unwrap();
     let out = trigger(&sb, "install", &[], &env).ok();
-    assert!(
-        out.contains(&format!("Downloading {asset}")) && out.contains("SHA-256 verified"),
-        "{out}"
-    );
+    assert!(out.contains(&format!("Downloading {asset}")) && out.contains("SHA-256 verified"), "{out}");
     assert_eq!(sha256(&installed(&sb)), sha256(&assets.join(&asset)));
 }
 
@@ -146,22 +99,10 @@ fn without_a_shipped_binary_or_a_pinned_sum_cargo_builds_it() {
     // A target folder of its own, kept between runs, so that this is one release build per machine.
     let target = support::repo().join("target/install-cargo-path");
     let target = target.to_string_lossy().into_owned();
-    let out = trigger(
-        &sb,
-        "install",
-        &[],
-        &[("CARGO_TARGET_DIR", target.as_str())],
-    )
-    .ok();
+    let out = trigger(&sb, "install", &[], &[("CARGO_TARGET_DIR", target.as_str())]).ok();
     assert!(out.contains("with cargo"), "{out}");
-    let version_line = Command::new(installed(&sb))
-        .arg("--version")
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&version_line.stdout).trim(),
-        format!("postgres-upgrade {}", version())
-    );
+    let version_line = Command::new(installed(&sb)).arg("--version").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&version_line.stdout).trim(), format!("postgres-upgrade {}", version()));
 }
 
 #[test]
@@ -171,31 +112,14 @@ fn nothing_to_install_from_gives_one_message() {
     std::fs::remove_file(plugin.join("bin/postgres-upgrade")).unwrap();
     std::fs::remove_file(installed(&sb)).unwrap();
     // No cargo and no docker on this PATH.
-    let run = trigger(
-        &sb,
-        "install",
-        &[],
-        &[
-            ("PATH", "/usr/bin:/bin"),
-            ("DOCKER_BIN", "/nonexistent/docker"),
-        ],
-    )
-    .code(1);
-    assert!(
-        run.stderr.contains("Install a Rust toolchain"),
-        "{}",
-        run.stderr
-    );
+    let run = trigger(&sb, "install", &[], &[("PATH", "/usr/bin:/bin"), ("DOCKER_BIN", "/nonexistent/docker")]).code(1);
+    assert!(run.stderr.contains("Install a Rust toolchain"), "{}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 
     // The shims say so in one line too.
     let run = sb.dokku(&["postgres-upgrade:run", "memo", "-I", "17"]);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("postgres-upgrade binary missing"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("postgres-upgrade binary missing"), "{}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 }
 
@@ -208,20 +132,11 @@ fn uninstall_gives_postgres_upgrade_back_to_dokku_postgres() {
 
     trigger(&sb, "uninstall", &["postgres-upgrade"], &[]).ok();
     assert!(!installed(&sb).exists());
-    assert!(
-        !sb.lib_root()
-            .join("plugins/enabled/postgres:upgrade")
-            .exists()
-    );
+    assert!(!sb.lib_root().join("plugins/enabled/postgres:upgrade").exists());
     // dokku-postgres's own in-place upgrade answers again.
     sb.dokku(&["postgres:create", "plain", "-I", "15.6"]).ok();
     let run = sb.dokku(&["postgres:upgrade", "plain", "-I", "15.18"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(!run.stdout.contains("handing over"), "{}", run.stdout);
-    assert_eq!(
-        std::fs::read_to_string(sb.service_dir("plain").join("IMAGE_VERSION"))
-            .unwrap()
-            .trim(),
-        "15.18"
-    );
+    assert_eq!(std::fs::read_to_string(sb.service_dir("plain").join("IMAGE_VERSION")).unwrap().trim(), "15.18");
 }

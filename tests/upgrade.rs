@@ -9,15 +9,7 @@ use support::Sandbox;
 /// An app linked to a fresh service holding a little data: a table with a sequence and an index.
 fn app_with_service(sb: &Sandbox, app: &str, service: &str, image: &str, version: &str) {
     sb.dokku(&["apps:create", app]).ok();
-    sb.dokku(&[
-        "postgres:create",
-        service,
-        "--image",
-        image,
-        "--image-version",
-        version,
-    ])
-    .ok();
+    sb.dokku(&["postgres:create", service, "--image", image, "--image-version", version]).ok();
     sb.dokku(&["postgres:link", service, app]).ok();
     sb.sql(
         service,
@@ -31,11 +23,7 @@ fn app_with_service(sb: &Sandbox, app: &str, service: &str, image: &str, version
 fn config(sb: &Sandbox, app: &str) -> BTreeMap<String, String> {
     let out = sb.dokku(&["config:export", "--format", "json", app]).ok();
     let v: Value = serde_json::from_str(&out).expect("config json");
-    v.as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-        .collect()
+    v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()
 }
 
 fn services(sb: &Sandbox) -> Vec<String> {
@@ -52,48 +40,23 @@ fn services(sb: &Sandbox) -> Vec<String> {
 }
 
 fn restarts(sb: &Sandbox, app: &str) -> usize {
-    std::fs::read_to_string(
-        sb.lib_root()
-            .join("data/apps")
-            .join(app)
-            .join("restarts.log"),
-    )
-    .map(|s| s.lines().count())
-    .unwrap_or(0)
+    std::fs::read_to_string(sb.lib_root().join("data/apps").join(app).join("restarts.log"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
 }
 
 fn json_report(stdout: &str) -> Value {
-    serde_json::from_str(stdout)
-        .unwrap_or_else(|e| panic!("stdout is not one JSON report ({e}):\n{stdout}"))
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("stdout is not one JSON report ({e}):\n{stdout}"))
 }
 
 /// Everything that "the state exactly as before" covers, in one comparable value.
-fn state(
-    sb: &Sandbox,
-    app: &str,
-) -> (
-    Vec<String>,
-    BTreeMap<String, String>,
-    String,
-    String,
-    String,
-    String,
-) {
+fn state(sb: &Sandbox, app: &str) -> (Vec<String>, BTreeMap<String, String>, String, String, String, String) {
     (
         services(sb),
         config(sb, app),
-        sb.dokku(&["ps:report", app, "--running"])
-            .ok()
-            .trim()
-            .to_string(),
-        sb.dokku(&["maintenance:report", app, "--maintenance-enabled"])
-            .ok()
-            .trim()
-            .to_string(),
-        sb.dokku(&["docker-options:report", app, "--docker-options-run"])
-            .ok()
-            .trim()
-            .to_string(),
+        sb.dokku(&["ps:report", app, "--running"]).ok().trim().to_string(),
+        sb.dokku(&["maintenance:report", app, "--maintenance-enabled"]).ok().trim().to_string(),
+        sb.dokku(&["docker-options:report", app, "--docker-options-run"]).ok().trim().to_string(),
         sb.dokku(&["apps:locked", app]).code.to_string(),
     )
 }
@@ -102,23 +65,9 @@ fn state(
 fn upgrades_an_app_from_15_to_17_with_backups_a_worker_and_one_start() {
     let sb = Sandbox::up("upgrade-15-17");
     app_with_service(&sb, "memo-app-r", "memo-db", "postgres", "15");
-    sb.dokku(&[
-        "postgres:backup-auth",
-        "memo-db",
-        "AKIAEXAMPLE",
-        "s3cr3t-key",
-        "eu-west-1",
-    ])
-    .ok();
-    sb.dokku(&["postgres:backup-set-encryption", "memo-db", "passphrase-42"])
-        .ok();
-    sb.dokku(&[
-        "postgres:backup-schedule",
-        "memo-db",
-        "0 3 * * *",
-        "memo-backups",
-    ])
-    .ok();
+    sb.dokku(&["postgres:backup-auth", "memo-db", "AKIAEXAMPLE", "s3cr3t-key", "eu-west-1"]).ok();
+    sb.dokku(&["postgres:backup-set-encryption", "memo-db", "passphrase-42"]).ok();
+    sb.dokku(&["postgres:backup-schedule", "memo-db", "0 3 * * *", "memo-backups"]).ok();
     sb.sandbox(&["workload", "memo-app-r", "on"]).ok();
     sb.dokku(&["ps:restart", "memo-app-r"]).ok();
     std::thread::sleep(std::time::Duration::from_millis(800));
@@ -147,65 +96,35 @@ fn upgrades_an_app_from_15_to_17_with_backups_a_worker_and_one_start() {
     assert!(sb.sql(&new, "SHOW server_version").starts_with("17."));
     // Same variable, now on the new service; nothing refers to the old one; exactly one start.
     let cfg = config(&sb, "memo-app-r");
-    assert!(
-        cfg["DATABASE_URL"].contains(&format!("@dokku-postgres-{new}:5432/")),
-        "{:?}",
-        cfg.keys()
-    );
+    assert!(cfg["DATABASE_URL"].contains(&format!("@dokku-postgres-{new}:5432/")), "{:?}", cfg.keys());
     assert!(!cfg.values().any(|v| v.contains("dokku-postgres-memo-db:")));
-    assert!(
-        !cfg.keys().any(|k| k.starts_with("DOKKU_POSTGRES_")),
-        "{:?}",
-        cfg.keys()
-    );
+    assert!(!cfg.keys().any(|k| k.starts_with("DOKKU_POSTGRES_")), "{:?}", cfg.keys());
     assert_eq!(restarts(&sb, "memo-app-r"), starts_before + 1);
-    let options = sb
-        .dokku(&[
-            "docker-options:report",
-            "memo-app-r",
-            "--docker-options-run",
-        ])
-        .ok();
+    let options = sb.dokku(&["docker-options:report", "memo-app-r", "--docker-options-run"]).ok();
     assert!(
-        !options.contains("dokku.postgres.memo-db:")
-            && options.contains(&format!("dokku.postgres.{new}:")),
+        !options.contains("dokku.postgres.memo-db:") && options.contains(&format!("dokku.postgres.{new}:")),
         "{options}"
     );
     // The old service is gone, its cron file too; backups were carried over and proven.
     assert_eq!(services(&sb), vec![new.clone()]);
     assert!(!sb.dir.join("etc/cron.d/dokku-postgres-memo-db").exists());
-    let cron =
-        std::fs::read_to_string(sb.dir.join(format!("etc/cron.d/dokku-postgres-{new}"))).unwrap();
+    let cron = std::fs::read_to_string(sb.dir.join(format!("etc/cron.d/dokku-postgres-{new}"))).unwrap();
     assert!(
-        cron.starts_with("0 3 * * * dokku ")
-            && cron.contains(&format!("postgres:backup {new} memo-backups")),
+        cron.starts_with("0 3 * * * dokku ") && cron.contains(&format!("postgres:backup {new} memo-backups")),
         "{cron}"
     );
-    assert!(
-        sb.service_dir(&new)
-            .join("backup-encryption/ENCRYPTION_KEY")
-            .exists()
-    );
+    assert!(sb.service_dir(&new).join("backup-encryption/ENCRYPTION_KEY").exists());
     assert_eq!(
-        std::fs::read_to_string(sb.service_dir(&new).join("backup/AWS_DEFAULT_REGION"))
-            .unwrap()
-            .trim(),
+        std::fs::read_to_string(sb.service_dir(&new).join("backup/AWS_DEFAULT_REGION")).unwrap().trim(),
         "eu-west-1"
     );
     let objects: Vec<String> = std::fs::read_dir(sb.dir.join("s3/memo-backups"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
+    assert!(objects.iter().any(|o| o.starts_with("postgres-memo-db-") && o.ends_with(".tgz.gpg")), "{objects:?}");
     assert!(
-        objects
-            .iter()
-            .any(|o| o.starts_with("postgres-memo-db-") && o.ends_with(".tgz.gpg")),
-        "{objects:?}"
-    );
-    assert!(
-        objects
-            .iter()
-            .any(|o| o.starts_with(&format!("postgres-{new}-")) && o.ends_with(".tgz.gpg")),
+        objects.iter().any(|o| o.starts_with(&format!("postgres-{new}-")) && o.ends_with(".tgz.gpg")),
         "{objects:?}"
     );
     // No acknowledged write was lost, and the app writes to the new service.
@@ -214,21 +133,11 @@ fn upgrades_an_app_from_15_to_17_with_backups_a_worker_and_one_start() {
     assert!(check.contains(" lost=0 "), "{check}");
     // Credentials never reach the output.
     for secret in ["s3cr3t-key", "passphrase-42", "AKIAEXAMPLE"] {
-        assert!(
-            !run.stdout.contains(secret) && !run.stderr.contains(secret),
-            "{secret} leaked"
-        );
+        assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret), "{secret} leaked");
     }
 
     // Run again in a deploy script: nothing to do, exit 0.
-    let again = sb.dokku(&[
-        "postgres:upgrade",
-        "memo-app-r",
-        "-I",
-        "17",
-        "--format",
-        "json",
-    ]);
+    let again = sb.dokku(&["postgres:upgrade", "memo-app-r", "-I", "17", "--format", "json"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(json_report(&again.stdout)["changed"], false);
     assert_eq!(services(&sb), vec![new]);
@@ -238,38 +147,14 @@ fn upgrades_an_app_from_15_to_17_with_backups_a_worker_and_one_start() {
 fn a_second_upgrade_keeps_the_variable_names_and_leaves_no_colour_alias() {
     let sb = Sandbox::up("upgrade-twice");
     app_with_service(&sb, "shop", "shop-db", "postgres", "15");
-    sb.dokku(&[
-        "config:set",
-        "--no-restart",
-        "shop",
-        "POSTGRES_DATABASE_SCHEME=postgres",
-    ])
-    .ok();
-    let first = sb.dokku(&[
-        "postgres:upgrade",
-        "shop",
-        "-I",
-        "17.5",
-        "--new-service",
-        "shop-v2",
-    ]);
+    sb.dokku(&["config:set", "--no-restart", "shop", "POSTGRES_DATABASE_SCHEME=postgres"]).ok();
+    let first = sb.dokku(&["postgres:upgrade", "shop", "-I", "17.5", "--new-service", "shop-v2"]);
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert!(first.stdout.contains("-----> [1/13] "), "{}", first.stdout);
-    let second = sb.dokku(&[
-        "postgres:upgrade",
-        "shop",
-        "-I",
-        "17",
-        "--new-service",
-        "shop-v3",
-    ]);
+    let second = sb.dokku(&["postgres:upgrade", "shop", "-I", "17", "--new-service", "shop-v3"]);
     assert_eq!(second.code, 0, "{}", second.stderr);
     let cfg = config(&sb, "shop");
-    let db_vars: Vec<&String> = cfg
-        .iter()
-        .filter(|(_, v)| v.contains("dokku-postgres-"))
-        .map(|(k, _)| k)
-        .collect();
+    let db_vars: Vec<&String> = cfg.iter().filter(|(_, v)| v.contains("dokku-postgres-")).map(|(k, _)| k).collect();
     assert_eq!(db_vars, vec!["DATABASE_URL"]);
     assert!(cfg["DATABASE_URL"].contains("@dokku-postgres-shop-v3:5432/shop_v3"));
     assert_eq!(sb.sql("shop-v3", "SELECT count(*) FROM notes"), "500");
@@ -281,26 +166,10 @@ fn a_service_linked_to_two_apps_moves_both_and_keeps_aliases_and_query_strings()
     let sb = Sandbox::up("upgrade-two-apps");
     app_with_service(&sb, "api", "shared-db", "postgres", "15");
     sb.dokku(&["apps:create", "reports"]).ok();
-    sb.dokku(&[
-        "postgres:link",
-        "shared-db",
-        "reports",
-        "--alias",
-        "ANALYTICS",
-        "--querystring",
-        "pool=5",
-    ])
-    .ok();
+    sb.dokku(&["postgres:link", "shared-db", "reports", "--alias", "ANALYTICS", "--querystring", "pool=5"]).ok();
     sb.dokku(&["ps:start", "reports"]).ok();
 
-    let run = sb.dokku(&[
-        "postgres:upgrade",
-        "api",
-        "-I",
-        "17",
-        "--new-service",
-        "shared-v17",
-    ]);
+    let run = sb.dokku(&["postgres:upgrade", "api", "-I", "17", "--new-service", "shared-v17"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let api = config(&sb, "api");
     let reports = config(&sb, "reports");
@@ -311,14 +180,8 @@ fn a_service_linked_to_two_apps_moves_both_and_keeps_aliases_and_query_strings()
     );
     assert!(!reports.contains_key("DATABASE_URL"));
     let links = sb.dokku(&["postgres:links", "shared-v17"]).ok();
-    assert_eq!(
-        links.split_whitespace().collect::<Vec<_>>(),
-        vec!["api", "reports"]
-    );
-    assert_eq!(
-        sb.dokku(&["ps:report", "reports", "--running"]).ok().trim(),
-        "true"
-    );
+    assert_eq!(links.split_whitespace().collect::<Vec<_>>(), vec!["api", "reports"]);
+    assert_eq!(sb.dokku(&["ps:report", "reports", "--running"]).ok().trim(), "true");
 }
 
 #[test]
@@ -326,33 +189,15 @@ fn an_app_with_two_services_moves_only_the_one_asked_for() {
     let sb = Sandbox::up("upgrade-two-services");
     app_with_service(&sb, "crm", "crm-main", "postgres", "15");
     sb.dokku(&["postgres:create", "crm-cache", "-I", "15"]).ok();
-    sb.dokku(&[
-        "postgres:link",
-        "crm-cache",
-        "crm",
-        "--alias",
-        "CACHE_DATABASE",
-    ])
-    .ok();
+    sb.dokku(&["postgres:link", "crm-cache", "crm", "--alias", "CACHE_DATABASE"]).ok();
 
-    let run = sb.dokku(&[
-        "postgres:upgrade",
-        "crm",
-        "-I",
-        "17",
-        "--service",
-        "crm-cache",
-        "--new-service",
-        "crm-cache-17",
-    ]);
+    let run =
+        sb.dokku(&["postgres:upgrade", "crm", "-I", "17", "--service", "crm-cache", "--new-service", "crm-cache-17"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let cfg = config(&sb, "crm");
     assert!(cfg["CACHE_DATABASE_URL"].contains("@dokku-postgres-crm-cache-17:5432/"));
     assert!(cfg["DATABASE_URL"].contains("@dokku-postgres-crm-main:5432/"));
-    assert_eq!(
-        services(&sb),
-        vec!["crm-cache-17".to_string(), "crm-main".to_string()]
-    );
+    assert_eq!(services(&sb), vec!["crm-cache-17".to_string(), "crm-main".to_string()]);
 }
 
 #[test]
@@ -362,11 +207,7 @@ fn a_failed_pull_changes_nothing() {
     let before = state(&sb, "memo");
     let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "99"]);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("Unable to pull image postgres:99"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("Unable to pull image postgres:99"), "{}", run.stderr);
     assert_eq!(state(&sb, "memo"), before);
 }
 
@@ -374,16 +215,14 @@ fn a_failed_pull_changes_nothing() {
 fn a_missing_extension_in_the_target_image_changes_nothing() {
     let sb = Sandbox::up("upgrade-extension");
     app_with_service(&sb, "geo", "geo-db", "postgis/postgis", "15-3.3");
-    sb.sql("geo-db", "CREATE EXTENSION postgis; CREATE TABLE places (id serial PRIMARY KEY, at geometry(Point, 4326));");
+    sb.sql(
+        "geo-db",
+        "CREATE EXTENSION postgis; CREATE TABLE places (id serial PRIMARY KEY, at geometry(Point, 4326));",
+    );
     let before = state(&sb, "geo");
     let run = sb.dokku(&["postgres:upgrade", "geo", "--image", "postgres", "-I", "17"]);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr
-            .contains("lacks extension(s) used by geo-db: postgis"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("lacks extension(s) used by geo-db: postgis"), "{}", run.stderr);
     assert_eq!(state(&sb, "geo"), before);
 }
 
@@ -393,13 +232,15 @@ fn a_restore_error_rolls_back_and_names_the_step() {
     app_with_service(&sb, "memo", "memo-db", "postgres", "15");
     // Roles are not part of a database dump (dokku-postgres-behaviour.md §2, clone), but a
     // policy naming one is: the restore into the new server fails for real.
-    sb.sql("memo-db", "CREATE ROLE reporting; CREATE POLICY notes_reporting ON notes FOR SELECT TO reporting USING (true);");
+    sb.sql(
+        "memo-db",
+        "CREATE ROLE reporting; CREATE POLICY notes_reporting ON notes FOR SELECT TO reporting USING (true);",
+    );
     let before = state(&sb, "memo");
     let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17"]);
     assert_eq!(run.code, 1);
     assert!(
-        run.stderr.contains("Copying memo-db into")
-            && run.stderr.contains("role \"reporting\" does not exist"),
+        run.stderr.contains("Copying memo-db into") && run.stderr.contains("role \"reporting\" does not exist"),
         "{}",
         run.stderr
     );
@@ -413,58 +254,24 @@ fn a_restore_error_rolls_back_and_names_the_step() {
 fn a_tag_rebuilt_under_the_same_name_moves_the_app_to_the_new_build() {
     let sb = Sandbox::up("upgrade-same-tag");
     app_with_service(&sb, "memo-app-r", "memo-geo", "postgis/postgis", "15-3.3");
-    sb.dokku(&[
-        "config:set",
-        "--no-restart",
-        "memo-app-r",
-        "POSTGRES_DATABASE_SCHEME=postgis",
-    ])
-    .ok();
-    sb.dokku(&["postgres:unlink", "memo-geo", "memo-app-r", "--no-restart"])
-        .ok();
-    sb.dokku(&["postgres:link", "memo-geo", "memo-app-r", "--no-restart"])
-        .ok();
-    sb.sql("memo-geo", "CREATE EXTENSION postgis; CREATE TABLE places (id serial PRIMARY KEY, at geometry(Point, 4326)); \
-        INSERT INTO places (at) SELECT ST_SetSRID(ST_MakePoint(g, g), 4326) FROM generate_series(1, 50) g;");
-    sb.dokku(&[
-        "postgres:backup-auth",
+    sb.dokku(&["config:set", "--no-restart", "memo-app-r", "POSTGRES_DATABASE_SCHEME=postgis"]).ok();
+    sb.dokku(&["postgres:unlink", "memo-geo", "memo-app-r", "--no-restart"]).ok();
+    sb.dokku(&["postgres:link", "memo-geo", "memo-app-r", "--no-restart"]).ok();
+    sb.sql(
         "memo-geo",
-        "AKIAEXAMPLE",
-        "s3cr3t-key",
-    ])
-    .ok();
-    sb.dokku(&[
-        "postgres:backup-schedule",
-        "memo-geo",
-        "@daily",
-        "geo-backups",
-        "--use-iam",
-    ])
-    .ok();
-    let old_id = sb
-        .docker(&[
-            "container",
-            "inspect",
-            "-f",
-            "{{.Image}}",
-            "dokku.postgres.memo-geo",
-        ])
-        .ok();
+        "CREATE EXTENSION postgis; CREATE TABLE places (id serial PRIMARY KEY, at geometry(Point, 4326)); \
+        INSERT INTO places (at) SELECT ST_SetSRID(ST_MakePoint(g, g), 4326) FROM generate_series(1, 50) g;",
+    );
+    sb.dokku(&["postgres:backup-auth", "memo-geo", "AKIAEXAMPLE", "s3cr3t-key"]).ok();
+    sb.dokku(&["postgres:backup-schedule", "memo-geo", "@daily", "geo-backups", "--use-iam"]).ok();
+    let old_id = sb.docker(&["container", "inspect", "-f", "{{.Image}}", "dokku.postgres.memo-geo"]).ok();
 
     // Nothing to do before the rebuild: same build.
-    let same = sb.dokku(&[
-        "postgres:upgrade",
-        "memo-app-r",
-        "--image",
-        "postgis/postgis",
-        "--image-version",
-        "15-3.3",
-    ]);
+    let same = sb.dokku(&["postgres:upgrade", "memo-app-r", "--image", "postgis/postgis", "--image-version", "15-3.3"]);
     assert_eq!(same.code, 0, "{}", same.stderr);
     assert!(same.stdout.contains("nothing to do"), "{}", same.stdout);
 
-    sb.sandbox(&["rebuild-image", "postgis/postgis:15-3.3"])
-        .ok();
+    sb.sandbox(&["rebuild-image", "postgis/postgis:15-3.3"]).ok();
     let run = sb.dokku(&[
         "postgres:upgrade",
         "memo-app-r",
@@ -478,41 +285,16 @@ fn a_tag_rebuilt_under_the_same_name_moves_the_app_to_the_new_build() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let report = json_report(&run.stdout);
     let new = report["new_service"].as_str().unwrap().to_string();
-    let created = sb
-        .docker(&[
-            "image",
-            "inspect",
-            "-f",
-            "{{.Created}}",
-            "postgis/postgis:15-3.3",
-        ])
-        .ok();
-    assert_eq!(
-        new,
-        format!("memo-app-r-postgis-15-3_3-{}", &created.trim()[..10])
-    );
-    let new_id = sb
-        .docker(&[
-            "container",
-            "inspect",
-            "-f",
-            "{{.Image}}",
-            &format!("dokku.postgres.{new}"),
-        ])
-        .ok();
+    let created = sb.docker(&["image", "inspect", "-f", "{{.Created}}", "postgis/postgis:15-3.3"]).ok();
+    assert_eq!(new, format!("memo-app-r-postgis-15-3_3-{}", &created.trim()[..10]));
+    let new_id = sb.docker(&["container", "inspect", "-f", "{{.Image}}", &format!("dokku.postgres.{new}")]).ok();
     assert_ne!(new_id.trim(), old_id.trim());
-    assert_eq!(
-        sb.sql(&new, "SELECT count(*) FROM places WHERE ST_X(at) > 0"),
-        "50"
-    );
+    assert_eq!(sb.sql(&new, "SELECT count(*) FROM places WHERE ST_X(at) > 0"), "50");
     assert!(config(&sb, "memo-app-r")["DATABASE_URL"].starts_with("postgis://postgres:"));
-    let cron =
-        std::fs::read_to_string(sb.dir.join(format!("etc/cron.d/dokku-postgres-{new}"))).unwrap();
+    let cron = std::fs::read_to_string(sb.dir.join(format!("etc/cron.d/dokku-postgres-{new}"))).unwrap();
     assert!(
         cron.starts_with("@daily dokku ")
-            && cron
-                .trim_end()
-                .ends_with(&format!("postgres:backup {new} geo-backups --use-iam")),
+            && cron.trim_end().ends_with(&format!("postgres:backup {new} geo-backups --use-iam")),
         "{cron}"
     );
 }
@@ -523,25 +305,13 @@ fn a_verification_mismatch_rolls_back() {
     app_with_service(&sb, "geo", "geo-db", "postgis/postgis", "15-3.3");
     // A pruned spatial_ref_sys: the extension's own rows are not dumped, so the copy gets the
     // full table back from CREATE EXTENSION and the row counts differ.
-    sb.sql(
-        "geo-db",
-        "CREATE EXTENSION postgis; DELETE FROM spatial_ref_sys WHERE srid > 5000;",
-    );
-    sb.sandbox(&["rebuild-image", "postgis/postgis:15-3.3"])
-        .ok();
+    sb.sql("geo-db", "CREATE EXTENSION postgis; DELETE FROM spatial_ref_sys WHERE srid > 5000;");
+    sb.sandbox(&["rebuild-image", "postgis/postgis:15-3.3"]).ok();
     let before = state(&sb, "geo");
-    let run = sb.dokku(&[
-        "postgres:upgrade",
-        "geo",
-        "--image",
-        "postgis/postgis",
-        "-I",
-        "15-3.3",
-    ]);
+    let run = sb.dokku(&["postgres:upgrade", "geo", "--image", "postgis/postgis", "-I", "15-3.3"]);
     assert_eq!(run.code, 1);
     assert!(
-        run.stderr.contains("Verifying the copy")
-            && run.stderr.contains("table public.spatial_ref_sys has"),
+        run.stderr.contains("Verifying the copy") && run.stderr.contains("table public.spatial_ref_sys has"),
         "{}",
         run.stderr
     );
@@ -556,44 +326,18 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
 
     let run = sb.dokku(&["postgres:upgrade", "no-such-app", "-I", "17"]);
     assert_eq!(run.code, 20);
-    assert!(
-        run.stderr.contains(" !     App no-such-app does not exist"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains(" !     App no-such-app does not exist"), "{}", run.stderr);
 
     let run = sb.dokku(&["postgres:upgrade", "memo;touch pwned", "-I", "17"]);
     assert_eq!(run.code, 20);
 
-    let run = sb.dokku(&[
-        "postgres:upgrade",
-        "memo",
-        "--image",
-        "Postgres;id",
-        "-I",
-        "17",
-    ]);
+    let run = sb.dokku(&["postgres:upgrade", "memo", "--image", "Postgres;id", "-I", "17"]);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("Invalid image name: Postgres;id"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("Invalid image name: Postgres;id"), "{}", run.stderr);
 
-    let run = sb.dokku(&[
-        "postgres:upgrade",
-        "memo",
-        "-I",
-        "17",
-        "--new-service",
-        "x$(touch pwned)",
-    ]);
+    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--new-service", "x$(touch pwned)"]);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("Invalid new service name"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("Invalid new service name"), "{}", run.stderr);
 
     let run = sb.dokku(&["postgres:upgrade", "memo"]);
     assert_eq!(run.code, 1);
@@ -608,26 +352,10 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     let sb = Sandbox::up("upgrade-dry-run");
     app_with_service(&sb, "memo", "memo-db", "postgres", "15");
     let before = state(&sb, "memo");
-    let run = sb.dokku(&[
-        "postgres:upgrade",
-        "memo",
-        "-I",
-        "17",
-        "--dry-run",
-        "--new-service",
-        "memo-next",
-    ]);
+    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--dry-run", "--new-service", "memo-next"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stdout.contains("New service:  memo-next (postgres:17"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains(" 9. Switching memo to memo-next"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("New service:  memo-next (postgres:17"), "{}", run.stdout);
+    assert!(run.stdout.contains(" 9. Switching memo to memo-next"), "{}", run.stdout);
     assert_eq!(state(&sb, "memo"), before);
 }
 
@@ -637,17 +365,8 @@ fn a_service_name_within_its_major_is_handed_to_dokku_postgres() {
     sb.dokku(&["postgres:create", "plain", "-I", "15.6"]).ok();
     let run = sb.dokku(&["postgres:upgrade", "plain", "-I", "15.18"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(
-        run.stdout.contains("handing over to dokku-postgres"),
-        "{}",
-        run.stdout
-    );
-    assert_eq!(
-        std::fs::read_to_string(sb.service_dir("plain").join("IMAGE_VERSION"))
-            .unwrap()
-            .trim(),
-        "15.18"
-    );
+    assert!(run.stdout.contains("handing over to dokku-postgres"), "{}", run.stdout);
+    assert_eq!(std::fs::read_to_string(sb.service_dir("plain").join("IMAGE_VERSION")).unwrap().trim(), "15.18");
     assert_eq!(services(&sb), vec!["plain".to_string()]);
 }
 
@@ -655,10 +374,7 @@ fn a_service_name_within_its_major_is_handed_to_dokku_postgres() {
 fn help_lists_the_commands_in_dokku_format() {
     let sb = Sandbox::up("upgrade-help");
     let out = sb.dokku(&["postgres-upgrade:help"]).ok();
-    assert!(
-        out.contains("postgres:upgrade <app|service>") && out.contains("postgres-upgrade:run"),
-        "{out}"
-    );
+    assert!(out.contains("postgres:upgrade <app|service>") && out.contains("postgres-upgrade:run"), "{out}");
     let out = sb.dokku(&["help"]).ok();
     assert!(out.contains("postgres-upgrade, "), "{out}");
 }

@@ -34,22 +34,14 @@ impl Run {
     /// Panics, showing both streams, unless the command exited 0; returns stdout.
     #[track_caller]
     pub fn ok(self) -> String {
-        assert_eq!(
-            self.code, 0,
-            "command failed\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, 0, "command failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
         self.stdout
     }
 
     /// Panics unless the command exited with `code`.
     #[track_caller]
     pub fn code(self, code: i32) -> Run {
-        assert_eq!(
-            self.code, code,
-            "unexpected exit\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, code, "unexpected exit\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
         self
     }
 }
@@ -59,10 +51,7 @@ impl Sandbox {
     pub fn up(name: &str) -> Sandbox {
         let dir = repo().join("target/sandboxes").join(name);
         if dir.exists() {
-            let _ = Command::new(repo().join("tests/sandbox/sandbox"))
-                .arg("down")
-                .arg(&dir)
-                .status();
+            let _ = Command::new(repo().join("tests/sandbox/sandbox")).arg("down").arg(&dir).status();
             std::fs::remove_dir_all(&dir).expect("remove old sandbox");
         }
         std::fs::create_dir_all(&dir).expect("create sandbox dir");
@@ -72,33 +61,29 @@ impl Sandbox {
     }
 
     fn run(&self, program: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
+        self.run_env(program, args, stdin, &[])
+    }
+
+    fn run_env(&self, program: &Path, args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Run {
         use std::io::Write;
         use std::process::Stdio;
         let mut cmd = Command::new(program);
         cmd.args(args)
-            .env(
-                "SANDBOX_PLUGIN_BINARY",
-                env!("CARGO_BIN_EXE_postgres-upgrade"),
-            )
+            .env("SANDBOX_PLUGIN_BINARY", env!("CARGO_BIN_EXE_postgres-upgrade"))
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            });
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
         if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input)
-                .expect("write stdin");
+            child.stdin.take().unwrap().write_all(input).expect("write stdin");
         }
         Run::from(child.wait_with_output().expect("wait"))
+    }
+
+    /// `DIR/bin/dokku ARGS…` with extra environment variables.
+    pub fn dokku_env(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
+        self.run_env(&self.dir.join("bin/dokku"), args, None, env)
     }
 
     /// `DIR/bin/dokku ARGS…` with no stdin (as CI and scripts run it).
@@ -126,22 +111,11 @@ impl Sandbox {
 
     /// One value from a service's database: `psql -Atc SQL` through `postgres:enter`.
     pub fn sql(&self, service: &str, sql: &str) -> String {
-        let db = std::fs::read_to_string(self.service_dir(service).join("DATABASE_NAME"))
-            .expect("DATABASE_NAME");
-        self.dokku(&[
-            "postgres:enter",
-            service,
-            "psql",
-            "-U",
-            "postgres",
-            "-d",
-            db.trim(),
-            "-Atc",
-            sql,
-        ])
-        .ok()
-        .trim()
-        .to_string()
+        let db = std::fs::read_to_string(self.service_dir(service).join("DATABASE_NAME")).expect("DATABASE_NAME");
+        self.dokku(&["postgres:enter", service, "psql", "-U", "postgres", "-d", db.trim(), "-Atc", sql])
+            .ok()
+            .trim()
+            .to_string()
     }
 
     pub fn lib_root(&self) -> PathBuf {
@@ -155,9 +129,6 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        let _ = Command::new(repo().join("tests/sandbox/sandbox"))
-            .arg("down")
-            .arg(&self.dir)
-            .status();
+        let _ = Command::new(repo().join("tests/sandbox/sandbox")).arg("down").arg(&self.dir).status();
     }
 }

@@ -1,0 +1,213 @@
+//! An upgrade survives a crash: killed with SIGKILL at every step boundary, then resumed or
+//! rolled back; a second upgrade is refused while one runs; a signal rolls back.
+
+mod support;
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use support::Sandbox;
+
+const STEPS: usize = 13;
+
+fn config(sb: &Sandbox, app: &str) -> BTreeMap<String, String> {
+    let out = sb.dokku(&["config:export", "--format", "json", app]).ok();
+    let v: Value = serde_json::from_str(&out).expect("config json");
+    v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()
+}
+
+fn services(sb: &Sandbox) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(sb.lib_root().join("services/postgres"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// memo on a PostgreSQL 15 service with data, a backup schedule and a worker writing.
+fn setup(name: &str) -> Sandbox {
+    let sb = Sandbox::up(name);
+    sb.dokku(&["apps:create", "memo"]).ok();
+    sb.dokku(&["postgres:create", "memo-db", "-I", "15"]).ok();
+    sb.dokku(&["postgres:link", "memo-db", "memo", "--no-restart"]).ok();
+    sb.sql("memo-db", "CREATE TABLE notes (id serial PRIMARY KEY, body text); INSERT INTO notes (body) SELECT 'n' || g FROM generate_series(1, 500) g;");
+    sb.dokku(&["postgres:backup-auth", "memo-db", "AKIAEXAMPLE", "s3cr3t"]).ok();
+    sb.dokku(&["postgres:backup-schedule", "memo-db", "0 3 * * *", "memo-backups"]).ok();
+    sb.sandbox(&["workload", "memo", "on"]).ok();
+    sb.dokku(&["ps:start", "memo"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    sb
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Recovery {
+    Resume,
+    Rollback,
+}
+
+/// Kills the upgrade at `point` (`N`: before step N, `N+`: after it), recovers, and checks the
+/// promises: the app runs out of maintenance and unlocked, on exactly one service holding all
+/// the data, with no half-made service, leftover variable or orphan cron file, and the journal
+/// closed.
+fn killed_at(point: &str, recovery: Recovery) {
+    let name = format!("kill-{}-{:?}", point.replace('+', "p"), recovery).to_lowercase();
+    let sb = setup(&name);
+    let run = sb.dokku_env(
+        &[("POSTGRES_UPGRADE_KILL_AT", point)],
+        &["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17"],
+    );
+    assert_eq!(run.code, 137, "not killed at {point}:\n{}\n{}", run.stdout, run.stderr);
+    let status: Value =
+        serde_json::from_str(&sb.dokku(&["postgres-upgrade:status", "memo", "--format", "json"]).ok()).unwrap();
+    assert_eq!(status["status"], "running");
+    // A new upgrade is refused until this one is resumed or rolled back.
+    let again = sb.dokku(&["postgres:upgrade", "memo", "-I", "17"]);
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("An unfinished upgrade of memo is recorded"), "{}", again.stderr);
+
+    let recovered = match recovery {
+        Recovery::Resume => sb.dokku(&["postgres:upgrade", "memo", "--resume"]),
+        Recovery::Rollback => sb.dokku(&["postgres-upgrade:rollback", "memo"]),
+    };
+    assert_eq!(recovered.code, 0, "{recovery:?} after {point} failed:\n{}\n{}", recovered.stdout, recovered.stderr);
+
+    // Before the end of the window (step 11) a rollback goes back; after it, everything finishes.
+    let before_window_end = match point.strip_suffix('+') {
+        Some(n) => n.parse::<usize>().unwrap() < 11,
+        None => point.parse::<usize>().unwrap() <= 11,
+    };
+    let expected = if recovery == Recovery::Rollback && before_window_end { "memo-db" } else { "memo-v17" };
+    assert_eq!(services(&sb), vec![expected.to_string()], "{recovery:?} after {point}");
+    let cfg = config(&sb, "memo");
+    let db_vars: Vec<(&String, &String)> = cfg.iter().filter(|(_, v)| v.contains("dokku-postgres-")).collect();
+    assert_eq!(db_vars.len(), 1, "{:?}", cfg.keys());
+    assert_eq!(db_vars[0].0, "DATABASE_URL");
+    assert!(db_vars[0].1.contains(&format!("@dokku-postgres-{expected}:5432/")));
+    assert_eq!(sb.dokku(&["ps:report", "memo", "--running"]).ok().trim(), "true");
+    assert_eq!(sb.dokku(&["maintenance:report", "memo", "--maintenance-enabled"]).ok().trim(), "false");
+    assert_ne!(sb.dokku(&["apps:locked", "memo"]).code, 0);
+    for cron in std::fs::read_dir(sb.dir.join("etc/cron.d")).into_iter().flatten().flatten() {
+        let file = cron.file_name().to_string_lossy().into_owned();
+        let service = file.trim_start_matches("dokku-postgres-");
+        assert!(sb.service_dir(service).exists(), "orphan cron file {file}");
+    }
+    assert_eq!(sb.sql(expected, "SELECT count(*) FROM notes"), "500");
+    let status: Value =
+        serde_json::from_str(&sb.dokku(&["postgres-upgrade:status", "memo", "--format", "json"]).ok()).unwrap();
+    let want = if expected == "memo-db" { "rolled-back" } else { "done" };
+    assert_eq!(status["status"], want);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let check = sb.sandbox(&["workload", "memo", "check"]).ok();
+    assert!(check.contains(" lost=0 "), "{check}");
+
+    // Recovering twice is harmless and says so.
+    let twice = match recovery {
+        Recovery::Resume => sb.dokku(&["postgres:upgrade", "memo", "--resume"]),
+        Recovery::Rollback => sb.dokku(&["postgres-upgrade:rollback", "memo"]),
+    };
+    assert_eq!(twice.code, 0, "{}", twice.stderr);
+    assert!(twice.stdout.contains("nothing to"), "{}", twice.stdout);
+}
+
+macro_rules! boundaries {
+    ($($name:ident => $point:expr),* $(,)?) => {
+        mod resume {
+            $( #[test] fn $name() { super::killed_at($point, super::Recovery::Resume) } )*
+        }
+        mod rollback {
+            $( #[test] fn $name() { super::killed_at($point, super::Recovery::Rollback) } )*
+        }
+        #[test]
+        fn every_boundary_is_covered() {
+            let points = [$($point),*];
+            assert_eq!(points.len(), STEPS + 1);
+            for n in 1..=STEPS {
+                assert!(points.contains(&n.to_string().as_str()), "step {n}");
+            }
+            assert!(points.contains(&format!("{STEPS}+").as_str()));
+        }
+    };
+}
+
+boundaries! {
+    before_create => "1",
+    before_check => "2",
+    before_lock => "3",
+    before_maintenance => "4",
+    before_stop => "5",
+    before_final_backup => "6",
+    before_copy => "7",
+    before_verify => "8",
+    before_switch => "9",
+    before_start => "10",
+    before_window_end => "11",
+    before_backups_carried_over => "12",
+    before_retire => "13",
+    after_retire => "13+",
+}
+
+#[test]
+fn a_second_upgrade_is_refused_at_once_and_names_the_running_one() {
+    let sb = setup("lock-held");
+    let lock = sb.lib_root().join("data/postgres-upgrade/locks/app-memo.lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    std::fs::write(&lock, "pid 4242, started 2026-11-25T00:00:00Z\n").unwrap();
+    // Another process holds the flock, as a running upgrade would.
+    let mut holder = std::process::Command::new("flock").arg("-n").arg(&lock).arg("sleep").arg("30").spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("Another upgrade is running for app memo (pid 4242, started 2026-11-25T00:00:00Z)"),
+        "{}",
+        run.stderr
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(25), "it waited for the lock");
+    assert_eq!(services(&sb), vec!["memo-db".to_string()]);
+    // Unrelated apps are not blocked.
+    sb.dokku(&["apps:create", "other"]).ok();
+    sb.dokku(&["postgres:create", "other-db", "-I", "15"]).ok();
+    sb.dokku(&["postgres:link", "other-db", "other"]).ok();
+    let other = sb.dokku(&["postgres:upgrade", "other", "-I", "17", "--dry-run"]);
+    assert_eq!(other.code, 0, "{}", other.stderr);
+}
+
+#[test]
+fn sigterm_during_the_copy_rolls_back_and_exits_143() {
+    let sb = setup("sigterm");
+    let before = config(&sb, "memo");
+    let journal = sb.lib_root().join("data/postgres-upgrade/memo/journal.json");
+    let child = std::process::Command::new(sb.dir.join("bin/dokku"))
+        .args(["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the apps are stopped (step 5 done), then signal the upgrade's own process.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let pid = loop {
+        assert!(std::time::Instant::now() < deadline, "the upgrade never reached step 6");
+        if let Ok(text) = std::fs::read_to_string(&journal)
+            && let Ok(doc) = serde_json::from_str::<Value>(&text)
+            && doc["steps"][4]["state"] == "done"
+        {
+            break doc["pid"].as_i64().unwrap() as i32;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Interrupted by SIGTERM"));
+    assert_eq!(services(&sb), vec!["memo-db".to_string()]);
+    assert_eq!(config(&sb, "memo"), before);
+    assert_eq!(sb.dokku(&["ps:report", "memo", "--running"]).ok().trim(), "true");
+    assert_eq!(sb.dokku(&["maintenance:report", "memo", "--maintenance-enabled"]).ok().trim(), "false");
+}
