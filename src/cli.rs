@@ -82,7 +82,7 @@ pub struct RollbackArgs {
 /// What the binary was asked to do.
 #[derive(Debug)]
 pub enum Invocation {
-    Upgrade { args: UpgradeArgs, original: Vec<String> },
+    Upgrade(UpgradeArgs),
     Status(StatusArgs),
     Rollback(RollbackArgs),
     Version,
@@ -103,7 +103,7 @@ pub fn parse(argv: &[String]) -> Result<Invocation, clap::Error> {
     let verb = command.split_once(':').map(|(_, v)| v).unwrap_or(command.as_str());
     let words = clap_argv(command, &argv[1..]);
     Ok(match verb {
-        "upgrade" | "run" => Invocation::Upgrade { args: UpgradeArgs::try_parse_from(words)?, original: argv.to_vec() },
+        "upgrade" | "run" => Invocation::Upgrade(UpgradeArgs::try_parse_from(words)?),
         "status" => Invocation::Status(StatusArgs::try_parse_from(words)?),
         "rollback" => Invocation::Rollback(RollbackArgs::try_parse_from(words)?),
         _ => Invocation::Unknown(command.clone()),
@@ -140,7 +140,7 @@ mod tests {
             "12-3.0",
         ]))
         .unwrap();
-        let Invocation::Upgrade { args, .. } = inv else { panic!() };
+        let Invocation::Upgrade(args) = inv else { panic!() };
         assert_eq!(args.target, "memo-app-r");
         assert_eq!(args.image.as_deref(), Some("postgis/postgis"));
         assert_eq!(args.image_version.as_deref(), Some("12-3.0"));
@@ -150,7 +150,7 @@ mod tests {
     fn global_flags_are_tolerated_anywhere() {
         let inv = parse(&argv(&["postgres-upgrade:run", "--trace", "app", "-I", "17", "--quiet", "--format", "json"]))
             .unwrap();
-        let Invocation::Upgrade { args, .. } = inv else { panic!() };
+        let Invocation::Upgrade(args) = inv else { panic!() };
         assert_eq!((args.target.as_str(), args.format), ("app", Format::Json));
     }
 

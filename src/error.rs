@@ -28,8 +28,15 @@ impl fmt::Display for PreflightFailed {
 impl std::error::Error for PreflightFailed {}
 
 /// The exit code for an error: 20 for a missing app (as dokku's verify_app_name), else 1.
+/// A signal ends the run with 128 + its number (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if err.downcast_ref::<AppMissing>().is_some() { 20 } else { 1 }
+    if err.downcast_ref::<AppMissing>().is_some() {
+        20
+    } else if let Some(crate::signals::Interrupted(signal)) = err.downcast_ref() {
+        128 + *signal as i32
+    } else {
+        1
+    }
 }
 
 #[cfg(test)]
@@ -40,5 +47,7 @@ mod tests {
     fn missing_app_exits_20_like_dokku() {
         assert_eq!(exit_code(&anyhow::Error::new(AppMissing("x".into()))), 20);
         assert_eq!(exit_code(&anyhow::anyhow!("other")), 1);
+        let term = anyhow::Error::new(crate::signals::Interrupted(nix::sys::signal::Signal::SIGTERM));
+        assert_eq!(exit_code(&term.context("Step 'x' failed")), 143);
     }
 }

@@ -109,7 +109,8 @@ impl<'a> Host<'a> {
     }
 
     pub fn app_running(&self, app: &str) -> Result<bool> {
-        Ok(self.runner.read(&self.dokku(&["ps:report", app, "--running"]))? == "true")
+        // dokku prints `mixed` when only some processes run: that is running too.
+        Ok(self.runner.read(&self.dokku(&["ps:report", app, "--running"]))? != "false")
     }
 
     pub fn app_locked(&self, app: &str) -> Result<bool> {

@@ -16,6 +16,9 @@ pub struct Journal {
 
 /// `running` is also what a killed upgrade leaves behind.
 pub const RUNNING: &str = "running";
+/// A rollback started (and maybe died): only `postgres-upgrade:rollback` goes on from here.
+pub const ROLLING_BACK: &str = "rolling-back";
+pub const ROLLBACK_FAILED: &str = "rollback-failed";
 
 impl Journal {
     pub fn path_for(data_dir: &Path, key: &str) -> PathBuf {

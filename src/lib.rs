@@ -48,7 +48,7 @@ pub fn run(argv: &[String], env: &Env, runner: &dyn Runner) -> i32 {
             Out::new(false, false).warn(&format!("Invalid plugin subcommand call: {command}"));
             1
         }
-        Ok(Invocation::Upgrade { args, original }) => upgrade(&args, &original, env, runner),
+        Ok(Invocation::Upgrade(args)) => upgrade(&args, env, runner),
         Ok(Invocation::Status(args)) => {
             let out = Out::new(env.quiet, args.format == Format::Json);
             finish(&out, recovery::status(&args, env, &out))
@@ -71,7 +71,7 @@ fn finish(out: &Out, result: anyhow::Result<()>) -> i32 {
     }
 }
 
-fn upgrade(args: &UpgradeArgs, original: &[String], env: &Env, runner: &dyn Runner) -> i32 {
+fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
     let json_mode = args.format == Format::Json;
     let out = Out::new(env.quiet, json_mode);
     let host = Host::new(env, runner);
@@ -84,11 +84,23 @@ fn upgrade(args: &UpgradeArgs, original: &[String], env: &Env, runner: &dyn Runn
         }
         error::exit_code(&err)
     };
+    if args.resume {
+        let (report, result) = recovery::resume(&args.target, env, runner, &out);
+        if let (Some(report), true) = (report, json_mode) {
+            out.json(&report);
+        }
+        return match result {
+            Ok(()) => 0,
+            Err(err) => failed(err),
+        };
+    }
     // An upgrade that died half-way is finished or taken back first (its journal says which).
     let journal_path = journal::Journal::path_for(&env.data_dir(), &args.target);
     if naming::valid_app_name(&args.target) || naming::valid_service_name(&args.target) {
         match journal::Journal::load(&journal_path) {
-            Ok(Some(j)) if j.status() == journal::RUNNING => {
+            Ok(Some(j))
+                if [journal::RUNNING, journal::ROLLING_BACK, journal::ROLLBACK_FAILED].contains(&j.status()) =>
+            {
                 return failed(anyhow::anyhow!(
                     "An unfinished upgrade of {0} is recorded (started {1}, pid {2}): see `dokku postgres-upgrade:status {0}`, then run `dokku postgres-upgrade:rollback {0}`",
                     args.target,
@@ -106,11 +118,27 @@ fn upgrade(args: &UpgradeArgs, original: &[String], env: &Env, runner: &dyn Runn
         Err(err) => return failed(err),
     };
     match decision {
-        Decision::HandOver { service } => {
+        Decision::HandOver { service, args: handed } => {
             out.info1(&format!(
                 "{service} is a service moving within its image and major version: handing over to dokku-postgres's postgres:upgrade"
             ));
-            failed(hand_over(env, original))
+            let shown = handed.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() });
+            out.verbose(&format!("dokku {}", shown.collect::<Vec<_>>().join(" ")));
+            if args.dry_run {
+                out.verbose("Dry run: not run");
+                if json_mode {
+                    out.json(&json!({"changed": false, "status": "dry-run", "service": service, "hand_over": true}));
+                }
+                return 0;
+            }
+            let code = match hand_over(env, &handed, json_mode) {
+                Ok(code) => code,
+                Err(err) => return failed(err),
+            };
+            if json_mode {
+                out.json(&json!({"changed": code == 0, "status": if code == 0 { "handed-over" } else { "failed" }, "service": service, "exit_code": code}));
+            }
+            code
         }
         Decision::Unchanged { service, reference, image_id } => {
             out.info1(&format!("{service} already runs {reference} ({}): nothing to do", short_id(&image_id)));
@@ -177,11 +205,17 @@ fn upgrade(args: &UpgradeArgs, original: &[String], env: &Env, runner: &dyn Runn
 }
 
 /// Replaces this process with dokku-postgres's own `subcommands/upgrade`, arguments unchanged.
-fn hand_over(env: &Env, original: &[String]) -> anyhow::Error {
-    use std::os::unix::process::CommandExt;
+/// Runs dokku-postgres's own `subcommands/upgrade` with its output shown as it comes (on stderr
+/// in json mode, so that stdout stays one report); returns its exit code.
+fn hand_over(env: &Env, args: &[String], json_mode: bool) -> anyhow::Result<i32> {
     let script = env.plugin_enabled_path.join("postgres/subcommands/upgrade");
-    let err = std::process::Command::new(&script).args(original).exec();
-    anyhow::anyhow!("Unable to run {}: {err}", script.display())
+    let mut cmd = std::process::Command::new(&script);
+    cmd.args(args);
+    if json_mode {
+        cmd.stdout(std::io::stderr());
+    }
+    let status = cmd.status().map_err(|err| anyhow::anyhow!("Unable to run {}: {err}", script.display()))?;
+    Ok(status.code().unwrap_or(1))
 }
 
 fn short_id(id: &str) -> &str {
@@ -223,5 +257,5 @@ fn plan_json(plan: &Plan, opts: &Options) -> serde_json::Value {
 }
 
 fn major(m: Option<u32>) -> String {
-    m.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
+    m.map(naming::major_text).unwrap_or_else(|| "?".into())
 }

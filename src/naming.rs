@@ -38,11 +38,28 @@ pub fn image_name(repo: &str) -> &str {
     repo.rsplit('/').next().unwrap_or(repo)
 }
 
-/// The PostgreSQL major version a tag names: its leading integer (`12-3.0` → 12, `17.5` → 17),
-/// the same rule dokku-postgres uses for `PG_MAJOR` (§7, point 11). None for `latest`, `pg18`, ….
+/// The PostgreSQL major version a tag names, as major × 100 (+ minor before 10, when the
+/// major was two numbers: `9.6` → 906, `12-3.0` → 1200, `17.5` → 1700), so that majors compare
+/// as numbers. It is the tag's leading number, dokku-postgres's own rule for `PG_MAJOR` (§7,
+/// point 11); None for `latest`, `pg18`, ….
 pub fn major_of_tag(tag: &str) -> Option<u32> {
     let digits: String = tag.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
+    let major: u32 = digits.parse().ok()?;
+    if major >= 10 {
+        return Some(major * 100);
+    }
+    let minor: String = tag[digits.len()..].strip_prefix('.')?.chars().take_while(char::is_ascii_digit).collect();
+    Some(major * 100 + minor.parse::<u32>().ok()?)
+}
+
+/// The same scale from `SHOW server_version_num` (90605 → 906, 170002 → 1700).
+pub fn major_of_server_version_num(n: u32) -> u32 {
+    if n >= 100_000 { n / 10_000 * 100 } else { n / 100 }
+}
+
+/// `1700` → `17`, `906` → `9.6`.
+pub fn major_text(major: u32) -> String {
+    if major >= 1000 { (major / 100).to_string() } else { format!("{}.{}", major / 100, major % 100) }
 }
 
 /// `<base>-<image name>-<version with . as _>-<YYYY-MM-DD>`, e.g. `memo-app-r-postgis-12-3_0-2020-06-10`.
@@ -86,8 +103,14 @@ mod tests {
 
     #[test]
     fn major_is_the_leading_integer() {
-        assert_eq!(major_of_tag("12-3.0"), Some(12));
-        assert_eq!(major_of_tag("17.5"), Some(17));
+        assert_eq!(major_of_tag("12-3.0"), Some(1200));
+        assert_eq!(major_of_tag("17.5"), Some(1700));
+        assert_eq!(major_of_tag("9.6"), Some(906));
+        assert_eq!(major_of_tag("9.5-2.5"), Some(905));
+        assert!(major_of_tag("9.6") < major_of_tag("10"));
+        assert_eq!(major_of_server_version_num(90605), 906);
+        assert_eq!(major_of_server_version_num(170002), 1700);
+        assert_eq!((major_text(1700), major_text(906)), ("17".to_string(), "9.6".to_string()));
         assert_eq!(major_of_tag("pg18"), None);
         assert_eq!(major_of_tag("latest"), None);
     }

@@ -62,8 +62,12 @@ pub enum Decision {
         image_id: String,
     },
     /// A service was named and the move is one dokku-postgres's in-place upgrade does safely.
+    /// dokku-postgres's upgrade takes its defaults from POSTGRES_IMAGE, not from the service, and
+    /// clears custom env and config options not passed again (dokku-postgres-behaviour.md §2
+    /// upgrade, #264, #352): so the call is made with all of them spelled out.
     HandOver {
         service: String,
+        args: Vec<String>,
     },
 }
 
@@ -123,7 +127,23 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         && naming::major_of_tag(&version).is_some()
         && naming::major_of_tag(&version) == naming::major_of_tag(&settings.image_version)
     {
-        return Ok(Decision::HandOver { service: old });
+        let mut handed = vec!["postgres:upgrade".to_string(), old.clone(), "-i".into(), image, "-I".into(), version];
+        let config_options = args.config_options.clone().unwrap_or(settings.config_options);
+        let custom_env = args.custom_env.clone().unwrap_or_else(|| settings.custom_env.join(";"));
+        for (flag, value) in [("-c", config_options), ("-C", custom_env)] {
+            if !value.is_empty() {
+                handed.push(flag.into());
+                handed.push(value);
+            }
+        }
+        if args.restart_apps.is_some() {
+            // dokku-postgres 1.48's -R calls ps_stop, which dokku removed in 0.22 (§2 and
+            // dokku-plugin-system.md §6): it would fail after rewriting IMAGE*.
+            out.warn(
+                "-R/--restart-apps is not passed on: the linked apps keep running and reconnect after the restart",
+            );
+        }
+        return Ok(Decision::HandOver { service: old, args: handed });
     }
 
     // The old service must be up: its data is read live.
@@ -173,14 +193,18 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         host.sql(&old, &old_db, "SHOW server_version_num")
             .ok()
             .and_then(|rows| rows.first().and_then(|v| v.parse::<u32>().ok()))
-            .map(|n| n / 10000)
+            .map(naming::major_of_server_version_num)
     } else {
         naming::major_of_tag(&settings.image_version)
     };
     if let (Some(from), Some(to)) = (old_major, new_major)
         && to < from
     {
-        problems.push(format!("Image {reference} is PostgreSQL {to}, older than the service's PostgreSQL {from}: a dump from a newer server does not restore into an older one (dokku-postgres #194)"));
+        problems.push(format!(
+            "Image {reference} is PostgreSQL {}, older than the service's PostgreSQL {}: a dump from a newer server does not restore into an older one (dokku-postgres #194)",
+            naming::major_text(to),
+            naming::major_text(from)
+        ));
     }
 
     // dokku-postgres must be new enough for link/unlink --no-restart.
@@ -245,6 +269,30 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
                 vars[0].name
             ));
             continue;
+        }
+        // dokku-postgres finds an app's vars by the URL with the app's current scheme (§3,
+        // leftover (b)): a var with another scheme would survive the unlink.
+        let scheme =
+            config.get("POSTGRES_DATABASE_SCHEME").filter(|s| !s.is_empty()).map_or("postgres", String::as_str);
+        for (key, value) in config.iter().filter(|(_, v)| v.contains(old_key.as_str())) {
+            if !value.starts_with(&format!("{scheme}://")) {
+                problems.push(format!(
+                    "App {name}'s {key} does not use the scheme {scheme}:// of its POSTGRES_DATABASE_SCHEME; make them agree first"
+                ));
+            }
+        }
+        // link --alias refuses a name found anywhere in the other config lines (a substring
+        // grep: §2 link), e.g. DATABASE_URL beside REPLICA_DATABASE_URL; that would strike
+        // after the unlink.
+        let primary = vars[0].name.clone();
+        if let Some((key, _)) = config
+            .iter()
+            .filter(|(_, v)| !v.contains(old_key.as_str()))
+            .find(|(k, v)| format!("{k}={v}").contains(primary.as_str()))
+        {
+            problems.push(format!(
+                "App {name}'s {key} contains the name {primary}, so `postgres:link --alias {primary}` would refuse it; rename {key} first"
+            ));
         }
         if host.app_locked(name)? {
             problems.push(format!(
@@ -358,7 +406,7 @@ fn check_disk(host: &Host, service: &str, db: &str, problems: &mut Vec<String>) 
 /// `PG_MAJOR=15` from an image's `{{json .Config.Env}}`, as the official images set it.
 fn pg_major_from_env(env_json: &str) -> Option<u32> {
     let env: Vec<String> = serde_json::from_str(env_json).ok()?;
-    env.iter().find_map(|e| e.strip_prefix("PG_MAJOR=")).and_then(|v| v.trim().parse().ok())
+    env.iter().find_map(|e| e.strip_prefix("PG_MAJOR=")).and_then(|v| naming::major_of_tag(v.trim()))
 }
 
 fn version_at_least(version: &str, min: (u32, u32, u32)) -> bool {
@@ -380,7 +428,7 @@ impl Plan {
             "image_id": self.image_id,
             "image_created": self.image_created,
             "old_image": self.old_reference,
-            "postgres_major": { "from": self.old_major, "to": self.new_major },
+            "postgres_major": { "from": self.old_major.map(naming::major_text), "to": self.new_major.map(naming::major_text) },
             "old_database": self.old_db,
             "use_maintenance": self.use_maintenance,
             "apps": self.apps.iter().map(|a| serde_json::json!({
@@ -428,8 +476,8 @@ impl Plan {
             image_id: s("image_id"),
             image_created: s("image_created"),
             old_reference: s("old_image"),
-            old_major: doc["postgres_major"]["from"].as_u64().map(|v| v as u32),
-            new_major: doc["postgres_major"]["to"].as_u64().map(|v| v as u32),
+            old_major: doc["postgres_major"]["from"].as_str().and_then(naming::major_of_tag),
+            new_major: doc["postgres_major"]["to"].as_str().and_then(naming::major_of_tag),
             old_db: s("old_database"),
             old_key: if old_exists { host.url_key(&old)? } else { String::new() },
             apps,
@@ -455,7 +503,7 @@ mod tests {
 
     #[test]
     fn pg_major_comes_from_the_image_env() {
-        assert_eq!(pg_major_from_env(r#"["PATH=/usr/bin","PG_MAJOR=17","PG_VERSION=17.10"]"#), Some(17));
+        assert_eq!(pg_major_from_env(r#"["PATH=/usr/bin","PG_MAJOR=17","PG_VERSION=17.10"]"#), Some(1700));
         assert_eq!(pg_major_from_env("[]"), None);
     }
 }

@@ -5,7 +5,7 @@ use crate::cli::{Format, RollbackArgs, StatusArgs};
 use crate::copy::DumpRestore;
 use crate::env::Env;
 use crate::host::Host;
-use crate::journal::{Journal, RUNNING};
+use crate::journal::{Journal, ROLLBACK_FAILED, ROLLING_BACK, RUNNING};
 use crate::lock::Locks;
 use crate::naming;
 use crate::output::Out;
@@ -64,7 +64,7 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
         return Ok(());
     };
     match journal.status() {
-        RUNNING => {}
+        RUNNING | ROLLING_BACK | ROLLBACK_FAILED => {}
         "rolled-back" => {
             out.info1(&format!("The last upgrade of {} was already rolled back: nothing to do", args.target));
             return Ok(());
@@ -74,36 +74,29 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
             return Ok(());
         }
     }
-    // The upgrade's own process may still be alive: its locks say so.
     let plan = journal.doc["plan"].clone();
-    let mut undo = journal.undo();
-    if undo.is_empty() {
-        // Past the window the apps already run on the new service: going back would be a second
-        // upgrade. Finish this one instead.
+    if journal.doc["committed"].as_bool().unwrap_or(false) {
+        // An app already ran on the new service: its writes live only there, so going back would
+        // lose them. Finish this upgrade instead.
         out.info1(&format!(
             "The apps already run on {}: finishing the upgrade instead",
             plan["new_service"].as_str().unwrap_or("the new service")
         ));
         return resume(&args.target, env, runner, out).1;
     }
+    // The upgrade's own process may still be alive: its locks say so.
     let _locks = take_locks(env, &plan)?;
     let host = Host::new(env, runner);
     out.info2(&format!("Rolling back the upgrade of {}", args.target));
-    let mut failures = 0;
-    while let Some(action) = undo.pop() {
-        match action.run(&host) {
-            Ok(()) => out.verbose(&format!("Undone: {}", action.label())),
-            Err(err) => {
-                failures += 1;
-                out.warn(&format!("Rollback ({}): {err:#}", action.label()));
-            }
-        }
-        journal.set_undo(&undo)?;
+    journal.set("status", serde_json::json!(ROLLING_BACK))?;
+    let stack = journal.undo();
+    let left = crate::undo::roll_back(&host, out, stack, |left| journal.set_undo(left));
+    let error = journal.doc["error"].as_str().map(String::from);
+    if !left.is_empty() {
+        journal.finish(ROLLBACK_FAILED, error)?;
+        bail!("{} rollback step(s) are not done; fix the cause above and run this again", left.len());
     }
-    journal.finish("rolled-back", journal.doc["error"].as_str().map(String::from))?;
-    if failures > 0 {
-        bail!("{failures} rollback step(s) failed; see above");
-    }
+    journal.finish("rolled-back", error)?;
     out.info1(&format!("{} is back on {}", args.target, plan["old_service"].as_str().unwrap_or("the old service")));
     Ok(())
 }
@@ -133,9 +126,20 @@ pub fn resume(target: &str, env: &Env, runner: &dyn Runner, out: &Out) -> (Optio
         }
         Err(err) => return (None, Err(err)),
     };
-    if journal.status() != RUNNING {
-        out.info1(&format!("The last upgrade of {target} ended ({}): nothing to resume", journal.status()));
-        return (None, Ok(()));
+    match journal.status() {
+        RUNNING => {}
+        ROLLING_BACK | ROLLBACK_FAILED => {
+            return (
+                None,
+                Err(anyhow::anyhow!(
+                    "The upgrade of {target} was being rolled back: finish that with `dokku postgres-upgrade:rollback {target}`"
+                )),
+            );
+        }
+        status => {
+            out.info1(&format!("The last upgrade of {target} ended ({status}): nothing to resume"));
+            return (None, Ok(()));
+        }
     }
     let _locks = match take_locks(env, &journal.doc["plan"]) {
         Ok(locks) => locks,

@@ -64,6 +64,25 @@ impl Cmd {
         self
     }
 
+    /// `text` (a command's output) with this command's secret arguments, and the password of
+    /// any `scheme://user:password@` URL, replaced by `<redacted>`: dokku's `config:set` echoes
+    /// the values it sets, and `--trace` echoes whole command lines.
+    pub fn redact(&self, text: &str) -> String {
+        static URL_PASSWORD: std::sync::LazyLock<regex::Regex> =
+            std::sync::LazyLock::new(|| regex::Regex::new(r"(://[^:/@\s]+:)[^@\s]+@").unwrap());
+        let mut text = URL_PASSWORD.replace_all(text, "${1}<redacted>@").into_owned();
+        for &i in &self.secret_args {
+            let arg = &self.args[i];
+            let value = arg.split_once('=').map(|(_, v)| v).unwrap_or(arg);
+            for secret in [arg.as_str(), value] {
+                if secret.len() >= 4 {
+                    text = text.replace(secret, "<redacted>");
+                }
+            }
+        }
+        text
+    }
+
     /// The command line as it may be shown: program name without its directory, secrets masked.
     pub fn display(&self) -> String {
         let program = self.program.rsplit('/').next().unwrap_or(&self.program);
@@ -121,10 +140,11 @@ pub trait Runner {
 
 /// "`cmd` exited with code N: <last lines of stderr>", the shape dokku and xshell use.
 pub fn failure_message(cmd: &Cmd, out: &Output) -> String {
-    let tail: Vec<&str> = out
-        .stderr
+    let stderr = cmd.redact(&out.stderr);
+    let stdout = cmd.redact(&out.stdout);
+    let tail: Vec<&str> = stderr
         .lines()
-        .chain(if out.stderr.trim().is_empty() { out.stdout.lines() } else { "".lines() })
+        .chain(if stderr.trim().is_empty() { stdout.lines() } else { "".lines() })
         .map(str::trim_end)
         .filter(|l| !l.trim().is_empty())
         .collect();
@@ -143,8 +163,12 @@ pub struct SystemRunner;
 impl Runner for SystemRunner {
     fn run(&self, cmd: &Cmd) -> Result<Output> {
         log::debug!("exec: {}", cmd.display());
+        use std::os::unix::process::CommandExt;
         let mut command = Command::new(&cmd.program);
         command.args(&cmd.args);
+        // A terminal's Ctrl-C must not cut a `postgres:link` in half: the upgrade decides at the
+        // next step boundary (signals.rs). `--app` given to us must not rewrite nested calls.
+        command.process_group(0).env_remove("DOKKU_APP_NAME");
         command.stdin(match &cmd.stdin {
             Input::Null => Stdio::null(),
             Input::File(path) => {
@@ -241,6 +265,22 @@ mod tests {
             failure_message(&cmd, &out),
             "`docker pull x:1` exited with code 1: line one\n       manifest unknown"
         );
+    }
+
+    #[test]
+    fn failures_never_show_secrets() {
+        let cmd = Cmd::new("dokku", &["config:set", "--no-restart", "memo"])
+            .secret("DATABASE_URL=postgres://postgres:hunter22@h:5432/db");
+        let out = Output::fail(
+            1,
+            "Setting DATABASE_URL: postgres://postgres:hunter22@h:5432/db\n+ dokku config:set memo DATABASE_URL=postgres://postgres:hunter22@h:5432/db",
+        );
+        let msg = failure_message(&cmd, &out);
+        assert!(!msg.contains("hunter22"), "{msg}");
+        assert!(msg.contains("postgres://postgres:<redacted>@h:5432/db"), "{msg}");
+        let auth = Cmd::new("dokku", &["postgres:backup-auth", "db"]).secret("AKIAKEY").secret("topsecretvalue");
+        let msg = failure_message(&auth, &Output::fail(1, "+ echo topsecretvalue > backup/AWS_SECRET_ACCESS_KEY"));
+        assert!(!msg.contains("topsecretvalue"), "{msg}");
     }
 
     #[test]

@@ -57,8 +57,10 @@ fn plan() -> Plan {
 /// A host where every query answers as a healthy pair of services would; the app's config
 /// follows the last `postgres:link`.
 fn healthy() -> FakeRunner {
-    let linked = Rc::new(RefCell::new(OLD_URL.to_string()));
-    let (to_new, to_old, config) = (linked.clone(), linked.clone(), linked);
+    // Which service the app is linked to: "db" (old) or "db2" (new).
+    let linked = Rc::new(RefCell::new("db"));
+    let (to_new, to_old, config, options, links_old, links_new) =
+        (linked.clone(), linked.clone(), linked.clone(), linked.clone(), linked.clone(), linked);
     FakeRunner::new()
         .on("dokku postgres:info db --dsn", Output::ok(&format!("{OLD_URL}\n")))
         .on("dokku postgres:info db2 --status", Output::ok("running\n"))
@@ -78,15 +80,26 @@ fn healthy() -> FakeRunner {
             })
         })
         .on_with("dokku postgres:link db2 memo", move |_| {
-            to_new.replace(NEW_URL.to_string());
+            to_new.replace("db2");
             Output::ok("")
         })
         .on_with("dokku postgres:link db memo", move |_| {
-            to_old.replace(OLD_URL.to_string());
+            to_old.replace("db");
             Output::ok("")
         })
         .on_with("dokku config:export --format json memo", move |_| {
-            Output::ok(&format!(r#"{{"DATABASE_URL":"{}?pool=5"}}"#, config.borrow()))
+            let url = if *config.borrow() == "db" { OLD_URL } else { NEW_URL };
+            Output::ok(&format!(r#"{{"DATABASE_URL":"{url}?pool=5"}}"#))
+        })
+        .on_with("dokku docker-options:report memo", move |_| {
+            let svc = *options.borrow();
+            Output::ok(&format!("--link dokku.postgres.{svc}:dokku-postgres-{svc}\n"))
+        })
+        .on_with("dokku postgres:links db", move |_| {
+            Output::ok(if *links_old.borrow() == "db" { "memo\n" } else { "" })
+        })
+        .on_with("dokku postgres:links db2", move |_| {
+            Output::ok(if *links_new.borrow() == "db2" { "memo\n" } else { "" })
         })
 }
 
@@ -99,6 +112,7 @@ fn mutations(runner: &FakeRunner) -> Vec<String> {
             !c.contains(" psql ")
                 && !c.contains("postgres:info")
                 && !c.contains("config:export")
+                && !c.contains("postgres:links")
                 && !c.contains("docker-options:report")
         })
         .collect()
@@ -136,7 +150,7 @@ fn happy_path_runs_every_step_in_order_with_one_start() {
     expected.extend(COPY);
     expected.extend([
         "dokku postgres:unlink db memo --no-restart",
-        "dokku postgres:link db2 memo --no-restart --alias DATABASE --querystring pool=5",
+        "dokku postgres:link db2 memo --no-restart --alias DATABASE_URL --querystring pool=5",
         "dokku ps:start memo",
         "dokku maintenance:disable memo",
         "dokku apps:unlock memo",
@@ -198,7 +212,8 @@ fn an_app_that_does_not_start_is_switched_back_to_the_old_service() {
         calls[at + 1..],
         [
             "dokku postgres:unlink db2 memo --no-restart",
-            "dokku postgres:link db memo --no-restart --alias DATABASE --querystring pool=5",
+            "dokku postgres:unlink db memo --no-restart",
+            "dokku postgres:link db memo --no-restart --alias DATABASE_URL --querystring pool=5",
             "dokku ps:restart memo",
             "dokku maintenance:disable memo",
             "dokku apps:unlock memo",
@@ -261,8 +276,8 @@ fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() 
     let (report, result) = Upgrade::new(&host, &out, &plan, &opts, &DumpRestore).resume(journal).run();
     result.unwrap();
     let calls = runner.calls();
-    let first = calls.first().unwrap();
-    assert!(first.contains("dokku.postgres.db2 psql") && first.contains("DROP DATABASE IF EXISTS"), "{first}");
+    assert!(calls[0].contains("dokku.postgres.db2 psql") && calls[0].contains("pg_terminate_backend"), "{}", calls[0]);
+    assert!(calls[1].contains("DROP DATABASE IF EXISTS \"db2\"") && calls[2].contains("CREATE DATABASE \"db2\""));
     assert_eq!(mutations(&runner)[..2], COPY);
     assert!(!mutations(&runner).iter().any(|c| c.contains("postgres:create") || c.contains("ps:stop")));
     assert_eq!(report["steps"][0]["status"], "done-before");

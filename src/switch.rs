@@ -40,26 +40,30 @@ pub enum Mode {
 /// Points `vars` of `app` (primary first) at `to` instead of `from`, then checks that it holds.
 pub fn relink(host: &Host, app: &str, from: &str, to: &str, vars: &[VarSpec], mode: Mode) -> Result<()> {
     let primary = vars.first().context("no variable to move")?;
-    let unlink = host.dokku(&["postgres:unlink", from, app, "--no-restart"]);
+    let unlink = |service: &str| host.dokku(&["postgres:unlink", service, app, "--no-restart"]);
     match mode {
-        Mode::Forward => host.runner.check(&unlink).map(drop)?,
-        // Not linked (the forward move never got this far) is fine on the way back.
-        Mode::Back => host.runner.run(&unlink).map(drop)?,
+        Mode::Forward => host.runner.check(&unlink(from)).map(drop)?,
+        // Going back (or redoing a move that died half-way), any of the two links may be half
+        // there: unlink drops the LINKS entry and the docker link before it checks the vars
+        // (dokku-postgres-behaviour.md §2, unlink; #315), so "Not linked" is fine, and `to` is
+        // unlinked too so that the link below starts clean.
+        Mode::Back => {
+            host.runner.run(&unlink(from))?;
+            host.runner.run(&unlink(to))?;
+        }
     }
     let to_key = host.url_key(to)?;
-    let mut link =
-        host.dokku(&["postgres:link", to, app, "--no-restart", "--alias", primary.name.trim_end_matches("_URL")]);
+    // link --alias strips one trailing _URL and appends _URL again: the full name round-trips.
+    let mut link = host.dokku(&["postgres:link", to, app, "--no-restart", "--alias", &primary.name]);
     if let Some(query) = &primary.query {
         link = link.arg("--querystring").arg(query.clone());
     }
-    let linked = host.runner.run(&link)?;
+    host.runner.check(&link)?;
     let config = host.config(app)?;
-    let Some(value) = config.get(&primary.name).filter(|v| v.contains(to_key.as_str())) else {
-        if !linked.success() {
-            bail!("{}", crate::runner::failure_message(&link, &linked));
-        }
-        bail!("after postgres:link, {} of app {app} does not point at {to}", primary.name);
-    };
+    let value = config
+        .get(&primary.name)
+        .filter(|v| v.contains(to_key.as_str()))
+        .with_context(|| format!("after postgres:link, {} of app {app} does not point at {to}", primary.name))?;
     let base = value.split('?').next().unwrap_or(value).to_string();
     let others: Vec<(String, String)> = vars[1..].iter().map(|v| (v.name.clone(), v.with_base(&base))).collect();
     if !others.is_empty() {
@@ -68,7 +72,8 @@ pub fn relink(host: &Host, app: &str, from: &str, to: &str, vars: &[VarSpec], mo
     check(host, app, from, to, vars, &to_key)
 }
 
-/// What a relink promises: the same names, all on `to`, none left on `from`, no docker link to it.
+/// What a relink promises: the same names, all on `to`, none left on `from`; the app in `to`'s
+/// links and its docker options linking `to`'s container, not `from`'s (#335).
 fn check(host: &Host, app: &str, from: &str, to: &str, vars: &[VarSpec], to_key: &str) -> Result<()> {
     let from_key = host.url_key(from).ok();
     let config = host.config(app)?;
@@ -85,6 +90,12 @@ fn check(host: &Host, app: &str, from: &str, to: &str, vars: &[VarSpec], to_key:
     let options = host.runner.read(&host.dokku(&["docker-options:report", app, "--docker-options-run"]))?;
     if options.contains(&format!("{}:", container(from))) {
         bail!("the docker options of app {app} still link {}", container(from));
+    }
+    if !options.contains(&format!("{}:", container(to))) {
+        bail!("the docker options of app {app} do not link {}", container(to));
+    }
+    if !host.service_links(to)?.iter().any(|a| a == app) {
+        bail!("app {app} is not in the links of {to}");
     }
     Ok(())
 }

@@ -117,3 +117,37 @@ mod tests {
         }
     }
 }
+
+/// Runs `stack` newest first; a failing action is a warning, never the end. The new service is
+/// not destroyed once anything before it failed: it may hold the only copy of something.
+/// `save` is told the stack still to do after each action. Returns what is left (failed or
+/// kept), oldest first, so that running it again picks up there.
+pub fn roll_back(
+    host: &Host,
+    out: &crate::output::Out,
+    mut stack: Vec<Action>,
+    mut save: impl FnMut(&[Action]) -> Result<()>,
+) -> Vec<Action> {
+    let mut left: Vec<Action> = Vec::new();
+    while let Some(action) = stack.pop() {
+        if matches!(action, Action::DestroyService { .. }) && !left.is_empty() {
+            out.warn(&format!("Not done ({}): an earlier rollback step failed", action.label()));
+            left.push(action);
+        } else {
+            match action.run(host) {
+                Ok(()) => out.verbose(&format!("Undone: {}", action.label())),
+                Err(err) => {
+                    out.warn(&format!("Rollback ({}): {err:#}", action.label()));
+                    left.push(action);
+                }
+            }
+        }
+        let mut remaining = stack.clone();
+        remaining.extend(left.iter().rev().cloned());
+        if let Err(err) = save(&remaining) {
+            out.warn(&format!("{err:#}"));
+        }
+    }
+    left.reverse();
+    left
+}

@@ -6,6 +6,7 @@
 use crate::copy::{Copier, Endpoint};
 use crate::host::Host;
 use crate::journal::Journal;
+use crate::naming;
 use crate::output::Out;
 use crate::plan::Plan;
 use crate::runner::Cmd;
@@ -53,6 +54,10 @@ pub struct Upgrade<'a> {
     /// Set while re-running the step the earlier run was in when it died: steps tolerate
     /// their own half-done work then.
     resuming: bool,
+    resumed: bool,
+    /// An app has started on the new service: from here on its writes live only there, so
+    /// nothing goes back to the old service any more; what fails is finished by hand.
+    committed: bool,
     /// Test-only fault injection (POSTGRES_UPGRADE_KILL_AT): inert unless set.
     kill_at: Option<String>,
 }
@@ -124,6 +129,8 @@ impl<'a> Upgrade<'a> {
             journal: None,
             resume_from: 0,
             resuming: false,
+            resumed: false,
+            committed: false,
             kill_at: host.env.kill_at.clone(),
         }
     }
@@ -133,6 +140,8 @@ impl<'a> Upgrade<'a> {
         self.undo = journal.undo();
         let steps = journal.doc["steps"].as_array().cloned().unwrap_or_default();
         self.resume_from = steps.iter().take_while(|s| s["state"] == "done").count();
+        self.resumed = true;
+        self.committed = journal.doc["committed"].as_bool().unwrap_or(false);
         self.journal = Some(journal);
         self
     }
@@ -149,7 +158,7 @@ impl<'a> Upgrade<'a> {
         self.out.plan_steps(titles.len());
         let mut result = self.sequence(&titles);
         if let Err(err) = &result
-            && !self.undo.is_empty()
+            && !self.committed
         {
             self.out.warn(&format!("{err:#}"));
             self.rollback();
@@ -166,10 +175,11 @@ impl<'a> Upgrade<'a> {
             ));
         }
         if let Some(journal) = &mut self.journal {
-            let status = match (&result, self.window_ms.is_some()) {
+            let status = match (&result, self.committed) {
                 (Ok(()), _) => "done",
                 (Err(_), true) => "done-with-manual-steps",
-                (Err(_), false) => "rolled-back",
+                (Err(_), false) if self.undo.is_empty() => "rolled-back",
+                (Err(_), false) => "rollback-failed",
             };
             if let Err(err) = journal.finish(status, result.as_ref().err().map(|e| format!("{e:#}"))) {
                 self.out.warn(&format!("{err:#}"));
@@ -213,7 +223,7 @@ impl<'a> Upgrade<'a> {
             self.steps.push(StepRecord { name, status: "done-before", duration_ms: 0 });
             return Ok(());
         }
-        self.resuming = self.resume_from > 0 && index == self.resume_from;
+        self.resuming = self.resumed && index == self.resume_from;
         self.fault_point(&format!("{}", index + 1));
         // A signal stops the run at the next boundary while going back is still possible; once
         // the switch has begun, the window is finished first (the apps end on the new service).
@@ -384,7 +394,6 @@ impl<'a> Upgrade<'a> {
         if self.resuming {
             self.reset_new_database()?;
         }
-        self.original = Some(Snapshot::take(self.host, &plan.old, &plan.old_db)?);
         let dir = self.host.env.data_dir().join(plan.app.as_deref().unwrap_or(&plan.old)).join("dumps");
         std::fs::create_dir_all(&dir).with_context(|| format!("Unable to create {}", dir.display()))?;
         restrict(&dir, 0o700);
@@ -408,7 +417,16 @@ impl<'a> Upgrade<'a> {
         let plan = self.plan;
         let db = self.host.database_name(&plan.new)?;
         let quoted = format!("\"{}\"", db.replace('"', "\"\""));
-        for sql in [format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"), format!("CREATE DATABASE {quoted}")] {
+        // DROP DATABASE … WITH (FORCE) needs PostgreSQL 13; end the sessions first instead.
+        let literal = db.replace('\'', "''");
+        let statements = [
+            format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{literal}' AND pid <> pg_backend_pid()"
+            ),
+            format!("DROP DATABASE IF EXISTS {quoted}"),
+            format!("CREATE DATABASE {quoted}"),
+        ];
+        for sql in statements {
             self.host.sql(&plan.new, "postgres", &sql)?;
         }
         Ok(())
@@ -416,10 +434,9 @@ impl<'a> Upgrade<'a> {
 
     fn verify(&mut self) -> Result<()> {
         let plan = self.plan;
-        if self.original.is_none() {
-            // Resumed after the copy: the old database has not changed since (its apps are stopped).
-            self.original = Some(Snapshot::take(self.host, &plan.old, &plan.old_db)?);
-        }
+        // The original as it is now, after the copy: a write that reached it during the copy
+        // (a cron job, a `dokku run`, anything the stopped apps do not cover) shows up here.
+        self.original = Some(Snapshot::take(self.host, &plan.old, &plan.old_db)?);
         let original = self.original.as_ref().context("no snapshot of the original")?;
         let new_db = self.host.database_name(&plan.new)?;
         let copy = Snapshot::take(self.host, &plan.new, &new_db)?;
@@ -459,33 +476,68 @@ impl<'a> Upgrade<'a> {
         Ok(())
     }
 
+    /// Each app starts once, on the new service. If the first one fails, nothing has written to
+    /// the new service yet and the rollback switches back; once one runs, its writes exist only
+    /// on the new service, so the others' failures are reported, never rolled back.
     fn start_apps(&mut self) -> Result<()> {
         for app in self.plan.apps.iter().filter(|a| a.running) {
-            self.check(&self.dokku(&["ps:start", &app.name]))?;
-            self.starts += 1;
+            let cmd = self.dokku(&["ps:start", &app.name]);
+            match self.host.runner.check(&cmd) {
+                Ok(_) => {
+                    self.starts += 1;
+                    self.commit()?;
+                }
+                Err(err) if !self.committed => return Err(err),
+                Err(err) => self.by_hand(err, cmd.display()),
+            }
         }
         if self.plan.apps.iter().all(|a| !a.running) {
             self.out.verbose("No app was running before the upgrade: left stopped");
         }
-        Ok(())
+        self.commit()
     }
 
-    /// Maintenance off and deploys unlocked: the undo entries of those steps, now run forward.
+    /// The point of no return: the undo stack is dropped and the journal says so.
+    fn commit(&mut self) -> Result<()> {
+        if self.committed {
+            return Ok(());
+        }
+        self.committed = true;
+        self.undo.clear();
+        self.save_undo()?;
+        match &mut self.journal {
+            Some(journal) => journal.set("committed", serde_json::Value::Bool(true)),
+            None => Ok(()),
+        }
+    }
+
+    /// A failure after the commit point: a warning and a command to run by hand.
+    fn by_hand(&mut self, err: anyhow::Error, command: String) {
+        self.out.warn(&format!("{err:#}"));
+        self.warnings.push(format!("{err:#}"));
+        self.manual.push(command);
+    }
+
+    /// Maintenance off and deploys unlocked (past the commit point: failures are by hand).
     fn end_window(&mut self) -> Result<()> {
         let plan = self.plan;
+        let mut cmds = Vec::new();
         if plan.use_maintenance {
-            for app in plan.apps.iter().filter(|a| !a.maintenance_on) {
-                self.check(&self.dokku(&["maintenance:disable", &app.name]))?;
-            }
+            cmds.extend(
+                plan.apps.iter().filter(|a| !a.maintenance_on).map(|a| self.dokku(&["maintenance:disable", &a.name])),
+            );
         }
         for app in &plan.apps {
             if self.resuming && !self.host.app_locked(&app.name)? {
                 continue;
             }
-            self.check(&self.dokku(&["apps:unlock", &app.name]))?;
+            cmds.push(self.dokku(&["apps:unlock", &app.name]));
         }
-        self.undo.clear();
-        self.save_undo()?;
+        for cmd in cmds {
+            if let Err(err) = self.host.runner.check(&cmd) {
+                self.by_hand(err, cmd.display());
+            }
+        }
         self.window_ms = self.window_started.map(|t| t.elapsed().as_millis());
         if let Some(ms) = self.window_ms {
             self.out.verbose(&format!("Maintenance window: {:.1}s", ms as f64 / 1000.0));
@@ -567,9 +619,7 @@ impl<'a> Upgrade<'a> {
     fn after_window(&mut self, cmds: Vec<Cmd>, by_hand: String) {
         for cmd in &cmds {
             if let Err(err) = self.host.runner.check(cmd) {
-                self.out.warn(&format!("{err:#}"));
-                self.warnings.push(format!("{err:#}"));
-                self.manual.push(by_hand);
+                self.by_hand(err, by_hand);
                 return;
             }
         }
@@ -626,25 +676,29 @@ impl<'a> Upgrade<'a> {
     /// Undoes every recorded step, newest first; a failing undo is a warning, never the error.
     fn rollback(&mut self) {
         self.out.info1("Rolling back");
-        while let Some(action) = self.undo.pop() {
-            match action.run(self.host) {
-                Ok(()) => self.out.verbose(&format!("Undone: {}", action.label())),
-                Err(err) => self.out.warn(&format!("Rollback ({}): {err:#}", action.label())),
-            }
-            if let Err(err) = self.save_undo() {
-                self.out.warn(&format!("{err:#}"));
-            }
+        let mut journal = self.journal.take();
+        if let Some(j) = &mut journal
+            && let Err(err) = j.set("status", serde_json::json!("rolling-back"))
+        {
+            self.out.warn(&format!("{err:#}"));
         }
+        let stack = std::mem::take(&mut self.undo);
+        self.undo = crate::undo::roll_back(self.host, self.out, stack, |left| match &mut journal {
+            Some(j) => j.set_undo(left),
+            None => Ok(()),
+        });
+        self.journal = journal;
     }
 
     fn report(&self, result: &Result<()>) -> Value {
         let plan = self.plan;
         json!({
-            "changed": result.is_ok() || self.window_ms.is_some(),
-            "status": match (result.is_ok(), self.window_ms.is_some()) {
+            "changed": result.is_ok() || self.committed,
+            "status": match (result.is_ok(), self.committed) {
                 (true, _) => "upgraded",
                 (false, true) => "upgraded-with-manual-steps",
-                (false, false) => "rolled-back",
+                (false, false) if self.undo.is_empty() => "rolled-back",
+                (false, false) => "rollback-failed",
             },
             "app": plan.app,
             "apps": plan.apps.iter().map(|a| json!({
@@ -657,7 +711,7 @@ impl<'a> Upgrade<'a> {
             "image_id": plan.image_id,
             "image_created": plan.image_created,
             "old_image": plan.old_reference,
-            "postgres_major": { "from": plan.old_major, "to": plan.new_major },
+            "postgres_major": { "from": plan.old_major.map(naming::major_text), "to": plan.new_major.map(naming::major_text) },
             "copy_method": self.copier.name(),
             "steps": self.steps.iter().map(|s| json!({"name": s.name, "status": s.status, "duration_ms": s.duration_ms as u64})).collect::<Vec<_>>(),
             "maintenance_window_ms": self.window_ms.map(|v| v as u64),

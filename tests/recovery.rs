@@ -75,12 +75,13 @@ fn killed_at(point: &str, recovery: Recovery) {
     };
     assert_eq!(recovered.code, 0, "{recovery:?} after {point} failed:\n{}\n{}", recovered.stdout, recovered.stderr);
 
-    // Before the end of the window (step 11) a rollback goes back; after it, everything finishes.
-    let before_window_end = match point.strip_suffix('+') {
-        Some(n) => n.parse::<usize>().unwrap() < 11,
-        None => point.parse::<usize>().unwrap() <= 11,
+    // Until an app has started on the new service (step 10) a rollback goes back; after that
+    // the app's writes live only on the new service, so rollback finishes the upgrade instead.
+    let before_start = match point.strip_suffix('+') {
+        Some(n) => n.parse::<usize>().unwrap() < 10,
+        None => point.parse::<usize>().unwrap() <= 10,
     };
-    let expected = if recovery == Recovery::Rollback && before_window_end { "memo-db" } else { "memo-v17" };
+    let expected = if recovery == Recovery::Rollback && before_start { "memo-db" } else { "memo-v17" };
     assert_eq!(services(&sb), vec![expected.to_string()], "{recovery:?} after {point}");
     let cfg = config(&sb, "memo");
     let db_vars: Vec<(&String, &String)> = cfg.iter().filter(|(_, v)| v.contains("dokku-postgres-")).collect();
