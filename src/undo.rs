@@ -94,30 +94,6 @@ impl Action {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn actions_survive_json() {
-        let all = [
-            Action::DestroyService { service: "s".into() },
-            Action::Unlock { app: "a".into() },
-            Action::MaintenanceOff { app: "a".into() },
-            Action::Restart { app: "a".into() },
-            Action::Relink {
-                app: "a".into(),
-                from: "n".into(),
-                to: "o".into(),
-                vars: vec![VarSpec { name: "DATABASE_URL".into(), query: Some("pool=5".into()) }],
-            },
-        ];
-        for action in all {
-            assert_eq!(Action::from_json(&action.to_json()), Some(action));
-        }
-    }
-}
-
 /// Runs `stack` newest first; a failing action is a warning, never the end. The new service is
 /// not destroyed once anything before it failed: it may hold the only copy of something.
 /// `save` is told the stack still to do after each action. Returns what is left (failed or
@@ -150,4 +126,28 @@ pub fn roll_back(
     }
     left.reverse();
     left
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_survive_json() {
+        let all = [
+            Action::DestroyService { service: "s".into() },
+            Action::Unlock { app: "a".into() },
+            Action::MaintenanceOff { app: "a".into() },
+            Action::Restart { app: "a".into() },
+            Action::Relink {
+                app: "a".into(),
+                from: "n".into(),
+                to: "o".into(),
+                vars: vec![VarSpec { name: "DATABASE_URL".into(), query: Some("pool=5".into()) }],
+            },
+        ];
+        for action in all {
+            assert_eq!(Action::from_json(&action.to_json()), Some(action));
+        }
+    }
 }
