@@ -1,0 +1,470 @@
+//! The sandbox's docker emulation (tests/sandbox/docker/docker): images, real postgres
+//! containers, the s3backup image and the sandbox-only verbs. Each test builds its own minimal
+//! sandbox dir (just `DIR/bin/docker`), so it does not depend on `tests/sandbox/sandbox`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use support::{Run, repo};
+
+/// `target/sandboxes/docker-<name>` with a `bin/docker` wrapper; every server under it is
+/// stopped when this is dropped.
+struct Dock {
+    dir: PathBuf,
+}
+
+impl Dock {
+    fn new(name: &str) -> Dock {
+        let status = Command::new(repo().join("tests/sandbox/images")).status().expect("run tests/sandbox/images");
+        assert!(status.success(), "tests/sandbox/images failed");
+        let dir = repo().join("target/sandboxes").join(format!("docker-{name}"));
+        if dir.join("bin/docker").exists() {
+            let _ = Command::new(dir.join("bin/docker")).arg("sandbox-stop-all").status();
+        }
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).expect("remove old sandbox");
+        }
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        let wrapper = dir.join("bin/docker");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/usr/bin/env bash\nSANDBOX_DIR={} exec {} \"$@\"\n",
+                dir.display(),
+                repo().join("tests/sandbox/docker/docker").display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Dock { dir }
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
+        use std::io::Write;
+        let mut child = Command::new(self.dir.join("bin/docker"))
+            .args(args)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn docker");
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(input).unwrap();
+        }
+        let out = child.wait_with_output().expect("wait docker");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn docker(&self, args: &[&str]) -> Run {
+        self.run(args, None)
+    }
+
+    /// A data dir for a service, like dokku-postgres's `services/postgres/SVC/data`.
+    fn data(&self, service: &str) -> PathBuf {
+        let dir = self.dir.join("services").join(service).join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// `docker container create` the way dokku-postgres does it, then start; returns the id.
+    fn service(&self, service: &str, image: &str, password: &str, extra: &[&str]) -> String {
+        let data = self.data(service);
+        let name = format!("dokku.postgres.{service}");
+        let cidfile = self.dir.join("services").join(service).join("ID");
+        let volume = format!("{}:/var/lib/postgresql/data", data.display());
+        let env = format!("POSTGRES_PASSWORD={password}");
+        let cid = format!("--cidfile={}", cidfile.display());
+        let mut args = vec![
+            "container",
+            "create",
+            "--name",
+            &name,
+            "--hostname",
+            &name,
+            "--label",
+            "dokku=service",
+            "--label",
+            "dokku.service=postgres",
+            &cid,
+            "--restart",
+            "always",
+            "-v",
+            &volume,
+            "-e",
+            &env,
+            image,
+        ];
+        args.extend_from_slice(extra);
+        let id = self.docker(&args).ok().trim().to_string();
+        assert_eq!(std::fs::read_to_string(&cidfile).unwrap(), id, "--cidfile holds the id");
+        self.docker(&["container", "start", &name]).ok();
+        id
+    }
+
+    fn psql(&self, container: &str, sql: &str) -> Run {
+        self.docker(&["exec", container, "psql", "-U", "postgres", "-Atc", sql])
+    }
+
+    fn inspect(&self, what: &str, format: &str) -> String {
+        self.docker(&["inspect", "-f", format, what]).ok().trim().to_string()
+    }
+}
+
+impl Drop for Dock {
+    fn drop(&mut self) {
+        let _ = Command::new(self.dir.join("bin/docker")).arg("sandbox-stop-all").status();
+    }
+}
+
+/// Processes whose command line mentions `needle` (read from /proc, like pgrep -f).
+fn processes_mentioning(needle: &Path) -> Vec<String> {
+    let needle = needle.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            // a zombie has an empty cmdline; it is not running anything
+            if cmdline.contains(&needle) {
+                found.push(format!("{name}: {cmdline}"));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn pull_catalog_refs_and_fail_like_docker_for_others() {
+    let d = Dock::new("pull");
+    for r in [
+        "postgres:15",
+        "postgres:15.6",
+        "postgres:15.8",
+        "postgres:15.18",
+        "postgis/postgis:15-3.3",
+        "postgres:17",
+        "postgres:17.0",
+        "postgres:17.2",
+        "postgres:17.5",
+        "postgres:17.10",
+    ] {
+        let out = d.docker(&["pull", r]).ok();
+        assert!(out.contains("Digest: sha256:"), "{r}: {out}");
+        assert!(out.contains(&format!("Status: Downloaded newer image for {r}")), "{r}: {out}");
+    }
+    let again = d.docker(&["image", "pull", "postgres:15"]).ok();
+    assert!(again.contains("Status: Image is up to date for postgres:15"), "{again}");
+
+    let missing = d.docker(&["pull", "postgres:99.1"]).code(1);
+    assert!(
+        missing.stderr.contains("Error response from daemon: manifest for postgres:99.1 not found: manifest unknown"),
+        "{}",
+        missing.stderr
+    );
+    let latest = d.docker(&["pull", "postgres"]).code(1);
+    assert!(latest.stderr.contains("manifest for postgres:latest not found: manifest unknown"), "{}", latest.stderr);
+    let unknown = d.docker(&["pull", "nosuch/image:1"]).code(1);
+    assert!(unknown.stderr.contains("pull access denied for nosuch/image"), "{}", unknown.stderr);
+
+    let listed = d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).ok();
+    assert!(listed.lines().any(|l| l == "postgis/postgis:15-3.3"), "{listed}");
+    assert_eq!(listed.lines().count(), 10, "{listed}");
+}
+
+#[test]
+fn image_inspect_gives_id_created_and_env() {
+    let d = Dock::new("inspect");
+    let before = d.docker(&["image", "inspect", "postgres:17.2"]).code(1);
+    assert!(before.stderr.contains("No such image: postgres:17.2"), "{}", before.stderr);
+    d.docker(&["pull", "postgres:17.2"]).ok();
+    let json: serde_json::Value = serde_json::from_str(&d.docker(&["image", "inspect", "postgres:17.2"]).ok()).unwrap();
+    let image = &json[0];
+    let id = image["Id"].as_str().unwrap();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    assert_eq!(image["RepoTags"][0], "postgres:17.2");
+    assert!(image["Created"].as_str().unwrap().starts_with("2024-"), "{}", image["Created"]);
+    let env: Vec<&str> = image["Config"]["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(env.contains(&"PG_MAJOR=17"), "{env:?}");
+    assert!(env.iter().any(|e| e.starts_with("PG_VERSION=17.2")), "{env:?}");
+    assert_eq!(d.docker(&["image", "inspect", "--format", "{{.Id}}", "postgres:17.2"]).ok().trim(), id);
+    // deterministic per build: a second sandbox pulls the same id
+    let other = Dock::new("inspect-2");
+    other.docker(&["pull", "postgres:17.2"]).ok();
+    assert_eq!(other.docker(&["image", "inspect", "-f", "{{.Id}}", "postgres:17.2"]).ok().trim(), id);
+}
+
+#[test]
+fn postgres_15_and_17_containers_are_real_servers() {
+    let d = Dock::new("servers");
+    d.docker(&["pull", "postgres:15.8"]).ok();
+    d.docker(&["pull", "postgres:17"]).ok();
+    let unpulled = d.docker(&["create", "--name", "x", "postgres:17.5"]).code(1);
+    assert!(unpulled.stderr.contains("Unable to find image"), "{}", unpulled.stderr);
+
+    let id15 = d.service("a15", "postgres:15.8", "pw15", &["-c", "max_connections=123"]);
+    let id17 = d.service("b17", "postgres:17", "pw17", &[]);
+    assert_eq!(d.inspect("dokku.postgres.a15", "{{.State.Status}} {{.State.Running}}"), "running true");
+    assert_eq!(d.inspect("dokku.postgres.a15", "{{.Id}}"), id15);
+    assert_eq!(
+        d.inspect("dokku.postgres.a15", "{{.Config.Image}} {{index .Config.Labels \"dokku.service\"}}"),
+        "postgres:15.8 postgres"
+    );
+    assert_eq!(d.inspect("dokku.postgres.a15", "{{json .Config.Cmd}}"), r#"["-c","max_connections=123"]"#);
+
+    let v15 = d.psql("dokku.postgres.a15", "show server_version").ok();
+    assert!(v15.starts_with("15."), "{v15}");
+    assert_eq!(d.psql("dokku.postgres.a15", "show max_connections").ok().trim(), "123");
+    let v17 = d.psql(&id17[..12], "show server_version").ok();
+    assert!(v17.starts_with("17."), "{v17}");
+    // the image's own client tools: pg_dump of 17 against a 17 server
+    let dump = d
+        .docker(&[
+            "exec",
+            "-e",
+            "PGPASSWORD=pw17",
+            "dokku.postgres.b17",
+            "pg_dump",
+            "-Fc",
+            "-h",
+            "localhost",
+            "-U",
+            "postgres",
+            "postgres",
+        ])
+        .ok();
+    assert!(dump.starts_with("PGDMP"), "custom-format dump expected");
+    // stdin only with -i
+    let piped =
+        d.run(&["exec", "-i", "dokku.postgres.a15", "psql", "-U", "postgres", "-At"], Some(b"select 40 + 2;\n"));
+    assert_eq!(piped.ok().trim(), "42");
+
+    // the ports are distinct and each server listens on its own
+    let p15 = d.docker(&["sandbox-port", "dokku.postgres.a15"]).ok();
+    let p17 = d.docker(&["sandbox-port", "dokku.postgres.b17"]).ok();
+    assert_ne!(p15, p17);
+
+    // stop, exec on a stopped container, rm rules
+    d.docker(&["container", "stop", "dokku.postgres.a15"]).ok();
+    assert_eq!(d.inspect("dokku.postgres.a15", "{{.State.Status}}"), "exited");
+    let stopped = d.psql("dokku.postgres.a15", "select 1").code(1);
+    assert!(stopped.stderr.contains(&format!("container {id15} is not running")), "{}", stopped.stderr);
+    let busy = d.docker(&["container", "rm", "dokku.postgres.b17"]).code(1);
+    assert!(busy.stderr.contains("container is running"), "{}", busy.stderr);
+    d.docker(&["container", "rm", "-f", "dokku.postgres.b17"]).ok();
+    let gone = d.docker(&["container", "inspect", "dokku.postgres.b17"]).code(1);
+    assert!(gone.stderr.contains("No such container: dokku.postgres.b17"), "{}", gone.stderr);
+    // the data survives: a new container on the same dir starts with it
+    d.docker(&["container", "start", "dokku.postgres.a15"]).ok();
+    assert_eq!(d.psql("dokku.postgres.a15", "select 7").ok().trim(), "7");
+    let conflict = d.docker(&["create", "--name", "dokku.postgres.a15", "postgres:15.8"]).code(1);
+    assert!(conflict.stderr.contains("is already in use by container"), "{}", conflict.stderr);
+}
+
+#[test]
+fn password_is_required_over_tcp() {
+    let d = Dock::new("password");
+    d.docker(&["pull", "postgres:15"]).ok();
+    d.service("pw", "postgres:15", "s3cret", &[]);
+    let no_password =
+        d.docker(&["exec", "dokku.postgres.pw", "psql", "-h", "localhost", "-U", "postgres", "-w", "-Atc", "select 1"]);
+    assert_eq!(no_password.code, 2, "{no_password:?}");
+    assert!(no_password.stderr.contains("password"), "{}", no_password.stderr);
+    let wrong = d.docker(&[
+        "exec",
+        "-e",
+        "PGPASSWORD=nope",
+        "dokku.postgres.pw",
+        "psql",
+        "-h",
+        "localhost",
+        "-U",
+        "postgres",
+        "-Atc",
+        "select 1",
+    ]);
+    assert_eq!(wrong.code, 2, "{wrong:?}");
+    assert!(wrong.stderr.contains("password authentication failed"), "{}", wrong.stderr);
+    let right = d.docker(&[
+        "exec",
+        "--env=PGPASSWORD=s3cret",
+        "dokku.postgres.pw",
+        "psql",
+        "-h",
+        "localhost",
+        "-U",
+        "postgres",
+        "-Atc",
+        "select 1",
+    ]);
+    assert_eq!(right.ok().trim(), "1");
+    // the local socket is trusted, as in the image
+    assert_eq!(d.psql("dokku.postgres.pw", "select current_user").ok().trim(), "postgres");
+}
+
+#[test]
+fn postgis_extension_is_creatable() {
+    let d = Dock::new("postgis");
+    d.docker(&["pull", "postgis/postgis:15-3.3"]).ok();
+    d.service("geo", "postgis/postgis:15-3.3", "pw", &[]);
+    d.psql("dokku.postgres.geo", "create extension postgis").ok();
+    let version = d.psql("dokku.postgres.geo", "select postgis_lib_version()").ok();
+    assert!(version.starts_with("3."), "{version}");
+}
+
+#[test]
+fn a_17_image_on_a_15_data_dir_exits_with_the_postgres_error() {
+    let d = Dock::new("incompatible");
+    d.docker(&["pull", "postgres:15.6"]).ok();
+    d.docker(&["pull", "postgres:17.5"]).ok();
+    d.service("up", "postgres:15.6", "pw", &[]);
+    d.psql("dokku.postgres.up", "create table kept (x int)").ok();
+    // dokku-postgres's in-place upgrade: remove the container, recreate it with the new image
+    d.docker(&["container", "stop", "dokku.postgres.up"]).ok();
+    d.docker(&["container", "rm", "dokku.postgres.up"]).ok();
+    std::fs::remove_file(d.dir.join("services/up/ID")).unwrap();
+    d.service("up", "postgres:17.5", "pw", &[]);
+    assert_eq!(d.inspect("dokku.postgres.up", "{{.State.Status}} {{.State.Running}}"), "exited false");
+    assert_ne!(d.inspect("dokku.postgres.up", "{{.State.ExitCode}}"), "0");
+    let logs = d.docker(&["logs", "dokku.postgres.up"]).ok();
+    assert!(logs.contains("database files are incompatible with server"), "{logs}");
+    assert!(logs.contains("initialized by PostgreSQL version 15"), "{logs}");
+    let port = d.docker(&["sandbox-port", "dokku.postgres.up"]).code(1);
+    assert!(port.stderr.contains("is not running"), "{}", port.stderr);
+}
+
+#[test]
+fn rebuild_publishes_a_new_build_that_only_a_pull_fetches() {
+    let d = Dock::new("rebuild");
+    d.docker(&["pull", "postgres:17.10"]).ok();
+    let old = d.inspect("postgres:17.10", "{{.Id}}");
+    let old_created = d.inspect("postgres:17.10", "{{.Created}}");
+    d.service("r", "postgres:17.10", "pw", &[]);
+    assert_eq!(d.inspect("dokku.postgres.r", "{{.Image}}"), old);
+
+    let published = d.docker(&["sandbox-rebuild", "postgres:17.10"]).ok();
+    assert_ne!(published.trim(), old);
+    assert_eq!(d.inspect("postgres:17.10", "{{.Id}}"), old, "not pulled yet");
+    let pulled = d.docker(&["pull", "postgres:17.10"]).ok();
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+    let new = d.inspect("postgres:17.10", "{{.Id}}");
+    assert_eq!(new, published.trim());
+    assert_ne!(d.inspect("postgres:17.10", "{{.Created}}"), old_created);
+    assert!(d.inspect("postgres:17.10", "{{.Created}}").starts_with("20"), "RFC3339");
+    // the running container keeps its image; a recreated one gets the new build
+    assert_eq!(d.inspect("dokku.postgres.r", "{{.Image}}"), old);
+    assert_eq!(d.psql("dokku.postgres.r", "select 1").ok().trim(), "1");
+    let rebuilt_unknown = d.docker(&["sandbox-rebuild", "postgres:17.99"]).code(1);
+    assert!(rebuilt_unknown.stderr.contains("manifest unknown"), "{}", rebuilt_unknown.stderr);
+}
+
+#[test]
+fn s3backup_writes_the_object_and_encrypts_it() {
+    let d = Dock::new("s3backup");
+    d.docker(&["pull", "postgres:15"]).ok();
+    d.service("bk", "postgres:15", "pw", &[]);
+    d.psql("dokku.postgres.bk", "create table t as select 1 as x").ok();
+    let tmp = d.dir.join("backup-tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let dump = Command::new(d.dir.join("bin/docker"))
+        .args([
+            "exec",
+            "dokku.postgres.bk",
+            "env",
+            "PGPASSWORD=pw",
+            "pg_dump",
+            "-Fc",
+            "--no-acl",
+            "--no-owner",
+            "-h",
+            "localhost",
+            "-U",
+            "postgres",
+            "-w",
+            "postgres",
+        ])
+        .output()
+        .unwrap();
+    assert!(dump.status.success());
+    std::fs::write(tmp.join("export"), &dump.stdout).unwrap();
+    let volume = format!("{}:/backup", tmp.display());
+    let base = [
+        "run",
+        "--rm",
+        "-e",
+        "AWS_ACCESS_KEY_ID=id",
+        "-e",
+        "AWS_SECRET_ACCESS_KEY=secret",
+        "-e",
+        "BUCKET_NAME=bucket",
+        "-e",
+        "BACKUP_NAME=postgres-bk",
+        "-v",
+        &volume,
+    ];
+
+    let mut plain = base.to_vec();
+    plain.push("dokku/s3backup:0.18.0");
+    let key = d.docker(&plain).ok().trim().to_string();
+    let re = regex::Regex::new(r"^postgres-bk-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d\.tgz$").unwrap();
+    assert!(re.is_match(&key), "{key}");
+    let object = d.dir.join("s3/bucket").join(&key);
+    let listing = Command::new("tar").arg("-tzf").arg(&object).output().unwrap();
+    assert!(String::from_utf8_lossy(&listing.stdout).lines().any(|l| l == "backup/export"));
+
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut encrypted = base.to_vec();
+    encrypted.extend_from_slice(&["-e", "ENCRYPTION_KEY=hunter2", "dokku/s3backup:0.18.0"]);
+    let key = d.docker(&encrypted).ok().trim().to_string();
+    assert!(key.ends_with(".tgz.gpg") && key.starts_with("postgres-bk-"), "{key}");
+    let object = d.dir.join("s3/bucket").join(&key);
+    let gnupg = d.dir.join("gnupg");
+    std::fs::create_dir_all(&gnupg).unwrap();
+    let decrypted = Command::new("gpg")
+        .env("GNUPGHOME", &gnupg)
+        .args(["--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", "hunter2", "--decrypt"])
+        .arg(&object)
+        .output()
+        .unwrap();
+    assert!(decrypted.status.success(), "{}", String::from_utf8_lossy(&decrypted.stderr));
+    assert_eq!(&decrypted.stdout[..2], &[0x1f, 0x8b], "a gzip inside");
+
+    let no_credentials = d.docker(&[
+        "run",
+        "--rm",
+        "-e",
+        "BUCKET_NAME=bucket",
+        "-e",
+        "BACKUP_NAME=x",
+        "-v",
+        &volume,
+        "dokku/s3backup:0.18.0",
+    ]);
+    assert_eq!(no_credentials.code, 1, "{no_credentials:?}");
+}
+
+#[test]
+fn stop_all_leaves_nothing_running() {
+    let d = Dock::new("stopall");
+    d.docker(&["pull", "postgres:15"]).ok();
+    d.docker(&["pull", "postgres:17"]).ok();
+    d.service("one", "postgres:15", "pw", &[]);
+    d.service("two", "postgres:17", "pw", &[]);
+    assert!(!processes_mentioning(&d.dir).is_empty(), "servers should be running");
+    assert_eq!(d.docker(&["ps", "-q"]).ok().lines().count(), 2);
+    d.docker(&["sandbox-stop-all"]).ok();
+    let left = processes_mentioning(&d.dir);
+    assert!(left.is_empty(), "left running: {left:#?}");
+    assert_eq!(d.docker(&["ps", "-q"]).ok().lines().count(), 0);
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().lines().count(), 2);
+    let names = d.docker(&["ps", "-a", "--filter", "name=one", "--format", "{{.Names}} {{.State}}"]).ok();
+    assert_eq!(names.trim(), "dokku.postgres.one exited");
+}
