@@ -1,0 +1,555 @@
+//! The sandbox's dokku: dispatch as dokku's entry script does it, the core commands (apps, config,
+//! ps, docker-options, plugin), the maintenance plugin and the app workload.
+//! Facts pinned here come from shared/reference/dokku-plugin-system.md (§1, §4, §6) and
+//! dokku-postgres-behaviour.md (§4, §5).
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::thread::sleep;
+use std::time::Duration;
+use support::{Run, Sandbox};
+
+/// Writes an executable script.
+fn script(path: &Path, body: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, body).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn enabled(sb: &Sandbox) -> std::path::PathBuf {
+    sb.lib_root().join("plugins/enabled")
+}
+
+fn app_data(sb: &Sandbox, app: &str) -> std::path::PathBuf {
+    sb.lib_root().join("data/apps").join(app)
+}
+
+fn restarts(sb: &Sandbox, app: &str) -> Vec<String> {
+    fs::read_to_string(app_data(sb, app).join("restarts.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+        .collect()
+}
+
+#[track_caller]
+fn fails(run: Run, code: i32, stderr_has: &str) -> Run {
+    let run = run.code(code);
+    assert!(run.stderr.contains(stderr_has), "stderr lacks {stderr_has:?}:\n{}", run.stderr);
+    run
+}
+
+/// Parses `acked=N present=N lost=N max_gap_ms=N`.
+fn check_numbers(line: &str) -> std::collections::HashMap<String, i64> {
+    assert_eq!(line.trim().lines().count(), 1, "check prints one line: {line:?}");
+    line.split_whitespace()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("key=value");
+            (k.to_string(), v.parse().expect("number"))
+        })
+        .collect()
+}
+
+const ARGS_PLUGIN: &str = r#"#!/usr/bin/env bash
+printf '<%s>' "$@"; echo
+echo "flags=$DOKKU_GLOBAL_FLAGS|trace=${DOKKU_TRACE-unset}|quiet=${DOKKU_QUIET_OUTPUT-unset}|app=${DOKKU_APP_NAME-unset}|force=${DOKKU_APPS_FORCE_DELETE-unset}"
+for v in DOKKU_ROOT DOKKU_LIB_ROOT PLUGIN_PATH PLUGIN_AVAILABLE_PATH PLUGIN_ENABLED_PATH PLUGIN_CORE_PATH PLUGIN_CORE_AVAILABLE_PATH PLUGIN_CORE_ENABLED_PATH DOKKU_NOT_IMPLEMENTED_EXIT DOKKU_VALID_EXIT DOKKU_API_VERSION DOCKER_BIN; do echo "$v=${!v}"; done
+echo "pid=${DOKKU_PID:+set}"
+exit 42
+"#;
+
+#[test]
+fn dispatch_runs_a_plugin_subcommand_with_argv_and_env_as_dokku_does() {
+    let sb = Sandbox::up("dokku-dispatch-argv");
+    script(&enabled(&sb).join("testp/subcommands/args"), ARGS_PLUGIN);
+    let run = sb.dokku(&["--quiet", "--app", "myapp", "testp:args", "a b", "--trace", "c"]).code(42);
+    let mut lines = run.stdout.lines();
+    // The full command is $1; a trailing --trace stays in argv; only leading flags are stripped.
+    assert_eq!(lines.next().unwrap(), "<testp:args><a b><--trace><c>");
+    assert_eq!(lines.next().unwrap(), "flags=--quiet --app --trace|trace=1|quiet=1|app=myapp|force=unset");
+    let lib = sb.lib_root();
+    let lib = lib.to_str().unwrap();
+    let env: Vec<&str> = lines.collect();
+    for want in [
+        format!("DOKKU_ROOT={}", sb.dir.join("home/dokku").display()),
+        format!("DOKKU_LIB_ROOT={lib}"),
+        format!("PLUGIN_PATH={lib}/plugins"),
+        format!("PLUGIN_AVAILABLE_PATH={lib}/plugins/available"),
+        format!("PLUGIN_ENABLED_PATH={lib}/plugins/enabled"),
+        format!("PLUGIN_CORE_PATH={lib}/core-plugins"),
+        format!("PLUGIN_CORE_AVAILABLE_PATH={lib}/core-plugins/available"),
+        format!("PLUGIN_CORE_ENABLED_PATH={lib}/core-plugins/enabled"),
+        "DOKKU_NOT_IMPLEMENTED_EXIT=10".to_string(),
+        "DOKKU_VALID_EXIT=0".to_string(),
+        "DOKKU_API_VERSION=1".to_string(),
+        format!("DOCKER_BIN={}", sb.dir.join("bin/docker").display()),
+        "pid=set".to_string(),
+    ] {
+        assert!(env.contains(&want.as_str()), "missing {want:?} in {env:?}");
+    }
+
+    // Without flags: no QUIET/TRACE/APP; --force sets DOKKU_APPS_FORCE_DELETE.
+    let out = sb.dokku(&["testp:args", "x", "--force"]).code(42).stdout;
+    assert!(out.contains("<testp:args><x><--force>"), "{out}");
+    assert!(out.contains("flags=--force|trace=unset|quiet=unset|app=unset|force=1"), "{out}");
+}
+
+#[test]
+fn dispatch_sources_dokkurc_and_rewrites_app_only_for_core_plugins() {
+    let sb = Sandbox::up("dokku-dispatch-rc");
+    let root = sb.dir.join("home/dokku");
+    fs::write(root.join("dokkurc"), "export FROM_RC=main\n").unwrap();
+    fs::create_dir_all(root.join(".dokkurc")).unwrap();
+    fs::write(root.join(".dokkurc/extra"), "export FROM_RC_DIR=dir\n").unwrap();
+    script(&enabled(&sb).join("rc/subcommands/show"), "#!/usr/bin/env bash\necho \"$FROM_RC $FROM_RC_DIR $*\"\n");
+    // A community plugin gets its argv as typed, even with --app.
+    assert_eq!(sb.dokku(&["--app", "app", "rc:show", "x"]).ok(), "main dir rc:show x\n");
+    // A core plugin gets the app inserted after the command.
+    sb.dokku(&["apps:create", "app"]).ok();
+    sb.dokku(&["config:set", "--no-restart", "app", "K=v"]).ok();
+    assert_eq!(sb.dokku(&["--app", "app", "config:keys"]).ok(), "K\n");
+    assert_eq!(sb.dokku(&["--app", "app", "config:get", "K"]).ok(), "v\n");
+    // Bare `dokku` prints the help.
+    assert!(sb.dokku(&[]).ok().starts_with("Usage: dokku"));
+}
+
+#[test]
+fn dispatch_lookup_order_default_subcommand_wins() {
+    let sb = Sandbox::up("dokku-dispatch-order");
+    let en = enabled(&sb);
+    script(&en.join("fakepg/subcommands/upgrade"), "#!/usr/bin/env bash\necho \"plugin upgrade $*\"\n");
+    script(&en.join("fakepg/subcommands/default"), "#!/usr/bin/env bash\necho \"plugin default $*\"\n");
+    // Branch 3: <plugin>/subcommands/<cmd> gets the full command as $1.
+    assert_eq!(sb.dokku(&["fakepg:upgrade", "db"]).ok(), "plugin upgrade fakepg:upgrade db\n");
+    // subcommands/default of `fakepg` only fires for the bare name.
+    assert_eq!(sb.dokku(&["fakepg", "x"]).ok(), "plugin default fakepg x\n");
+    // Branch 1: a directory named after the full command with subcommands/default wins.
+    script(&en.join("fakepg:upgrade/subcommands/default"), "#!/usr/bin/env bash\necho \"colon default $*\"\n");
+    assert_eq!(sb.dokku(&["fakepg:upgrade", "db"]).ok(), "colon default fakepg:upgrade db\n");
+    // A non-executable default is skipped.
+    fs::set_permissions(en.join("fakepg:upgrade/subcommands/default"), fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(sb.dokku(&["fakepg:upgrade", "db"]).ok(), "plugin upgrade fakepg:upgrade db\n");
+}
+
+#[test]
+fn postgres_upgrade_route_wins_over_dokku_postgres_upgrade() {
+    let sb = Sandbox::up("dokku-dispatch-pgupgrade");
+    let route = enabled(&sb).join("postgres:upgrade/subcommands/default");
+    assert!(route.is_file(), "the plugin's install trigger made {}", route.display());
+    assert!(enabled(&sb).join("postgres/subcommands/upgrade").is_file(), "dokku-postgres ships subcommands/upgrade");
+    script(&route, "#!/usr/bin/env bash\necho \"routed $*\"\n");
+    assert_eq!(sb.dokku(&["postgres:upgrade", "db", "-I", "17"]).ok(), "routed postgres:upgrade db -I 17\n");
+    // Without the route, dokku-postgres's own subcommand gets the call.
+    fs::remove_dir_all(enabled(&sb).join("postgres:upgrade")).unwrap();
+    let run = sb.dokku(&["postgres:upgrade", "nosuch-db"]);
+    assert!(!run.stdout.contains("routed"), "{run:?}");
+    assert!(run.stderr.contains("nosuch-db"), "postgres's upgrade answered: {run:?}");
+}
+
+#[test]
+fn dispatch_commands_loop_and_unknown_command() {
+    let sb = Sandbox::up("dokku-dispatch-loop");
+    let en = enabled(&sb);
+    let handler = |name: &str| {
+        format!(
+            "#!/usr/bin/env bash\ncase \"$1\" in\n  shared:cmd) echo \"{name} handled $*\" ;;\n  fail:cmd) [[ {name} == bb ]] && exit 3; exit 10 ;;\n  *) exit 10 ;;\nesac\n"
+        )
+    };
+    script(&en.join("aa/commands"), &handler("aa"));
+    script(&en.join("bb/commands"), &handler("bb"));
+    // Every commands script exiting 0 runs, in glob order.
+    assert_eq!(sb.dokku(&["shared:cmd", "x y"]).ok(), "aa handled shared:cmd x y\nbb handled shared:cmd x y\n");
+    // A handler's non-zero, non-10 exit becomes dokku's.
+    sb.dokku(&["fail:cmd"]).code(3);
+    // Nobody handles it: dokku's message and exit 1.
+    let run = fails(sb.dokku(&["nothing:here", "a", "b"]), 1, " !     `nothing:here a b` is not a dokku command.");
+    assert_eq!(run.stdout, "");
+    fails(sb.dokku(&["maintenance:on-nope", "app"]), 1, "`maintenance:on-nope app` is not a dokku command.");
+}
+
+#[test]
+fn dokku_help_lists_core_and_community_commands() {
+    let sb = Sandbox::up("dokku-help");
+    let help = sb.dokku(&["help"]).ok();
+    assert!(help.contains("    apps "), "{help}");
+    assert!(!help.contains("apps:create"), "core lines with a colon are dropped without --all:\n{help}");
+    let community = help.split("Community plugin commands:").nth(1).expect("community section");
+    assert!(community.contains("maintenance"), "{help}");
+    assert!(community.contains("postgres-upgrade"), "{help}");
+    let all = sb.dokku(&["help", "--all"]).ok();
+    assert!(all.contains("apps:create"), "{all}");
+    assert!(all.contains("docker-options:report"), "{all}");
+    // `postgres-upgrade:help` comes through the commands loop.
+    let own = sb.dokku(&["postgres-upgrade:help"]).ok();
+    assert!(own.contains("postgres:upgrade"), "{own}");
+}
+
+#[test]
+fn apps_create_exists_list_destroy() {
+    let sb = Sandbox::up("dokku-apps");
+    assert!(sb.dokku(&["apps:create", "my-app.1"]).ok().contains("-----> Creating my-app.1..."));
+    fails(sb.dokku(&["apps:create", "my-app.1"]), 1, "Name is already taken");
+    fails(sb.dokku(&["apps:create", "Bad_Name"]), 1, " !     ");
+    sb.dokku(&["apps:exists", "my-app.1"]).ok();
+    fails(sb.dokku(&["apps:exists", "nope"]), 20, " !     App nope does not exist");
+    sb.dokku(&["apps:create", "other"]).ok();
+    assert_eq!(sb.dokku(&["apps:list"]).ok(), "=====> My Apps\nmy-app.1\nother\n");
+    assert_eq!(sb.dokku(&["--quiet", "apps:list"]).ok(), "my-app.1\nother\n");
+    assert!(sb.dir.join("home/dokku/other").is_dir());
+
+    // No tty, no force: the confirmation read fails and nothing is destroyed.
+    fails(sb.dokku(&["apps:destroy", "other"]), 1, "Confirmation did not match other. Aborted.");
+    sb.dokku(&["apps:exists", "other"]).ok();
+    // Typed confirmation, `force` argument, global --force.
+    sb.dokku_stdin(&["apps:destroy", "other"], b"other\n").ok();
+    fails(sb.dokku(&["apps:exists", "other"]), 20, "does not exist");
+    sb.dokku(&["apps:create", "other"]).ok();
+    sb.dokku(&["apps:destroy", "other", "force"]).ok();
+    sb.dokku(&["apps:create", "other"]).ok();
+    sb.dokku(&["--force", "apps:destroy", "other"]).ok();
+    fails(sb.dokku(&["apps:exists", "other"]), 20, "does not exist");
+    fails(sb.dokku(&["apps:destroy", "ghost", "force"]), 20, "App ghost does not exist");
+}
+
+#[test]
+fn missing_app_exits_20_everywhere() {
+    let sb = Sandbox::up("dokku-exit20");
+    for args in [
+        vec!["config:get", "ghost", "K"],
+        vec!["config:set", "ghost", "K=V"],
+        vec!["config:unset", "ghost", "K"],
+        vec!["config:show", "ghost"],
+        vec!["config:export", "ghost"],
+        vec!["ps:start", "ghost"],
+        vec!["ps:stop", "ghost"],
+        vec!["ps:restart", "ghost"],
+        vec!["ps:report", "ghost"],
+        vec!["docker-options:add", "ghost", "run", "--x"],
+        vec!["docker-options:report", "ghost"],
+        vec!["apps:lock", "ghost"],
+        vec!["apps:locked", "ghost"],
+        vec!["maintenance:enable", "ghost"],
+        vec!["maintenance:report", "ghost"],
+    ] {
+        let run = sb.dokku(&args);
+        assert_eq!(run.code, 20, "{args:?}: {run:?}");
+        assert!(run.stderr.contains(" !     App ghost does not exist"), "{args:?}: {run:?}");
+    }
+}
+
+#[test]
+fn config_get_set_unset_export_with_any_characters() {
+    let sb = Sandbox::up("dokku-config");
+    sb.dokku(&["apps:create", "app"]).ok();
+    let tricky = "it's \"q\" $HOME `x` \\ end\nsecond line; rm -rf /";
+    let set = sb.dokku(&["config:set", "app", "A=1", &format!("B={tricky}"), "C="]).ok();
+    assert!(set.starts_with("-----> Setting config vars\n       A:  1\n"), "{set}");
+    assert_eq!(sb.dokku(&["config:get", "app", "B"]).ok(), format!("{tricky}\n"));
+    assert_eq!(sb.dokku(&["config:get", "app", "C"]).ok(), "\n");
+    sb.dokku(&["config:get", "app", "MISSING"]).code(1);
+    assert_eq!(sb.dokku(&["config:get", "--quoted", "app", "A"]).ok(), "'1'\n");
+    assert_eq!(sb.dokku(&["config:keys", "app"]).ok(), "A\nB\nC\n");
+
+    // The ENV file: sorted `export KEY='value'` lines, quoted safely.
+    let env = fs::read_to_string(sb.lib_root().join("config/app/ENV")).unwrap();
+    assert!(env.starts_with("export A='1'\nexport B='it'\\''s"), "{env}");
+    let json = sb.dokku(&["config:export", "--format", "json", "app"]).ok();
+    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed["B"], tricky);
+    assert_eq!(parsed["C"], "");
+    let list: serde_json::Value =
+        serde_json::from_str(&sb.dokku(&["config:export", "--format", "json-list", "app"]).ok()).unwrap();
+    assert_eq!(list[0]["name"], "A");
+    // The exports format round-trips through a shell.
+    let exports = sb.dokku(&["config:export", "app"]).ok();
+    let out = Command::new("bash").arg("-c").arg(format!("{exports}\nprintf '%s' \"$B\"")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), tricky);
+
+    // --encoded takes base64 values.
+    sb.dokku(&["config:set", "--encoded", "app", "E=aGVsbG8gd29ybGQ="]).ok();
+    assert_eq!(sb.dokku(&["config:get", "app", "E"]).ok(), "hello world\n");
+    fails(sb.dokku(&["config:set", "app", "1BAD=x"]), 1, "Invalid key name");
+
+    sb.dokku(&["config:unset", "app", "A", "E"]).ok();
+    assert_eq!(sb.dokku(&["config:keys", "app"]).ok(), "B\nC\n");
+    let show = sb.dokku(&["config:show", "app"]).ok();
+    assert!(show.starts_with("=====> app env vars\nB:"), "{show}");
+}
+
+#[test]
+fn config_changes_restart_a_running_app_unless_no_restart() {
+    let sb = Sandbox::up("dokku-config-restart");
+    sb.dokku(&["apps:create", "app"]).ok();
+    // Not running: no restart.
+    let out = sb.dokku(&["config:set", "app", "A=1"]).ok();
+    assert!(!out.contains("Restarting"), "{out}");
+    assert!(restarts(&sb, "app").is_empty());
+
+    sb.dokku(&["ps:start", "app"]).ok();
+    assert_eq!(restarts(&sb, "app"), ["start"]);
+    let out = sb.dokku(&["config:set", "app", "A=2"]).ok();
+    assert!(out.contains("-----> Restarting app app"), "{out}");
+    assert_eq!(restarts(&sb, "app"), ["start", "restart"]);
+
+    // --no-restart before the app, after the pairs, and on unset.
+    sb.dokku(&["config:set", "--no-restart", "app", "A=3"]).ok();
+    sb.dokku(&["config:set", "app", "A=4", "--no-restart"]).ok();
+    sb.dokku(&["config:unset", "--no-restart", "app", "A"]).ok();
+    assert_eq!(restarts(&sb, "app"), ["start", "restart"]);
+    // In DOKKU_GLOBAL_FLAGS of the calling command (as dokku-postgres relies on).
+    script(
+        &enabled(&sb).join("callsconfig/subcommands/set"),
+        "#!/usr/bin/env bash\nexec \"$PLUGIN_ENABLED_PATH/config/subcommands/set\" config:set app B=1\n",
+    );
+    sb.dokku(&["callsconfig:set", "--no-restart"]).ok();
+    assert_eq!(sb.dokku(&["config:get", "app", "B"]).ok(), "1\n");
+    assert_eq!(restarts(&sb, "app"), ["start", "restart"]);
+
+    let out = sb.dokku(&["config:unset", "app", "B"]).ok();
+    assert!(out.contains("-----> Unsetting B") && out.contains("Restarting app app"), "{out}");
+    assert_eq!(restarts(&sb, "app"), ["start", "restart", "restart"]);
+
+    // ps:stop sets restore=false and config changes no longer restart.
+    sb.dokku(&["ps:stop", "app"]).ok();
+    sb.dokku(&["config:set", "app", "C=1"]).ok();
+    assert_eq!(restarts(&sb, "app").len(), 3);
+}
+
+#[test]
+fn ps_start_stop_restart_report() {
+    let sb = Sandbox::up("dokku-ps");
+    sb.dokku(&["apps:create", "app"]).ok();
+    assert_eq!(sb.dokku(&["ps:report", "app", "--running"]).ok(), "false\n");
+    sb.dokku(&["ps:start", "app"]).ok();
+    assert_eq!(sb.dokku(&["ps:report", "app", "--running"]).ok(), "true\n");
+    assert_eq!(sb.dokku(&["ps:report", "app", "--restore"]).ok(), "true\n");
+    assert_eq!(sb.dokku(&["ps:report", "app", "--deployed"]).ok(), "true\n");
+    sb.dokku(&["ps:restart", "app"]).ok();
+    sb.dokku(&["ps:stop", "app"]).ok();
+    assert_eq!(sb.dokku(&["ps:report", "app", "--running"]).ok(), "false\n");
+    assert_eq!(sb.dokku(&["ps:report", "app", "--restore"]).ok(), "false\n");
+    let report = sb.dokku(&["ps:report", "app"]).ok();
+    assert!(report.starts_with("=====> app ps information\n"), "{report}");
+    assert!(report.contains("\n       Running:                       false"), "{report}");
+    assert_eq!(restarts(&sb, "app"), ["start", "restart"]);
+    // Each line: a UTC timestamp and the verb.
+    let log = fs::read_to_string(app_data(&sb, "app").join("restarts.log")).unwrap();
+    assert!(log.lines().all(|l| l.len() > 20 && l.as_bytes()[4] == b'-' && l.contains("Z ")), "{log}");
+}
+
+#[test]
+fn ps_start_fails_like_docker_on_a_missing_link_and_records_options() {
+    let sb = Sandbox::up("dokku-ps-links");
+    sb.dokku(&["apps:create", "app"]).ok();
+    sb.dokku(&["docker-options:add", "app", "run", "--memory 1g"]).ok();
+    sb.dokku(&["ps:start", "app"]).ok();
+    assert_eq!(fs::read_to_string(app_data(&sb, "app").join("started-options")).unwrap(), "--memory 1g\n");
+    sb.dokku(&["docker-options:add", "app", "build,deploy,run", "--link dokku.postgres.gone:dokku-postgres-gone"]).ok();
+    // A restart that fails leaves the old processes running (new containers never started).
+    let run = fails(sb.dokku(&["ps:restart", "app"]), 1, "Error response from daemon");
+    assert!(run.stderr.contains("No such container: dokku.postgres.gone"), "{run:?}");
+    assert_eq!(sb.dokku(&["ps:report", "app", "--running"]).ok(), "true\n");
+    assert_eq!(fs::read_to_string(app_data(&sb, "app").join("started-options")).unwrap(), "--memory 1g\n");
+    sb.dokku(&["ps:stop", "app"]).ok();
+    fails(sb.dokku(&["ps:start", "app"]), 1, "No such container: dokku.postgres.gone");
+    assert_eq!(sb.dokku(&["ps:report", "app", "--running"]).ok(), "false\n");
+    assert_eq!(restarts(&sb, "app"), ["start"]);
+}
+
+#[test]
+fn docker_options_add_remove_clear_report() {
+    let sb = Sandbox::up("dokku-docker-options");
+    sb.dokku(&["apps:create", "app"]).ok();
+    let link = "--link dokku.postgres.db:dokku-postgres-db";
+    sb.dokku(&["docker-options:add", "app", "build,deploy,run", link]).ok();
+    sb.dokku(&["docker-options:add", "app", "build,deploy,run", link]).ok();
+    sb.dokku(&["docker-options:add", "app", "run", "--shm-size", "256m"]).ok();
+    let report = sb.dokku(&["docker-options:report", "app"]).ok();
+    assert_eq!(
+        report,
+        format!(
+            "=====> app docker options information\n       Docker options build:          {link}\n       Docker options deploy:         {link}\n       Docker options run:            {link} --shm-size 256m\n"
+        )
+    );
+    assert_eq!(sb.dokku(&["docker-options:report", "app", "--docker-options-build"]).ok(), format!("{link}\n"));
+    sb.dokku(&["docker-options:remove", "app", "build,deploy,run", link]).ok();
+    assert_eq!(sb.dokku(&["docker-options:report", "app", "--docker-options-run"]).ok(), "--shm-size 256m\n");
+    assert_eq!(sb.dokku(&["docker-options:report", "app", "--docker-options-deploy"]).ok(), "\n");
+    fails(sb.dokku(&["docker-options:add", "app", "nonsense", "--x"]), 1, "Phase must be one of");
+    sb.dokku(&["docker-options:clear", "app", "run"]).ok();
+    assert_eq!(sb.dokku(&["docker-options:report", "app", "--docker-options-run"]).ok(), "\n");
+}
+
+#[test]
+fn lock_unlock_locked_and_deploy() {
+    let sb = Sandbox::up("dokku-lock");
+    sb.dokku(&["apps:create", "app"]).ok();
+    sb.dokku(&["apps:locked", "app"]).code(1);
+    assert!(sb.dokku(&["apps:lock", "app"]).ok().contains("Deploy lock created"));
+    sb.dokku(&["apps:locked", "app"]).ok();
+    assert!(app_data(&sb, "app").join("LOCKED").is_file());
+    let run = fails(sb.sandbox(&["deploy", "app"]), 1, "app currently has a deploy lock in place. Exiting...");
+    assert!(run.stderr.contains("Run 'apps:unlock' to release the existing deploy lock"), "{run:?}");
+    assert!(restarts(&sb, "app").is_empty());
+    assert!(sb.dokku(&["apps:unlock", "app"]).ok().contains("Deploy lock removed"));
+    sb.dokku(&["apps:locked", "app"]).code(1);
+    sb.sandbox(&["deploy", "app"]).ok();
+    assert_eq!(restarts(&sb, "app"), ["deploy"]);
+    assert_eq!(sb.dokku(&["ps:report", "app", "--running"]).ok(), "true\n");
+    sb.dokku(&["ps:stop", "app"]).ok();
+}
+
+#[test]
+fn maintenance_enable_disable_report() {
+    let sb = Sandbox::up("dokku-maintenance");
+    sb.dokku(&["apps:create", "app"]).ok();
+    let file = sb.dir.join("home/dokku/app/nginx.conf.d/maintenance.conf");
+    assert_eq!(sb.dokku(&["maintenance:report", "app", "--maintenance-enabled"]).ok(), "false\n");
+    assert!(sb.dokku(&["maintenance:enable", "app"]).ok().contains("Enabling maintenance mode for app"));
+    assert!(file.is_file());
+    assert!(sb.dokku(&["maintenance:enable", "app"]).ok().contains("Maintenance mode already enabled"));
+    assert_eq!(sb.dokku(&["maintenance:report", "app", "--maintenance-enabled"]).ok(), "true\n");
+    let report = sb.dokku(&["maintenance:report", "app"]).ok();
+    assert!(
+        report.starts_with("=====> app maintenance information\n       Maintenance enabled:           true"),
+        "{report}"
+    );
+    sb.dokku(&["maintenance:disable", "app"]).ok();
+    assert!(!file.exists());
+    assert!(sb.dokku(&["maintenance:disable", "app"]).ok().contains("Maintenance mode already disabled"));
+    // on/off still work, with the deprecation notice.
+    let run = sb.dokku(&["maintenance:on", "app"]).code(0);
+    assert!(run.stderr.contains("Deprecated: Please use maintenance:enable"), "{run:?}");
+    assert!(file.is_file());
+    let run = sb.dokku(&["maintenance:off", "app"]).code(0);
+    assert!(run.stderr.contains("Deprecated: Please use maintenance:disable"), "{run:?}");
+    assert!(!file.exists());
+    // --app works; no app at all is exit 1.
+    sb.dokku(&["--app", "app", "maintenance:enable"]).ok();
+    assert!(file.is_file());
+    fails(sb.dokku(&["maintenance:enable"]), 1, "Please specify an app to run the command on");
+    sb.dokku(&["plugin:installed", "maintenance"]).ok();
+    sb.dokku(&["plugin:installed", "nope"]).code(1);
+}
+
+#[test]
+fn up_installs_the_checkout_as_a_clone_and_keeps_data_on_rerun() {
+    let sb = Sandbox::up("dokku-up");
+    let plugin = sb.lib_root().join("plugins/available/postgres-upgrade");
+    assert_eq!(fs::read_link(plugin.join("update")).unwrap(), Path::new("install"));
+    assert!(plugin.join("commands").is_file());
+    assert!(plugin.join("bin/postgres-upgrade").is_file());
+    assert!(!plugin.join("target").exists(), "ignored files are not copied");
+    assert!(sb.lib_root().join("data/postgres-upgrade/postgres-upgrade").is_file(), "install trigger ran");
+    for core in ["apps", "config", "ps", "docker-options", "plugin"] {
+        let link = enabled(&sb).join(core);
+        assert!(fs::canonicalize(&link).unwrap().to_string_lossy().contains("core-plugins"), "{core}");
+        assert!(sb.lib_root().join("core-plugins/enabled").join(core).exists(), "{core}");
+    }
+    // No file named `commands` anywhere but plugin roots.
+    assert!(sb.lib_root().join("plugins/available/maintenance/commands").is_file());
+
+    sb.dokku(&["apps:create", "keep"]).ok();
+    sb.dokku(&["config:set", "keep", "K=v"]).ok();
+    sb.sandbox(&["up"]).ok();
+    assert_eq!(sb.dokku(&["config:get", "keep", "K"]).ok(), "v\n");
+
+    // The wrappers work from any directory with nothing set.
+    let out = Command::new(sb.dir.join("bin/dokku"))
+        .args(["apps:list"])
+        .env_clear()
+        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "=====> My Apps\nkeep\n");
+}
+
+// ---------------------------------------------------------------- workload (needs postgres) ------
+
+fn app_with_database(name: &str) -> Sandbox {
+    let sb = Sandbox::up(name);
+    sb.dokku(&["apps:create", "app"]).ok();
+    sb.dokku(&["postgres:create", "db", "-I", "15"]).ok();
+    sb.dokku(&["postgres:link", "db", "app"]).ok();
+    sb
+}
+
+fn acks(sb: &Sandbox, kind: &str) -> usize {
+    fs::read_to_string(sb.dir.join("run/app").join(format!("{kind}.acks"))).map(|s| s.lines().count()).unwrap_or(0)
+}
+
+#[test]
+fn workload_needs_a_database() {
+    let sb = Sandbox::up("dokku-workload-nodb");
+    sb.dokku(&["apps:create", "app"]).ok();
+    fails(sb.sandbox(&["workload", "app", "on"]), 1, "has no DATABASE_URL");
+    fails(sb.sandbox(&["workload", "ghost", "on"]), 20, "App ghost does not exist");
+}
+
+#[test]
+fn workload_writes_while_running_and_nothing_is_lost() {
+    let sb = app_with_database("dokku-workload");
+    sb.sandbox(&["workload", "app", "on"]).ok();
+    sb.dokku(&["ps:start", "app"]).ok();
+    sleep(Duration::from_millis(1200));
+    sb.dokku(&["ps:stop", "app"]).ok();
+    let (web, worker) = (acks(&sb, "web"), acks(&sb, "worker"));
+    assert!(web > 5 && worker > 5, "web={web} worker={worker}");
+    sleep(Duration::from_millis(300));
+    assert_eq!((acks(&sb, "web"), acks(&sb, "worker")), (web, worker), "nothing writes after ps:stop");
+    let n = check_numbers(&sb.sandbox(&["workload", "app", "check"]).ok());
+    assert_eq!(n["acked"], (web + worker) as i64);
+    assert_eq!(n["present"], n["acked"]);
+    assert_eq!(n["lost"], 0);
+    assert!(n["max_gap_ms"] > 0 && n["max_gap_ms"] < 1000, "{n:?}");
+    assert_eq!(sb.sql("db", "SELECT count(DISTINCT process) FROM sandbox_workload"), "2");
+
+    // Acknowledged rows that vanish are reported as lost (exit 1).
+    sb.sql("db", "DELETE FROM sandbox_workload WHERE id IN (SELECT id FROM sandbox_workload ORDER BY id LIMIT 3)");
+    let run = sb.sandbox(&["workload", "app", "check"]).code(1);
+    assert_eq!(check_numbers(&run.stdout)["lost"], 3);
+}
+
+#[test]
+fn workload_web_pauses_under_maintenance_worker_does_not() {
+    let sb = app_with_database("dokku-workload-maint");
+    sb.sandbox(&["workload", "app", "on"]).ok();
+    sb.dokku(&["ps:start", "app"]).ok();
+    sleep(Duration::from_millis(500));
+    sb.dokku(&["maintenance:enable", "app"]).ok();
+    sleep(Duration::from_millis(200));
+    let (web, worker) = (acks(&sb, "web"), acks(&sb, "worker"));
+    sleep(Duration::from_millis(800));
+    let (web2, worker2) = (acks(&sb, "web"), acks(&sb, "worker"));
+    assert_eq!(web2, web, "web sends no request while maintenance is on");
+    assert!(worker2 >= worker + 5, "worker keeps writing: {worker} → {worker2}");
+    sb.dokku(&["maintenance:disable", "app"]).ok();
+    sleep(Duration::from_millis(600));
+    assert!(acks(&sb, "web") > web2, "web resumes");
+    sb.dokku(&["ps:stop", "app"]).ok();
+    let n = check_numbers(&sb.sandbox(&["workload", "app", "check"]).ok());
+    assert_eq!(n["lost"], 0);
+    assert!(n["max_gap_ms"] < 1000, "worker kept the gap small: {n:?}");
+}
+
+#[test]
+fn workload_survives_restarts_and_down_stops_it() {
+    let sb = app_with_database("dokku-workload-link");
+    sb.sandbox(&["workload", "app", "on"]).ok();
+    sb.dokku(&["ps:start", "app"]).ok();
+    sleep(Duration::from_millis(400));
+    // Restarts keep appending to the same logs; down stops everything.
+    sb.dokku(&["ps:restart", "app"]).ok();
+    sleep(Duration::from_millis(400));
+    sb.sandbox(&["down"]).ok();
+    let after_down = acks(&sb, "web") + acks(&sb, "worker");
+    sleep(Duration::from_millis(300));
+    assert_eq!(acks(&sb, "web") + acks(&sb, "worker"), after_down);
+    assert_eq!(restarts(&sb, "app"), ["start", "restart"]);
+}
