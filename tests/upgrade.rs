@@ -293,8 +293,7 @@ fn a_tag_rebuilt_under_the_same_name_moves_the_app_to_the_new_build() {
     assert!(config(&sb, "memo-app-r")["DATABASE_URL"].starts_with("postgis://postgres:"));
     let cron = std::fs::read_to_string(sb.dir.join(format!("etc/cron.d/dokku-postgres-{new}"))).unwrap();
     assert!(
-        cron.starts_with("@daily dokku ")
-            && cron.trim_end().ends_with(&format!("postgres:backup {new} geo-backups")),
+        cron.starts_with("@daily dokku ") && cron.trim_end().ends_with(&format!("postgres:backup {new} geo-backups")),
         "{cron}"
     );
 }
@@ -326,6 +325,29 @@ fn a_write_that_slips_past_the_stopped_apps_fails_verification_and_rolls_back() 
     let mut after = state(&sb, "memo");
     after.1.retain(|k, _| before.1.contains_key(k));
     assert_eq!(after, before);
+}
+
+#[test]
+fn an_app_that_does_not_start_on_the_new_service_is_switched_back() {
+    let sb = Sandbox::up("upgrade-start-fails");
+    app_with_service(&sb, "memo", "memo-db", "postgres", "15");
+    // The app's deploy checks only pass on PostgreSQL 15 (say, it uses a function 17 removed).
+    sb.dokku(&[
+        "config:set",
+        "memo",
+        "SANDBOX_HEALTHCHECK_SQL=SELECT current_setting('server_version_num')::int < 160000",
+    ])
+    .ok();
+    sb.sandbox(&["workload", "memo", "on"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let before = state(&sb, "memo");
+    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-next"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stderr.contains("Starting memo") && run.stderr.contains("failed its health check"), "{}", run.stderr);
+    assert_eq!(state(&sb, "memo"), before);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let check = sb.sandbox(&["workload", "memo", "check"]).ok();
+    assert!(check.contains(" lost=0 "), "{check}");
 }
 
 #[test]
