@@ -4,29 +4,9 @@
 mod support;
 
 use serde_json::Value;
-use std::collections::BTreeMap;
 use support::Sandbox;
 
 const STEPS: usize = 13;
-
-fn config(sb: &Sandbox, app: &str) -> BTreeMap<String, String> {
-    let out = sb.dokku(&["config:export", "--format", "json", app]).ok();
-    let v: Value = serde_json::from_str(&out).expect("config json");
-    v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()
-}
-
-fn services(sb: &Sandbox) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(sb.lib_root().join("services/postgres"))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter(|e| e.path().is_dir())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
 
 /// memo on a PostgreSQL 15 service with data, a backup schedule and a worker writing.
 fn setup(name: &str) -> Sandbox {
@@ -82,8 +62,8 @@ fn killed_at(point: &str, recovery: Recovery) {
         None => point.parse::<usize>().unwrap() <= 10,
     };
     let expected = if recovery == Recovery::Rollback && before_start { "memo-db" } else { "memo-v17" };
-    assert_eq!(services(&sb), vec![expected.to_string()], "{recovery:?} after {point}");
-    let cfg = config(&sb, "memo");
+    assert_eq!(sb.services(), vec![expected.to_string()], "{recovery:?} after {point}");
+    let cfg = sb.config("memo");
     let db_vars: Vec<(&String, &String)> = cfg.iter().filter(|(_, v)| v.contains("dokku-postgres-")).collect();
     assert_eq!(db_vars.len(), 1, "{:?}", cfg.keys());
     assert_eq!(db_vars[0].0, "DATABASE_URL");
@@ -171,7 +151,7 @@ fn a_second_upgrade_is_refused_at_once_and_names_the_running_one() {
         run.stderr
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(25), "it waited for the lock");
-    assert_eq!(services(&sb), vec!["memo-db".to_string()]);
+    assert_eq!(sb.services(), vec!["memo-db".to_string()]);
     // Unrelated apps are not blocked.
     sb.dokku(&["apps:create", "other"]).ok();
     sb.dokku(&["postgres:create", "other-db", "-I", "15"]).ok();
@@ -183,7 +163,7 @@ fn a_second_upgrade_is_refused_at_once_and_names_the_running_one() {
 #[test]
 fn sigterm_during_the_copy_rolls_back_and_exits_143() {
     let sb = setup("sigterm");
-    let before = config(&sb, "memo");
+    let before = sb.config("memo");
     let journal = sb.lib_root().join("data/postgres-upgrade/memo/journal.json");
     let child = std::process::Command::new(sb.dir.join("bin/dokku"))
         .args(["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17"])
@@ -207,8 +187,8 @@ fn sigterm_during_the_copy_rolls_back_and_exits_143() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(143), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Interrupted by SIGTERM"));
-    assert_eq!(services(&sb), vec!["memo-db".to_string()]);
-    assert_eq!(config(&sb, "memo"), before);
+    assert_eq!(sb.services(), vec!["memo-db".to_string()]);
+    assert_eq!(sb.config("memo"), before);
     assert_eq!(sb.dokku(&["ps:report", "memo", "--running"]).ok().trim(), "true");
     assert_eq!(sb.dokku(&["maintenance:report", "memo", "--maintenance-enabled"]).ok().trim(), "false");
 }

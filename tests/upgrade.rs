@@ -20,25 +20,6 @@ fn app_with_service(sb: &Sandbox, app: &str, service: &str, image: &str, version
     sb.dokku(&["ps:start", app]).ok();
 }
 
-fn config(sb: &Sandbox, app: &str) -> BTreeMap<String, String> {
-    let out = sb.dokku(&["config:export", "--format", "json", app]).ok();
-    let v: Value = serde_json::from_str(&out).expect("config json");
-    v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()
-}
-
-fn services(sb: &Sandbox) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(sb.lib_root().join("services/postgres"))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter(|e| e.path().is_dir())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
 fn restarts(sb: &Sandbox, app: &str) -> usize {
     std::fs::read_to_string(sb.lib_root().join("data/apps").join(app).join("restarts.log"))
         .map(|s| s.lines().count())
@@ -52,8 +33,8 @@ fn json_report(stdout: &str) -> Value {
 /// Everything that "the state exactly as before" covers, in one comparable value.
 fn state(sb: &Sandbox, app: &str) -> (Vec<String>, BTreeMap<String, String>, String, String, String, String) {
     (
-        services(sb),
-        config(sb, app),
+        sb.services(),
+        sb.config(app),
         sb.dokku(&["ps:report", app, "--running"]).ok().trim().to_string(),
         sb.dokku(&["maintenance:report", app, "--maintenance-enabled"]).ok().trim().to_string(),
         sb.dokku(&["docker-options:report", app, "--docker-options-run"]).ok().trim().to_string(),
@@ -95,7 +76,7 @@ fn upgrades_an_app_from_15_to_17_with_backups_a_worker_and_one_start() {
     assert_eq!(sb.sql(&new, "SELECT count(*) FROM notes"), "500");
     assert!(sb.sql(&new, "SHOW server_version").starts_with("17."));
     // Same variable, now on the new service; nothing refers to the old one; exactly one start.
-    let cfg = config(&sb, "memo-app-r");
+    let cfg = sb.config("memo-app-r");
     assert!(cfg["DATABASE_URL"].contains(&format!("@dokku-postgres-{new}:5432/")), "{:?}", cfg.keys());
     assert!(!cfg.values().any(|v| v.contains("dokku-postgres-memo-db:")));
     assert!(!cfg.keys().any(|k| k.starts_with("DOKKU_POSTGRES_")), "{:?}", cfg.keys());
@@ -106,7 +87,7 @@ fn upgrades_an_app_from_15_to_17_with_backups_a_worker_and_one_start() {
         "{options}"
     );
     // The old service is gone, its cron file too; backups were carried over and proven.
-    assert_eq!(services(&sb), vec![new.clone()]);
+    assert_eq!(sb.services(), vec![new.clone()]);
     assert!(!sb.dir.join("etc/cron.d/dokku-postgres-memo-db").exists());
     let cron = std::fs::read_to_string(sb.dir.join(format!("etc/cron.d/dokku-postgres-{new}"))).unwrap();
     assert!(
@@ -140,7 +121,7 @@ fn upgrades_an_app_from_15_to_17_with_backups_a_worker_and_one_start() {
     let again = sb.dokku(&["postgres:upgrade", "memo-app-r", "-I", "17", "--format", "json"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(json_report(&again.stdout)["changed"], false);
-    assert_eq!(services(&sb), vec![new]);
+    assert_eq!(sb.services(), vec![new]);
 }
 
 #[test]
@@ -153,12 +134,12 @@ fn a_second_upgrade_keeps_the_variable_names_and_leaves_no_colour_alias() {
     assert!(first.stdout.contains("-----> [1/13] "), "{}", first.stdout);
     let second = sb.dokku(&["postgres:upgrade", "shop", "-I", "17", "--new-service", "shop-v3"]);
     assert_eq!(second.code, 0, "{}", second.stderr);
-    let cfg = config(&sb, "shop");
+    let cfg = sb.config("shop");
     let db_vars: Vec<&String> = cfg.iter().filter(|(_, v)| v.contains("dokku-postgres-")).map(|(k, _)| k).collect();
     assert_eq!(db_vars, vec!["DATABASE_URL"]);
     assert!(cfg["DATABASE_URL"].contains("@dokku-postgres-shop-v3:5432/shop_v3"));
     assert_eq!(sb.sql("shop-v3", "SELECT count(*) FROM notes"), "500");
-    assert_eq!(services(&sb), vec!["shop-v3".to_string()]);
+    assert_eq!(sb.services(), vec!["shop-v3".to_string()]);
 }
 
 #[test]
@@ -171,8 +152,8 @@ fn a_service_linked_to_two_apps_moves_both_and_keeps_aliases_and_query_strings()
 
     let run = sb.dokku(&["postgres:upgrade", "api", "-I", "17", "--new-service", "shared-v17"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let api = config(&sb, "api");
-    let reports = config(&sb, "reports");
+    let api = sb.config("api");
+    let reports = sb.config("reports");
     assert!(api["DATABASE_URL"].contains("@dokku-postgres-shared-v17:5432/"));
     assert!(
         reports["ANALYTICS_URL"].contains("@dokku-postgres-shared-v17:5432/")
@@ -194,10 +175,10 @@ fn an_app_with_two_services_moves_only_the_one_asked_for() {
     let run =
         sb.dokku(&["postgres:upgrade", "crm", "-I", "17", "--service", "crm-cache", "--new-service", "crm-cache-17"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let cfg = config(&sb, "crm");
+    let cfg = sb.config("crm");
     assert!(cfg["CACHE_DATABASE_URL"].contains("@dokku-postgres-crm-cache-17:5432/"));
     assert!(cfg["DATABASE_URL"].contains("@dokku-postgres-crm-main:5432/"));
-    assert_eq!(services(&sb), vec!["crm-cache-17".to_string(), "crm-main".to_string()]);
+    assert_eq!(sb.services(), vec!["crm-cache-17".to_string(), "crm-main".to_string()]);
 }
 
 #[test]
@@ -290,7 +271,7 @@ fn a_tag_rebuilt_under_the_same_name_moves_the_app_to_the_new_build() {
     let new_id = sb.docker(&["container", "inspect", "-f", "{{.Image}}", &format!("dokku.postgres.{new}")]).ok();
     assert_ne!(new_id.trim(), old_id.trim());
     assert_eq!(sb.sql(&new, "SELECT count(*) FROM places WHERE ST_X(at) > 0"), "50");
-    assert!(config(&sb, "memo-app-r")["DATABASE_URL"].starts_with("postgis://postgres:"));
+    assert!(sb.config("memo-app-r")["DATABASE_URL"].starts_with("postgis://postgres:"));
     let cron = std::fs::read_to_string(sb.dir.join(format!("etc/cron.d/dokku-postgres-{new}"))).unwrap();
     assert!(
         cron.starts_with("@daily dokku ") && cron.trim_end().ends_with(&format!("postgres:backup {new} geo-backups")),
@@ -399,7 +380,7 @@ fn a_service_name_within_its_major_is_handed_to_dokku_postgres() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("handing over to dokku-postgres"), "{}", run.stdout);
     assert_eq!(std::fs::read_to_string(sb.service_dir("plain").join("IMAGE_VERSION")).unwrap().trim(), "15.18");
-    assert_eq!(services(&sb), vec!["plain".to_string()]);
+    assert_eq!(sb.services(), vec!["plain".to_string()]);
 }
 
 #[test]

@@ -118,6 +118,27 @@ impl Sandbox {
             .to_string()
     }
 
+    /// The app's whole config, through `config:export --format json`.
+    pub fn config(&self, app: &str) -> std::collections::BTreeMap<String, String> {
+        let out = self.dokku(&["config:export", "--format", "json", app]).ok();
+        let v: serde_json::Value = serde_json::from_str(&out).expect("config json");
+        v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()
+    }
+
+    /// The postgres services on the host, sorted.
+    pub fn services(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.lib_root().join("services/postgres"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
     pub fn lib_root(&self) -> PathBuf {
         self.dir.join("var/lib/dokku")
     }
