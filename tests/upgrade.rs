@@ -373,6 +373,22 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
 }
 
 #[test]
+fn a_service_name_across_majors_moves_the_service_and_its_apps_blue_green() {
+    let sb = Sandbox::up("upgrade-service-name");
+    app_with_service(&sb, "api", "api-db", "postgres", "15");
+    let run = sb.dokku(&["postgres:upgrade", "api-db", "-I", "17", "--new-service", "api-db-17"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("api-db is a service: a change of image family or major version is done blue-green"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(sb.services(), vec!["api-db-17".to_string()]);
+    assert!(sb.config("api")["DATABASE_URL"].contains("@dokku-postgres-api-db-17:5432/"));
+    assert_eq!(sb.sql("api-db-17", "SELECT count(*) FROM notes"), "500");
+}
+
+#[test]
 fn a_service_name_within_its_major_is_handed_to_dokku_postgres() {
     let sb = Sandbox::up("upgrade-hand-over");
     sb.dokku(&["postgres:create", "plain", "-I", "15.6"]).ok();
