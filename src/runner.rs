@@ -167,8 +167,11 @@ impl Runner for SystemRunner {
         let mut command = Command::new(&cmd.program);
         command.args(&cmd.args);
         // A terminal's Ctrl-C must not cut a `postgres:link` in half: the upgrade decides at the
-        // next step boundary (signals.rs). `--app` given to us must not rewrite nested calls.
-        command.process_group(0).env_remove("DOKKU_APP_NAME");
+        // next step boundary (signals.rs). Our own `--app` must not rewrite nested calls, and
+        // our own flags must not stand in for theirs: dokku sets DOKKU_GLOBAL_FLAGS only when it
+        // is empty, and `postgres:unlink` reads `--no-restart` nowhere else
+        // (dokku-postgres-behaviour.md §2 unlink, §4).
+        command.process_group(0).env_remove("DOKKU_APP_NAME").env_remove("DOKKU_GLOBAL_FLAGS");
         command.stdin(match &cmd.stdin {
             Input::Null => Stdio::null(),
             Input::File(path) => {

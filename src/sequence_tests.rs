@@ -113,6 +113,7 @@ fn mutations(runner: &FakeRunner) -> Vec<String> {
                 && !c.contains("postgres:info")
                 && !c.contains("config:export")
                 && !c.contains("postgres:links")
+                && !c.contains("apps:locked")
                 && !c.contains("docker-options:report")
         })
         .collect()

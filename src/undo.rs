@@ -86,7 +86,11 @@ impl Action {
         let check = |args: &[&str]| host.runner.check(&host.dokku(args)).map(drop);
         match self {
             Action::DestroyService { service } => check(&["postgres:destroy", service, "-f"]),
-            Action::Unlock { app } => check(&["apps:unlock", app]),
+            // apps:unlock fails when there is no lock (the lock step may have failed before it).
+            Action::Unlock { app } => match host.runner.run(&host.dokku(&["apps:locked", app]))?.success() {
+                true => check(&["apps:unlock", app]),
+                false => Ok(()),
+            },
             Action::MaintenanceOff { app } => check(&["maintenance:disable", app]),
             Action::Restart { app } => check(&["ps:restart", app]),
             Action::Relink { app, from, to, vars } => switch::relink(host, app, from, to, vars, Mode::Back),
