@@ -189,7 +189,9 @@ fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 Err(err) => return failed(err),
             };
             let (report, result) =
-                Upgrade::new(&host, &out, &plan, &opts, &copy::DumpRestore).with_journal(journal).run();
+                Upgrade::new(&host, &out, &plan, &opts, &copy::ParallelDirectory::new(plan.reference()))
+                    .with_journal(journal)
+                    .run();
             if json_mode {
                 out.json(&report);
             }

@@ -2,7 +2,7 @@
 //! `postgres-upgrade:rollback` takes back an unfinished one from its journal.
 
 use crate::cli::{Format, RollbackArgs, StatusArgs};
-use crate::copy::DumpRestore;
+use crate::copy::ParallelDirectory;
 use crate::env::Env;
 use crate::host::Host;
 use crate::journal::{Journal, ROLLBACK_FAILED, ROLLING_BACK, RUNNING};
@@ -161,6 +161,7 @@ pub fn resume(target: &str, env: &Env, runner: &dyn Runner, out: &Out) -> (Optio
         journal.doc["steps"].as_array().map(|s| s.iter().take_while(|s| s["state"] == "done").count()).unwrap_or(0);
     crate::signals::install();
     out.info2(&format!("Resuming the upgrade of {target} to {} after step {done}", plan.new));
-    let (report, result) = Upgrade::new(&host, out, &plan, &opts, &DumpRestore).resume(journal).run();
+    let (report, result) =
+        Upgrade::new(&host, out, &plan, &opts, &ParallelDirectory::new(plan.reference())).resume(journal).run();
     (Some(report), result)
 }

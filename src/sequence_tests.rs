@@ -1,7 +1,7 @@
 //! The exact command sequence of an upgrade, rollbacks included, against a fake runner.
 //! (The same sequence runs against real PostgreSQL servers in tests/upgrade.rs.)
 
-use crate::copy::DumpRestore;
+use crate::copy::ParallelDirectory;
 use crate::env::Env;
 use crate::host::{BackupSettings, Host, Schedule, ServiceSettings};
 use crate::output::Out;
@@ -16,10 +16,15 @@ use std::rc::Rc;
 const OLD_URL: &str = "postgres://postgres:oldpw@dokku-postgres-db:5432/db";
 const NEW_URL: &str = "postgres://postgres:newpw@dokku-postgres-db2:5432/db2";
 
+/// A lib root with the two services' PASSWORD files, which the copy reads.
 fn temp_root(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("pgu-unit-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    for (service, password) in [("db", "oldpw"), ("db2", "newpw")] {
+        let service_dir = dir.join("services/postgres").join(service);
+        std::fs::create_dir_all(&service_dir).unwrap();
+        std::fs::write(service_dir.join("PASSWORD"), password).unwrap();
+    }
     dir
 }
 
@@ -103,8 +108,12 @@ fn healthy() -> FakeRunner {
         })
 }
 
-/// The dokku calls and the copy, without the read-only psql queries.
+/// The dokku calls and the copy, without the read-only queries; the temp root, the dump's
+/// timestamp and the uid are replaced by ROOT, TS and UID.
 fn mutations(runner: &FakeRunner) -> Vec<String> {
+    let root = regex::Regex::new(r"/tmp/pgu-unit-[^/ ]+").unwrap();
+    let ts = regex::Regex::new(r"\d{8}-\d{6}").unwrap();
+    let uid = regex::Regex::new(r"--user \d+:\d+").unwrap();
     runner
         .calls()
         .into_iter()
@@ -112,10 +121,11 @@ fn mutations(runner: &FakeRunner) -> Vec<String> {
             !c.contains(" psql ")
                 && !c.contains("postgres:info")
                 && !c.contains("config:export")
+                && !c.contains("docker-options:report")
                 && !c.contains("postgres:links")
                 && !c.contains("apps:locked")
-                && !c.contains("docker-options:report")
         })
+        .map(|c| uid.replace_all(&ts.replace_all(&root.replace_all(&c, "ROOT"), "TS"), "--user UID").into_owned())
         .collect()
 }
 
@@ -127,7 +137,7 @@ fn run(runner: &FakeRunner, name: &str) -> (serde_json::Value, anyhow::Result<()
     let out = Out::captured();
     let plan = plan();
     let opts = Options::default();
-    Upgrade::new(&host, &out, &plan, &opts, &DumpRestore).run()
+    Upgrade::new(&host, &out, &plan, &opts, &ParallelDirectory { image: "postgres:17".into(), jobs: 2 }).run()
 }
 
 const BEFORE_COPY: [&str; 5] = [
@@ -138,8 +148,12 @@ const BEFORE_COPY: [&str; 5] = [
     "dokku postgres:backup db bucket",
 ];
 const COPY: [&str; 2] = [
-    "docker container exec dokku.postgres.db pg_dump -Fc --no-acl --no-owner -U postgres db",
-    "docker container exec -i dokku.postgres.db2 pg_restore --exit-on-error --no-acl --no-owner -U postgres -d db2",
+    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/memo/dumps:/dump \
+     --env-file ROOT/data/postgres-upgrade/memo/dumps/.db.env --user UID postgres:17 \
+     pg_dump -Fd -Z 0 -j 2 --no-acl --no-owner -f /dump/db-TS -d db -h dokku-postgres-db -U postgres",
+    "docker run --rm --link dokku.postgres.db2:dokku-postgres-db2 -v ROOT/data/postgres-upgrade/memo/dumps:/dump \
+     --env-file ROOT/data/postgres-upgrade/memo/dumps/.db2.env --user UID postgres:17 \
+     pg_restore -j 2 --exit-on-error --no-acl --no-owner -d db2 /dump/db-TS -h dokku-postgres-db2 -U postgres",
 ];
 
 #[test]
@@ -167,12 +181,17 @@ fn happy_path_runs_every_step_in_order_with_one_start() {
     assert_eq!(report["verification"]["rows"], 3);
     let text = report.to_string();
     assert!(!text.contains("oldpw") && !text.contains("newpw") && !text.contains("SECRET"), "{text}");
+    // Passwords reach the copy through env files, never argv, and the files are gone after it.
+    assert!(!runner.calls().iter().any(|c| c.contains("oldpw") || c.contains("newpw")));
+    let dumps =
+        std::env::temp_dir().join(format!("pgu-unit-happy-{}/data/postgres-upgrade/memo/dumps", std::process::id()));
+    let left: Vec<_> = std::fs::read_dir(dumps).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(!left.iter().any(|n| n.to_string_lossy().ends_with(".env")), "{left:?}");
 }
 
 #[test]
 fn a_restore_error_rolls_everything_back_in_reverse() {
-    let runner =
-        healthy().on("docker container exec -i dokku.postgres.db2 pg_restore", Output::fail(1, "pg_restore: error: x"));
+    let runner = healthy().on("docker run --rm --link dokku.postgres.db2:", Output::fail(1, "pg_restore: error: x"));
     let (report, result) = run(&runner, "restore");
     let err = format!("{:#}", result.unwrap_err());
     assert!(err.contains("Copying db into db2") && err.contains("pg_restore: error: x"), "{err}");
@@ -274,7 +293,10 @@ fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() 
     ];
     journal.set_undo(&undo).unwrap();
 
-    let (report, result) = Upgrade::new(&host, &out, &plan, &opts, &DumpRestore).resume(journal).run();
+    let (report, result) =
+        Upgrade::new(&host, &out, &plan, &opts, &ParallelDirectory { image: "postgres:17".into(), jobs: 2 })
+            .resume(journal)
+            .run();
     result.unwrap();
     let calls = runner.calls();
     assert!(calls[0].contains("dokku.postgres.db2 psql") && calls[0].contains("pg_terminate_backend"), "{}", calls[0]);

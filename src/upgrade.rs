@@ -397,7 +397,7 @@ impl<'a> Upgrade<'a> {
         let dir = self.host.env.data_dir().join(plan.app.as_deref().unwrap_or(&plan.old)).join("dumps");
         std::fs::create_dir_all(&dir).with_context(|| format!("Unable to create {}", dir.display()))?;
         restrict(&dir, 0o700);
-        let dump = dir.join(format!("{}-{}.dump", plan.old, crate::clock::now_compact()));
+        let dump = dir.join(format!("{}-{}", plan.old, crate::clock::now_compact()));
         self.dump = Some(dump.clone());
         let new_db = self.host.database_name(&plan.new)?;
         self.copier.copy(
@@ -406,9 +406,8 @@ impl<'a> Upgrade<'a> {
             &Endpoint { service: &plan.new, database: &new_db },
             &dump,
         )?;
-        restrict(&dump, 0o600);
-        let size = std::fs::metadata(&dump).map(|m| m.len()).unwrap_or(0);
-        self.out.verbose(&format!("Dump kept as the rollback artifact: {} ({} bytes)", dump.display(), size));
+        let size = disk_usage(&dump);
+        self.out.verbose(&format!("Dump kept as the rollback artifact: {} ({} MB)", dump.display(), size / 1_000_000));
         Ok(())
     }
 
@@ -728,6 +727,14 @@ impl<'a> Upgrade<'a> {
             "manual_steps": self.manual,
             "error": result.as_ref().err().map(|e| format!("{e:#}")),
         })
+    }
+}
+
+/// Bytes under `path` (a file, or a directory-format dump).
+fn disk_usage(path: &std::path::Path) -> u64 {
+    match std::fs::read_dir(path) {
+        Ok(entries) => entries.flatten().map(|e| disk_usage(&e.path())).sum(),
+        Err(_) => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
     }
 }
 
