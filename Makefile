@@ -51,6 +51,11 @@ release:
 	done
 	@cd dist && ls postgres-upgrade-$(VERSION)-linux-* >/dev/null 2>&1 && sha256sum postgres-upgrade-$(VERSION)-linux-* | tee SHA256SUMS || echo "no release binary built"
 
+# The maintenance window, measured (not part of `make test`): 10 MB, 100 MB, 1 GB.
+bench: deps
+	$(CARGO) build --release --locked
+	benches/window
+
 clean:
 	$(CARGO) clean
 	rm -rf target/sandboxes target/demo dist
