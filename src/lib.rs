@@ -162,15 +162,11 @@ fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 return 0;
             }
             // One upgrade at a time for every app and service involved; refused at once, never waits.
-            let mut locks = lock::Locks::new();
-            let lock_dir = env.data_dir().join("locks");
-            let apps = plan.apps.iter().map(|a| ("app", a.name.as_str()));
-            let services = [("service", plan.old.as_str()), ("service", plan.new.as_str())];
-            for (kind, name) in apps.chain(services) {
-                if let Err(err) = locks.take(&lock_dir, kind, name) {
-                    return failed(err);
-                }
-            }
+            let services = [plan.old.as_str(), plan.new.as_str()];
+            let _locks = match lock::for_upgrade(&env.data_dir(), plan.apps.iter().map(|a| a.name.as_str()), services) {
+                Ok(locks) => locks,
+                Err(err) => return failed(err),
+            };
             signals::install();
             out.info2(&format!(
                 "Upgrading {} from {} to {} ({})",

@@ -53,6 +53,24 @@ impl Locks {
     }
 }
 
+/// Every lock an upgrade needs, for its apps and its two services, under the plugin's data
+/// directory; the first one held elsewhere ends it.
+pub fn for_upgrade<'n>(
+    data_dir: &Path,
+    apps: impl IntoIterator<Item = &'n str>,
+    services: impl IntoIterator<Item = &'n str>,
+) -> Result<Locks> {
+    let dir = data_dir.join("locks");
+    let mut locks = Locks::new();
+    for app in apps {
+        locks.take(&dir, "app", app)?;
+    }
+    for service in services {
+        locks.take(&dir, "service", service)?;
+    }
+    Ok(locks)
+}
+
 impl Default for Locks {
     fn default() -> Self {
         Locks::new()

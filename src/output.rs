@@ -108,10 +108,6 @@ impl Out {
             let _ = writeln!(std::io::stdout(), "{text}");
         }
     }
-
-    pub fn elapsed_ms(&self) -> u128 {
-        self.started.elapsed().as_millis()
-    }
 }
 
 #[cfg(test)]

@@ -103,17 +103,9 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
 
 /// Takes every lock the journaled upgrade needs; fails at once if its own process still runs.
 fn take_locks(env: &Env, plan: &serde_json::Value) -> Result<Locks> {
-    let mut locks = Locks::new();
-    let lock_dir = env.data_dir().join("locks");
-    for app in plan["apps"].as_array().into_iter().flatten().filter_map(|a| a["name"].as_str()) {
-        locks.take(&lock_dir, "app", app)?;
-    }
-    for key in ["old_service", "new_service"] {
-        if let Some(service) = plan[key].as_str() {
-            locks.take(&lock_dir, "service", service)?;
-        }
-    }
-    Ok(locks)
+    let apps = plan["apps"].as_array().into_iter().flatten().filter_map(|a| a["name"].as_str());
+    let services = ["old_service", "new_service"].into_iter().filter_map(|k| plan[k].as_str());
+    crate::lock::for_upgrade(&env.data_dir(), apps, services)
 }
 
 /// `postgres:upgrade TARGET --resume`: continues an interrupted upgrade from its last completed

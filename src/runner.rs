@@ -3,25 +3,13 @@
 //! the calls and replays scripted answers (style-models.md, "command-as-data runner seam").
 
 use anyhow::{Context, Result};
-use std::fs::File;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-
-/// Where a command's standard input comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Input {
-    Null,
-    File(PathBuf),
-}
 
 /// One external command, as data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cmd {
     pub program: String,
     pub args: Vec<String>,
-    pub stdin: Input,
-    /// Write stdout to this file instead of capturing it (dumps).
-    pub stdout_file: Option<PathBuf>,
     /// Positions in `args` that hold credentials: never logged, never shown.
     pub secret_args: Vec<usize>,
 }
@@ -31,8 +19,6 @@ impl Cmd {
         Cmd {
             program: program.to_string(),
             args: args.iter().map(|a| a.to_string()).collect(),
-            stdin: Input::Null,
-            stdout_file: None,
             secret_args: Vec::new(),
         }
     }
@@ -51,16 +37,6 @@ impl Cmd {
     pub fn secret(mut self, arg: impl Into<String>) -> Cmd {
         self.secret_args.push(self.args.len());
         self.args.push(arg.into());
-        self
-    }
-
-    pub fn stdin_file(mut self, path: PathBuf) -> Cmd {
-        self.stdin = Input::File(path);
-        self
-    }
-
-    pub fn stdout_to(mut self, path: PathBuf) -> Cmd {
-        self.stdout_file = Some(path);
         self
     }
 
@@ -172,16 +148,7 @@ impl Runner for SystemRunner {
         // is empty, and `postgres:unlink` reads `--no-restart` nowhere else
         // (dokku-postgres-behaviour.md §2 unlink, §4).
         command.process_group(0).env_remove("DOKKU_APP_NAME").env_remove("DOKKU_GLOBAL_FLAGS");
-        command.stdin(match &cmd.stdin {
-            Input::Null => Stdio::null(),
-            Input::File(path) => {
-                Stdio::from(File::open(path).with_context(|| format!("Unable to open {}", path.display()))?)
-            }
-        });
-        if let Some(path) = &cmd.stdout_file {
-            let file = File::create(path).with_context(|| format!("Unable to create {}", path.display()))?;
-            command.stdout(Stdio::from(file));
-        }
+        command.stdin(Stdio::null());
         let out = command.output().with_context(|| format!("Unable to run `{}`", cmd.display()))?;
         Ok(Output {
             code: out.status.code().unwrap_or(128 + signal_of(&out.status)),
@@ -242,9 +209,6 @@ pub mod fake {
                 .find(|(prefix, _)| line.starts_with(prefix.as_str()))
                 .map(|(_, f)| f(cmd))
                 .unwrap_or_else(|| Output::ok(""));
-            if let Some(path) = &cmd.stdout_file {
-                std::fs::write(path, &answer.stdout)?;
-            }
             Ok(answer)
         }
     }

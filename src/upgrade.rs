@@ -49,12 +49,11 @@ pub struct Upgrade<'a> {
     starts: usize,
     switching: bool,
     journal: Option<Journal>,
-    /// Steps before this index were done by an earlier, interrupted run of the same upgrade.
-    resume_from: usize,
+    /// Resumed: steps before this index were done by an earlier, interrupted run.
+    resume_from: Option<usize>,
     /// Set while re-running the step the earlier run was in when it died: steps tolerate
     /// their own half-done work then.
     resuming: bool,
-    resumed: bool,
     /// An app has started on the new service: from here on its writes live only there, so
     /// nothing goes back to the old service any more; what fails is finished by hand.
     committed: bool,
@@ -65,7 +64,7 @@ pub struct Upgrade<'a> {
 /// The numbered steps, in order: the same list titles the dry-run plan and the progress lines.
 pub fn step_titles(plan: &Plan, opts: &Options) -> Vec<String> {
     let apps = plan.apps.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ");
-    let titles = vec![
+    vec![
         format!("Creating service {} from {}", plan.new, plan.reference()),
         format!("Checking service {}", plan.new),
         format!("Locking deploys of {apps}"),
@@ -91,8 +90,7 @@ pub fn step_titles(plan: &Plan, opts: &Options) -> Vec<String> {
             "No backups to carry over".to_string()
         },
         if opts.keep_old { format!("Keeping {} (unlinked)", plan.old) } else { format!("Destroying {}", plan.old) },
-    ];
-    titles
+    ]
 }
 
 /// The bucket the final backup goes to: the one the schedule uses (dokku-postgres stores no
@@ -127,9 +125,8 @@ impl<'a> Upgrade<'a> {
             starts: 0,
             switching: false,
             journal: None,
-            resume_from: 0,
+            resume_from: None,
             resuming: false,
-            resumed: false,
             committed: false,
             kill_at: host.env.kill_at.clone(),
         }
@@ -139,8 +136,7 @@ impl<'a> Upgrade<'a> {
     pub fn resume(mut self, journal: Journal) -> Upgrade<'a> {
         self.undo = journal.undo();
         let steps = journal.doc["steps"].as_array().cloned().unwrap_or_default();
-        self.resume_from = steps.iter().take_while(|s| s["state"] == "done").count();
-        self.resumed = true;
+        self.resume_from = Some(steps.iter().take_while(|s| s["state"] == "done").count());
         self.committed = journal.doc["committed"].as_bool().unwrap_or(false);
         self.journal = Some(journal);
         self
@@ -218,12 +214,12 @@ impl<'a> Upgrade<'a> {
 
     fn step(&mut self, name: String, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
         let index = self.steps.len();
-        if index < self.resume_from {
+        if self.resume_from.is_some_and(|first| index < first) {
             self.out.plan_steps_skip();
             self.steps.push(StepRecord { name, status: "done-before", duration_ms: 0 });
             return Ok(());
         }
-        self.resuming = self.resumed && index == self.resume_from;
+        self.resuming = self.resume_from == Some(index);
         self.fault_point(&format!("{}", index + 1));
         // A signal stops the run at the next boundary while going back is still possible; once
         // the switch has begun, the window is finished first (the apps end on the new service).
@@ -233,15 +229,11 @@ impl<'a> Upgrade<'a> {
             return Err(crate::signals::Interrupted(signal).into());
         }
         self.out.step(&name);
-        if let Some(journal) = &mut self.journal {
-            journal.step(index, "running")?;
-        }
+        self.journal_step(index, "running")?;
         let started = Instant::now();
         let result = f(self);
         let status = if result.is_ok() { "done" } else { "failed" };
-        if let Some(journal) = &mut self.journal {
-            journal.step(index, status)?;
-        }
+        self.journal_step(index, status)?;
         if result.is_ok() {
             self.fault_point(&format!("{}+", index + 1));
         }
@@ -271,6 +263,13 @@ impl<'a> Upgrade<'a> {
     fn fault_point(&self, point: &str) {
         if self.kill_at.as_deref() == Some(point) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+
+    fn journal_step(&mut self, index: usize, state: &str) -> Result<()> {
+        match &mut self.journal {
+            Some(journal) => journal.step(index, state),
+            None => Ok(()),
         }
     }
 

@@ -14,6 +14,14 @@ fn installed(sb: &Sandbox) -> PathBuf {
     sb.lib_root().join("data/postgres-upgrade/postgres-upgrade")
 }
 
+/// The plugin as a checkout without a shipped binary, on a host without an installed one.
+fn without_binaries(sb: &Sandbox) -> PathBuf {
+    let plugin = plugin_dir(sb);
+    std::fs::remove_file(plugin.join("bin/postgres-upgrade")).unwrap();
+    std::fs::remove_file(installed(sb)).unwrap();
+    plugin
+}
+
 fn version() -> String {
     let toml = std::fs::read_to_string(support::repo().join("plugin.toml")).unwrap();
     toml.lines().find_map(|l| l.strip_prefix("version = ")).unwrap().trim_matches('"').to_string()
@@ -67,9 +75,7 @@ fn the_shipped_binary_is_installed_and_a_rerun_changes_nothing() {
 #[test]
 fn a_pinned_release_asset_is_verified_and_a_wrong_sum_is_refused() {
     let sb = Sandbox::up("install-release");
-    let plugin = plugin_dir(&sb);
-    std::fs::remove_file(plugin.join("bin/postgres-upgrade")).unwrap();
-    std::fs::remove_file(installed(&sb)).unwrap();
+    let plugin = without_binaries(&sb);
     let assets = sb.dir.join("assets");
     std::fs::create_dir_all(&assets).unwrap();
     let asset = format!("postgres-upgrade-{}-linux-{}", version(), arch());
@@ -93,9 +99,7 @@ fn a_pinned_release_asset_is_verified_and_a_wrong_sum_is_refused() {
 #[test]
 fn without_a_shipped_binary_or_a_pinned_sum_cargo_builds_it() {
     let sb = Sandbox::up("install-cargo");
-    let plugin = plugin_dir(&sb);
-    std::fs::remove_file(plugin.join("bin/postgres-upgrade")).unwrap();
-    std::fs::remove_file(installed(&sb)).unwrap();
+    without_binaries(&sb);
     // A target folder of its own, kept between runs, so that this is one release build per machine.
     let target = support::repo().join("target/install-cargo-path");
     let target = target.to_string_lossy().into_owned();
@@ -108,9 +112,7 @@ fn without_a_shipped_binary_or_a_pinned_sum_cargo_builds_it() {
 #[test]
 fn nothing_to_install_from_gives_one_message() {
     let sb = Sandbox::up("install-nothing");
-    let plugin = plugin_dir(&sb);
-    std::fs::remove_file(plugin.join("bin/postgres-upgrade")).unwrap();
-    std::fs::remove_file(installed(&sb)).unwrap();
+    without_binaries(&sb);
     // No cargo and no docker on this PATH.
     let run = trigger(&sb, "install", &[], &[("PATH", "/usr/bin:/bin"), ("DOCKER_BIN", "/nonexistent/docker")]).code(1);
     assert!(run.stderr.contains("Install a Rust toolchain"), "{}", run.stderr);

@@ -274,38 +274,20 @@ fn password_is_required_over_tcp() {
     let d = Dock::new("password");
     d.docker(&["pull", "postgres:15"]).ok();
     d.service("pw", "postgres:15", "s3cret", &[]);
-    let no_password =
-        d.docker(&["exec", "dokku.postgres.pw", "psql", "-h", "localhost", "-U", "postgres", "-w", "-Atc", "select 1"]);
+    // `psql -h localhost` inside the container, with the env flags given (both docker forms).
+    let over_tcp = |env: &[&str]| {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(env);
+        args.extend(["dokku.postgres.pw", "psql", "-h", "localhost", "-U", "postgres", "-w", "-Atc", "select 1"]);
+        d.docker(&args)
+    };
+    let no_password = over_tcp(&[]);
     assert_eq!(no_password.code, 2, "{no_password:?}");
     assert!(no_password.stderr.contains("password"), "{}", no_password.stderr);
-    let wrong = d.docker(&[
-        "exec",
-        "-e",
-        "PGPASSWORD=nope",
-        "dokku.postgres.pw",
-        "psql",
-        "-h",
-        "localhost",
-        "-U",
-        "postgres",
-        "-Atc",
-        "select 1",
-    ]);
+    let wrong = over_tcp(&["-e", "PGPASSWORD=nope"]);
     assert_eq!(wrong.code, 2, "{wrong:?}");
     assert!(wrong.stderr.contains("password authentication failed"), "{}", wrong.stderr);
-    let right = d.docker(&[
-        "exec",
-        "--env=PGPASSWORD=s3cret",
-        "dokku.postgres.pw",
-        "psql",
-        "-h",
-        "localhost",
-        "-U",
-        "postgres",
-        "-Atc",
-        "select 1",
-    ]);
-    assert_eq!(right.ok().trim(), "1");
+    assert_eq!(over_tcp(&["--env=PGPASSWORD=s3cret"]).ok().trim(), "1");
     // the local socket is trusted, as in the image
     assert_eq!(d.psql("dokku.postgres.pw", "select current_user").ok().trim(), "postgres");
 }
