@@ -37,6 +37,10 @@ pub struct UpgradeArgs {
     /// Skip the final S3 backup of the old service
     #[arg(long)]
     pub skip_backup: bool,
+    /// Copy everything inside the window (default: a first copy while the apps run, then only
+    /// what changed since, from PostgreSQL 12 on)
+    #[arg(long)]
+    pub full_copy: bool,
     /// Do not turn maintenance mode on (the apps are still stopped during the copy)
     #[arg(long)]
     pub no_maintenance: bool,

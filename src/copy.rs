@@ -1,7 +1,12 @@
-//! Copying the data from the old service to the new one, behind one interface so that an online
-//! (logical replication) copy can take this one's place.
+//! Copying the data from the old service to the new one, behind one interface: a copier may do
+//! most of its work before the maintenance window (`prepare`) and the rest inside it (`copy`).
+//! Two exist: [`ParallelDirectory`], everything inside the window, and
+//! [`CatchUp`](crate::catch_up::CatchUp), a first copy while the apps run and only what changed
+//! since inside the window.
 
+use crate::fingerprint::{Catalog, Fingerprint, ident, literal};
 use crate::host::{Host, container};
+use crate::output::Out;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -11,17 +16,66 @@ pub struct Endpoint<'a> {
     pub database: &'a str,
 }
 
+/// Both databases' fingerprints, cut by one catalog.
+#[derive(Debug, Clone)]
+pub struct Prints {
+    pub catalog: Catalog,
+    pub original: Fingerprint,
+    pub copy: Fingerprint,
+}
+
+/// What a copier works on.
+pub struct Job<'a> {
+    pub host: &'a Host<'a>,
+    pub out: &'a Out,
+    pub from: Endpoint<'a>,
+    pub to: Endpoint<'a>,
+    /// Where the dump goes (a path that does not exist yet): it is kept as the rollback artifact.
+    pub dump: &'a Path,
+    /// Re-running a step an earlier run died in: its half-done work is in the new database.
+    pub resuming: bool,
+}
+
 pub trait Copier {
     /// A short name for reports.
     fn name(&self) -> String;
-    /// Copies `from` into the empty database of `to`, keeping the dump at `dump` (a path that
-    /// does not exist yet) as the rollback artifact. Any error in the dump or the restore is an
-    /// error here: dokku-postgres's import has no `--exit-on-error` and its clone adds
-    /// `|| true` (dokku-postgres-behaviour.md §2), so neither is used.
-    fn copy(&self, host: &Host, from: &Endpoint, to: &Endpoint, dump: &Path) -> Result<()>;
+
+    /// Before the window, while the apps still write: what can be copied already.
+    fn prepare(&self, _job: &Job) -> Result<()> {
+        Ok(())
+    }
+
+    /// Inside the window, the apps stopped: makes the new database hold what the old one holds.
+    /// Any error in a dump, restore or stream is an error here: dokku-postgres's import has no
+    /// `--exit-on-error` and its clone adds `|| true` (dokku-postgres-behaviour.md §2), so
+    /// neither is used.
+    fn copy(&self, job: &Job) -> Result<()>;
+
+    /// The fingerprints of both databases as the copy left them, when it took them: the
+    /// verification reuses each while its database has not changed since.
+    fn fingerprints(&self) -> Option<Prints> {
+        None
+    }
+
+    /// Files besides the dump that the copy kept (the catch-up script).
+    fn artifacts(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
 }
 
-/// The fastest safe copy a dokku host allows: a directory-format `pg_dump` with one job per
+/// The copier for an upgrade: the catch-up copy when the old server prints rows the way the new
+/// one does (its fingerprints compare: fingerprint.rs), a full copy in the window otherwise or
+/// when asked for.
+pub fn choose(image: String, old_major: Option<u32>, full_copy: bool) -> Box<dyn Copier> {
+    let full = ParallelDirectory::new(image);
+    if full_copy || !crate::verify::content_comparable(old_major) {
+        Box::new(full)
+    } else {
+        Box::new(crate::catch_up::CatchUp::new(full))
+    }
+}
+
+/// The fastest full copy a dokku host allows: a directory-format `pg_dump` with one job per
 /// core and no compression (the dump never leaves the machine), then `pg_restore -j`, which
 /// loads tables and builds indexes and constraints in parallel (a custom-format dump on a pipe
 /// restores with one job only: upgrade-tools-compared.md §6). Both run in a throwaway container
@@ -54,14 +108,9 @@ impl ParallelDirectory {
             .args(["-h", &alias, "-U", "postgres"]);
         host.runner.check(&cmd).map(drop)
     }
-}
 
-impl Copier for ParallelDirectory {
-    fn name(&self) -> String {
-        format!("pg_dump -Fd -Z0 -j{0} | pg_restore -j{0} --exit-on-error", self.jobs)
-    }
-
-    fn copy(&self, host: &Host, from: &Endpoint, to: &Endpoint, dump: &Path) -> Result<()> {
+    /// Dumps `from` to `dump` and restores it into `to`, whose database must be empty.
+    pub fn dump_and_restore(&self, host: &Host, from: &Endpoint, to: &Endpoint, dump: &Path) -> Result<()> {
         let mount = dump.parent().context("dump path has no folder")?;
         let name = dump.file_name().context("dump path has no name")?.to_string_lossy().into_owned();
         let inside = format!("/dump/{name}");
@@ -86,6 +135,38 @@ impl Copier for ParallelDirectory {
         .with_context(|| format!("Unable to restore into service {}", to.service))?;
         Ok(())
     }
+}
+
+impl Copier for ParallelDirectory {
+    fn name(&self) -> String {
+        format!("pg_dump -Fd -Z0 -j{0} | pg_restore -j{0} --exit-on-error", self.jobs)
+    }
+
+    fn copy(&self, job: &Job) -> Result<()> {
+        if job.resuming {
+            reset_database(job.host, &job.to)?;
+        }
+        self.dump_and_restore(job.host, &job.from, &job.to, job.dump)
+    }
+}
+
+/// An empty database again, for a copy that starts over: an interrupted or outdated restore
+/// leaves rows and schema behind.
+pub fn reset_database(host: &Host, db: &Endpoint) -> Result<()> {
+    let quoted = ident(db.database);
+    // DROP DATABASE … WITH (FORCE) needs PostgreSQL 13; end the sessions first instead.
+    let statements = [
+        format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid()",
+            literal(db.database)
+        ),
+        format!("DROP DATABASE IF EXISTS {quoted}"),
+        format!("CREATE DATABASE {quoted}"),
+    ];
+    for sql in statements {
+        host.sql(db.service, "postgres", &sql)?;
+    }
+    Ok(())
 }
 
 /// `PGPASSWORD=…` for one service in a 0600 file, removed when dropped (on every path out).

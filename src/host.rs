@@ -239,26 +239,28 @@ impl<'a> Host<'a> {
 
     /// Runs SQL in a service's database as the container's local superuser; rows as `|`-separated lines.
     pub fn sql(&self, service: &str, database: &str, sql: &str) -> Result<Vec<String>> {
-        let cmd = self.docker(&[
-            "container",
-            "exec",
-            &container(service),
-            "psql",
-            "-X",
-            "-U",
-            "postgres",
-            "-d",
-            database,
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-At",
-            "-F",
-            "|",
-            "-c",
-            sql,
-        ]);
+        self.sql_statements(service, database, &[sql])
+    }
+
+    /// Runs statements one after the other in one session (each its own top-level query, so
+    /// each may use parallel workers); the rows of all of them, in order.
+    pub fn sql_statements<S: AsRef<str>>(&self, service: &str, database: &str, statements: &[S]) -> Result<Vec<String>> {
+        let mut cmd = self.psql(service, database, false).args(["-q", "-At", "-F", "|"]);
+        for sql in statements {
+            cmd = cmd.arg("-c").arg(sql.as_ref());
+        }
         let out = self.runner.check(&cmd)?;
         Ok(out.stdout.lines().filter(|l| !l.is_empty()).map(String::from).collect())
+    }
+
+    /// `psql` inside the service's container, connected over its socket as the local superuser
+    /// (the image trusts local connections: no password on any command line), stopping at the
+    /// first error. `stdin`: it reads a script on its standard input.
+    pub fn psql(&self, service: &str, database: &str, stdin: bool) -> Cmd {
+        let exec = if stdin { vec!["container", "exec", "-i"] } else { vec!["container", "exec"] };
+        self.docker(&exec)
+            .arg(container(service))
+            .args(["psql", "-X", "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1"])
     }
 
     // ----- docker -----------------------------------------------------------------------

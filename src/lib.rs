@@ -2,11 +2,13 @@
 //! `main` builds the environment and the runner; everything else starts at [`run`].
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod catch_up;
 pub mod cli;
 pub mod clock;
 pub mod copy;
 pub mod env;
 pub mod error;
+pub mod fingerprint;
 pub mod host;
 pub mod journal;
 pub mod lock;
@@ -153,6 +155,7 @@ fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 skip_backup: args.skip_backup,
                 config_options: args.config_options.clone(),
                 custom_env: args.custom_env.clone(),
+                full_copy: args.full_copy,
             };
             if args.dry_run {
                 print_plan(&out, &plan, &opts);
@@ -177,17 +180,18 @@ fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
             ));
             let titles = upgrade::step_titles(&plan, &opts);
             let journal = journal::Journal::start(&journal_path, plan.public_json(), &titles).and_then(|mut j| {
-                j.set("options", json!({"keep_old": opts.keep_old, "skip_backup": opts.skip_backup}))?;
+                j.set(
+                    "options",
+                    json!({"keep_old": opts.keep_old, "skip_backup": opts.skip_backup, "full_copy": opts.full_copy}),
+                )?;
                 Ok(j)
             });
             let journal = match journal {
                 Ok(j) => j,
                 Err(err) => return failed(err),
             };
-            let (report, result) =
-                Upgrade::new(&host, &out, &plan, &opts, &copy::ParallelDirectory::new(plan.reference()))
-                    .with_journal(journal)
-                    .run();
+            let copier = copy::choose(plan.reference(), plan.old_major, opts.full_copy);
+            let (report, result) = Upgrade::new(&host, &out, &plan, &opts, &*copier).with_journal(journal).run();
             if json_mode {
                 out.json(&report);
             }

@@ -2,7 +2,6 @@
 //! `postgres-upgrade:rollback` takes back an unfinished one from its journal.
 
 use crate::cli::{Format, RollbackArgs, StatusArgs};
-use crate::copy::ParallelDirectory;
 use crate::env::Env;
 use crate::host::Host;
 use crate::journal::{Journal, ROLLBACK_FAILED, ROLLING_BACK, RUNNING};
@@ -148,12 +147,13 @@ pub fn resume(target: &str, env: &Env, runner: &dyn Runner, out: &Out) -> (Optio
         skip_backup: options["skip_backup"].as_bool().unwrap_or(false),
         config_options: None,
         custom_env: None,
+        full_copy: options["full_copy"].as_bool().unwrap_or(false),
     };
     let done =
         journal.doc["steps"].as_array().map(|s| s.iter().take_while(|s| s["state"] == "done").count()).unwrap_or(0);
     crate::signals::install();
     out.info2(&format!("Resuming the upgrade of {target} to {} after step {done}", plan.new));
-    let (report, result) =
-        Upgrade::new(&host, out, &plan, &opts, &ParallelDirectory::new(plan.reference())).resume(journal).run();
+    let copier = crate::copy::choose(plan.reference(), plan.old_major, opts.full_copy);
+    let (report, result) = Upgrade::new(&host, out, &plan, &opts, &*copier).resume(journal).run();
     (Some(report), result)
 }

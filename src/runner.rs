@@ -3,6 +3,7 @@
 //! the calls and replays scripted answers (style-models.md, "command-as-data runner seam").
 
 use anyhow::{Context, Result};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// One external command, as data.
@@ -98,9 +99,34 @@ impl Output {
     }
 }
 
+/// `producer | tee copy | consumer`, with `script` on the producer's stdin: a stream that
+/// moves data from one server to another and keeps what went through in a file.
+pub struct Pipe<'a> {
+    pub producer: &'a Cmd,
+    pub script: &'a str,
+    pub consumer: &'a Cmd,
+    pub tee: &'a Path,
+}
+
 pub trait Runner {
     /// Runs the command and returns whatever it exited with; Err only when it could not run.
     fn run(&self, cmd: &Cmd) -> Result<Output>;
+
+    /// Runs a [`Pipe`]; returns what the producer and the consumer exited with.
+    fn pipe(&self, pipe: &Pipe) -> Result<(Output, Output)>;
+
+    /// Runs a [`Pipe`] and turns a failure of either end into an error naming that command:
+    /// the producer's first, since a consumer that lost its input fails as a consequence.
+    fn check_pipe(&self, pipe: &Pipe) -> Result<Output> {
+        let (produced, consumed) = self.pipe(pipe)?;
+        if !produced.success() {
+            return Err(anyhow::anyhow!("{}", failure_message(pipe.producer, &produced)));
+        }
+        if !consumed.success() {
+            return Err(anyhow::anyhow!("{}", failure_message(pipe.consumer, &consumed)));
+        }
+        Ok(consumed)
+    }
 
     /// Runs the command and turns a non-zero exit into an error naming the command and its stderr.
     fn check(&self, cmd: &Cmd) -> Result<Output> {
@@ -136,25 +162,102 @@ pub fn failure_message(cmd: &Cmd, out: &Output) -> String {
 /// Runs commands for real.
 pub struct SystemRunner;
 
+/// A `Command` for `cmd`, detached from our terminal's signals and our dokku context: a
+/// terminal's Ctrl-C must not cut a `postgres:link` in half (the upgrade decides at the next step
+/// boundary: signals.rs). Our own `--app` must not rewrite nested calls, and our own flags must
+/// not stand in for theirs: dokku sets DOKKU_GLOBAL_FLAGS only when it is empty, and
+/// `postgres:unlink` reads `--no-restart` nowhere else (dokku-postgres-behaviour.md §2 unlink, §4).
+fn command(cmd: &Cmd) -> Command {
+    use std::os::unix::process::CommandExt;
+    log::debug!("exec: {}", cmd.display());
+    let mut command = Command::new(&cmd.program);
+    command.args(&cmd.args);
+    command.process_group(0).env_remove("DOKKU_APP_NAME").env_remove("DOKKU_GLOBAL_FLAGS");
+    command.stdin(Stdio::null());
+    command
+}
+
+fn output_of(status: std::process::ExitStatus, stdout: Vec<u8>, stderr: Vec<u8>) -> Output {
+    Output {
+        code: status.code().unwrap_or(128 + signal_of(&status)),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// Reads a child's pipe to the end on its own thread, so that no pipe fills up and blocks.
+fn drain(mut from: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = from.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
 impl Runner for SystemRunner {
     fn run(&self, cmd: &Cmd) -> Result<Output> {
-        log::debug!("exec: {}", cmd.display());
-        use std::os::unix::process::CommandExt;
-        let mut command = Command::new(&cmd.program);
-        command.args(&cmd.args);
-        // A terminal's Ctrl-C must not cut a `postgres:link` in half: the upgrade decides at the
-        // next step boundary (signals.rs). Our own `--app` must not rewrite nested calls, and
-        // our own flags must not stand in for theirs: dokku sets DOKKU_GLOBAL_FLAGS only when it
-        // is empty, and `postgres:unlink` reads `--no-restart` nowhere else
-        // (dokku-postgres-behaviour.md §2 unlink, §4).
-        command.process_group(0).env_remove("DOKKU_APP_NAME").env_remove("DOKKU_GLOBAL_FLAGS");
-        command.stdin(Stdio::null());
-        let out = command.output().with_context(|| format!("Unable to run `{}`", cmd.display()))?;
-        Ok(Output {
-            code: out.status.code().unwrap_or(128 + signal_of(&out.status)),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        let out = command(cmd).output().with_context(|| format!("Unable to run `{}`", cmd.display()))?;
+        Ok(output_of(out.status, out.stdout, out.stderr))
+    }
+
+    fn pipe(&self, pipe: &Pipe) -> Result<(Output, Output)> {
+        use std::io::Write;
+        let spawn = |cmd: &Cmd| {
+            command(cmd)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .with_context(|| format!("Unable to run `{}`", cmd.display()))
+        };
+        let mut tee = std::fs::File::create(pipe.tee).with_context(|| format!("Unable to write {}", pipe.tee.display()))?;
+        let mut producer = spawn(pipe.producer)?;
+        let mut consumer = match spawn(pipe.consumer) {
+            Ok(child) => child,
+            Err(err) => {
+                let _ = producer.kill();
+                let _ = producer.wait();
+                return Err(err);
+            }
+        };
+        let mut script_in = producer.stdin.take().context("producer stdin")?;
+        let script = pipe.script.to_string();
+        let writer = std::thread::spawn(move || script_in.write_all(script.as_bytes()));
+        let producer_err = drain(producer.stderr.take().context("producer stderr")?);
+        let consumer_out = drain(consumer.stdout.take().context("consumer stdout")?);
+        let consumer_err = drain(consumer.stderr.take().context("consumer stderr")?);
+        let mut from = producer.stdout.take().context("producer stdout")?;
+        let mut to = consumer.stdin.take().context("consumer stdin")?;
+        let mut buf = vec![0u8; 1 << 16];
+        let mut tee_error = None;
+        loop {
+            let n = match std::io::Read::read(&mut from, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            if let Err(err) = tee.write_all(&buf[..n]) {
+                tee_error = Some(err);
+                break;
+            }
+            // A consumer that stops reading has failed: its exit status says why.
+            if to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        // Closing both ends lets whichever side is still running finish or fail.
+        drop(from);
+        drop(to);
+        let _ = writer.join();
+        let produced = producer.wait()?;
+        let consumed = consumer.wait()?;
+        let join = |h: std::thread::JoinHandle<Vec<u8>>| h.join().unwrap_or_default();
+        if let Some(err) = tee_error {
+            return Err(err).with_context(|| format!("Unable to write {}", pipe.tee.display()));
+        }
+        tee.sync_all().with_context(|| format!("Unable to write {}", pipe.tee.display()))?;
+        Ok((output_of(produced, Vec::new(), join(producer_err)), output_of(consumed, join(consumer_out), join(consumer_err))))
     }
 }
 
@@ -211,6 +314,16 @@ pub mod fake {
                 .unwrap_or_else(|| Output::ok(""));
             Ok(answer)
         }
+
+        /// Both ends are recorded and answered like single commands; the script is recorded
+        /// after the producer, as `<<< SCRIPT`.
+        fn pipe(&self, pipe: &Pipe) -> Result<(Output, Output)> {
+            let produced = self.run(pipe.producer)?;
+            self.calls.borrow_mut().push(format!("<<< {}", pipe.script));
+            let consumed = self.run(pipe.consumer)?;
+            std::fs::write(pipe.tee, &produced.stdout)?;
+            Ok((produced, consumed))
+        }
     }
 }
 
@@ -248,6 +361,22 @@ mod tests {
         let auth = Cmd::new("dokku", &["postgres:backup-auth", "db"]).secret("AKIAKEY").secret("topsecretvalue");
         let msg = failure_message(&auth, &Output::fail(1, "+ echo topsecretvalue > backup/AWS_SECRET_ACCESS_KEY"));
         assert!(!msg.contains("topsecretvalue"), "{msg}");
+    }
+
+    #[test]
+    fn a_pipe_streams_the_producer_into_the_consumer_and_the_file() {
+        let tee = std::env::temp_dir().join(format!("pgu-pipe-{}", std::process::id()));
+        let producer = Cmd::new("sh", &["-c", "tr a-z A-Z; echo warn >&2"]);
+        let consumer = Cmd::new("sh", &["-c", "wc -l; cat >/dev/null"]);
+        let pipe = Pipe { producer: &producer, script: "one\ntwo\n", consumer: &consumer, tee: &tee };
+        let (p, c) = SystemRunner.pipe(&pipe).unwrap();
+        assert_eq!((p.code, p.stderr.as_str(), c.code, c.stdout.trim()), (0, "warn\n", 0, "2"));
+        assert_eq!(std::fs::read_to_string(&tee).unwrap(), "ONE\nTWO\n");
+        let failing = Cmd::new("sh", &["-c", "cat >/dev/null; echo 'ERROR: boom' >&2; exit 3"]);
+        let pipe = Pipe { producer: &producer, script: "x\n", consumer: &failing, tee: &tee };
+        let err = SystemRunner.check_pipe(&pipe).unwrap_err().to_string();
+        assert!(err.starts_with("`sh -c") && err.ends_with("exited with code 3: ERROR: boom"), "{err}");
+        let _ = std::fs::remove_file(tee);
     }
 
     #[test]

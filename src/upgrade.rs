@@ -3,7 +3,8 @@
 //! the new service undoes everything in reverse order and returns the original error.
 //! After the window nothing is rolled back: what fails there is said, with the commands to run.
 
-use crate::copy::{Copier, Endpoint};
+use crate::copy::{Copier, Endpoint, Job};
+use crate::fingerprint::{Catalog, Fingerprint};
 use crate::host::Host;
 use crate::journal::Journal;
 use crate::naming;
@@ -24,6 +25,15 @@ pub struct Options {
     pub skip_backup: bool,
     pub config_options: Option<String>,
     pub custom_env: Option<String>,
+    /// Copy everything inside the window (no catch-up copy before it).
+    pub full_copy: bool,
+}
+
+impl Options {
+    /// Whether the bulk of the data is copied before the window: see [`crate::copy::choose`].
+    pub fn catch_up(&self, plan: &Plan) -> bool {
+        !self.full_copy && verify::content_comparable(plan.old_major)
+    }
 }
 
 struct StepRecord {
@@ -68,6 +78,11 @@ pub fn step_titles(plan: &Plan, opts: &Options) -> Vec<String> {
         format!("Creating service {} from {}", plan.new, plan.reference()),
         format!("Checking service {}", plan.new),
         format!("Locking deploys of {apps}"),
+        if opts.catch_up(plan) {
+            format!("Copying {} into {} while the apps run", plan.old, plan.new)
+        } else {
+            "Nothing to copy before the window (the copy is made inside it)".to_string()
+        },
         if plan.use_maintenance {
             format!("Enabling maintenance for {apps}")
         } else {
@@ -79,7 +94,11 @@ pub fn step_titles(plan: &Plan, opts: &Options) -> Vec<String> {
         } else {
             format!("Backing up {} to S3", plan.old)
         },
-        format!("Copying {} into {}", plan.old, plan.new),
+        if opts.catch_up(plan) {
+            format!("Copying what changed in {} since", plan.old)
+        } else {
+            format!("Copying {} into {}", plan.old, plan.new)
+        },
         "Verifying the copy".to_string(),
         format!("Switching {apps} to {}", plan.new),
         format!("Starting {apps}"),
@@ -193,9 +212,12 @@ impl<'a> Upgrade<'a> {
         self.step(next(), |u| u.create_service())?;
         self.step(next(), |u| u.check_new_service())?;
 
-        // THE WINDOW: deploys locked, apps stopped so that nothing writes during the copy
-        // (maintenance mode alone does not stop workers: dokku-postgres-behaviour.md §5).
+        // Deploys locked (no migration while the data moves), then the first copy.
         self.step(next(), |u| u.lock_deploys())?;
+        self.step(next(), |u| u.copy_before_window())?;
+
+        // THE WINDOW: apps stopped so that nothing writes during the copy (maintenance mode
+        // alone does not stop workers: dokku-postgres-behaviour.md §5).
         self.step(next(), |u| u.maintenance_on())?;
         self.step(next(), |u| u.stop_apps())?;
         self.step(next(), |u| u.final_backup())?;
@@ -388,64 +410,95 @@ impl<'a> Upgrade<'a> {
         Ok(())
     }
 
-    fn copy(&mut self) -> Result<()> {
-        let plan = self.plan;
-        if self.resuming {
-            self.reset_new_database()?;
+    fn copy_before_window(&mut self) -> Result<()> {
+        if !self.opts.catch_up(self.plan) {
+            self.out.verbose("Skipped: the whole copy is made inside the window");
+            return Ok(());
         }
-        let dir = self.host.env.data_dir().join(plan.app.as_deref().unwrap_or(&plan.old)).join("dumps");
-        std::fs::create_dir_all(&dir).with_context(|| format!("Unable to create {}", dir.display()))?;
-        restrict(&dir, 0o700);
-        let dump = dir.join(format!("{}-{}", plan.old, crate::clock::now_compact()));
-        self.dump = Some(dump.clone());
-        let new_db = self.host.database_name(&plan.new)?;
-        self.copier.copy(
-            self.host,
-            &Endpoint { service: &plan.old, database: &plan.old_db },
-            &Endpoint { service: &plan.new, database: &new_db },
-            &dump,
-        )?;
-        let size = disk_usage(&dump);
-        self.out.verbose(&format!("Dump kept as the rollback artifact: {} ({} MB)", dump.display(), size / 1_000_000));
+        self.with_copy_job(|copier, job| copier.prepare(job))
+    }
+
+    fn copy(&mut self) -> Result<()> {
+        self.with_copy_job(|copier, job| copier.copy(job))?;
+        if let Some(dump) = &self.dump
+            && dump.exists()
+        {
+            let size = disk_usage(dump);
+            self.out.verbose(&format!("Dump kept as the rollback artifact: {} ({} MB)", dump.display(), size / 1_000_000));
+        }
+        for file in self.copier.artifacts() {
+            self.out.verbose(&format!("Changes since the dump kept in {}", file.display()));
+        }
         Ok(())
     }
 
-    /// An interrupted restore leaves part of the data behind: an empty database again.
-    fn reset_new_database(&self) -> Result<()> {
+    /// Runs one of the copier's phases on the two services, with the dump path of this run
+    /// (chosen once, in the plugin's data folder, which only root and dokku can read).
+    fn with_copy_job(&mut self, f: impl FnOnce(&dyn Copier, &Job) -> Result<()>) -> Result<()> {
         let plan = self.plan;
-        let db = self.host.database_name(&plan.new)?;
-        let quoted = format!("\"{}\"", db.replace('"', "\"\""));
-        // DROP DATABASE … WITH (FORCE) needs PostgreSQL 13; end the sessions first instead.
-        let literal = db.replace('\'', "''");
-        let statements = [
-            format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{literal}' AND pid <> pg_backend_pid()"
-            ),
-            format!("DROP DATABASE IF EXISTS {quoted}"),
-            format!("CREATE DATABASE {quoted}"),
-        ];
-        for sql in statements {
-            self.host.sql(&plan.new, "postgres", &sql)?;
-        }
-        Ok(())
+        let dump = match &self.dump {
+            Some(dump) => dump.clone(),
+            None => {
+                let dir = self.host.env.data_dir().join(plan.app.as_deref().unwrap_or(&plan.old)).join("dumps");
+                std::fs::create_dir_all(&dir).with_context(|| format!("Unable to create {}", dir.display()))?;
+                restrict(&dir, 0o700);
+                dir.join(format!("{}-{}", plan.old, crate::clock::now_compact()))
+            }
+        };
+        self.dump = Some(dump.clone());
+        let new_db = self.host.database_name(&plan.new)?;
+        let job = Job {
+            host: self.host,
+            out: self.out,
+            from: Endpoint { service: &plan.old, database: &plan.old_db },
+            to: Endpoint { service: &plan.new, database: &new_db },
+            dump: &dump,
+            resuming: self.resuming,
+        };
+        f(self.copier, &job)
     }
 
     fn verify(&mut self) -> Result<()> {
-        let plan = self.plan;
+        let (host, plan) = (self.host, self.plan);
+        let content = verify::content_comparable(plan.old_major);
+        let new_db = host.database_name(&plan.new)?;
         // The original as it is now, after the copy: a write that reached it during the copy
         // (a cron job, a `dokku run`, anything the stopped apps do not cover) shows up here.
-        self.original = Some(Snapshot::take(self.host, &plan.old, &plan.old_db)?);
-        let original = self.original.as_ref().context("no snapshot of the original")?;
-        let new_db = self.host.database_name(&plan.new)?;
-        let copy = Snapshot::take(self.host, &plan.new, &new_db)?;
-        verify::compare(original, &copy)?;
+        // The copier's fingerprints stand for "now" while no writer has committed since.
+        let prints = self.copier.fingerprints();
+        let unchanged = |service: &str, db: &str, print: &Fingerprint| -> Result<bool> {
+            let now = Fingerprint::current_snapshot(host, service, db)?;
+            log::debug!("transaction snapshot of {service}: {} at the copy, {now} now", print.snapshot);
+            Ok(now == print.snapshot)
+        };
+        let original = match &prints {
+            Some(p) if unchanged(&plan.old, &plan.old_db, &p.original)? => {
+                self.out.verbose(&format!("{} has committed nothing since the copy's fingerprint of it", plan.old));
+                Snapshot::with_print(host, &plan.old, &plan.old_db, p.catalog.clone(), p.original.clone())?
+            }
+            _ => {
+                let mut catalog = Catalog::read(host, &plan.old, &plan.old_db)?;
+                catalog.measure(host, &plan.old, &plan.old_db)?;
+                Snapshot::take(host, &plan.old, &plan.old_db, &catalog, content)?
+            }
+        };
+        let copy = match &prints {
+            Some(p) if p.catalog == original.catalog && unchanged(&plan.new, &new_db, &p.copy)? => {
+                let own = Catalog::read(host, &plan.new, &new_db)?;
+                Snapshot::with_print(host, &plan.new, &new_db, own, p.copy.clone())?
+            }
+            _ => Snapshot::take(host, &plan.new, &new_db, &original.catalog, content)?,
+        };
+        verify::compare(&original, &copy)?;
         self.out.verbose(&format!(
-            "{} tables, {} rows, {} sequences, extensions: {}",
-            original.tables.len(),
+            "{} tables, {} rows{}, {} sequences, extensions: {}",
+            original.catalog.tables.len(),
             original.rows(),
+            if content { " (content compared)" } else { " (counted)" },
             original.sequences.len(),
             original.extensions.join(", ")
         ));
+        self.original = Some(original);
         Ok(())
     }
 
@@ -658,7 +711,7 @@ impl<'a> Upgrade<'a> {
         if let Some(s) = &self.original {
             self.out.verbose(&format!(
                 "Verified:            {} tables, {} rows, {} sequences",
-                s.tables.len(),
+                s.catalog.tables.len(),
                 s.rows(),
                 s.sequences.len()
             ));
@@ -715,12 +768,14 @@ impl<'a> Upgrade<'a> {
             "maintenance_window_ms": self.window_ms.map(|v| v as u64),
             "app_starts": self.starts,
             "verification": self.original.as_ref().map(|s| json!({
-                "tables": s.tables.len(),
+                "tables": s.catalog.tables.len(),
+                "content_compared": verify::content_comparable(plan.old_major),
                 "rows": s.rows(),
                 "sequences": s.sequences.len(),
                 "extensions": s.extensions,
             })),
             "dump": self.dump.as_ref().map(|d| d.display().to_string()),
+            "catch_up_script": self.copier.artifacts().first().map(|d| d.display().to_string()),
             "old_service_kept": self.opts.keep_old || !self.manual.is_empty(),
             "warnings": self.warnings,
             "manual_steps": self.manual,

@@ -1,74 +1,93 @@
-//! What "the copy is right" means: the same tables, the same row count in each, the same
+//! What "the copy is right" means: the same tables, the same rows in each (compared by content
+//! where both servers print rows alike, by count where they do not: fingerprint.rs), the same
 //! sequence values and the same extensions in the old and the new database. dokku-postgres's
 //! `clone` hides restore errors (dokku-postgres-behaviour.md §2, clone), so nothing is switched
 //! before this passes.
 
+use crate::fingerprint::{Catalog, Fingerprint};
 use crate::host::Host;
 use anyhow::{Result, bail};
 use std::collections::BTreeMap;
 
-/// Counts rows of every ordinary table in one query, so a database with many tables costs one
-/// `docker exec`, not one per table. Tables an extension owns (PostGIS's spatial_ref_sys) are
-/// left out: CREATE EXTENSION fills them from the new image's version of the extension.
-const TABLE_ROWS: &str = "SELECT format('%I.%I', n.nspname, c.relname), \
-  (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text \
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-  WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-  AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' \
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') \
-  ORDER BY 1";
 const SEQUENCES: &str =
     "SELECT format('%I.%I', schemaname, sequencename), coalesce(last_value::text, '') FROM pg_sequences ORDER BY 1";
 const EXTENSIONS: &str = "SELECT extname FROM pg_extension ORDER BY 1";
 
+/// Row content is compared from PostgreSQL 12 on (majors as naming.rs counts them): before
+/// it, floats printed differently (fingerprint.rs).
+pub fn content_comparable(old_major: Option<u32>) -> bool {
+    old_major.is_some_and(|m| m >= 1200)
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
-    pub tables: BTreeMap<String, u64>,
+    pub catalog: Catalog,
+    pub print: Fingerprint,
     pub sequences: BTreeMap<String, String>,
     pub extensions: Vec<String>,
 }
 
 impl Snapshot {
-    pub fn take(host: &Host, service: &str, database: &str) -> Result<Snapshot> {
-        let pairs = |sql: &str| -> Result<Vec<(String, String)>> {
-            Ok(host
-                .sql(service, database, sql)?
-                .into_iter()
-                .map(|l| match l.rsplit_once('|') {
-                    Some((k, v)) => (k.to_string(), v.to_string()),
-                    None => (l, String::new()),
-                })
-                .collect())
-        };
-        let mut tables = BTreeMap::new();
-        for (table, rows) in pairs(TABLE_ROWS)? {
-            tables.insert(table, rows.parse().unwrap_or(0));
+    /// The database's state, its tables fingerprinted by `catalog` (the original's, so that both
+    /// sides are cut into the same key ranges) unless its own tables are not the same.
+    pub fn take(host: &Host, service: &str, database: &str, catalog: &Catalog, content: bool) -> Result<Snapshot> {
+        let own = Catalog::read(host, service, database)?;
+        if !same_tables(&own, catalog) {
+            return Snapshot::with_print(host, service, database, own, Fingerprint::default());
         }
-        Ok(Snapshot {
-            tables,
-            sequences: pairs(SEQUENCES)?.into_iter().collect(),
-            extensions: host.sql(service, database, EXTENSIONS)?,
-        })
+        let print = Fingerprint::take(host, service, database, catalog, content)?;
+        Snapshot::with_print(host, service, database, catalog.clone(), print)
+    }
+
+    /// A snapshot around a fingerprint already taken.
+    pub fn with_print(
+        host: &Host,
+        service: &str,
+        database: &str,
+        catalog: Catalog,
+        print: Fingerprint,
+    ) -> Result<Snapshot> {
+        let sequences = host
+            .sql(service, database, SEQUENCES)?
+            .into_iter()
+            .map(|l| match l.rsplit_once('|') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (l, String::new()),
+            })
+            .collect();
+        Ok(Snapshot { catalog, print, sequences, extensions: host.sql(service, database, EXTENSIONS)? })
     }
 
     pub fn rows(&self) -> u64 {
-        self.tables.values().sum()
+        self.print.rows()
     }
 
     /// Every difference between the old database (`self`) and its copy, one line each.
     pub fn differences(&self, copy: &Snapshot) -> Vec<String> {
         let mut problems = Vec::new();
-        for (table, rows) in &self.tables {
-            match copy.tables.get(table) {
-                None => problems.push(format!("table {table} is missing in the copy")),
-                Some(n) if n != rows => {
-                    problems.push(format!("table {table} has {n} rows in the copy, {rows} in the original"))
-                }
-                _ => {}
-            }
+        let names = |c: &Catalog| c.tables.iter().map(|t| t.display()).collect::<Vec<_>>();
+        let (ours, theirs) = (names(&self.catalog), names(&copy.catalog));
+        for table in ours.iter().filter(|t| !theirs.contains(t)) {
+            problems.push(format!("table {table} is missing in the copy"));
         }
-        for table in copy.tables.keys().filter(|t| !self.tables.contains_key(*t)) {
+        for table in theirs.iter().filter(|t| !ours.contains(t)) {
             problems.push(format!("table {table} exists only in the copy"));
+        }
+        if problems.is_empty() {
+            for (i, ranges) in self.print.differences(&copy.print) {
+                let table = &self.catalog.tables[i];
+                let (rows, copied) = (self.print.rows_of(i), copy.print.rows_of(i));
+                if rows != copied {
+                    problems.push(format!("table {} has {copied} rows in the copy, {rows} in the original", table.display()));
+                } else {
+                    problems.push(format!(
+                        "table {} has other rows in the copy ({} key range(s) differ, the first: {})",
+                        table.display(),
+                        ranges.len(),
+                        table.range_text(ranges[0])
+                    ));
+                }
+            }
         }
         for (seq, value) in &self.sequences {
             match copy.sequences.get(seq) {
@@ -86,6 +105,10 @@ impl Snapshot {
     }
 }
 
+fn same_tables(a: &Catalog, b: &Catalog) -> bool {
+    a.tables.len() == b.tables.len() && a.tables.iter().zip(&b.tables).all(|(x, y)| x.display() == y.display())
+}
+
 /// Fails with every difference listed.
 pub fn compare(original: &Snapshot, copy: &Snapshot) -> Result<()> {
     let problems = original.differences(copy);
@@ -95,10 +118,29 @@ pub fn compare(original: &Snapshot, copy: &Snapshot) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fingerprint::Table;
 
-    fn snap(tables: &[(&str, u64)], seqs: &[(&str, &str)], exts: &[&str]) -> Snapshot {
+    fn snap(tables: &[(&str, u64, &str)], seqs: &[(&str, &str)], exts: &[&str]) -> Snapshot {
+        let catalog = Catalog {
+            tables: tables
+                .iter()
+                .map(|(name, _, _)| Table {
+                    schema: "public".into(),
+                    name: name.to_string(),
+                    columns: vec!["id".into()],
+                    key: Some("id".into()),
+                    shift: 10,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let print = Fingerprint {
+            sums: tables.iter().enumerate().map(|(i, (_, rows, sum))| ((i, 0), (*rows, sum.to_string()))).collect(),
+            ..Default::default()
+        };
         Snapshot {
-            tables: tables.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            catalog,
+            print,
             sequences: seqs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             extensions: exts.iter().map(|e| e.to_string()).collect(),
         }
@@ -106,24 +148,37 @@ mod tests {
 
     #[test]
     fn identical_copies_pass() {
-        let a = snap(&[("public.notes", 3)], &[("public.notes_id_seq", "3")], &["plpgsql"]);
+        let a = snap(&[("notes", 3, "77")], &[("public.notes_id_seq", "3")], &["plpgsql"]);
         assert!(compare(&a, &a.clone()).is_ok());
         assert_eq!(a.rows(), 3);
     }
 
     #[test]
     fn every_difference_is_named() {
-        let a = snap(&[("public.a", 3), ("public.b", 1)], &[("public.s", "9")], &["plpgsql", "postgis"]);
-        let b = snap(&[("public.a", 2), ("public.c", 0)], &[("public.s", "1")], &["plpgsql"]);
+        let a = snap(&[("a", 3, "1"), ("b", 1, "2")], &[("public.s", "9")], &["plpgsql", "postgis"]);
+        let b = snap(&[("a", 3, "1"), ("c", 0, "0")], &[("public.s", "1")], &["plpgsql"]);
         assert_eq!(
             a.differences(&b),
             vec![
-                "table public.a has 2 rows in the copy, 3 in the original",
                 "table public.b is missing in the copy",
                 "table public.c exists only in the copy",
                 "sequence public.s is at 1 in the copy, 9 in the original",
                 "extension postgis is missing in the copy",
             ]
         );
+        let c = snap(&[("a", 2, "1"), ("b", 1, "3")], &[("public.s", "9")], &["plpgsql", "postgis"]);
+        assert_eq!(
+            a.differences(&c),
+            vec![
+                "table public.a has 2 rows in the copy, 3 in the original",
+                "table public.b has other rows in the copy (1 key range(s) differ, the first: id 0..1023)",
+            ]
+        );
+    }
+
+    #[test]
+    fn content_is_compared_from_postgres_12() {
+        assert!(!content_comparable(Some(1100)) && !content_comparable(Some(906)) && !content_comparable(None));
+        assert!(content_comparable(Some(1200)) && content_comparable(Some(1500)));
     }
 }

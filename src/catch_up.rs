@@ -1,0 +1,309 @@
+//! The catch-up copy: the whole database is copied before the window, while the apps still
+//! run, and inside the window only what changed since. What changed is found by comparing
+//! fingerprints (fingerprint.rs): each table's rows are summed per range of its integer primary
+//! key, so a table the apps append to costs its last ranges, not the whole table. Those ranges
+//! are deleted from the new database and streamed again from the old one in one transaction,
+//! with the sequences and materialized views; the stream is kept as a SQL script beside the
+//! first dump, and the two together are the database as it was at the switch.
+//!
+//! Nothing here is trusted on its own: the verification step compares the fingerprints of the
+//! whole old and new databases afterwards (verify.rs). When the schema changed since the first
+//! copy (a migration run with `dokku run`), or large objects are in use, the window copies
+//! everything again instead.
+
+use crate::copy::{Copier, Endpoint, Job, ParallelDirectory, Prints, reset_database};
+use crate::fingerprint::{self, Catalog, Fingerprint, Parts, ident, literal};
+use crate::host::{Host, container};
+use crate::runner::Pipe;
+use anyhow::{Context, Result};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Above this many changed ranges a table is copied whole: one DELETE and one COPY are then
+/// cheaper than a long list of ranges.
+const MAX_RANGES: usize = 256;
+
+pub struct CatchUp {
+    full: ParallelDirectory,
+    /// The first copy, as the window finds it.
+    base: RefCell<Option<Base>>,
+    /// The fingerprints of both databases when the window's copy was done.
+    prints: RefCell<Option<Prints>>,
+    script: RefCell<Option<PathBuf>>,
+}
+
+struct Base {
+    catalog: Catalog,
+    /// `pg_dump --schema-only` of the old database, taken around the first copy.
+    schema: String,
+    /// The new database after the first copy.
+    print: Fingerprint,
+}
+
+impl CatchUp {
+    pub fn new(full: ParallelDirectory) -> CatchUp {
+        CatchUp { full, base: RefCell::new(None), prints: RefCell::new(None), script: RefCell::new(None) }
+    }
+
+    /// Everything again, inside the window: the fallback whenever the first copy cannot be
+    /// caught up.
+    fn copy_all(&self, job: &Job, why: &str) -> Result<()> {
+        job.out.verbose(&format!("{why}: copying everything again"));
+        reset_database(job.host, &job.to)?;
+        self.full.dump_and_restore(job.host, &job.from, &job.to, &sibling(job.dump, "window"))
+    }
+}
+
+impl Copier for CatchUp {
+    fn name(&self) -> String {
+        format!("{} while the apps run, then the changed key ranges", self.full.name())
+    }
+
+    fn prepare(&self, job: &Job) -> Result<()> {
+        let (host, from, to) = (job.host, &job.from, &job.to);
+        if job.resuming {
+            reset_database(host, to)?;
+        }
+        if Catalog::read(host, from.service, from.database)?.large_objects > 0 {
+            job.out.verbose("Large objects are in use: the copy is made inside the window");
+            return Ok(());
+        }
+        let before = schema(host, from)?;
+        self.full.dump_and_restore(host, from, to, job.dump)?;
+        let schema = schema(host, from)?;
+        if schema != before {
+            job.out.verbose("The schema changed during the copy: the copy is made again inside the window");
+            return Ok(());
+        }
+        // What autovacuum would otherwise do to the fresh tables inside the window, competing
+        // with the copy for the cores: set hint bits and the visibility map, gather the planner
+        // statistics the apps need from their first query (pg_restore leaves none), and write
+        // it all out.
+        host.sql(to.service, to.database, "VACUUM (ANALYZE)")?;
+        host.sql(to.service, to.database, "CHECKPOINT")?;
+        let mut catalog = Catalog::read(host, from.service, from.database)?;
+        catalog.measure(host, from.service, from.database)?;
+        let print = Fingerprint::take(host, to.service, to.database, &catalog, true)?;
+        job.out.verbose(&format!(
+            "{} rows in {} tables copied while the apps run",
+            print.rows(),
+            catalog.tables.len()
+        ));
+        *self.base.borrow_mut() = Some(Base { catalog, schema, print });
+        Ok(())
+    }
+
+    fn copy(&self, job: &Job) -> Result<()> {
+        let (host, from, to) = (job.host, &job.from, &job.to);
+        // A resumed run has no first copy it can trust: the earlier run's state died with it.
+        let Some(base) = self.base.borrow_mut().take() else {
+            return self.copy_all(job, "No first copy to catch up");
+        };
+        if schema(host, from)? != base.schema {
+            return self.copy_all(job, "The schema changed since the first copy");
+        }
+        let now = Fingerprint::take(host, from.service, from.database, &base.catalog, true)?;
+        if now.large_objects > 0 {
+            return self.copy_all(job, "Large objects were added since the first copy");
+        }
+        let changed = now.differences(&base.print);
+        let parts = parts_to_copy(&base.catalog, &changed);
+        // Nothing but this copy writes to the new database (no app is linked to it yet): its
+        // fingerprint from before the window stands while its snapshot has not moved.
+        let untouched = Fingerprint::current_snapshot(host, to.service, to.database)? == base.print.snapshot;
+        let script = producer_script(&base.catalog, &parts);
+        let tee = sibling(job.dump, "catch-up.sql");
+        host.runner
+            .check_pipe(&Pipe {
+                producer: &host.psql(from.service, from.database, true).args(["-q", "-A", "-t", "-f", "-"]),
+                script: &script,
+                consumer: &host.psql(to.service, to.database, true).args(["-q", "-1", "-f", "-"]),
+                tee: &tee,
+            })
+            .with_context(|| format!("Unable to bring {} up to date with {}", to.service, from.service))?;
+        *self.script.borrow_mut() = Some(tee);
+        let rows: u64 = changed
+            .iter()
+            .flat_map(|(&t, ranges)| ranges.iter().map(move |&r| (t, r)))
+            .filter_map(|key| now.sums.get(&key).map(|(rows, _)| rows))
+            .sum();
+        job.out.verbose(&format!(
+            "{rows} rows in {} key range(s) of {} table(s) changed since the first copy: copied again",
+            changed.values().map(Vec::len).sum::<usize>(),
+            changed.len()
+        ));
+        // What the copy holds now: the parts just written, taken again, over the rest.
+        let part = Fingerprint::take_parts(host, to.service, to.database, &base.catalog, &parts, true)?;
+        let copy = if untouched && base.print.at_most_one_writer_since(&part.snapshot) {
+            base.print.replace(&parts, &part)
+        } else {
+            Fingerprint::take(host, to.service, to.database, &base.catalog, true)?
+        };
+        *self.prints.borrow_mut() = Some(Prints { catalog: base.catalog, original: now, copy });
+        Ok(())
+    }
+
+    fn fingerprints(&self) -> Option<Prints> {
+        self.prints.borrow().clone()
+    }
+
+    fn artifacts(&self) -> Vec<PathBuf> {
+        self.script.borrow().iter().cloned().collect()
+    }
+}
+
+/// What to copy again of each changed table: its changed key ranges, or all of it when it has
+/// no integer key or so many ranges changed that one DELETE and one COPY are cheaper.
+fn parts_to_copy(catalog: &Catalog, changed: &BTreeMap<usize, Vec<i64>>) -> Parts {
+    changed
+        .iter()
+        .map(|(&i, ranges)| {
+            let whole = catalog.tables[i].key.is_none() || ranges.len() > MAX_RANGES;
+            (i, (!whole).then(|| ranges.clone()))
+        })
+        .collect()
+}
+
+/// `<dump>-<suffix>`, beside the dump.
+fn sibling(dump: &Path, suffix: &str) -> PathBuf {
+    let mut name = dump.file_name().unwrap_or_default().to_os_string();
+    name.push(format!("-{suffix}"));
+    dump.with_file_name(name)
+}
+
+/// The old database's schema as its own pg_dump prints it: compared with itself only. Since
+/// 17.6, 16.10, 15.14, 14.19 and 13.22 a plain dump opens with `\restrict KEY` and ends with
+/// `\unrestrict KEY`, KEY random on every run (CVE-2025-8714): those lines are left out.
+fn schema(host: &Host, db: &Endpoint) -> Result<String> {
+    let cmd = host.docker(&["container", "exec", &container(db.service)]).args([
+        "pg_dump",
+        "--schema-only",
+        "-U",
+        "postgres",
+        "-d",
+        db.database,
+    ]);
+    let dump = host.runner.check(&cmd)?.stdout;
+    Ok(dump.lines().filter(|l| !l.starts_with("\\restrict ") && !l.starts_with("\\unrestrict ")).collect::<Vec<_>>().join("\n"))
+}
+
+/// The script the old server runs, in one repeatable-read snapshot: it prints the SQL script
+/// the new server runs in one transaction (deletes, COPY … FROM stdin with the rows inline,
+/// sequence values, view refreshes), the same shape as a plain-format pg_dump. Triggers and
+/// foreign keys are off in the new session (`session_replication_role = replica`): the rows
+/// come from a database where the keys held, and an app's triggers must not fire twice.
+fn producer_script(catalog: &Catalog, parts: &Parts) -> String {
+    let mut lines: Vec<String> = fingerprint::SESSION.iter().map(|s| format!("{s};")).collect();
+    lines.push("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;".into());
+    let emit = |lines: &mut Vec<String>, sql: &str| lines.push(format!("SELECT {};", literal(sql)));
+    for set in fingerprint::SESSION {
+        emit(&mut lines, &format!("{set};"));
+    }
+    emit(&mut lines, "SET session_replication_role = replica;");
+    for (&i, ranges) in parts {
+        let table = &catalog.tables[i];
+        let name = table.qualified();
+        let filter = ranges
+            .as_ref()
+            .and_then(|r| table.range_condition(r))
+            .map(|c| format!(" WHERE {c}"))
+            .unwrap_or_default();
+        let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
+        let list = if columns.is_empty() { String::new() } else { format!(" ({})", columns.join(", ")) };
+        emit(&mut lines, &format!("DELETE FROM ONLY {name}{filter};"));
+        emit(&mut lines, &format!("COPY {name}{list} FROM stdin;"));
+        lines.push(format!("COPY (SELECT {} FROM ONLY {name}{filter}) TO STDOUT;", columns.join(", ")));
+        lines.push("SELECT '\\.';".into());
+    }
+    for (schema, sequence) in &catalog.sequences {
+        let name = format!("{}.{}", ident(schema), ident(sequence));
+        lines.push(format!(
+            "SELECT format('SELECT pg_catalog.setval(%L, %s, %s);', {}, last_value, is_called::text) FROM {name};",
+            literal(&name)
+        ));
+    }
+    if !parts.is_empty() {
+        for (schema, view) in &catalog.matviews {
+            emit(&mut lines, &format!("REFRESH MATERIALIZED VIEW {}.{};", ident(schema), ident(view)));
+        }
+    }
+    lines.push("COMMIT;".into());
+    lines.join("\n") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::Table;
+
+    fn catalog() -> Catalog {
+        Catalog {
+            tables: vec![
+                Table {
+                    schema: "public".into(),
+                    name: "notes".into(),
+                    columns: vec!["id".into(), "body".into()],
+                    key: Some("id".into()),
+                    shift: 10,
+                },
+                Table {
+                    schema: "public".into(),
+                    name: "it's".into(),
+                    columns: vec!["line".into()],
+                    key: None,
+                    shift: 10,
+                },
+            ],
+            sequences: vec![("public".into(), "notes_id_seq".into())],
+            matviews: vec![("public".into(), "totals".into())],
+            large_objects: 0,
+        }
+    }
+
+    #[test]
+    fn the_script_moves_changed_ranges_and_whole_keyless_tables_then_sequences_and_views() {
+        let changed = BTreeMap::from([(0, vec![3]), (1, vec![0])]);
+        let parts = parts_to_copy(&catalog(), &changed);
+        assert_eq!(parts, Parts::from([(0, Some(vec![3])), (1, None)]));
+        let script = producer_script(&catalog(), &parts);
+        let lines: Vec<&str> = script.lines().collect();
+        assert_eq!(lines[6], "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;");
+        assert_eq!(lines[13], "SELECT 'SET session_replication_role = replica;';");
+        assert_eq!(
+            lines[14..].to_vec(),
+            [
+                "SELECT 'DELETE FROM ONLY \"public\".\"notes\" WHERE (\"id\" >= 3072 AND \"id\" < 4096);';",
+                "SELECT 'COPY \"public\".\"notes\" (\"id\", \"body\") FROM stdin;';",
+                "COPY (SELECT \"id\", \"body\" FROM ONLY \"public\".\"notes\" WHERE (\"id\" >= 3072 AND \"id\" < 4096)) TO STDOUT;",
+                "SELECT '\\.';",
+                "SELECT 'DELETE FROM ONLY \"public\".\"it''s\";';",
+                "SELECT 'COPY \"public\".\"it''s\" (\"line\") FROM stdin;';",
+                "COPY (SELECT \"line\" FROM ONLY \"public\".\"it's\") TO STDOUT;",
+                "SELECT '\\.';",
+                "SELECT format('SELECT pg_catalog.setval(%L, %s, %s);', '\"public\".\"notes_id_seq\"', last_value, is_called::text) FROM \"public\".\"notes_id_seq\";",
+                "SELECT 'REFRESH MATERIALIZED VIEW \"public\".\"totals\";';",
+                "COMMIT;",
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_changed_still_carries_the_sequences_and_refreshes_nothing() {
+        let script = producer_script(&catalog(), &Parts::new());
+        assert!(!script.contains("DELETE") && !script.contains("REFRESH"), "{script}");
+        assert!(script.contains("pg_catalog.setval"));
+    }
+
+    #[test]
+    fn many_changed_ranges_copy_the_whole_table() {
+        let changed = BTreeMap::from([(0, (0..300).collect::<Vec<i64>>())]);
+        let script = producer_script(&catalog(), &parts_to_copy(&catalog(), &changed));
+        assert!(script.contains("SELECT 'DELETE FROM ONLY \"public\".\"notes\";';"), "{script}");
+    }
+
+    #[test]
+    fn siblings_sit_beside_the_dump() {
+        assert_eq!(sibling(Path::new("/d/db-1"), "catch-up.sql"), Path::new("/d/db-1-catch-up.sql"));
+    }
+}

@@ -1,0 +1,431 @@
+//! What a database holds, in a form two servers can compare without moving the data: for every
+//! table, per range of its integer primary key, the row count and the sum of a 64-bit hash of
+//! each row's text. Equal sums mean equal rows (up to a 2^-64 chance per changed row); a range
+//! that differs is the part of a table the catch-up copy moves again (catch_up.rs).
+//!
+//! The row text is the server's own output for the row, under pinned settings, so that the same
+//! data prints alike on both servers. Float output changed in PostgreSQL 12 (shortest exact
+//! digits), so sums are only taken when the old server is 12 or newer: older ones compare
+//! row counts, as dokku-postgres users check a clone by hand.
+
+use crate::host::Host;
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The settings under which both servers print rows: what pg_dump pins for the same reason.
+pub const SESSION: [&str; 6] = [
+    "SET client_encoding = 'UTF8'",
+    "SET standard_conforming_strings = on",
+    "SET DateStyle = 'ISO'",
+    "SET IntervalStyle = 'postgres'",
+    "SET extra_float_digits = 3",
+    "SET TimeZone = 'UTC'",
+];
+
+/// Every ordinary table (partitions included, their parents hold no rows), sequence and
+/// populated materialized view outside the system schemas, as one JSON document. Objects an
+/// extension owns are left out: CREATE EXTENSION fills them from the new image's version (PostGIS's
+/// spatial_ref_sys). `attgenerated` is read through to_jsonb so the query runs before 12 too.
+const CATALOG: &str = "WITH rel AS (
+  SELECT c.oid, c.relkind, c.relispopulated, n.nspname, c.relname
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'S', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'))
+SELECT json_build_object(
+  'tables', coalesce((SELECT json_agg(json_build_object('schema', r.nspname, 'name', r.relname,
+    'columns', coalesce((SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_attribute a
+       WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+       AND coalesce(to_jsonb(a)->>'attgenerated', '') = ''), '[]'),
+    'key', (SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+       WHERE i.indrelid = r.oid AND i.indisprimary AND i.indnatts = 1
+       AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)))
+    ORDER BY r.nspname, r.relname) FROM rel r WHERE r.relkind = 'r'), '[]'),
+  'sequences', coalesce((SELECT json_agg(json_build_array(r.nspname, r.relname) ORDER BY r.nspname, r.relname)
+    FROM rel r WHERE r.relkind = 'S'), '[]'),
+  'matviews', coalesce((SELECT json_agg(json_build_array(r.nspname, r.relname) ORDER BY r.oid)
+    FROM rel r WHERE r.relkind = 'm' AND r.relispopulated), '[]'),
+  'large_objects', (SELECT count(*) FROM pg_largeobject_metadata))";
+
+/// A key range covers at least 2^10 key values, and a table at most about 1024 ranges when it is
+/// measured: the fingerprint of a table stays a few hundred lines whatever its size.
+const MIN_SHIFT: u32 = 10;
+const RANGES: i128 = 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+    /// Columns a COPY writes (generated ones are computed by the server).
+    pub columns: Vec<String>,
+    /// A one-column integer primary key, the unit of a partial copy; None: the whole table.
+    pub key: Option<String>,
+    /// Range r of the key holds the keys k with k >> shift == r.
+    pub shift: u32,
+}
+
+impl Table {
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", ident(&self.schema), ident(&self.name))
+    }
+
+    /// The name as the user knows it, for messages.
+    pub fn display(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    fn range_expr(&self) -> String {
+        match &self.key {
+            Some(key) => format!("({}::int8 >> {})", ident(key), self.shift),
+            None => "0".to_string(),
+        }
+    }
+
+    /// A WHERE condition selecting exactly the keys of `ranges` (every row without a key).
+    pub fn range_condition(&self, ranges: &[i64]) -> Option<String> {
+        let key = ident(self.key.as_ref()?);
+        let parts: Vec<String> = ranges
+            .iter()
+            .map(|&r| {
+                let low = (r as i128) << self.shift;
+                let high = ((r as i128) + 1) << self.shift;
+                if high > i64::MAX as i128 {
+                    format!("{key} >= {low}")
+                } else {
+                    format!("({key} >= {low} AND {key} < {high})")
+                }
+            })
+            .collect();
+        Some(parts.join(" OR "))
+    }
+
+    /// The first and last key of a range, for messages.
+    pub fn range_text(&self, range: i64) -> String {
+        match &self.key {
+            Some(key) => {
+                let low = (range as i128) << self.shift;
+                format!("{key} {low}..{}", low + (1i128 << self.shift) - 1)
+            }
+            None => "all rows".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Catalog {
+    pub tables: Vec<Table>,
+    /// (schema, name)
+    pub sequences: Vec<(String, String)>,
+    /// (schema, name), in creation order: a view built on another comes after it.
+    pub matviews: Vec<(String, String)>,
+    pub large_objects: u64,
+}
+
+impl Catalog {
+    pub fn read(host: &Host, service: &str, database: &str) -> Result<Catalog> {
+        let text = host.sql(service, database, CATALOG)?.join("\n");
+        let doc: Value = serde_json::from_str(&text).with_context(|| format!("Unable to read the tables of {service}"))?;
+        Catalog::from_json(&doc).with_context(|| format!("Unable to read the tables of {service}"))
+    }
+
+    fn from_json(doc: &Value) -> Result<Catalog> {
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+        };
+        let pairs = |v: &Value| -> Vec<(String, String)> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|p| Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let Some(tables) = doc["tables"].as_array() else { bail!("no table list in {doc}") };
+        Ok(Catalog {
+            tables: tables
+                .iter()
+                .map(|t| Table {
+                    schema: t["schema"].as_str().unwrap_or_default().to_string(),
+                    name: t["name"].as_str().unwrap_or_default().to_string(),
+                    columns: strings(&t["columns"]),
+                    key: t["key"].as_str().map(String::from),
+                    shift: MIN_SHIFT,
+                })
+                .collect(),
+            sequences: pairs(&doc["sequences"]),
+            matviews: pairs(&doc["matviews"]),
+            large_objects: doc["large_objects"].as_u64().unwrap_or(0),
+        })
+    }
+
+    /// Sizes each keyed table's ranges from its keys now (min and max come from the index).
+    pub fn measure(&mut self, host: &Host, service: &str, database: &str) -> Result<()> {
+        let keyed: Vec<usize> = (0..self.tables.len()).filter(|&i| self.tables[i].key.is_some()).collect();
+        if keyed.is_empty() {
+            return Ok(());
+        }
+        let statements: Vec<String> = keyed
+            .iter()
+            .map(|&i| {
+                let t = &self.tables[i];
+                let key = ident(t.key.as_deref().unwrap_or_default());
+                format!("SELECT {i}, min({key})::int8, max({key})::int8 FROM ONLY {}", t.qualified())
+            })
+            .collect();
+        for line in host.sql_statements(service, database, &statements)? {
+            // An empty table has no min and max: it keeps the smallest ranges.
+            let mut fields = line.split('|');
+            let (Some(i), Some(min), Some(max)) = (fields.next(), fields.next(), fields.next()) else { continue };
+            if let (Ok(i), Ok(min), Ok(max)) = (i.parse::<usize>(), min.parse::<i64>(), max.parse::<i64>())
+                && let Some(table) = self.tables.get_mut(i)
+            {
+                table.shift = shift_for(min, max);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn shift_for(min: i64, max: i64) -> u32 {
+    let span = max as i128 - min as i128;
+    (MIN_SHIFT..64).find(|&s| span >> s < RANGES).unwrap_or(63)
+}
+
+/// (table index in the catalog, key range) → (rows, sum of row hashes; "" when not taken).
+pub type Sums = BTreeMap<(usize, i64), (u64, String)>;
+
+/// Parts of a database, by table index in the catalog: the whole table (None) or some of its
+/// key ranges.
+pub type Parts = BTreeMap<usize, Option<Vec<i64>>>;
+
+/// A database's fingerprint, taken in one transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub sums: Sums,
+    /// `txid_current_snapshot()` of that transaction: while it is the same, no transaction that
+    /// wrote anything has committed since (every writer takes a transaction id), so the
+    /// fingerprint still holds.
+    pub snapshot: String,
+    pub large_objects: u64,
+}
+
+impl Fingerprint {
+    /// With `content`, the hash sums; without, row counts only.
+    pub fn take(host: &Host, service: &str, database: &str, catalog: &Catalog, content: bool) -> Result<Fingerprint> {
+        let all: Parts = (0..catalog.tables.len()).map(|i| (i, None)).collect();
+        Fingerprint::take_parts(host, service, database, catalog, &all, content)
+    }
+
+    /// The sums of some tables only, or of some of their key ranges.
+    pub fn take_parts(
+        host: &Host,
+        service: &str,
+        database: &str,
+        catalog: &Catalog,
+        parts: &Parts,
+        content: bool,
+    ) -> Result<Fingerprint> {
+        let mut statements: Vec<String> = SESSION.iter().map(|s| s.to_string()).collect();
+        // The planner cannot tell how many key ranges there are and would sort every row to
+        // group them; a hash table of a thousand ranges is the right plan.
+        statements.push("SET enable_sort = off".into());
+        statements.push("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".into());
+        statements.push("SELECT 'snapshot', txid_current_snapshot()".into());
+        statements.push("SELECT 'large_objects', count(*) FROM pg_largeobject_metadata".into());
+        let sum = if content { "coalesce(sum(hashtextextended(ROW(t.*)::text, 0)), 0)" } else { "''" };
+        for (&i, ranges) in parts {
+            let table = &catalog.tables[i];
+            let filter = ranges
+                .as_ref()
+                .and_then(|r| table.range_condition(r))
+                .map(|c| format!(" WHERE {c}"))
+                .unwrap_or_default();
+            statements.push(format!(
+                "SELECT {i}, {range}, count(*), {sum} FROM ONLY {name} t{filter} GROUP BY 2",
+                range = table.range_expr(),
+                name = table.qualified()
+            ));
+        }
+        statements.push("COMMIT".into());
+        let mut print = Fingerprint::default();
+        for line in host.sql_statements(service, database, &statements)? {
+            let fields: Vec<&str> = line.split('|').collect();
+            match fields.as_slice() {
+                ["snapshot", s] => print.snapshot = s.to_string(),
+                ["large_objects", n] => print.large_objects = n.parse().unwrap_or(0),
+                [i, range, rows, sum] => {
+                    let parsed = (i.parse::<usize>(), range.parse::<i64>(), rows.parse::<u64>());
+                    let (Ok(i), Ok(range), Ok(rows)) = parsed else { bail!("unexpected fingerprint line: {line}") };
+                    print.sums.insert((i, range), (rows, sum.to_string()));
+                }
+                _ => bail!("unexpected fingerprint line: {line}"),
+            }
+        }
+        Ok(print)
+    }
+
+    /// `self` with the given parts replaced by what `part` holds of them (a range `part` has no
+    /// rows in is empty now); the snapshot is `part`'s.
+    pub fn replace(&self, parts: &Parts, part: &Fingerprint) -> Fingerprint {
+        let mut sums = self.sums.clone();
+        sums.retain(|(table, range), _| match parts.get(table) {
+            None => true,
+            Some(None) => false,
+            Some(Some(list)) => !list.contains(range),
+        });
+        sums.extend(part.sums.iter().map(|(k, v)| (*k, v.clone())));
+        Fingerprint { sums, snapshot: part.snapshot.clone(), large_objects: part.large_objects }
+    }
+
+    /// Whether `later` can only follow this fingerprint's snapshot through at most one more
+    /// committed writer (the catch-up's own transaction) and nothing still running: then this
+    /// fingerprint, with what that writer changed taken again, still describes the database.
+    pub fn at_most_one_writer_since(&self, later: &str) -> bool {
+        match (quiet_xmax(&self.snapshot), quiet_xmax(later)) {
+            (Some(before), Some(after)) => after == before || after == before + 1,
+            _ => false,
+        }
+    }
+
+    /// The snapshot the database is at now (see [`Fingerprint::snapshot`]).
+    pub fn current_snapshot(host: &Host, service: &str, database: &str) -> Result<String> {
+        Ok(host.sql(service, database, "SELECT txid_current_snapshot()")?.join(""))
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.sums.values().map(|(rows, _)| rows).sum()
+    }
+
+    pub fn rows_of(&self, table: usize) -> u64 {
+        self.sums.range((table, i64::MIN)..=(table, i64::MAX)).map(|(_, (rows, _))| rows).sum()
+    }
+
+    /// The ranges of each table that differ between `self` and `other`, tables in catalog order.
+    pub fn differences(&self, other: &Fingerprint) -> BTreeMap<usize, Vec<i64>> {
+        let mut changed: BTreeMap<usize, Vec<i64>> = BTreeMap::new();
+        let keys: std::collections::BTreeSet<&(usize, i64)> = self.sums.keys().chain(other.sums.keys()).collect();
+        for key in keys {
+            if self.sums.get(key) != other.sums.get(key) {
+                changed.entry(key.0).or_default().push(key.1);
+            }
+        }
+        changed
+    }
+}
+
+/// `xmax` of a `txid_current_snapshot()` text `xmin:xmax:xip,…` when no transaction is running
+/// (`xmin == xmax`, no `xip`).
+fn quiet_xmax(snapshot: &str) -> Option<u64> {
+    let mut parts = snapshot.split(':');
+    let (xmin, xmax, xip) = (parts.next()?, parts.next()?, parts.next()?);
+    (xmin == xmax && xip.is_empty()).then(|| xmax.parse().ok()).flatten()
+}
+
+/// A double-quoted SQL identifier.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A single-quoted SQL string (standard_conforming_strings on: backslashes are plain).
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(key: Option<&str>, shift: u32) -> Table {
+        Table {
+            schema: "public".into(),
+            name: "odd\"name".into(),
+            columns: vec!["id".into(), "body".into()],
+            key: key.map(String::from),
+            shift,
+        }
+    }
+
+    #[test]
+    fn the_catalog_document_parses_into_tables_sequences_and_views() {
+        let doc: Value = serde_json::from_str(
+            r#"{"tables": [{"schema": "public", "name": "notes", "columns": ["id", "body"], "key": "id"},
+                           {"schema": "s", "name": "log", "columns": ["line"], "key": null}],
+                "sequences": [["public", "notes_id_seq"]], "matviews": [["public", "totals"]], "large_objects": 2}"#,
+        )
+        .unwrap();
+        let c = Catalog::from_json(&doc).unwrap();
+        assert_eq!(c.tables.len(), 2);
+        assert_eq!((c.tables[0].key.as_deref(), c.tables[1].key.as_deref()), (Some("id"), None));
+        assert_eq!(c.tables[1].columns, ["line"]);
+        assert_eq!(c.sequences, [("public".to_string(), "notes_id_seq".to_string())]);
+        assert_eq!((c.matviews.len(), c.large_objects), (1, 2));
+        assert!(Catalog::from_json(&serde_json::json!({})).is_err());
+    }
+
+    #[test]
+    fn ranges_cover_about_a_thousand_parts_of_the_key_span_and_at_least_1024_keys() {
+        assert_eq!(shift_for(1, 10), 10);
+        assert_eq!(shift_for(1, 6_800_000), 13);
+        assert_eq!(shift_for(i64::MIN, i64::MAX), 54);
+        for (min, max) in [(1, 6_800_000), (-5_000_000, 5_000_000), (0, 1 << 40)] {
+            let s = shift_for(min, max);
+            assert!(((max as i128) >> s) - ((min as i128) >> s) <= RANGES, "{min}..{max} by {s}");
+        }
+    }
+
+    #[test]
+    fn range_conditions_select_exactly_the_keys_of_each_range() {
+        let t = table(Some("id"), 13);
+        assert_eq!(t.range_expr(), "(\"id\"::int8 >> 13)");
+        assert_eq!(
+            t.range_condition(&[0, 2, -1]).unwrap(),
+            "(\"id\" >= 0 AND \"id\" < 8192) OR (\"id\" >= 16384 AND \"id\" < 24576) OR (\"id\" >= -8192 AND \"id\" < 0)"
+        );
+        // The last range has no upper bound: 2^63 does not fit in a bigint.
+        assert_eq!(table(Some("id"), 62).range_condition(&[1]).unwrap(), "\"id\" >= 4611686018427387904");
+        assert_eq!(t.range_text(1), "id 8192..16383");
+        assert_eq!(table(None, 10).range_condition(&[0]), None);
+        assert_eq!(table(None, 10).range_expr(), "0");
+    }
+
+    #[test]
+    fn one_writer_since_a_quiet_snapshot_is_recognised() {
+        let at = |s: &str| Fingerprint { snapshot: s.into(), ..Default::default() };
+        assert!(at("100:100:").at_most_one_writer_since("100:100:"));
+        assert!(at("100:100:").at_most_one_writer_since("101:101:"));
+        assert!(!at("100:100:").at_most_one_writer_since("102:102:"));
+        assert!(!at("100:100:").at_most_one_writer_since("100:101:100"));
+        assert!(!at("99:100:99").at_most_one_writer_since("100:100:"));
+        assert!(!at("").at_most_one_writer_since("100:100:"));
+    }
+
+    #[test]
+    fn names_are_quoted_for_sql() {
+        assert_eq!(table(None, 10).qualified(), "\"public\".\"odd\"\"name\"");
+        assert_eq!(literal("it's \\ here"), "'it''s \\ here'");
+    }
+
+    #[test]
+    fn differences_name_every_range_that_is_missing_or_unequal() {
+        let print = |sums: &[((usize, i64), (u64, &str))]| Fingerprint {
+            sums: sums.iter().map(|(k, (n, s))| (*k, (*n, s.to_string()))).collect(),
+            ..Default::default()
+        };
+        let old = print(&[((0, 0), (5, "10")), ((0, 1), (5, "20")), ((1, 0), (2, "7")), ((2, 0), (1, "1"))]);
+        let new = print(&[((0, 0), (5, "10")), ((0, 1), (5, "21")), ((0, 2), (1, "3")), ((2, 0), (1, "1"))]);
+        let d = old.differences(&new);
+        assert_eq!(d.clone().into_iter().collect::<Vec<_>>(), [(0, vec![1, 2]), (1, vec![0])]);
+        assert_eq!((old.rows(), old.rows_of(0), new.rows_of(1)), (13, 10, 0));
+        assert!(old.differences(&old.clone()).is_empty());
+        // Taking the changed ranges again from the copy makes the two equal.
+        let part = print(&[((0, 1), (5, "20")), ((1, 0), (2, "7"))]);
+        let parts: Parts = d.into_iter().map(|(t, r)| (t, Some(r))).collect();
+        assert!(old.differences(&new.replace(&parts, &part)).is_empty());
+        // A table taken whole loses every range it had.
+        let whole = print(&[((0, 0), (5, "10")), ((0, 1), (5, "20"))]);
+        let merged = new.replace(&Parts::from([(0, None)]), &whole);
+        assert_eq!(merged.sums.keys().copied().collect::<Vec<_>>(), [(0, 0), (0, 1), (2, 0)]);
+    }
+}
