@@ -85,11 +85,7 @@ impl Copier for CatchUp {
         let mut catalog = Catalog::read(host, from.service, from.database)?;
         catalog.measure(host, from.service, from.database)?;
         let print = Fingerprint::take(host, to.service, to.database, &catalog, true)?;
-        job.out.verbose(&format!(
-            "{} rows in {} tables copied while the apps run",
-            print.rows(),
-            catalog.tables.len()
-        ));
+        job.out.verbose(&format!("{} rows in {} tables copied while the apps run", print.rows(), catalog.tables.len()));
         *self.base.borrow_mut() = Some(Base { catalog, schema, print });
         Ok(())
     }
@@ -185,7 +181,11 @@ fn schema(host: &Host, db: &Endpoint) -> Result<String> {
         db.database,
     ]);
     let dump = host.runner.check(&cmd)?.stdout;
-    Ok(dump.lines().filter(|l| !l.starts_with("\\restrict ") && !l.starts_with("\\unrestrict ")).collect::<Vec<_>>().join("\n"))
+    Ok(dump
+        .lines()
+        .filter(|l| !l.starts_with("\\restrict ") && !l.starts_with("\\unrestrict "))
+        .collect::<Vec<_>>()
+        .join("\n"))
 }
 
 /// The script the old server runs, in one repeatable-read snapshot: it prints the SQL script
@@ -204,11 +204,8 @@ fn producer_script(catalog: &Catalog, parts: &Parts) -> String {
     for (&i, ranges) in parts {
         let table = &catalog.tables[i];
         let name = table.qualified();
-        let filter = ranges
-            .as_ref()
-            .and_then(|r| table.range_condition(r))
-            .map(|c| format!(" WHERE {c}"))
-            .unwrap_or_default();
+        let filter =
+            ranges.as_ref().and_then(|r| table.range_condition(r)).map(|c| format!(" WHERE {c}")).unwrap_or_default();
         let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
         let list = if columns.is_empty() { String::new() } else { format!(" ({})", columns.join(", ")) };
         emit(&mut lines, &format!("DELETE FROM ONLY {name}{filter};"));

@@ -14,6 +14,9 @@ pub struct Env {
     pub trace: bool,
     /// Test-only: the step boundary at which the upgrade kills itself (see upgrade.rs).
     pub kill_at: Option<String>,
+    /// Test-only: `N:PROGRAM` runs PROGRAM (no shell) just before step N, as another writer
+    /// would act at that moment (see upgrade.rs).
+    pub hook_at: Option<String>,
 }
 
 impl Env {
@@ -38,6 +41,7 @@ impl Env {
             quiet: var("DOKKU_QUIET_OUTPUT").is_some(),
             trace: var("DOKKU_TRACE").as_deref() == Some("1"),
             kill_at: var("POSTGRES_UPGRADE_KILL_AT"),
+            hook_at: var("POSTGRES_UPGRADE_HOOK_AT"),
         }
     }
 
@@ -62,6 +66,7 @@ impl Env {
             quiet: false,
             trace: false,
             kill_at: None,
+            hook_at: None,
         }
     }
 }

@@ -125,7 +125,8 @@ pub struct Catalog {
 impl Catalog {
     pub fn read(host: &Host, service: &str, database: &str) -> Result<Catalog> {
         let text = host.sql(service, database, CATALOG)?.join("\n");
-        let doc: Value = serde_json::from_str(&text).with_context(|| format!("Unable to read the tables of {service}"))?;
+        let doc: Value =
+            serde_json::from_str(&text).with_context(|| format!("Unable to read the tables of {service}"))?;
         Catalog::from_json(&doc).with_context(|| format!("Unable to read the tables of {service}"))
     }
 
@@ -136,9 +137,7 @@ impl Catalog {
         let pairs = |v: &Value| -> Vec<(String, String)> {
             v.as_array()
                 .map(|a| {
-                    a.iter()
-                        .filter_map(|p| Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string())))
-                        .collect()
+                    a.iter().filter_map(|p| Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string()))).collect()
                 })
                 .unwrap_or_default()
         };

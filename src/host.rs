@@ -244,7 +244,12 @@ impl<'a> Host<'a> {
 
     /// Runs statements one after the other in one session (each its own top-level query, so
     /// each may use parallel workers); the rows of all of them, in order.
-    pub fn sql_statements<S: AsRef<str>>(&self, service: &str, database: &str, statements: &[S]) -> Result<Vec<String>> {
+    pub fn sql_statements<S: AsRef<str>>(
+        &self,
+        service: &str,
+        database: &str,
+        statements: &[S],
+    ) -> Result<Vec<String>> {
         let mut cmd = self.psql(service, database, false).args(["-q", "-At", "-F", "|"]);
         for sql in statements {
             cmd = cmd.arg("-c").arg(sql.as_ref());
@@ -258,9 +263,16 @@ impl<'a> Host<'a> {
     /// first error. `stdin`: it reads a script on its standard input.
     pub fn psql(&self, service: &str, database: &str, stdin: bool) -> Cmd {
         let exec = if stdin { vec!["container", "exec", "-i"] } else { vec!["container", "exec"] };
-        self.docker(&exec)
-            .arg(container(service))
-            .args(["psql", "-X", "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1"])
+        self.docker(&exec).arg(container(service)).args([
+            "psql",
+            "-X",
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
     }
 
     // ----- docker -----------------------------------------------------------------------

@@ -210,7 +210,8 @@ impl Runner for SystemRunner {
                 .spawn()
                 .with_context(|| format!("Unable to run `{}`", cmd.display()))
         };
-        let mut tee = std::fs::File::create(pipe.tee).with_context(|| format!("Unable to write {}", pipe.tee.display()))?;
+        let mut tee =
+            std::fs::File::create(pipe.tee).with_context(|| format!("Unable to write {}", pipe.tee.display()))?;
         let mut producer = spawn(pipe.producer)?;
         let mut consumer = match spawn(pipe.consumer) {
             Ok(child) => child,
@@ -257,7 +258,10 @@ impl Runner for SystemRunner {
             return Err(err).with_context(|| format!("Unable to write {}", pipe.tee.display()));
         }
         tee.sync_all().with_context(|| format!("Unable to write {}", pipe.tee.display()))?;
-        Ok((output_of(produced, Vec::new(), join(producer_err)), output_of(consumed, join(consumer_out), join(consumer_err))))
+        Ok((
+            output_of(produced, Vec::new(), join(producer_err)),
+            output_of(consumed, join(consumer_out), join(consumer_err)),
+        ))
     }
 }
 

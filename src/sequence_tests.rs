@@ -38,8 +38,8 @@ fn plan() -> Plan {
         image_id: "sha256:abc".into(),
         image_created: "2026-01-01T00:00:00Z".into(),
         old_reference: "postgres:15".into(),
-        old_major: Some(15),
-        new_major: Some(17),
+        old_major: Some(1500),
+        new_major: Some(1700),
         old_db: "db".into(),
         old_key: "postgres:oldpw@dokku-postgres-db:5432/db".into(),
         apps: vec![AppState {
@@ -70,20 +70,8 @@ fn healthy() -> FakeRunner {
         .on("dokku postgres:info db --dsn", Output::ok(&format!("{OLD_URL}\n")))
         .on("dokku postgres:info db2 --status", Output::ok("running\n"))
         .on("dokku postgres:info db2 --dsn", Output::ok(&format!("{NEW_URL}\n")))
-        .on_with("docker container exec dokku.postgres.", |cmd| {
-            let sql = cmd.args.last().cloned().unwrap_or_default();
-            Output::ok(if sql.contains("pg_available_extensions") {
-                "plpgsql\npostgis\n"
-            } else if sql.contains("FROM pg_extension") {
-                "plpgsql\n"
-            } else if sql.contains("pg_sequences") {
-                "public.notes_id_seq|3\n"
-            } else if sql.contains("query_to_xml") {
-                "public.notes|3\n"
-            } else {
-                "dump-bytes"
-            })
-        })
+        .on_with("docker container exec dokku.postgres.", |cmd| Output::ok(&answer_sql(cmd, "0|0|3|77")))
+        .on_with("docker container exec -i dokku.postgres.", |_| Output::ok(""))
         .on_with("dokku postgres:link db2 memo", move |_| {
             to_new.replace("db2");
             Output::ok("")
@@ -108,6 +96,33 @@ fn healthy() -> FakeRunner {
         })
 }
 
+/// What a healthy service answers to the plugin's queries; `rows` is the fingerprint line of
+/// its one table, `notes` (`table|range|rows|sum`).
+fn answer_sql(cmd: &crate::runner::Cmd, rows: &str) -> String {
+    let sql = cmd.args.join(" ");
+    let answer = if sql.contains("pg_available_extensions") {
+        "plpgsql\npostgis\n"
+    } else if sql.contains("FROM pg_extension") {
+        "plpgsql\n"
+    } else if sql.contains("pg_sequences") {
+        "public.notes_id_seq|3\n"
+    } else if sql.contains("WITH rel AS") {
+        r#"{"tables": [{"schema": "public", "name": "notes", "columns": ["id", "body"], "key": "id"}],
+            "sequences": [["public", "notes_id_seq"]], "matviews": [], "large_objects": 0}"#
+    } else if sql.contains("min(\"id\")") {
+        "0|1|3\n"
+    } else if sql.contains("BEGIN ISOLATION LEVEL") {
+        return format!("snapshot|100:100:\nlarge_objects|0\n{rows}\n");
+    } else if sql.contains("txid_current_snapshot") {
+        "100:100:\n"
+    } else if sql.contains("--schema-only") {
+        "CREATE TABLE public.notes (id integer, body text);\n"
+    } else {
+        ""
+    };
+    answer.to_string()
+}
+
 /// The dokku calls and the copy, without the read-only queries; the temp root, the dump's
 /// timestamp and the uid are replaced by ROOT, TS and UID.
 fn mutations(runner: &FakeRunner) -> Vec<String> {
@@ -118,7 +133,8 @@ fn mutations(runner: &FakeRunner) -> Vec<String> {
         .calls()
         .into_iter()
         .filter(|c| {
-            !c.contains(" psql ")
+            !c.contains(" psql -X -U postgres")
+                && !c.contains("--schema-only")
                 && !c.contains("postgres:info")
                 && !c.contains("config:export")
                 && !c.contains("docker-options:report")
@@ -136,7 +152,7 @@ fn run(runner: &FakeRunner, name: &str) -> (serde_json::Value, anyhow::Result<()
     let host = Host::new(&env, runner);
     let out = Out::captured();
     let plan = plan();
-    let opts = Options::default();
+    let opts = Options { full_copy: true, ..Options::default() };
     Upgrade::new(&host, &out, &plan, &opts, &ParallelDirectory { image: "postgres:17".into(), jobs: 2 }).run()
 }
 
@@ -209,14 +225,11 @@ fn a_restore_error_rolls_everything_back_in_reverse() {
 
 #[test]
 fn a_verification_mismatch_switches_nothing() {
-    let runner = healthy().on_with("docker container exec dokku.postgres.db2 psql", |cmd| {
-        let sql = cmd.args.last().cloned().unwrap_or_default();
-        Output::ok(if sql.contains("query_to_xml") { "public.notes|2\n" } else { "plpgsql\n" })
-    });
+    let runner = healthy()
+        .on_with("docker container exec dokku.postgres.db2 psql", |cmd| Output::ok(&answer_sql(cmd, "0|0|2|55")));
     let (_, result) = run(&runner, "verify");
-    assert!(
-        format!("{:#}", result.unwrap_err()).contains("table public.notes has 2 rows in the copy, 3 in the original")
-    );
+    let err = format!("{:#}", result.unwrap_err());
+    assert!(err.contains("table public.notes has 2 rows in the copy, 3 in the original"), "{err}");
     assert!(!mutations(&runner).iter().any(|c| c.contains("postgres:unlink") || c.contains("postgres:link")));
     assert_eq!(mutations(&runner).last().map(String::as_str), Some("dokku postgres:destroy db2 -f"));
 }
@@ -277,14 +290,14 @@ fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() 
     let host = Host::new(&env, &runner);
     let out = Out::captured();
     let plan = plan();
-    let opts = Options::default();
+    let opts = Options { full_copy: true, ..Options::default() };
     let titles = crate::upgrade::step_titles(&plan, &opts);
     let path = Journal::path_for(&env.data_dir(), "memo");
     let mut journal = Journal::start(&path, plan.public_json(), &titles).unwrap();
-    for step in 0..6 {
+    for step in 0..7 {
         journal.step(step, "done").unwrap();
     }
-    journal.step(6, "running").unwrap();
+    journal.step(7, "running").unwrap();
     let undo = vec![
         Action::DestroyService { service: "db2".into() },
         Action::Unlock { app: "memo".into() },
@@ -305,4 +318,53 @@ fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() 
     assert!(!mutations(&runner).iter().any(|c| c.contains("postgres:create") || c.contains("ps:stop")));
     assert_eq!(report["steps"][0]["status"], "done-before");
     assert_eq!(Journal::load(&path).unwrap().unwrap().status(), "done");
+}
+
+#[test]
+fn the_catch_up_copy_moves_the_data_before_the_window_and_only_the_changes_inside_it() {
+    // The old server's fingerprint differs from the first copy's in range 0 of `notes`.
+    // The copy holds what the old one does once the stream has run.
+    let streamed = Rc::new(std::cell::Cell::new(false));
+    let (set, get) = (streamed.clone(), streamed);
+    let runner = healthy()
+        .on_with("docker container exec dokku.postgres.db psql", |cmd| Output::ok(&answer_sql(cmd, "0|0|4|99")))
+        .on_with("docker container exec dokku.postgres.db2 psql", move |cmd| {
+            Output::ok(&answer_sql(cmd, if get.get() { "0|0|4|99" } else { "0|0|3|77" }))
+        })
+        .on_with("docker container exec -i dokku.postgres.db2 psql", move |_| {
+            set.set(true);
+            Output::ok("")
+        });
+    let root = temp_root("catch-up");
+    let env = Env::for_tests(&root);
+    let host = Host::new(&env, &runner);
+    let out = Out::captured();
+    let plan = plan();
+    let opts = Options::default();
+    assert!(opts.catch_up(&plan));
+    let copier = crate::copy::choose("postgres:17".into(), plan.old_major, false);
+    let (report, result) = Upgrade::new(&host, &out, &plan, &opts, &*copier).run();
+    result.unwrap();
+    let calls = mutations(&runner);
+    let at = |prefix: &str| {
+        calls.iter().position(|c| c.starts_with(prefix)).unwrap_or_else(|| panic!("{prefix}: {calls:#?}"))
+    };
+    // The first copy and the fresh database's upkeep happen before the window opens.
+    assert!(at("docker run --rm --link dokku.postgres.db:") < at("dokku maintenance:enable memo"));
+    assert!(at("docker run --rm --link dokku.postgres.db2:") < at("dokku maintenance:enable memo"));
+    // Inside it, after the apps stopped: one stream of the changed range, then the switch.
+    let script = &calls[at("<<< ")];
+    assert!(at("dokku ps:stop memo") < at("<<< ") && at("<<< ") < at("dokku postgres:unlink db memo"));
+    assert!(
+        script.contains("DELETE FROM ONLY \"public\".\"notes\" WHERE (\"id\" >= 0 AND \"id\" < 1024);"),
+        "{script}"
+    );
+    assert!(script.contains("pg_catalog.setval"), "{script}");
+    let all = runner.calls();
+    let vacuum = all.iter().position(|c| c.contains("VACUUM (ANALYZE)")).unwrap();
+    let window = all.iter().position(|c| c.contains("maintenance:enable")).unwrap();
+    assert!(vacuum < window);
+    assert_eq!(report["status"], "upgraded");
+    assert_eq!(report["verification"]["content_compared"], true);
+    assert!(report["catch_up_script"].as_str().unwrap().ends_with("-catch-up.sql"));
 }

@@ -67,8 +67,10 @@ pub struct Upgrade<'a> {
     /// An app has started on the new service: from here on its writes live only there, so
     /// nothing goes back to the old service any more; what fails is finished by hand.
     committed: bool,
-    /// Test-only fault injection (POSTGRES_UPGRADE_KILL_AT): inert unless set.
+    /// Test-only fault injection (POSTGRES_UPGRADE_KILL_AT, POSTGRES_UPGRADE_HOOK_AT): inert
+    /// unless set.
     kill_at: Option<String>,
+    hook_at: Option<String>,
 }
 
 /// The numbered steps, in order: the same list titles the dry-run plan and the progress lines.
@@ -148,6 +150,7 @@ impl<'a> Upgrade<'a> {
             resuming: false,
             committed: false,
             kill_at: host.env.kill_at.clone(),
+            hook_at: host.env.hook_at.clone(),
         }
     }
 
@@ -281,10 +284,16 @@ impl<'a> Upgrade<'a> {
     }
 
     /// Dies here, as a crash or `kill -9` would, when the test-only hook names this point:
-    /// `N` is just before step N, `N+` just after it (journal written).
+    /// `N` is just before step N, `N+` just after it (journal written). Runs the test-only
+    /// hook program named for this point (`N:PROGRAM`) and waits for it.
     fn fault_point(&self, point: &str) {
         if self.kill_at.as_deref() == Some(point) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
+        }
+        if let Some((at, program)) = self.hook_at.as_deref().and_then(|h| h.split_once(':'))
+            && at == point
+        {
+            let _ = std::process::Command::new(program).status();
         }
     }
 
@@ -424,7 +433,11 @@ impl<'a> Upgrade<'a> {
             && dump.exists()
         {
             let size = disk_usage(dump);
-            self.out.verbose(&format!("Dump kept as the rollback artifact: {} ({} MB)", dump.display(), size / 1_000_000));
+            self.out.verbose(&format!(
+                "Dump kept as the rollback artifact: {} ({} MB)",
+                dump.display(),
+                size / 1_000_000
+            ));
         }
         for file in self.copier.artifacts() {
             self.out.verbose(&format!("Changes since the dump kept in {}", file.display()));

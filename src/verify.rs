@@ -78,7 +78,10 @@ impl Snapshot {
                 let table = &self.catalog.tables[i];
                 let (rows, copied) = (self.print.rows_of(i), copy.print.rows_of(i));
                 if rows != copied {
-                    problems.push(format!("table {} has {copied} rows in the copy, {rows} in the original", table.display()));
+                    problems.push(format!(
+                        "table {} has {copied} rows in the copy, {rows} in the original",
+                        table.display()
+                    ));
                 } else {
                     problems.push(format!(
                         "table {} has other rows in the copy ({} key range(s) differ, the first: {})",

@@ -6,7 +6,7 @@ mod support;
 use serde_json::Value;
 use support::Sandbox;
 
-const STEPS: usize = 13;
+const STEPS: usize = 14;
 
 /// memo on a PostgreSQL 15 service with data, a backup schedule and a worker writing.
 fn setup(name: &str) -> Sandbox {
@@ -55,11 +55,11 @@ fn killed_at(point: &str, recovery: Recovery) {
     };
     assert_eq!(recovered.code, 0, "{recovery:?} after {point} failed:\n{}\n{}", recovered.stdout, recovered.stderr);
 
-    // Until an app has started on the new service (step 10) a rollback goes back; after that
+    // Until an app has started on the new service (step 11) a rollback goes back; after that
     // the app's writes live only on the new service, so rollback finishes the upgrade instead.
     let before_start = match point.strip_suffix('+') {
-        Some(n) => n.parse::<usize>().unwrap() < 10,
-        None => point.parse::<usize>().unwrap() <= 10,
+        Some(n) => n.parse::<usize>().unwrap() < 11,
+        None => point.parse::<usize>().unwrap() <= 11,
     };
     let expected = if recovery == Recovery::Rollback && before_start { "memo-db" } else { "memo-v17" };
     assert_eq!(sb.services(), vec![expected.to_string()], "{recovery:?} after {point}");
@@ -118,17 +118,18 @@ boundaries! {
     before_create => "1",
     before_check => "2",
     before_lock => "3",
-    before_maintenance => "4",
-    before_stop => "5",
-    before_final_backup => "6",
-    before_copy => "7",
-    before_verify => "8",
-    before_switch => "9",
-    before_start => "10",
-    before_window_end => "11",
-    before_backups_carried_over => "12",
-    before_retire => "13",
-    after_retire => "13+",
+    before_first_copy => "4",
+    before_maintenance => "5",
+    before_stop => "6",
+    before_final_backup => "7",
+    before_copy => "8",
+    before_verify => "9",
+    before_switch => "10",
+    before_start => "11",
+    before_window_end => "12",
+    before_backups_carried_over => "13",
+    before_retire => "14",
+    after_retire => "14+",
 }
 
 #[test]
@@ -171,13 +172,13 @@ fn sigterm_during_the_copy_rolls_back_and_exits_143() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the apps are stopped (step 5 done), then signal the upgrade's own process.
+    // Wait until the apps are stopped (step 6 done), then signal the upgrade's own process.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let pid = loop {
-        assert!(std::time::Instant::now() < deadline, "the upgrade never reached step 6");
+        assert!(std::time::Instant::now() < deadline, "the upgrade never reached step 7");
         if let Ok(text) = std::fs::read_to_string(&journal)
             && let Ok(doc) = serde_json::from_str::<Value>(&text)
-            && doc["steps"][4]["state"] == "done"
+            && doc["steps"][5]["state"] == "done"
         {
             break doc["pid"].as_i64().unwrap() as i32;
         }

@@ -1,0 +1,132 @@
+//! The catch-up copy, end to end against real servers: the data is copied while the app runs,
+//! and what changed after that first copy (rows, sequences, schema, large objects) still
+//! reaches the new service exactly.
+
+mod support;
+
+use serde_json::Value;
+use support::Sandbox;
+
+/// The tables whose content must match: keyed, keyless, with a generated column, plus a view.
+const TABLES: [&str; 3] = ["notes", "lines", "totals"];
+
+/// memo on a PostgreSQL 15 service with several kinds of table, its workload writing.
+fn setup(name: &str) -> Sandbox {
+    let sb = Sandbox::up(name);
+    sb.dokku(&["apps:create", "memo"]).ok();
+    sb.dokku(&["postgres:create", "memo-db", "-I", "15"]).ok();
+    sb.dokku(&["postgres:link", "memo-db", "memo", "--no-restart"]).ok();
+    sb.sql(
+        "memo-db",
+        "CREATE TABLE notes (id bigserial PRIMARY KEY, body text NOT NULL, score float8); \
+         INSERT INTO notes (body, score) SELECT 'note ' || g, g / 7.0 FROM generate_series(1, 5000) g; \
+         CREATE TABLE lines (line text); INSERT INTO lines SELECT 'line ' || g FROM generate_series(1, 300) g; \
+         CREATE TABLE totals (id int PRIMARY KEY REFERENCES notes (id), n int, twice int GENERATED ALWAYS AS (n * 2) STORED); \
+         INSERT INTO totals (id, n) SELECT g, g FROM generate_series(1, 100) g; \
+         CREATE MATERIALIZED VIEW note_count AS SELECT count(*) AS n FROM notes;",
+    );
+    sb.sandbox(&["workload", "memo", "on"]).ok();
+    sb.dokku(&["ps:start", "memo"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    sb
+}
+
+/// A program the upgrade runs just before step `step` (the test-only POSTGRES_UPGRADE_HOOK_AT):
+/// `sql` on the old service, as another writer would at that moment.
+fn hook(sb: &Sandbox, step: u32, sql: &str) -> String {
+    let path = sb.dir.join("hook");
+    let script = format!(
+        "#!/usr/bin/env bash\nset -e\n'{}' exec -i dokku.postgres.memo-db psql -q -v ON_ERROR_STOP=1 -U postgres -d memo_db >/dev/null <<'SQL'\n{sql}\nSQL\n",
+        sb.dir.join("bin/docker").display()
+    );
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    format!("{step}:{}", path.display())
+}
+
+/// A table's rows in a comparable form.
+fn content(sb: &Sandbox, service: &str, table: &str) -> String {
+    sb.sql(
+        service,
+        &format!(
+            "SELECT count(*) || ':' || md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t"
+        ),
+    )
+}
+
+fn assert_same_data(sb: &Sandbox, new: &str) {
+    for table in TABLES {
+        assert_eq!(content(sb, "memo-db", table), content(sb, new, table), "table {table}");
+    }
+    let seq = "SELECT last_value || ',' || is_called FROM notes_id_seq";
+    assert_eq!(sb.sql("memo-db", seq), sb.sql(new, seq));
+    assert_eq!(sb.sql(new, "SELECT n FROM note_count"), sb.sql(new, "SELECT count(*) FROM notes"));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let check = sb.sandbox(&["workload", "memo", "check"]).ok();
+    assert!(check.contains(" lost=0 "), "{check}");
+}
+
+fn upgrade(sb: &Sandbox, hook_at: &str, extra: &[&str]) -> (support::Run, Value) {
+    let mut args =
+        vec!["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17", "--keep-old", "--format", "json"];
+    args.extend_from_slice(extra);
+    let run = sb.dokku_env(&[("POSTGRES_UPGRADE_HOOK_AT", hook_at)], &args);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap_or_default();
+    (run, report)
+}
+
+#[test]
+fn rows_changed_after_the_first_copy_are_copied_again_and_nothing_else() {
+    let sb = setup("catch-up-rows");
+    // After the first copy, before the window: edits in two far apart key ranges, a delete, a
+    // new row, a keyless table change, a generated column's input, and a sequence moved on.
+    let sql = "UPDATE notes SET body = 'edited', score = 0.1 + 0.2 WHERE id IN (2, 4999); DELETE FROM notes WHERE id = 2500; \
+               INSERT INTO notes (body) VALUES ('late'); INSERT INTO lines VALUES ('late line'); \
+               UPDATE totals SET n = -1 WHERE id = 50; SELECT setval('notes_id_seq', 9000);";
+    let (run, report) = upgrade(&sb, &hook(&sb, 5, sql), &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("[4/14] Copying memo-db into memo-v17 while the apps run"), "{}", run.stderr);
+    assert_same_data(&sb, "memo-v17");
+    assert_eq!(sb.sql("memo-v17", "SELECT body FROM notes WHERE id = 4999"), "edited");
+    assert_eq!(sb.sql("memo-v17", "SELECT twice FROM totals WHERE id = 50"), "-2");
+    // Only the changed ranges moved inside the window: notes (two ranges), lines (whole: no
+    // key), totals, and the workload's own table.
+    let moved = run.stderr.lines().find(|l| l.contains("changed since the first copy")).unwrap_or_default();
+    assert!(moved.contains("key range(s) of 4 table(s)"), "{moved}");
+    let rows: u64 = moved.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(u64::MAX);
+    assert!(rows < 4000, "{moved}");
+    // The stream is kept beside the dump: together they are the database at the switch.
+    let script = std::fs::read_to_string(report["catch_up_script"].as_str().unwrap()).unwrap();
+    assert!(
+        script.contains("DELETE FROM ONLY \"public\".\"notes\" WHERE") && script.contains("\tedited\t"),
+        "{script}"
+    );
+    assert!(script.contains("late line") && !script.contains("\tnote 1500\t"), "{script}");
+    assert_eq!(report["verification"]["content_compared"], true);
+}
+
+#[test]
+fn a_schema_change_after_the_first_copy_is_copied_whole_inside_the_window() {
+    let sb = setup("catch-up-schema");
+    let sql = "ALTER TABLE notes ADD COLUMN color text DEFAULT 'red'; UPDATE notes SET color = 'blue' WHERE id = 3;";
+    let (run, _) = upgrade(&sb, &hook(&sb, 5, sql), &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("The schema changed since the first copy: copying everything again"), "{}", run.stderr);
+    assert_eq!(sb.sql("memo-v17", "SELECT color FROM notes WHERE id = 3"), "blue");
+    assert_same_data(&sb, "memo-v17");
+}
+
+#[test]
+fn large_objects_and_full_copy_put_the_whole_copy_inside_the_window() {
+    let sb = setup("catch-up-lo");
+    // --full-copy asks for the whole copy inside the window, and the plan says so.
+    let plan = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--full-copy", "--dry-run"]);
+    assert!(plan.stdout.contains(" 4. Nothing to copy before the window"), "{}", plan.stdout);
+
+    sb.sql("memo-db", "SELECT lo_from_bytea(4242, 'a large object')");
+    let (run, _) = upgrade(&sb, "", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("Large objects are in use: the copy is made inside the window"), "{}", run.stderr);
+    assert_eq!(sb.sql("memo-v17", "SELECT convert_from(lo_get(4242), 'UTF8')"), "a large object");
+    assert_same_data(&sb, "memo-v17");
+}
