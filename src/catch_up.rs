@@ -30,7 +30,8 @@ pub struct CatchUp {
     base: RefCell<Option<Base>>,
     /// The fingerprints of both databases when the window's copy was done.
     prints: RefCell<Option<Prints>>,
-    script: RefCell<Option<PathBuf>>,
+    /// The rollback artifact: the first dump and the catch-up script, or the window's dump.
+    kept: RefCell<Option<Vec<PathBuf>>>,
 }
 
 struct Base {
@@ -43,7 +44,7 @@ struct Base {
 
 impl CatchUp {
     pub fn new(full: ParallelDirectory) -> CatchUp {
-        CatchUp { full, base: RefCell::new(None), prints: RefCell::new(None), script: RefCell::new(None) }
+        CatchUp { full, base: RefCell::new(None), prints: RefCell::new(None), kept: RefCell::new(None) }
     }
 
     /// Everything again, inside the window: the fallback whenever the first copy cannot be
@@ -51,7 +52,10 @@ impl CatchUp {
     fn copy_all(&self, job: &Job, why: &str) -> Result<()> {
         job.out.verbose(&format!("{why}: copying everything again"));
         reset_database(job.host, &job.to)?;
-        self.full.dump_and_restore(job.host, &job.from, &job.to, &sibling(job.dump, "window"))
+        let dump = sibling(job.dump, "window");
+        self.full.dump_and_restore(job.host, &job.from, &job.to, &dump)?;
+        *self.kept.borrow_mut() = Some(vec![dump]);
+        Ok(())
     }
 }
 
@@ -118,7 +122,7 @@ impl Copier for CatchUp {
                 tee: &tee,
             })
             .with_context(|| format!("Unable to bring {} up to date with {}", to.service, from.service))?;
-        *self.script.borrow_mut() = Some(tee);
+        *self.kept.borrow_mut() = Some(vec![job.dump.to_path_buf(), tee]);
         let rows: u64 = changed
             .iter()
             .flat_map(|(&t, ranges)| ranges.iter().map(move |&r| (t, r)))
@@ -144,8 +148,8 @@ impl Copier for CatchUp {
         self.prints.borrow().clone()
     }
 
-    fn artifacts(&self) -> Vec<PathBuf> {
-        self.script.borrow().iter().cloned().collect()
+    fn artifacts(&self) -> Option<Vec<PathBuf>> {
+        self.kept.borrow().clone()
     }
 }
 

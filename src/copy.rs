@@ -57,9 +57,9 @@ pub trait Copier {
         None
     }
 
-    /// Files besides the dump that the copy kept (the catch-up script).
-    fn artifacts(&self) -> Vec<PathBuf> {
-        Vec::new()
+    /// What the copy kept as the rollback artifact, when it is not just the job's dump.
+    fn artifacts(&self) -> Option<Vec<PathBuf>> {
+        None
     }
 }
 

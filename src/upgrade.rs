@@ -54,6 +54,8 @@ pub struct Upgrade<'a> {
     window_ms: Option<u128>,
     original: Option<Snapshot>,
     dump: Option<PathBuf>,
+    /// What the copy kept: the dump, and the catch-up script when there is one.
+    kept: Vec<PathBuf>,
     warnings: Vec<String>,
     manual: Vec<String>,
     starts: usize,
@@ -141,6 +143,7 @@ impl<'a> Upgrade<'a> {
             window_ms: None,
             original: None,
             dump: None,
+            kept: Vec::new(),
             warnings: Vec::new(),
             manual: Vec::new(),
             starts: 0,
@@ -429,19 +432,12 @@ impl<'a> Upgrade<'a> {
 
     fn copy(&mut self) -> Result<()> {
         self.with_copy_job(|copier, job| copier.copy(job))?;
-        if let Some(dump) = &self.dump
-            && dump.exists()
-        {
-            let size = disk_usage(dump);
-            self.out.verbose(&format!(
-                "Dump kept as the rollback artifact: {} ({} MB)",
-                dump.display(),
-                size / 1_000_000
-            ));
+        let kept = self.copier.artifacts().unwrap_or_else(|| self.dump.iter().cloned().collect());
+        for file in &kept {
+            let size = disk_usage(file);
+            self.out.verbose(&format!("Kept as the rollback artifact: {} ({} MB)", file.display(), size / 1_000_000));
         }
-        for file in self.copier.artifacts() {
-            self.out.verbose(&format!("Changes since the dump kept in {}", file.display()));
-        }
+        self.kept = kept;
         Ok(())
     }
 
@@ -729,8 +725,8 @@ impl<'a> Upgrade<'a> {
                 s.sequences.len()
             ));
         }
-        if let Some(d) = &self.dump {
-            self.out.verbose(&format!("Dump:                {}", d.display()));
+        for file in &self.kept {
+            self.out.verbose(&format!("Kept:                {}", file.display()));
         }
         for m in &self.manual {
             self.out.warn(&format!("Run by hand: {m}"));
@@ -787,8 +783,8 @@ impl<'a> Upgrade<'a> {
                 "sequences": s.sequences.len(),
                 "extensions": s.extensions,
             })),
-            "dump": self.dump.as_ref().map(|d| d.display().to_string()),
-            "catch_up_script": self.copier.artifacts().first().map(|d| d.display().to_string()),
+            "dump": self.kept.first().or(self.dump.as_ref()).map(|d| d.display().to_string()),
+            "catch_up_script": self.kept.get(1).map(|d| d.display().to_string()),
             "old_service_kept": self.opts.keep_old || !self.manual.is_empty(),
             "warnings": self.warnings,
             "manual_steps": self.manual,

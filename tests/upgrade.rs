@@ -368,7 +368,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--dry-run", "--new-service", "memo-next"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("New service:  memo-next (postgres:17"), "{}", run.stdout);
-    assert!(run.stdout.contains(" 9. Switching memo to memo-next"), "{}", run.stdout);
+    assert!(run.stdout.contains("10. Switching memo to memo-next"), "{}", run.stdout);
     assert_eq!(state(&sb, "memo"), before);
 }
 
