@@ -408,22 +408,23 @@ mod tests {
 
     #[test]
     fn differences_name_every_range_that_is_missing_or_unequal() {
-        let print = |sums: &[((usize, i64), (u64, &str))]| Fingerprint {
-            sums: sums.iter().map(|(k, (n, s))| (*k, (*n, s.to_string()))).collect(),
+        // (table, range, rows, sum)
+        let print = |sums: &[(usize, i64, u64, &str)]| Fingerprint {
+            sums: sums.iter().map(|&(t, r, n, s)| ((t, r), (n, s.to_string()))).collect(),
             ..Default::default()
         };
-        let old = print(&[((0, 0), (5, "10")), ((0, 1), (5, "20")), ((1, 0), (2, "7")), ((2, 0), (1, "1"))]);
-        let new = print(&[((0, 0), (5, "10")), ((0, 1), (5, "21")), ((0, 2), (1, "3")), ((2, 0), (1, "1"))]);
+        let old = print(&[(0, 0, 5, "10"), (0, 1, 5, "20"), (1, 0, 2, "7"), (2, 0, 1, "1")]);
+        let new = print(&[(0, 0, 5, "10"), (0, 1, 5, "21"), (0, 2, 1, "3"), (2, 0, 1, "1")]);
         let d = old.differences(&new);
         assert_eq!(d.clone().into_iter().collect::<Vec<_>>(), [(0, vec![1, 2]), (1, vec![0])]);
         assert_eq!((old.rows(), old.rows_of(0), new.rows_of(1)), (13, 10, 0));
         assert!(old.differences(&old.clone()).is_empty());
         // Taking the changed ranges again from the copy makes the two equal.
-        let part = print(&[((0, 1), (5, "20")), ((1, 0), (2, "7"))]);
+        let part = print(&[(0, 1, 5, "20"), (1, 0, 2, "7")]);
         let parts: Parts = d.into_iter().map(|(t, r)| (t, Some(r))).collect();
         assert!(old.differences(&new.replace(&parts, &part)).is_empty());
         // A table taken whole loses every range it had.
-        let whole = print(&[((0, 0), (5, "10")), ((0, 1), (5, "20"))]);
+        let whole = print(&[(0, 0, 5, "10"), (0, 1, 5, "20")]);
         let merged = new.replace(&Parts::from([(0, None)]), &whole);
         assert_eq!(merged.sums.keys().copied().collect::<Vec<_>>(), [(0, 0), (0, 1), (2, 0)]);
     }
