@@ -40,6 +40,9 @@ struct Base {
     schema: String,
     /// The new database after the first copy.
     print: Fingerprint,
+    /// The tables extensions own, in the old database before the first copy.
+    owned: Catalog,
+    owned_print: Fingerprint,
 }
 
 impl CatchUp {
@@ -69,10 +72,14 @@ impl Copier for CatchUp {
         if job.resuming {
             reset_database(host, to)?;
         }
-        if Catalog::read(host, from.service, from.database)?.large_objects > 0 {
+        let first = Catalog::read(host, from.service, from.database)?;
+        if first.large_objects > 0 {
             job.out.verbose("Large objects are in use: the copy is made inside the window");
             return Ok(());
         }
+        // Taken before the dump: any change after it shows in the window.
+        let owned = first.extension_catalog();
+        let owned_print = fingerprint_owned(host, from, &owned)?;
         let before = schema(host, from)?;
         self.full.dump_and_restore(host, from, to, job.dump)?;
         let schema = schema(host, from)?;
@@ -90,7 +97,7 @@ impl Copier for CatchUp {
         catalog.measure(host, from.service, from.database)?;
         let print = Fingerprint::take(host, to.service, to.database, &catalog, true)?;
         job.out.verbose(&format!("{} rows in {} tables copied while the apps run", print.rows(), catalog.tables.len()));
-        *self.base.borrow_mut() = Some(Base { catalog, schema, print });
+        *self.base.borrow_mut() = Some(Base { catalog, schema, print, owned, owned_print });
         Ok(())
     }
 
@@ -106,6 +113,10 @@ impl Copier for CatchUp {
         let now = Fingerprint::take(host, from.service, from.database, &base.catalog, true)?;
         if now.large_objects > 0 {
             return self.copy_all(job, "Large objects were added since the first copy");
+        }
+        let owned_now = fingerprint_owned(host, from, &base.owned)?;
+        if owned_now.sums != base.owned_print.sums {
+            return self.copy_all(job, "A table an extension owns changed since the first copy");
         }
         let changed = now.differences(&base.print);
         let parts = parts_to_copy(&base.catalog, &changed);
@@ -163,6 +174,14 @@ fn parts_to_copy(catalog: &Catalog, changed: &BTreeMap<usize, Vec<i64>>) -> Part
             (i, (!whole).then(|| ranges.clone()))
         })
         .collect()
+}
+
+/// The fingerprint of the extension-owned tables (none: nothing to ask).
+fn fingerprint_owned(host: &Host, db: &Endpoint, owned: &Catalog) -> Result<Fingerprint> {
+    if owned.tables.is_empty() {
+        return Ok(Fingerprint::default());
+    }
+    Fingerprint::take(host, db.service, db.database, owned, true)
 }
 
 /// `<dump>-<suffix>`, beside the dump.
@@ -258,7 +277,7 @@ mod tests {
             ],
             sequences: vec![("public".into(), "notes_id_seq".into())],
             matviews: vec![("public".into(), "totals".into())],
-            large_objects: 0,
+            ..Catalog::default()
         }
     }
 

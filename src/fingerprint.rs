@@ -46,6 +46,10 @@ SELECT json_build_object(
     FROM rel r WHERE r.relkind = 'S'), '[]'),
   'matviews', coalesce((SELECT json_agg(json_build_array(r.nspname, r.relname) ORDER BY r.oid)
     FROM rel r WHERE r.relkind = 'm' AND r.relispopulated), '[]'),
+  'extension_tables', coalesce((SELECT json_agg(json_build_object('schema', n.nspname, 'name', c.relname)
+    ORDER BY n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'r' AND EXISTS (SELECT 1 FROM pg_depend d
+      WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')), '[]'),
   'large_objects', (SELECT count(*) FROM pg_largeobject_metadata))";
 
 /// A key range covers at least 2^10 key values, and a table at most about 1024 ranges when it is
@@ -120,6 +124,9 @@ pub struct Catalog {
     /// (schema, name), in creation order: a view built on another comes after it.
     pub matviews: Vec<(String, String)>,
     pub large_objects: u64,
+    /// Tables an extension owns (PostGIS's spatial_ref_sys): pg_dump copies the rows users
+    /// added to them, the catch-up copy does not, so it only checks that they did not change.
+    pub extension_tables: Vec<Table>,
 }
 
 impl Catalog {
@@ -142,21 +149,28 @@ impl Catalog {
                 .unwrap_or_default()
         };
         let Some(tables) = doc["tables"].as_array() else { bail!("no table list in {doc}") };
+        let table = |t: &Value| Table {
+            schema: t["schema"].as_str().unwrap_or_default().to_string(),
+            name: t["name"].as_str().unwrap_or_default().to_string(),
+            columns: strings(&t["columns"]),
+            key: t["key"].as_str().map(String::from),
+            shift: MIN_SHIFT,
+        };
         Ok(Catalog {
-            tables: tables
-                .iter()
-                .map(|t| Table {
-                    schema: t["schema"].as_str().unwrap_or_default().to_string(),
-                    name: t["name"].as_str().unwrap_or_default().to_string(),
-                    columns: strings(&t["columns"]),
-                    key: t["key"].as_str().map(String::from),
-                    shift: MIN_SHIFT,
-                })
-                .collect(),
+            tables: tables.iter().map(table).collect(),
             sequences: pairs(&doc["sequences"]),
             matviews: pairs(&doc["matviews"]),
             large_objects: doc["large_objects"].as_u64().unwrap_or(0),
+            extension_tables: doc["extension_tables"]
+                .as_array()
+                .map(|a| a.iter().map(table).collect())
+                .unwrap_or_default(),
         })
+    }
+
+    /// The extension-owned tables as a catalog of their own, each fingerprinted whole.
+    pub fn extension_catalog(&self) -> Catalog {
+        Catalog { tables: self.extension_tables.clone(), ..Catalog::default() }
     }
 
     /// Sizes each keyed table's ranges from its keys now (min and max come from the index).
@@ -351,7 +365,8 @@ mod tests {
         let doc: Value = serde_json::from_str(
             r#"{"tables": [{"schema": "public", "name": "notes", "columns": ["id", "body"], "key": "id"},
                            {"schema": "s", "name": "log", "columns": ["line"], "key": null}],
-                "sequences": [["public", "notes_id_seq"]], "matviews": [["public", "totals"]], "large_objects": 2}"#,
+                "sequences": [["public", "notes_id_seq"]], "matviews": [["public", "totals"]], "large_objects": 2,
+                "extension_tables": [{"schema": "public", "name": "spatial_ref_sys"}]}"#,
         )
         .unwrap();
         let c = Catalog::from_json(&doc).unwrap();
@@ -360,6 +375,11 @@ mod tests {
         assert_eq!(c.tables[1].columns, ["line"]);
         assert_eq!(c.sequences, [("public".to_string(), "notes_id_seq".to_string())]);
         assert_eq!((c.matviews.len(), c.large_objects), (1, 2));
+        let owned = c.extension_catalog();
+        assert_eq!(
+            (owned.tables[0].display().as_str(), owned.tables[0].key.is_none()),
+            ("public.spatial_ref_sys", true)
+        );
         assert!(Catalog::from_json(&serde_json::json!({})).is_err());
     }
 

@@ -34,10 +34,15 @@ fn setup(name: &str) -> Sandbox {
 /// A program the upgrade runs just before step `step` (the test-only POSTGRES_UPGRADE_HOOK_AT):
 /// `sql` on the old service, as another writer would at that moment.
 fn hook(sb: &Sandbox, step: u32, sql: &str) -> String {
+    hook_on(sb, "memo-db", step, sql)
+}
+
+fn hook_on(sb: &Sandbox, service: &str, step: u32, sql: &str) -> String {
     let path = sb.dir.join("hook");
     let script = format!(
-        "#!/usr/bin/env bash\nset -e\n'{}' exec -i dokku.postgres.memo-db psql -q -v ON_ERROR_STOP=1 -U postgres -d memo_db >/dev/null <<'SQL'\n{sql}\nSQL\n",
-        sb.dir.join("bin/docker").display()
+        "#!/usr/bin/env bash\nset -e\n'{}' exec -i dokku.postgres.{service} psql -q -v ON_ERROR_STOP=1 -U postgres -d {} >/dev/null <<'SQL'\n{sql}\nSQL\n",
+        sb.dir.join("bin/docker").display(),
+        service.replace('-', "_")
     );
     std::fs::write(&path, script).unwrap();
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
@@ -129,4 +134,29 @@ fn large_objects_and_full_copy_put_the_whole_copy_inside_the_window() {
     assert!(run.stderr.contains("Large objects are in use: the copy is made inside the window"), "{}", run.stderr);
     assert_eq!(sb.sql("memo-v17", "SELECT convert_from(lo_get(4242), 'UTF8')"), "a large object");
     assert_same_data(&sb, "memo-v17");
+}
+
+#[test]
+fn a_row_added_to_an_extension_table_after_the_first_copy_is_not_lost() {
+    let sb = Sandbox::up("catch-up-extension");
+    sb.dokku(&["apps:create", "geo"]).ok();
+    sb.dokku(&["postgres:create", "geo-db", "--image", "postgis/postgis", "--image-version", "15-3.3"]).ok();
+    sb.dokku(&["postgres:link", "geo-db", "geo", "--no-restart"]).ok();
+    sb.sql(
+        "geo-db",
+        "CREATE EXTENSION postgis; CREATE TABLE places (id serial PRIMARY KEY, at geometry(Point, 4326));",
+    );
+    sb.sandbox(&["rebuild-image", "postgis/postgis:15-3.3"]).ok();
+    // PostGIS's own table: pg_dump carries the rows users add, the catch-up stream does not.
+    let sql = "INSERT INTO spatial_ref_sys (srid, auth_name, auth_srid, proj4text) VALUES (990001, 'test', 990001, '+proj=longlat');";
+    let hook_at = hook_on(&sb, "geo-db", 5, sql);
+    let args = ["postgres:upgrade", "geo", "-i", "postgis/postgis", "-I", "15-3.3", "--new-service", "geo-next"];
+    let run = sb.dokku_env(&[("POSTGRES_UPGRADE_HOOK_AT", hook_at.as_str())], &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("A table an extension owns changed since the first copy: copying everything again"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(sb.sql("geo-next", "SELECT auth_name FROM spatial_ref_sys WHERE srid = 990001"), "test");
 }
