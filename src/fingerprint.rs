@@ -241,9 +241,17 @@ impl Fingerprint {
         content: bool,
     ) -> Result<Fingerprint> {
         let mut statements: Vec<String> = SESSION.iter().map(|s| s.to_string()).collect();
-        // The planner cannot tell how many key ranges there are and would sort every row to
-        // group them; a hash table of a thousand ranges is the right plan.
+        // The planner cannot tell how many key ranges there are (it guesses one per row), so it
+        // would sort every row to group them, in one process. A hash table of a thousand ranges
+        // is the right plan, built by each parallel worker for its share of the rows: no sort,
+        // and hash tables it believes fit (hash_mem_multiplier: PostgreSQL 13 and newer).
         statements.push("SET enable_sort = off".into());
+        statements.push("SET parallel_tuple_cost = 0".into());
+        statements.push(
+            "DO $$BEGIN IF current_setting('server_version_num')::int >= 130000 THEN \
+             SET hash_mem_multiplier = 100; END IF; END$$"
+                .into(),
+        );
         statements.push("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".into());
         statements.push("SELECT 'snapshot', txid_current_snapshot()".into());
         statements.push("SELECT 'large_objects', count(*) FROM pg_largeobject_metadata".into());
