@@ -15,7 +15,7 @@ use crate::copy::{Copier, Endpoint, Job, ParallelDirectory, Prints, reset_databa
 use crate::fingerprint::{self, Catalog, Fingerprint, Parts, ident, literal};
 use crate::host::{Host, container};
 use crate::runner::Pipe;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +23,9 @@ use std::path::{Path, PathBuf};
 /// Above this many changed ranges a table is copied whole: one DELETE and one COPY are then
 /// cheaper than a long list of ranges.
 const MAX_RANGES: usize = 256;
+
+/// What the stream's last statement prints, before its transaction id.
+const END_MARK: &str = "catch-up-xid ";
 
 pub struct CatchUp {
     full: ParallelDirectory,
@@ -77,6 +80,12 @@ impl Copier for CatchUp {
             job.out.verbose("Large objects are in use: the copy is made inside the window");
             return Ok(());
         }
+        if first.replica_triggers > 0 {
+            job.out.verbose(
+                "Triggers or rules that fire in replica sessions are in use: the copy is made inside the window",
+            );
+            return Ok(());
+        }
         // Taken before the dump: any change after it shows in the window.
         let owned = first.extension_catalog();
         let owned_print = fingerprint_owned(host, from, &owned)?;
@@ -125,14 +134,28 @@ impl Copier for CatchUp {
         let untouched = Fingerprint::current_snapshot(host, to.service, to.database)? == base.print.snapshot;
         let script = producer_script(&base.catalog, &parts);
         let tee = sibling(job.dump, "catch-up.sql");
-        host.runner
+        let consumed = host
+            .runner
             .check_pipe(&Pipe {
                 producer: &host.psql(from.service, from.database, true).args(["-q", "-A", "-t", "-f", "-"]),
                 script: &script,
-                consumer: &host.psql(to.service, to.database, true).args(["-q", "-1", "-f", "-"]),
+                consumer: &host.psql(to.service, to.database, true).args(["-q", "-A", "-t", "-1", "-f", "-"]),
                 tee: &tee,
             })
             .with_context(|| format!("Unable to bring {} up to date with {}", to.service, from.service))?;
+        // The stream's last statement prints its transaction id: without it the stream was cut
+        // short (psql ends a COPY at the end of its input, and -1 would commit what came).
+        let Some(xid) = consumed.stdout.lines().find_map(|l| l.strip_prefix(END_MARK)?.trim().parse::<u64>().ok())
+        else {
+            bail!("the stream from {} to {} ended before its end mark", from.service, to.service);
+        };
+        // A migration that ran during the window's copy moved the old database's snapshot and,
+        // unlike rows, shows in no fingerprint: the schema is compared once more then.
+        if Fingerprint::current_snapshot(host, from.service, from.database)? != now.snapshot
+            && schema(host, from)? != base.schema
+        {
+            bail!("the schema of {} changed during the copy", from.service);
+        }
         *self.kept.borrow_mut() = Some(vec![job.dump.to_path_buf(), tee]);
         let rows: u64 = changed
             .iter()
@@ -146,7 +169,7 @@ impl Copier for CatchUp {
         ));
         // What the copy holds now: the parts just written, taken again, over the rest.
         let part = Fingerprint::take_parts(host, to.service, to.database, &base.catalog, &parts, true)?;
-        let copy = if untouched && base.print.at_most_one_writer_since(&part.snapshot) {
+        let copy = if untouched && base.print.only_writer_since(xid, &part.snapshot) {
             base.print.replace(&parts, &part)
         } else {
             Fingerprint::take(host, to.service, to.database, &base.catalog, true)?
@@ -239,15 +262,21 @@ fn producer_script(catalog: &Catalog, parts: &Parts) -> String {
     for (schema, sequence) in &catalog.sequences {
         let name = format!("{}.{}", ident(schema), ident(sequence));
         lines.push(format!(
-            "SELECT format('SELECT pg_catalog.setval(%L, %s, %s);', {}, last_value, is_called::text) FROM {name};",
+            "SELECT pg_catalog.format('SELECT pg_catalog.setval(%L, %s, %s);', {}, last_value, is_called::text) FROM {name};",
             literal(&name)
         ));
     }
-    if !parts.is_empty() {
-        for (schema, view) in &catalog.matviews {
-            emit(&mut lines, &format!("REFRESH MATERIALIZED VIEW {}.{};", ident(schema), ident(view)));
-        }
-    }
+    // Every materialized view as the old database has it now, as pg_restore leaves them:
+    // populated ones refreshed from the copied rows, the others emptied, oldest first (a view
+    // built on another is newer than it).
+    lines.push(format!(
+        "SELECT pg_catalog.format('REFRESH MATERIALIZED VIEW %I.%I%s;', n.nspname, c.relname, \
+         CASE WHEN c.relispopulated THEN '' ELSE ' WITH NO DATA' END) \
+         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'm' AND {} ORDER BY c.oid;",
+        fingerprint::NOT_EXTENSION_OWNED
+    ));
+    emit(&mut lines, &format!("SELECT '{END_MARK}' || pg_catalog.txid_current();"));
     lines.push("COMMIT;".into());
     lines.join("\n") + "\n"
 }
@@ -276,7 +305,6 @@ mod tests {
                 },
             ],
             sequences: vec![("public".into(), "notes_id_seq".into())],
-            matviews: vec![("public".into(), "totals".into())],
             ..Catalog::default()
         }
     }
@@ -288,10 +316,14 @@ mod tests {
         assert_eq!(parts, Parts::from([(0, Some(vec![3])), (1, None)]));
         let script = producer_script(&catalog(), &parts);
         let lines: Vec<&str> = script.lines().collect();
-        assert_eq!(lines[6], "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;");
-        assert_eq!(lines[13], "SELECT 'SET session_replication_role = replica;';");
+        let begin = fingerprint::SESSION.len();
+        assert_eq!(lines[begin], "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;");
+        // The new server's session: the same settings, then triggers and foreign keys off.
+        assert_eq!(lines[begin + 1], "SELECT 'SET client_encoding = ''UTF8'';';");
+        let body = begin + 1 + fingerprint::SESSION.len();
+        assert_eq!(lines[body], "SELECT 'SET session_replication_role = replica;';");
         assert_eq!(
-            lines[14..].to_vec(),
+            lines[body + 1..body + 10].to_vec(),
             [
                 "SELECT 'DELETE FROM ONLY \"public\".\"notes\" WHERE (\"id\" >= 3072 AND \"id\" < 4096);';",
                 "SELECT 'COPY \"public\".\"notes\" (\"id\", \"body\") FROM stdin;';",
@@ -301,17 +333,20 @@ mod tests {
                 "SELECT 'COPY \"public\".\"it''s\" (\"line\") FROM stdin;';",
                 "COPY (SELECT \"line\" FROM ONLY \"public\".\"it's\") TO STDOUT;",
                 "SELECT '\\.';",
-                "SELECT format('SELECT pg_catalog.setval(%L, %s, %s);', '\"public\".\"notes_id_seq\"', last_value, is_called::text) FROM \"public\".\"notes_id_seq\";",
-                "SELECT 'REFRESH MATERIALIZED VIEW \"public\".\"totals\";';",
-                "COMMIT;",
+                "SELECT pg_catalog.format('SELECT pg_catalog.setval(%L, %s, %s);', '\"public\".\"notes_id_seq\"', last_value, is_called::text) FROM \"public\".\"notes_id_seq\";",
             ]
+        );
+        assert!(lines[body + 10].starts_with("SELECT pg_catalog.format('REFRESH MATERIALIZED VIEW %I.%I%s;'"));
+        assert_eq!(
+            lines[body + 11..].to_vec(),
+            ["SELECT 'SELECT ''catch-up-xid '' || pg_catalog.txid_current();';", "COMMIT;"]
         );
     }
 
     #[test]
-    fn nothing_changed_still_carries_the_sequences_and_refreshes_nothing() {
+    fn nothing_changed_still_carries_the_sequences() {
         let script = producer_script(&catalog(), &Parts::new());
-        assert!(!script.contains("DELETE") && !script.contains("REFRESH"), "{script}");
+        assert!(!script.contains("DELETE") && !script.contains("COPY"), "{script}");
         assert!(script.contains("pg_catalog.setval"));
     }
 

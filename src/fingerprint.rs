@@ -13,24 +13,32 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// The settings under which both servers print rows: what pg_dump pins for the same reason.
-pub const SESSION: [&str; 6] = [
+/// The settings under which both servers print and read rows: what pg_dump pins for the same
+/// reason. An empty search_path makes every name print qualified (a `regclass` value means the
+/// same table on both sides) and keeps a user's function from standing in for a built-in one.
+pub const SESSION: [&str; 12] = [
     "SET client_encoding = 'UTF8'",
     "SET standard_conforming_strings = on",
+    "SET search_path = ''",
     "SET DateStyle = 'ISO'",
     "SET IntervalStyle = 'postgres'",
     "SET extra_float_digits = 3",
     "SET TimeZone = 'UTC'",
+    "SET bytea_output = 'hex'",
+    "SET xmloption = content",
+    "SET statement_timeout = 0",
+    "SET lock_timeout = 0",
+    "SET idle_in_transaction_session_timeout = 0",
 ];
 
-/// Every ordinary table (partitions included, their parents hold no rows), sequence and
-/// populated materialized view outside the system schemas, as one JSON document. Objects an
+/// Every ordinary table (partitions included, their parents hold no rows) and sequence outside
+/// the system schemas, as one JSON document. Objects an
 /// extension owns are left out: CREATE EXTENSION fills them from the new image's version (PostGIS's
 /// spatial_ref_sys). `attgenerated` is read through to_jsonb so the query runs before 12 too.
 const CATALOG: &str = "WITH rel AS (
   SELECT c.oid, c.relkind, c.relispopulated, n.nspname, c.relname
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'S', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  WHERE c.relkind IN ('r', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'))
 SELECT json_build_object(
@@ -44,13 +52,17 @@ SELECT json_build_object(
     ORDER BY r.nspname, r.relname) FROM rel r WHERE r.relkind = 'r'), '[]'),
   'sequences', coalesce((SELECT json_agg(json_build_array(r.nspname, r.relname) ORDER BY r.nspname, r.relname)
     FROM rel r WHERE r.relkind = 'S'), '[]'),
-  'matviews', coalesce((SELECT json_agg(json_build_array(r.nspname, r.relname) ORDER BY r.oid)
-    FROM rel r WHERE r.relkind = 'm' AND r.relispopulated), '[]'),
   'extension_tables', coalesce((SELECT json_agg(json_build_object('schema', n.nspname, 'name', c.relname)
     ORDER BY n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind = 'r' AND EXISTS (SELECT 1 FROM pg_depend d
       WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')), '[]'),
+  'replica_triggers', (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgenabled IN ('A', 'R'))
+    + (SELECT count(*) FROM pg_rewrite WHERE ev_enabled IN ('A', 'R')),
   'large_objects', (SELECT count(*) FROM pg_largeobject_metadata))";
+
+/// The condition, on `pg_class c`, that no extension owns the relation.
+pub const NOT_EXTENSION_OWNED: &str = "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.deptype = 'e')";
 
 /// A key range covers at least 2^10 key values, and a table at most about 1024 ranges when it is
 /// measured: the fingerprint of a table stays a few hundred lines whatever its size.
@@ -61,7 +73,8 @@ const RANGES: i128 = 1024;
 pub struct Table {
     pub schema: String,
     pub name: String,
-    /// Columns a COPY writes (generated ones are computed by the server).
+    /// Columns a COPY writes and the fingerprint hashes, in the old database's order
+    /// (generated ones are computed by the server from these).
     pub columns: Vec<String>,
     /// A one-column integer primary key, the unit of a partial copy; None: the whole table.
     pub key: Option<String>,
@@ -72,6 +85,13 @@ pub struct Table {
 impl Table {
     pub fn qualified(&self) -> String {
         format!("{}.{}", ident(&self.schema), ident(&self.name))
+    }
+
+    /// The sum of a 64-bit hash of each row's text, the columns in the old database's order
+    /// (a restore may put an inherited table's columns in another order).
+    fn row_hash_sum(&self) -> String {
+        let columns: Vec<String> = self.columns.iter().map(|c| format!("t.{}", ident(c))).collect();
+        format!("coalesce(sum(pg_catalog.hashtextextended(ROW({})::text, 0)), 0)", columns.join(", "))
     }
 
     /// The name as the user knows it, for messages.
@@ -121,9 +141,10 @@ pub struct Catalog {
     pub tables: Vec<Table>,
     /// (schema, name)
     pub sequences: Vec<(String, String)>,
-    /// (schema, name), in creation order: a view built on another comes after it.
-    pub matviews: Vec<(String, String)>,
     pub large_objects: u64,
+    /// Triggers and rules enabled ALWAYS or REPLICA: they fire even with
+    /// `session_replication_role = replica`, the mode the catch-up stream writes in.
+    pub replica_triggers: u64,
     /// Tables an extension owns (PostGIS's spatial_ref_sys): pg_dump copies the rows users
     /// added to them, the catch-up copy does not, so it only checks that they did not change.
     pub extension_tables: Vec<Table>,
@@ -159,8 +180,8 @@ impl Catalog {
         Ok(Catalog {
             tables: tables.iter().map(table).collect(),
             sequences: pairs(&doc["sequences"]),
-            matviews: pairs(&doc["matviews"]),
             large_objects: doc["large_objects"].as_u64().unwrap_or(0),
+            replica_triggers: doc["replica_triggers"].as_u64().unwrap_or(0),
             extension_tables: doc["extension_tables"]
                 .as_array()
                 .map(|a| a.iter().map(table).collect())
@@ -255,9 +276,9 @@ impl Fingerprint {
         statements.push("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".into());
         statements.push("SELECT 'snapshot', txid_current_snapshot()".into());
         statements.push("SELECT 'large_objects', count(*) FROM pg_largeobject_metadata".into());
-        let sum = if content { "coalesce(sum(hashtextextended(ROW(t.*)::text, 0)), 0)" } else { "''" };
         for (&i, ranges) in parts {
             let table = &catalog.tables[i];
+            let sum = if content { table.row_hash_sum() } else { "''".to_string() };
             let filter = ranges
                 .as_ref()
                 .and_then(|r| table.range_condition(r))
@@ -300,14 +321,11 @@ impl Fingerprint {
         Fingerprint { sums, snapshot: part.snapshot.clone(), large_objects: part.large_objects }
     }
 
-    /// Whether `later` can only follow this fingerprint's snapshot through at most one more
-    /// committed writer (the catch-up's own transaction) and nothing still running: then this
-    /// fingerprint, with what that writer changed taken again, still describes the database.
-    pub fn at_most_one_writer_since(&self, later: &str) -> bool {
-        match (quiet_xmax(&self.snapshot), quiet_xmax(later)) {
-            (Some(before), Some(after)) => after == before || after == before + 1,
-            _ => false,
-        }
+    /// Whether transaction `xid` is the only one that took an id between this fingerprint's
+    /// snapshot and `later`, and nothing runs at either: then this fingerprint, with what that
+    /// transaction changed taken again, still describes the database.
+    pub fn only_writer_since(&self, xid: u64, later: &str) -> bool {
+        quiet_xmax(&self.snapshot) == Some(xid) && quiet_xmax(later) == Some(xid + 1)
     }
 
     /// The snapshot the database is at now (see [`Fingerprint::snapshot`]).
@@ -369,11 +387,11 @@ mod tests {
     }
 
     #[test]
-    fn the_catalog_document_parses_into_tables_sequences_and_views() {
+    fn the_catalog_document_parses_into_tables_sequences_and_what_stops_a_catch_up() {
         let doc: Value = serde_json::from_str(
             r#"{"tables": [{"schema": "public", "name": "notes", "columns": ["id", "body"], "key": "id"},
                            {"schema": "s", "name": "log", "columns": ["line"], "key": null}],
-                "sequences": [["public", "notes_id_seq"]], "matviews": [["public", "totals"]], "large_objects": 2,
+                "sequences": [["public", "notes_id_seq"]], "large_objects": 2, "replica_triggers": 1,
                 "extension_tables": [{"schema": "public", "name": "spatial_ref_sys"}]}"#,
         )
         .unwrap();
@@ -382,7 +400,7 @@ mod tests {
         assert_eq!((c.tables[0].key.as_deref(), c.tables[1].key.as_deref()), (Some("id"), None));
         assert_eq!(c.tables[1].columns, ["line"]);
         assert_eq!(c.sequences, [("public".to_string(), "notes_id_seq".to_string())]);
-        assert_eq!((c.matviews.len(), c.large_objects), (1, 2));
+        assert_eq!((c.large_objects, c.replica_triggers), (2, 1));
         let owned = c.extension_catalog();
         assert_eq!(
             (owned.tables[0].display().as_str(), owned.tables[0].key.is_none()),
@@ -418,14 +436,17 @@ mod tests {
     }
 
     #[test]
-    fn one_writer_since_a_quiet_snapshot_is_recognised() {
+    fn only_the_catch_up_transaction_may_come_between_two_snapshots() {
         let at = |s: &str| Fingerprint { snapshot: s.into(), ..Default::default() };
-        assert!(at("100:100:").at_most_one_writer_since("100:100:"));
-        assert!(at("100:100:").at_most_one_writer_since("101:101:"));
-        assert!(!at("100:100:").at_most_one_writer_since("102:102:"));
-        assert!(!at("100:100:").at_most_one_writer_since("100:101:100"));
-        assert!(!at("99:100:99").at_most_one_writer_since("100:100:"));
-        assert!(!at("").at_most_one_writer_since("100:100:"));
+        assert!(at("100:100:").only_writer_since(100, "101:101:"));
+        // Someone else took an id before or after it, or it never ran.
+        assert!(!at("100:100:").only_writer_since(101, "102:102:"));
+        assert!(!at("100:100:").only_writer_since(100, "102:102:"));
+        assert!(!at("100:100:").only_writer_since(100, "100:100:"));
+        // Something still runs.
+        assert!(!at("100:100:").only_writer_since(100, "100:101:100"));
+        assert!(!at("99:100:99").only_writer_since(100, "101:101:"));
+        assert!(!at("").only_writer_since(100, "101:101:"));
     }
 
     #[test]

@@ -230,16 +230,19 @@ impl Runner for SystemRunner {
         let mut from = producer.stdout.take().context("producer stdout")?;
         let mut to = consumer.stdin.take().context("consumer stdin")?;
         let mut buf = vec![0u8; 1 << 16];
-        let mut tee_error = None;
+        let mut stream_error = None;
         loop {
             let n = match std::io::Read::read(&mut from, &mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
+                Err(err) => {
+                    stream_error = Some((err, "read the stream of"));
+                    break;
+                }
             };
             if let Err(err) = tee.write_all(&buf[..n]) {
-                tee_error = Some(err);
+                stream_error = Some((err, "write"));
                 break;
             }
             // A consumer that stops reading has failed: its exit status says why.
@@ -251,11 +254,11 @@ impl Runner for SystemRunner {
         drop(from);
         drop(to);
         let _ = writer.join();
-        let produced = producer.wait()?;
-        let consumed = consumer.wait()?;
+        let (produced, consumed) = (producer.wait(), consumer.wait());
+        let (produced, consumed) = (produced?, consumed?);
         let join = |h: std::thread::JoinHandle<Vec<u8>>| h.join().unwrap_or_default();
-        if let Some(err) = tee_error {
-            return Err(err).with_context(|| format!("Unable to write {}", pipe.tee.display()));
+        if let Some((err, what)) = stream_error {
+            return Err(err).with_context(|| format!("Unable to {what} {}", pipe.tee.display()));
         }
         tee.sync_all().with_context(|| format!("Unable to write {}", pipe.tee.display()))?;
         Ok((

@@ -108,7 +108,7 @@ fn answer_sql(cmd: &crate::runner::Cmd, rows: &str) -> String {
         "public.notes_id_seq|3\n"
     } else if sql.contains("WITH rel AS") {
         r#"{"tables": [{"schema": "public", "name": "notes", "columns": ["id", "body"], "key": "id"}],
-            "sequences": [["public", "notes_id_seq"]], "matviews": [], "large_objects": 0}"#
+            "sequences": [["public", "notes_id_seq"]], "large_objects": 0}"#
     } else if sql.contains("min(\"id\")") {
         "0|1|3\n"
     } else if sql.contains("BEGIN ISOLATION LEVEL") {
@@ -333,7 +333,7 @@ fn the_catch_up_copy_moves_the_data_before_the_window_and_only_the_changes_insid
         })
         .on_with("docker container exec -i dokku.postgres.db2 psql", move |_| {
             set.set(true);
-            Output::ok("")
+            Output::ok("3\ncatch-up-xid 100\n")
         });
     let root = temp_root("catch-up");
     let env = Env::for_tests(&root);
@@ -367,4 +367,24 @@ fn the_catch_up_copy_moves_the_data_before_the_window_and_only_the_changes_insid
     assert_eq!(report["status"], "upgraded");
     assert_eq!(report["verification"]["content_compared"], true);
     assert!(report["catch_up_script"].as_str().unwrap().ends_with("-catch-up.sql"));
+}
+
+#[test]
+fn a_stream_cut_short_fails_the_copy_and_rolls_back() {
+    // The consumer never printed the end mark: psql would have committed what it got.
+    let runner = healthy()
+        .on_with("docker container exec dokku.postgres.db psql", |cmd| Output::ok(&answer_sql(cmd, "0|0|4|99")))
+        .on("docker container exec -i dokku.postgres.db2 psql", Output::ok("3\n"));
+    let root = temp_root("cut");
+    let env = Env::for_tests(&root);
+    let host = Host::new(&env, &runner);
+    let out = Out::captured();
+    let plan = plan();
+    let opts = Options::default();
+    let copier = crate::copy::choose("postgres:17".into(), plan.old_major, false);
+    let (report, result) = Upgrade::new(&host, &out, &plan, &opts, &*copier).run();
+    let err = format!("{:#}", result.unwrap_err());
+    assert!(err.contains("the stream from db to db2 ended before its end mark"), "{err}");
+    assert_eq!(report["status"], "rolled-back");
+    assert_eq!(mutations(&runner).last().map(String::as_str), Some("dokku postgres:destroy db2 -f"));
 }

@@ -92,6 +92,10 @@ impl Snapshot {
                 }
             }
         }
+        let (objects, copied) = (self.print.large_objects, copy.print.large_objects);
+        if objects != copied {
+            problems.push(format!("{copied} large objects in the copy, {objects} in the original"));
+        }
         for (seq, value) in &self.sequences {
             match copy.sequences.get(seq) {
                 None => problems.push(format!("sequence {seq} is missing in the copy")),
@@ -169,12 +173,14 @@ mod tests {
                 "extension postgis is missing in the copy",
             ]
         );
-        let c = snap(&[("a", 2, "1"), ("b", 1, "3")], &[("public.s", "9")], &["plpgsql", "postgis"]);
+        let mut c = snap(&[("a", 2, "1"), ("b", 1, "3")], &[("public.s", "9")], &["plpgsql", "postgis"]);
+        c.print.large_objects = 2;
         assert_eq!(
             a.differences(&c),
             vec![
                 "table public.a has 2 rows in the copy, 3 in the original",
                 "table public.b has other rows in the copy (1 key range(s) differ, the first: id 0..1023)",
+                "2 large objects in the copy, 0 in the original",
             ]
         );
     }
