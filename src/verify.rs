@@ -65,13 +65,13 @@ impl Snapshot {
     /// Every difference between the old database (`self`) and its copy, one line each.
     pub fn differences(&self, copy: &Snapshot) -> Vec<String> {
         let mut problems = Vec::new();
-        let names = |c: &Catalog| c.tables.iter().map(|t| t.display()).collect::<Vec<_>>();
+        let names = |c: &Catalog| c.tables.iter().map(|t| (t.schema.clone(), t.name.clone())).collect::<Vec<_>>();
         let (ours, theirs) = (names(&self.catalog), names(&copy.catalog));
-        for table in ours.iter().filter(|t| !theirs.contains(t)) {
-            problems.push(format!("table {table} is missing in the copy"));
+        for (schema, table) in ours.iter().filter(|t| !theirs.contains(t)) {
+            problems.push(format!("table {schema}.{table} is missing in the copy"));
         }
-        for table in theirs.iter().filter(|t| !ours.contains(t)) {
-            problems.push(format!("table {table} exists only in the copy"));
+        for (schema, table) in theirs.iter().filter(|t| !ours.contains(t)) {
+            problems.push(format!("table {schema}.{table} exists only in the copy"));
         }
         if problems.is_empty() {
             for (i, ranges) in self.print.differences(&copy.print) {
@@ -113,7 +113,8 @@ impl Snapshot {
 }
 
 fn same_tables(a: &Catalog, b: &Catalog) -> bool {
-    a.tables.len() == b.tables.len() && a.tables.iter().zip(&b.tables).all(|(x, y)| x.display() == y.display())
+    let names = |c: &Catalog| c.tables.iter().map(|t| (t.schema.clone(), t.name.clone())).collect::<Vec<_>>();
+    names(a) == names(b)
 }
 
 /// Fails with every difference listed.
