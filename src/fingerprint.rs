@@ -35,7 +35,7 @@ pub const SESSION: [&str; 12] = [
 /// the system schemas, as one JSON document. Objects an
 /// extension owns are left out: CREATE EXTENSION fills them from the new image's version (PostGIS's
 /// spatial_ref_sys). `attgenerated` is read through to_jsonb so the query runs before 12 too.
-const CATALOG: &str = "WITH rel AS (
+pub const CATALOG: &str = "WITH rel AS (
   SELECT c.oid, c.relkind, c.relispopulated, n.nspname, c.relname
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relkind IN ('r', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -153,9 +153,13 @@ pub struct Catalog {
 impl Catalog {
     pub fn read(host: &Host, service: &str, database: &str) -> Result<Catalog> {
         let text = host.sql(service, database, CATALOG)?.join("\n");
-        let doc: Value =
-            serde_json::from_str(&text).with_context(|| format!("Unable to read the tables of {service}"))?;
-        Catalog::from_json(&doc).with_context(|| format!("Unable to read the tables of {service}"))
+        Catalog::from_json_text(&text).with_context(|| format!("Unable to read the tables of {service}"))
+    }
+
+    /// The catalog from [`CATALOG`]'s document.
+    pub fn from_json_text(text: &str) -> Result<Catalog> {
+        let doc: Value = serde_json::from_str(text)?;
+        Catalog::from_json(&doc)
     }
 
     fn from_json(doc: &Value) -> Result<Catalog> {

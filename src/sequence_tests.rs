@@ -100,6 +100,12 @@ fn healthy() -> FakeRunner {
 /// its one table, `notes` (`table|range|rows|sum`).
 fn answer_sql(cmd: &crate::runner::Cmd, rows: &str) -> String {
     let sql = cmd.args.join(" ");
+    let catalog = r#"{"tables": [{"schema": "public", "name": "notes", "columns": ["id", "body"], "key": "id"}],
+        "sequences": [["public", "notes_id_seq"]], "large_objects": 0}"#;
+    if sql.contains("SELECT 'catalog'") {
+        let catalog = catalog.replace('\n', " ");
+        return format!("snapshot|100:100:\nsequence|public.notes_id_seq|3\nextension|plpgsql\ncatalog|{catalog}\n");
+    }
     let answer = if sql.contains("pg_available_extensions") {
         "plpgsql\npostgis\n"
     } else if sql.contains("FROM pg_extension") {
@@ -107,8 +113,7 @@ fn answer_sql(cmd: &crate::runner::Cmd, rows: &str) -> String {
     } else if sql.contains("pg_sequences") {
         "public.notes_id_seq|3\n"
     } else if sql.contains("WITH rel AS") {
-        r#"{"tables": [{"schema": "public", "name": "notes", "columns": ["id", "body"], "key": "id"}],
-            "sequences": [["public", "notes_id_seq"]], "large_objects": 0}"#
+        catalog
     } else if sql.contains("min(\"id\")") {
         "0|1|3\n"
     } else if sql.contains("BEGIN ISOLATION LEVEL") {
@@ -320,6 +325,19 @@ fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() 
     assert_eq!(Journal::load(&path).unwrap().unwrap().status(), "done");
 }
 
+/// An upgrade with the copier and options a real run picks for the plan: the catch-up copy.
+fn run_catch_up(runner: &FakeRunner, name: &str) -> (serde_json::Value, anyhow::Result<()>) {
+    let root = temp_root(name);
+    let env = Env::for_tests(&root);
+    let host = Host::new(&env, runner);
+    let out = Out::captured();
+    let plan = plan();
+    let opts = Options::default();
+    assert!(opts.catch_up(&plan));
+    let copier = crate::copy::choose("postgres:17".into(), plan.old_major, false);
+    Upgrade::new(&host, &out, &plan, &opts, &*copier).run()
+}
+
 #[test]
 fn the_catch_up_copy_moves_the_data_before_the_window_and_only_the_changes_inside_it() {
     // The old server's fingerprint differs from the first copy's in range 0 of `notes`.
@@ -335,15 +353,7 @@ fn the_catch_up_copy_moves_the_data_before_the_window_and_only_the_changes_insid
             set.set(true);
             Output::ok("3\ncatch-up-xid 100\n")
         });
-    let root = temp_root("catch-up");
-    let env = Env::for_tests(&root);
-    let host = Host::new(&env, &runner);
-    let out = Out::captured();
-    let plan = plan();
-    let opts = Options::default();
-    assert!(opts.catch_up(&plan));
-    let copier = crate::copy::choose("postgres:17".into(), plan.old_major, false);
-    let (report, result) = Upgrade::new(&host, &out, &plan, &opts, &*copier).run();
+    let (report, result) = run_catch_up(&runner, "catch-up");
     result.unwrap();
     let calls = mutations(&runner);
     let at = |prefix: &str| {
@@ -375,14 +385,7 @@ fn a_stream_cut_short_fails_the_copy_and_rolls_back() {
     let runner = healthy()
         .on_with("docker container exec dokku.postgres.db psql", |cmd| Output::ok(&answer_sql(cmd, "0|0|4|99")))
         .on("docker container exec -i dokku.postgres.db2 psql", Output::ok("3\n"));
-    let root = temp_root("cut");
-    let env = Env::for_tests(&root);
-    let host = Host::new(&env, &runner);
-    let out = Out::captured();
-    let plan = plan();
-    let opts = Options::default();
-    let copier = crate::copy::choose("postgres:17".into(), plan.old_major, false);
-    let (report, result) = Upgrade::new(&host, &out, &plan, &opts, &*copier).run();
+    let (report, result) = run_catch_up(&runner, "cut");
     let err = format!("{:#}", result.unwrap_err());
     assert!(err.contains("the stream from db to db2 ended before its end mark"), "{err}");
     assert_eq!(report["status"], "rolled-back");

@@ -4,7 +4,6 @@
 //! After the window nothing is rolled back: what fails there is said, with the commands to run.
 
 use crate::copy::{Copier, Endpoint, Job};
-use crate::fingerprint::{Catalog, Fingerprint};
 use crate::host::Host;
 use crate::journal::Journal;
 use crate::naming;
@@ -475,29 +474,19 @@ impl<'a> Upgrade<'a> {
         // (a cron job, a `dokku run`, anything the stopped apps do not cover) shows up here.
         // The copier's fingerprints stand for "now" while no writer has committed since.
         let prints = self.copier.fingerprints();
-        let unchanged = |service: &str, db: &str, print: &Fingerprint| -> Result<bool> {
-            let now = Fingerprint::current_snapshot(host, service, db)?;
-            log::debug!("transaction snapshot of {service}: {} at the copy, {now} now", print.snapshot);
-            Ok(now == print.snapshot)
-        };
-        let original = match &prints {
-            Some(p) if unchanged(&plan.old, &plan.old_db, &p.original)? => {
-                self.out.verbose(&format!("{} has committed nothing since the copy's fingerprint of it", plan.old));
-                Snapshot::with_print(host, &plan.old, &plan.old_db, p.catalog.clone(), p.original.clone())?
-            }
-            _ => {
-                let mut catalog = Catalog::read(host, &plan.old, &plan.old_db)?;
-                catalog.measure(host, &plan.old, &plan.old_db)?;
-                Snapshot::take(host, &plan.old, &plan.old_db, &catalog, content)?
-            }
-        };
-        let copy = match &prints {
-            Some(p) if p.catalog == original.catalog && unchanged(&plan.new, &new_db, &p.copy)? => {
-                let own = Catalog::read(host, &plan.new, &new_db)?;
-                Snapshot::with_print(host, &plan.new, &new_db, own, p.copy.clone())?
-            }
-            _ => Snapshot::take(host, &plan.new, &new_db, &original.catalog, content)?,
-        };
+        let (original, reused) = Snapshot::take(
+            host,
+            &plan.old,
+            &plan.old_db,
+            prints.as_ref().map(|p| &p.catalog),
+            prints.as_ref().map(|p| &p.original),
+            content,
+        )?;
+        if reused {
+            self.out.verbose(&format!("{} has committed nothing since the copy's fingerprint of it", plan.old));
+        }
+        let known = prints.as_ref().filter(|p| p.catalog == original.catalog).map(|p| &p.copy);
+        let (copy, _) = Snapshot::take(host, &plan.new, &new_db, Some(&original.catalog), known, content)?;
         verify::compare(&original, &copy)?;
         self.out.verbose(&format!(
             "{} tables, {} rows{}, {} sequences, extensions: {}",

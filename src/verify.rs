@@ -6,12 +6,17 @@
 
 use crate::fingerprint::{Catalog, Fingerprint};
 use crate::host::Host;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 
-const SEQUENCES: &str =
-    "SELECT format('%I.%I', schemaname, sequencename), coalesce(last_value::text, '') FROM pg_sequences ORDER BY 1";
-const EXTENSIONS: &str = "SELECT extname FROM pg_extension ORDER BY 1";
+/// What a snapshot needs besides the fingerprint, in one `psql` call: each row tagged.
+const PROBE: [&str; 4] = [
+    "SELECT 'snapshot', txid_current_snapshot()",
+    "SELECT 'sequence', format('%I.%I', schemaname, sequencename) || '|' || coalesce(last_value::text, '') \
+     FROM pg_sequences ORDER BY 2",
+    "SELECT 'extension', extname FROM pg_extension ORDER BY 2",
+    "SELECT 'catalog', (CATALOG)::jsonb::text",
+];
 
 /// Row content is compared from PostgreSQL 12 on (majors as naming.rs counts them): before
 /// it, floats printed differently (fingerprint.rs).
@@ -28,34 +33,51 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The database's state, its tables fingerprinted by `catalog` (the original's, so that both
-    /// sides are cut into the same key ranges) unless its own tables are not the same.
-    pub fn take(host: &Host, service: &str, database: &str, catalog: &Catalog, content: bool) -> Result<Snapshot> {
-        let own = Catalog::read(host, service, database)?;
-        if !same_tables(&own, catalog) {
-            return Snapshot::with_print(host, service, database, own, Fingerprint::default());
-        }
-        let print = Fingerprint::take(host, service, database, catalog, content)?;
-        Snapshot::with_print(host, service, database, catalog.clone(), print)
-    }
-
-    /// A snapshot around a fingerprint already taken.
-    pub fn with_print(
+    /// The database's state now. Its tables are fingerprinted by `catalog` (the original's, so
+    /// that both sides are cut into the same key ranges), by its own catalog measured when None;
+    /// `known` stands in for a new fingerprint while the database's transaction snapshot shows
+    /// that no writer has committed since it was taken. Also says whether `known` was used.
+    pub fn take(
         host: &Host,
         service: &str,
         database: &str,
-        catalog: Catalog,
-        print: Fingerprint,
-    ) -> Result<Snapshot> {
-        let sequences = host
-            .sql(service, database, SEQUENCES)?
-            .into_iter()
-            .map(|l| match l.rsplit_once('|') {
-                Some((k, v)) => (k.to_string(), v.to_string()),
-                None => (l, String::new()),
-            })
-            .collect();
-        Ok(Snapshot { catalog, print, sequences, extensions: host.sql(service, database, EXTENSIONS)? })
+        catalog: Option<&Catalog>,
+        known: Option<&Fingerprint>,
+        content: bool,
+    ) -> Result<(Snapshot, bool)> {
+        let probe = PROBE.map(|sql| sql.replace("CATALOG", crate::fingerprint::CATALOG));
+        let (mut snapshot, mut own, mut sequences, mut extensions) = (String::new(), None, BTreeMap::new(), Vec::new());
+        for line in host.sql_statements(service, database, &probe)? {
+            match line.split_once('|') {
+                Some(("snapshot", s)) => snapshot = s.to_string(),
+                Some(("extension", e)) => extensions.push(e.to_string()),
+                Some(("sequence", pair)) => {
+                    let (k, v) = pair.rsplit_once('|').unwrap_or((pair, ""));
+                    sequences.insert(k.to_string(), v.to_string());
+                }
+                Some(("catalog", json)) => own = Some(Catalog::from_json_text(json)?),
+                _ => bail!("unexpected line from {service}: {line}"),
+            }
+        }
+        let own = own.with_context(|| format!("Unable to read the tables of {service}"))?;
+        if let Some(print) = known
+            && print.snapshot == snapshot
+        {
+            log::debug!("transaction snapshot of {service}: {snapshot}, as at the copy");
+            let catalog = catalog.cloned().unwrap_or(own);
+            return Ok((Snapshot { catalog, print: print.clone(), sequences, extensions }, true));
+        }
+        let (catalog, print) = match catalog {
+            Some(c) if same_tables(&own, c) => (c.clone(), Fingerprint::take(host, service, database, c, content)?),
+            Some(_) => (own, Fingerprint::default()),
+            None => {
+                let mut own = own;
+                own.measure(host, service, database)?;
+                let print = Fingerprint::take(host, service, database, &own, content)?;
+                (own, print)
+            }
+        };
+        Ok((Snapshot { catalog, print, sequences, extensions }, false))
     }
 
     pub fn rows(&self) -> u64 {
