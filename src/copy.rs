@@ -7,6 +7,8 @@
 use crate::fingerprint::{Catalog, Fingerprint, ident, literal};
 use crate::host::{Host, container};
 use crate::output::Out;
+use crate::plan::Plan;
+use crate::upgrade::Options;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -64,15 +66,11 @@ pub trait Copier {
 }
 
 /// The copier for an upgrade: the catch-up copy when the old server prints rows the way the new
-/// one does (its fingerprints compare: fingerprint.rs), a full copy in the window otherwise or
-/// when asked for.
-pub fn choose(image: String, old_major: Option<u32>, full_copy: bool) -> Box<dyn Copier> {
-    let full = ParallelDirectory::new(image);
-    if full_copy || !crate::verify::content_comparable(old_major) {
-        Box::new(full)
-    } else {
-        Box::new(crate::catch_up::CatchUp::new(full))
-    }
+/// one does (its fingerprints compare: fingerprint.rs) and no full copy was asked for
+/// ([`Options::catch_up`]), else the whole copy inside the window.
+pub fn choose(plan: &Plan, opts: &Options) -> Box<dyn Copier> {
+    let full = ParallelDirectory::new(plan.reference());
+    if opts.catch_up(plan) { Box::new(crate::catch_up::CatchUp::new(full)) } else { Box::new(full) }
 }
 
 /// The fastest full copy a dokku host allows: a directory-format `pg_dump` with one job per

@@ -190,7 +190,7 @@ fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 Ok(j) => j,
                 Err(err) => return failed(err),
             };
-            let copier = copy::choose(plan.reference(), plan.old_major, opts.full_copy);
+            let copier = copy::choose(&plan, &opts);
             let (report, result) = Upgrade::new(&host, &out, &plan, &opts, &*copier).with_journal(journal).run();
             if json_mode {
                 out.json(&report);

@@ -153,7 +153,7 @@ pub fn resume(target: &str, env: &Env, runner: &dyn Runner, out: &Out) -> (Optio
         journal.doc["steps"].as_array().map(|s| s.iter().take_while(|s| s["state"] == "done").count()).unwrap_or(0);
     crate::signals::install();
     out.info2(&format!("Resuming the upgrade of {target} to {} after step {done}", plan.new));
-    let copier = crate::copy::choose(plan.reference(), plan.old_major, opts.full_copy);
+    let copier = crate::copy::choose(&plan, &opts);
     let (report, result) = Upgrade::new(&host, out, &plan, &opts, &*copier).resume(journal).run();
     (Some(report), result)
 }

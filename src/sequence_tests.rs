@@ -334,7 +334,7 @@ fn run_catch_up(runner: &FakeRunner, name: &str) -> (serde_json::Value, anyhow::
     let plan = plan();
     let opts = Options::default();
     assert!(opts.catch_up(&plan));
-    let copier = crate::copy::choose("postgres:17".into(), plan.old_major, false);
+    let copier = crate::copy::choose(&plan, &opts);
     Upgrade::new(&host, &out, &plan, &opts, &*copier).run()
 }
 

@@ -29,7 +29,8 @@ pub struct Options {
 }
 
 impl Options {
-    /// Whether the bulk of the data is copied before the window: see [`crate::copy::choose`].
+    /// Whether the bulk of the data is copied before the window (the catch-up copy): from
+    /// PostgreSQL 12 on, unless `--full-copy`.
     pub fn catch_up(&self, plan: &Plan) -> bool {
         !self.full_copy && verify::content_comparable(plan.old_major)
     }
