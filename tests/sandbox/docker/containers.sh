@@ -502,53 +502,51 @@ stop_container() { # ID TIMEOUT
   refresh_state "$id"
 }
 
-cmd_stop() { # [-t N] CONTAINER...
-  local timeout=10 arg id rc=0
+# stop/restart flags: [-t N] [-s SIGNAL] -> STOP_TIMEOUT, STOP_NAMES[]
+parse_stop_flags() { # VERB ARGS...
+  local verb="$1"
+  shift
+  STOP_TIMEOUT=10
   while (($#)); do
     case "$1" in
-      -t | --time | --timeout) timeout="$2"; shift ;;
-      --time=* | --timeout=* | -t=*) timeout="${1#*=}" ;;
+      -t | --time | --timeout) STOP_TIMEOUT="$2"; shift ;;
+      --time=* | --timeout=* | -t=*) STOP_TIMEOUT="${1#*=}" ;;
       -s | --signal) shift ;;
       -*) die "unknown flag: $1" 125 ;;
       *) break ;;
     esac
     shift
   done
-  (($#)) || die "\"docker stop\" requires at least 1 argument." 1
-  for arg in "$@"; do
+  (($#)) || die "\"docker $verb\" requires at least 1 argument." 1
+  STOP_NAMES=("$@")
+}
+
+# Stops (and with `restart`, starts again) each named container; prints each name done.
+stop_each() { # restart|stop
+  local arg id rc=0
+  for arg in "${STOP_NAMES[@]}"; do
     if ! id="$(find_container "$arg")"; then
       echo "Error response from daemon: No such container: $arg" >&2
       rc=1
       continue
     fi
-    with_lock "$CONTAINERS/$id/lock" stop_container "$id" "$timeout"
+    with_lock "$CONTAINERS/$id/lock" stop_container "$id" "$STOP_TIMEOUT"
+    if [[ $1 == restart ]]; then
+      with_lock "$CONTAINERS/$id/lock" start_container "$id" || { rc=1; continue; }
+    fi
     printf '%s\n' "$arg"
   done
   return "$rc"
 }
 
-cmd_restart() {
-  local timeout=10 arg id rc=0
-  while (($#)); do
-    case "$1" in
-      -t | --time | --timeout) timeout="$2"; shift ;;
-      --time=* | --timeout=* | -t=*) timeout="${1#*=}" ;;
-      -*) die "unknown flag: $1" 125 ;;
-      *) break ;;
-    esac
-    shift
-  done
-  for arg in "$@"; do
-    if ! id="$(find_container "$arg")"; then
-      echo "Error response from daemon: No such container: $arg" >&2
-      rc=1
-      continue
-    fi
-    with_lock "$CONTAINERS/$id/lock" stop_container "$id" "$timeout"
-    with_lock "$CONTAINERS/$id/lock" start_container "$id" || { rc=1; continue; }
-    printf '%s\n' "$arg"
-  done
-  return "$rc"
+cmd_stop() { # [-t N] CONTAINER...
+  parse_stop_flags stop "$@"
+  stop_each stop
+}
+
+cmd_restart() { # [-t N] CONTAINER...
+  parse_stop_flags restart "$@"
+  stop_each restart
 }
 
 remove_container() { # ID
