@@ -87,7 +87,7 @@ impl Copier for CatchUp {
             return Ok(());
         }
         // Taken before the dump: any change after it shows in the window.
-        let owned = first.extension_catalog();
+        let owned = first.extension_catalog(|_| true);
         let owned_print = fingerprint_owned(host, from, &owned)?;
         let before = schema(host, from)?;
         self.full.dump_and_restore(host, from, to, job.dump)?;
@@ -127,6 +127,9 @@ impl Copier for CatchUp {
         if owned_now.sums != base.owned_print.sums {
             return self.copy_all(job, "A table an extension owns changed since the first copy");
         }
+        // Roles are few: whatever changed in them since the first copy is applied again.
+        let client = self.full.client(job.dump.parent().context("dump path has no folder")?);
+        crate::globals::copy_roles(host, &client, from.service, to.service)?;
         let changed = now.differences(&base.print);
         let parts = parts_to_copy(&base.catalog, &changed);
         // Nothing but this copy writes to the new database (no app is linked to it yet): its
@@ -250,8 +253,7 @@ fn producer_script(catalog: &Catalog, parts: &Parts) -> String {
     for (&i, ranges) in parts {
         let table = &catalog.tables[i];
         let name = table.qualified();
-        let filter =
-            ranges.as_ref().and_then(|r| table.range_condition(r)).map(|c| format!(" WHERE {c}")).unwrap_or_default();
+        let filter = table.where_clause(ranges.as_ref());
         let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
         let list = if columns.is_empty() { String::new() } else { format!(" ({})", columns.join(", ")) };
         emit(&mut lines, &format!("DELETE FROM ONLY {name}{filter};"));
@@ -295,6 +297,7 @@ mod tests {
                     columns: vec!["id".into(), "body".into()],
                     key: Some("id".into()),
                     shift: 10,
+                    ..Default::default()
                 },
                 Table {
                     schema: "public".into(),
@@ -302,6 +305,7 @@ mod tests {
                     columns: vec!["line".into()],
                     key: None,
                     shift: 10,
+                    ..Default::default()
                 },
             ],
             sequences: vec![("public".into(), "notes_id_seq".into())],

@@ -34,6 +34,8 @@ pub struct Job<'a> {
     pub to: Endpoint<'a>,
     /// Where the dump goes (a path that does not exist yet): it is kept as the rollback artifact.
     pub dump: &'a Path,
+    /// The new image, whose client tools the copy runs.
+    pub image: &'a str,
     /// Re-running a step an earlier run died in: its half-done work is in the new database.
     pub resuming: bool,
 }
@@ -73,12 +75,40 @@ pub fn choose(plan: &Plan, opts: &Options) -> Box<dyn Copier> {
     if opts.catch_up(plan) { Box::new(crate::catch_up::CatchUp::new(full)) } else { Box::new(full) }
 }
 
+/// The new image's client tools, each run in a throwaway container of that image (a newer
+/// pg_dump reads an older server; the reverse fails, #194) linked to the service as an app
+/// would be, as the calling user, with `dir` mounted at `/dump` and the service's password in
+/// an env file there (never in argv, where `ps` would show it).
+pub struct Client {
+    pub image: String,
+    pub dir: PathBuf,
+}
+
+impl Client {
+    /// Runs `tool` against `service`; its standard output.
+    pub fn run(&self, host: &Host, service: &str, tool: &[&str]) -> Result<String> {
+        let env_file = PasswordFile::write(host, service, &self.dir)?;
+        let alias = format!("dokku-postgres-{service}");
+        let user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
+        let cmd = host
+            .docker(&["run", "--rm", "--link", &format!("{}:{alias}", container(service))])
+            .arg("-v")
+            .arg(format!("{}:/dump", self.dir.display()))
+            .arg("--env-file")
+            .arg(env_file.0.display().to_string())
+            .args(["--user", &user, &self.image])
+            .args(tool.iter().copied())
+            .args(["-h", &alias, "-U", "postgres"]);
+        Ok(host.runner.check(&cmd)?.stdout)
+    }
+}
+
 /// The fastest full copy a dokku host allows: a directory-format `pg_dump` with one job per
 /// core and no compression (the dump never leaves the machine), then `pg_restore -j`, which
 /// loads tables and builds indexes and constraints in parallel (a custom-format dump on a pipe
-/// restores with one job only: upgrade-tools-compared.md §6). Both run in a throwaway container
-/// of the new image (a newer pg_dump reads an older server; the reverse fails, #194) linked to
-/// the service as an app would be, writing to the plugin's dump directory as the calling user.
+/// restores with one job only: docs/copy.md). Both are the new image's ([`Client`]), writing to
+/// the plugin's dump directory. Owners, ACLs and comments are restored as they are, onto the
+/// old server's roles, created first (globals.rs).
 pub struct ParallelDirectory {
     pub image: String,
     pub jobs: usize,
@@ -90,54 +120,33 @@ impl ParallelDirectory {
         ParallelDirectory { image, jobs }
     }
 
-    /// `docker run --rm` of the new image, linked to `service`, with the dump folder mounted
-    /// and the service's password in an env file (never in argv, where `ps` would show it).
-    fn run(&self, host: &Host, service: &str, env_file: &Path, mount: &Path, tool: &[&str]) -> Result<()> {
-        let alias = format!("dokku-postgres-{service}");
-        let user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
-        let cmd = host
-            .docker(&["run", "--rm", "--link", &format!("{}:{alias}", container(service))])
-            .arg("-v")
-            .arg(format!("{}:/dump", mount.display()))
-            .arg("--env-file")
-            .arg(env_file.display().to_string())
-            .args(["--user", &user, &self.image])
-            .args(tool.iter().copied())
-            .args(["-h", &alias, "-U", "postgres"]);
-        host.runner.check(&cmd).map(drop)
+    /// The new image's tools, with `dir` for their files.
+    pub fn client(&self, dir: &Path) -> Client {
+        Client { image: self.image.clone(), dir: dir.to_path_buf() }
     }
 
-    /// Dumps `from` to `dump` and restores it into `to`, whose database must be empty.
+    /// Dumps `from` to `dump` and restores it into `to`, whose database must be empty, after
+    /// giving `to`'s server the roles of `from`'s.
     pub fn dump_and_restore(&self, host: &Host, from: &Endpoint, to: &Endpoint, dump: &Path) -> Result<()> {
         let mount = dump.parent().context("dump path has no folder")?;
         let name = dump.file_name().context("dump path has no name")?.to_string_lossy().into_owned();
         let inside = format!("/dump/{name}");
         let jobs = self.jobs.to_string();
-        let from_env = PasswordFile::write(host, from.service, mount)?;
-        self.run(
-            host,
-            from.service,
-            &from_env.0,
-            mount,
-            &["pg_dump", "-Fd", "-Z", "0", "-j", &jobs, "--no-acl", "--no-owner", "-f", &inside, "-d", from.database],
-        )
-        .with_context(|| format!("Unable to dump service {}", from.service))?;
-        let to_env = PasswordFile::write(host, to.service, mount)?;
-        self.run(
-            host,
-            to.service,
-            &to_env.0,
-            mount,
-            &["pg_restore", "-j", &jobs, "--exit-on-error", "--no-acl", "--no-owner", "-d", to.database, &inside],
-        )
-        .with_context(|| format!("Unable to restore into service {}", to.service))?;
+        let client = self.client(mount);
+        client
+            .run(host, from.service, &["pg_dump", "-Fd", "-Z", "0", "-j", &jobs, "-f", &inside, "-d", from.database])
+            .with_context(|| format!("Unable to dump service {}", from.service))?;
+        crate::globals::copy_roles(host, &client, from.service, to.service)?;
+        client
+            .run(host, to.service, &["pg_restore", "-j", &jobs, "--exit-on-error", "-d", to.database, &inside])
+            .with_context(|| format!("Unable to restore into service {}", to.service))?;
         Ok(())
     }
 }
 
 impl Copier for ParallelDirectory {
     fn name(&self) -> String {
-        format!("pg_dump -Fd -Z0 -j{0} | pg_restore -j{0} --exit-on-error", self.jobs)
+        format!("pg_dumpall --roles-only, pg_dump -Fd -Z0 -j{0} | pg_restore -j{0} --exit-on-error", self.jobs)
     }
 
     fn copy(&self, job: &Job) -> Result<()> {

@@ -32,33 +32,44 @@ pub const SESSION: [&str; 12] = [
 ];
 
 /// Every ordinary table (partitions included, their parents hold no rows) and sequence outside
-/// the system schemas, as one JSON document. Objects an
-/// extension owns are left out: CREATE EXTENSION fills them from the new image's version (PostGIS's
-/// spatial_ref_sys). `attgenerated` is read through to_jsonb so the query runs before 12 too.
+/// the system schemas, as one JSON document. The system schemas are named exactly
+/// (`pg_toast`, `pg_temp_N`, `pg_toast_temp_N`): a LIKE pattern would also skip a user's
+/// `pg-temp` or `pgXtoast`, since `_` matches any character. Objects an extension owns are
+/// left out: CREATE EXTENSION fills them from the new image's version; the tables it marked as
+/// configuration (`pg_extension.extconfig`, PostGIS's spatial_ref_sys), whose user rows pg_dump
+/// carries, are listed apart with the condition that selects those rows. `attgenerated` is read
+/// through to_jsonb so the query runs before 12 too.
 pub const CATALOG: &str = "WITH rel AS (
   SELECT c.oid, c.relkind, c.relispopulated, n.nspname, c.relname
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'))
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+  AND n.nspname !~ '^pg_(toast_)?temp_[0-9]+$'
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+    AND d.objid = c.oid AND d.deptype = 'e')),
+cols AS (
+  SELECT a.attrelid, json_agg(a.attname ORDER BY a.attnum) AS names FROM pg_catalog.pg_attribute a
+  WHERE a.attnum > 0 AND NOT a.attisdropped AND coalesce(to_jsonb(a)->>'attgenerated', '') = ''
+  GROUP BY a.attrelid)
 SELECT json_build_object(
   'tables', coalesce((SELECT json_agg(json_build_object('schema', r.nspname, 'name', r.relname,
-    'columns', coalesce((SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_attribute a
-       WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
-       AND coalesce(to_jsonb(a)->>'attgenerated', '') = ''), '[]'),
-    'key', (SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+    'columns', coalesce((SELECT names FROM cols WHERE attrelid = r.oid), '[]'),
+    'key', (SELECT a.attname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a
+       ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
        WHERE i.indrelid = r.oid AND i.indisprimary AND i.indnatts = 1
-       AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)))
+       AND a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype,
+                          'pg_catalog.int8'::pg_catalog.regtype)))
     ORDER BY r.nspname, r.relname) FROM rel r WHERE r.relkind = 'r'), '[]'),
   'sequences', coalesce((SELECT json_agg(json_build_array(r.nspname, r.relname) ORDER BY r.nspname, r.relname)
     FROM rel r WHERE r.relkind = 'S'), '[]'),
-  'extension_tables', coalesce((SELECT json_agg(json_build_object('schema', n.nspname, 'name', c.relname)
-    ORDER BY n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind = 'r' AND EXISTS (SELECT 1 FROM pg_depend d
-      WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')), '[]'),
-  'replica_triggers', (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgenabled IN ('A', 'R'))
-    + (SELECT count(*) FROM pg_rewrite WHERE ev_enabled IN ('A', 'R')),
-  'large_objects', (SELECT count(*) FROM pg_largeobject_metadata))";
+  'extension_tables', coalesce((SELECT json_agg(json_build_object('schema', n.nspname, 'name', c.relname,
+      'columns', coalesce((SELECT names FROM cols WHERE attrelid = c.oid), '[]'), 'extension', e.extname,
+      'filter', nullif(e.extcondition[x.i], '')) ORDER BY n.nspname, c.relname)
+    FROM pg_catalog.pg_extension e CROSS JOIN LATERAL unnest(e.extconfig) WITH ORDINALITY AS x(oid, i)
+    JOIN pg_catalog.pg_class c ON c.oid = x.oid AND c.relkind = 'r'
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace), '[]'),
+  'replica_triggers', (SELECT count(*) FROM pg_catalog.pg_trigger WHERE NOT tgisinternal AND tgenabled IN ('A', 'R'))
+    + (SELECT count(*) FROM pg_catalog.pg_rewrite WHERE ev_enabled IN ('A', 'R')),
+  'large_objects', (SELECT count(*) FROM pg_catalog.pg_largeobject_metadata))";
 
 /// The condition, on `pg_class c`, that no extension owns the relation.
 pub const NOT_EXTENSION_OWNED: &str = "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
@@ -69,7 +80,7 @@ pub const NOT_EXTENSION_OWNED: &str = "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_d
 const MIN_SHIFT: u32 = 10;
 const RANGES: i128 = 1024;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Table {
     pub schema: String,
     pub name: String,
@@ -80,6 +91,11 @@ pub struct Table {
     pub key: Option<String>,
     /// Range r of the key holds the keys k with k >> shift == r.
     pub shift: u32,
+    /// Only the rows this condition selects count (an extension's configuration table: the
+    /// rows its users added, as `pg_extension.extcondition` says).
+    pub filter: Option<String>,
+    /// The extension that owns the table, if one does.
+    pub extension: Option<String>,
 }
 
 impl Table {
@@ -97,6 +113,17 @@ impl Table {
     /// The name as the user knows it, for messages.
     pub fn display(&self) -> String {
         format!("{}.{}", self.schema, self.name)
+    }
+
+    /// The WHERE clause of a query on this table that reads `ranges` of it (None: all of it),
+    /// or "" when it reads every row.
+    pub fn where_clause(&self, ranges: Option<&Vec<i64>>) -> String {
+        match (&self.filter, ranges.and_then(|r| self.range_condition(r))) {
+            (None, None) => String::new(),
+            (Some(filter), None) => format!(" WHERE {filter}"),
+            (None, Some(range)) => format!(" WHERE {range}"),
+            (Some(filter), Some(range)) => format!(" WHERE ({filter}) AND ({range})"),
+        }
     }
 
     fn range_expr(&self) -> String {
@@ -180,6 +207,12 @@ impl Catalog {
             columns: strings(&t["columns"]),
             key: t["key"].as_str().map(String::from),
             shift: MIN_SHIFT,
+            // extcondition is a whole clause: `WHERE NOT (srid BETWEEN 2000 AND 6999 …)`.
+            filter: t["filter"].as_str().map(|f| {
+                let f = f.trim();
+                f.get(..6).filter(|w| w.eq_ignore_ascii_case("where ")).map_or(f, |_| &f[6..]).to_string()
+            }),
+            extension: t["extension"].as_str().map(String::from),
         };
         Ok(Catalog {
             tables: tables.iter().map(table).collect(),
@@ -193,9 +226,22 @@ impl Catalog {
         })
     }
 
-    /// The extension-owned tables as a catalog of their own, each fingerprinted whole.
-    pub fn extension_catalog(&self) -> Catalog {
-        Catalog { tables: self.extension_tables.clone(), ..Catalog::default() }
+    /// The extensions' configuration tables as a catalog of their own: the rows their users
+    /// added (what pg_dump carries), or every row where `whole` says the extension's version
+    /// is the same on both sides (its own rows must then be equal too).
+    pub fn extension_catalog(&self, whole: impl Fn(&str) -> bool) -> Catalog {
+        let tables = self
+            .extension_tables
+            .iter()
+            .map(|t| {
+                let mut t = t.clone();
+                if t.extension.as_deref().is_some_and(&whole) {
+                    t.filter = None;
+                }
+                t
+            })
+            .collect();
+        Catalog { tables, ..Catalog::default() }
     }
 
     /// Sizes each keyed table's ranges from its keys now (min and max come from the index).
@@ -283,11 +329,7 @@ impl Fingerprint {
         for (&i, ranges) in parts {
             let table = &catalog.tables[i];
             let sum = if content { table.row_hash_sum() } else { "''".to_string() };
-            let filter = ranges
-                .as_ref()
-                .and_then(|r| table.range_condition(r))
-                .map(|c| format!(" WHERE {c}"))
-                .unwrap_or_default();
+            let filter = table.where_clause(ranges.as_ref());
             statements.push(format!(
                 "SELECT {i}, {range}, count(*), {sum} FROM ONLY {name} t{filter} GROUP BY 2",
                 range = table.range_expr(),
@@ -387,6 +429,7 @@ mod tests {
             columns: vec!["id".into(), "body".into()],
             key: key.map(String::from),
             shift,
+            ..Default::default()
         }
     }
 
@@ -405,7 +448,7 @@ mod tests {
         assert_eq!(c.tables[1].columns, ["line"]);
         assert_eq!(c.sequences, [("public".to_string(), "notes_id_seq".to_string())]);
         assert_eq!((c.large_objects, c.replica_triggers), (2, 1));
-        let owned = c.extension_catalog();
+        let owned = c.extension_catalog(|_| true);
         assert_eq!(
             (owned.tables[0].display().as_str(), owned.tables[0].key.is_none()),
             ("public.spatial_ref_sys", true)

@@ -250,7 +250,16 @@ impl<'a> Host<'a> {
         database: &str,
         statements: &[S],
     ) -> Result<Vec<String>> {
-        let mut cmd = self.psql(service, database, false).args(["-q", "-At", "-F", "|"]);
+        // Names resolve to the system's objects first, whatever search_path the database or
+        // its role sets (a user's table named like a catalog must not stand in for it).
+        let mut cmd = self.psql(service, database, false).args([
+            "-q",
+            "-At",
+            "-F",
+            "|",
+            "-c",
+            "SET search_path = pg_catalog, pg_temp",
+        ]);
         for sql in statements {
             cmd = cmd.arg("-c").arg(sql.as_ref());
         }

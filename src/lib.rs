@@ -9,6 +9,7 @@ pub mod copy;
 pub mod env;
 pub mod error;
 pub mod fingerprint;
+pub mod globals;
 pub mod host;
 pub mod journal;
 pub mod lock;

@@ -13,6 +13,10 @@ pub struct Cmd {
     pub args: Vec<String>,
     /// Positions in `args` that hold credentials: never logged, never shown.
     pub secret_args: Vec<usize>,
+    /// Written to the command's standard input (a script that may hold secrets: never shown).
+    pub input: Option<String>,
+    /// Other text that must never reach output, such as password hashes in `input`.
+    pub hidden: Vec<String>,
 }
 
 impl Cmd {
@@ -21,7 +25,21 @@ impl Cmd {
             program: program.to_string(),
             args: args.iter().map(|a| a.to_string()).collect(),
             secret_args: Vec::new(),
+            input: None,
+            hidden: Vec::new(),
         }
+    }
+
+    /// Feeds `text` to the command's standard input.
+    pub fn input(mut self, text: impl Into<String>) -> Cmd {
+        self.input = Some(text.into());
+        self
+    }
+
+    /// Strings redacted from whatever the command prints, as its secret arguments are.
+    pub fn hiding(mut self, secrets: impl IntoIterator<Item = String>) -> Cmd {
+        self.hidden.extend(secrets);
+        self
     }
 
     pub fn arg(mut self, arg: impl Into<String>) -> Cmd {
@@ -57,7 +75,22 @@ impl Cmd {
                 }
             }
         }
+        for secret in self.hidden.iter().filter(|s| s.len() >= 4) {
+            text = text.replace(secret.as_str(), "<redacted>");
+        }
         text
+    }
+
+    /// [`Cmd::display`] with every long argument (a query, a script) cut short: what a
+    /// message names the command by.
+    pub fn display_short(&self) -> String {
+        const LONG: usize = 72;
+        let mut short = self.clone();
+        for arg in short.args.iter_mut().filter(|a| a.chars().count() > LONG) {
+            let head: String = arg.chars().take(LONG - 8).collect();
+            *arg = format!("{}…", head.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+        short.display()
     }
 
     /// The command line as it may be shown: program name without its directory, secrets masked.
@@ -140,23 +173,41 @@ pub trait Runner {
     }
 }
 
-/// "`cmd` exited with code N: <last lines of stderr>", the shape dokku and xshell use.
+/// "`cmd` exited with code N: <what it said>", the shape dokku and xshell use. What it said is
+/// the server's own error when there is one (PostgreSQL's `ERROR:`/`FATAL:` line with the
+/// lines that explain it: DETAIL, HINT, the statement), else the last lines of stderr.
 pub fn failure_message(cmd: &Cmd, out: &Output) -> String {
     let stderr = cmd.redact(&out.stderr);
     let stdout = cmd.redact(&out.stdout);
-    let tail: Vec<&str> = stderr
+    let lines: Vec<&str> = stderr
         .lines()
         .chain(if stderr.trim().is_empty() { stdout.lines() } else { "".lines() })
         .map(str::trim_end)
         .filter(|l| !l.trim().is_empty())
         .collect();
-    let start = tail.len().saturating_sub(6);
-    let tail = tail[start..].join("\n       ");
+    let tail = said(&lines).join("\n       ");
     if tail.is_empty() {
-        format!("`{}` exited with code {}", cmd.display(), out.code)
+        format!("`{}` exited with code {}", cmd.display_short(), out.code)
     } else {
-        format!("`{}` exited with code {}: {}", cmd.display(), out.code, tail)
+        format!("`{}` exited with code {}: {}", cmd.display_short(), out.code, tail)
     }
+}
+
+/// The lines worth showing of a failed command's output: from the first server error on (at
+/// most a few), and the last line when it comes later (the tool's own summary).
+fn said<'a>(lines: &[&'a str]) -> Vec<&'a str> {
+    const KEEP: usize = 6;
+    let error = lines.iter().position(|l| ["ERROR:", "FATAL:", "PANIC:"].iter().any(|e| l.contains(e)));
+    let Some(first) = error else {
+        return lines[lines.len().saturating_sub(KEEP)..].to_vec();
+    };
+    let mut kept: Vec<&str> = lines[first..].iter().take(KEEP).copied().collect();
+    if let Some(last) = lines.last()
+        && first + KEEP < lines.len()
+    {
+        kept.push(last);
+    }
+    kept
 }
 
 /// Runs commands for real.
@@ -196,7 +247,25 @@ fn drain(mut from: impl std::io::Read + Send + 'static) -> std::thread::JoinHand
 
 impl Runner for SystemRunner {
     fn run(&self, cmd: &Cmd) -> Result<Output> {
-        let out = command(cmd).output().with_context(|| format!("Unable to run `{}`", cmd.display()))?;
+        let Some(input) = &cmd.input else {
+            let out = command(cmd).output().with_context(|| format!("Unable to run `{}`", cmd.display()))?;
+            return Ok(output_of(out.status, out.stdout, out.stderr));
+        };
+        use std::io::Write;
+        let mut child = command(cmd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("Unable to run `{}`", cmd.display()))?;
+        let mut stdin = child.stdin.take().context("child stdin")?;
+        let text = input.clone();
+        // A child that stops reading has failed: its exit status says why.
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(text.as_bytes());
+        });
+        let out = child.wait_with_output().with_context(|| format!("Unable to run `{}`", cmd.display()))?;
+        let _ = writer.join();
         Ok(output_of(out.status, out.stdout, out.stderr))
     }
 
@@ -352,6 +421,26 @@ mod tests {
             failure_message(&cmd, &out),
             "`docker pull x:1` exited with code 1: line one\n       manifest unknown"
         );
+    }
+
+    #[test]
+    fn failure_message_keeps_the_server_error_over_later_noise() {
+        let cmd = Cmd::new("psql", &["-f", "-"]);
+        let mut lines = vec!["NOTICE: one".to_string(), "ERROR:  relation \"x\" does not exist".to_string()];
+        lines.extend(["LINE 1: SELECT * FROM x", "        ^"].map(String::from));
+        lines.extend((0..20).map(|i| format!("pg_restore: warning {i}")));
+        let message = failure_message(&cmd, &Output::fail(3, &lines.join("\n")));
+        assert!(message.contains("ERROR:  relation \"x\" does not exist\n       LINE 1: SELECT * FROM x"), "{message}");
+        assert!(message.ends_with("pg_restore: warning 19") && !message.contains("NOTICE"), "{message}");
+        let hidden = Cmd::new("psql", &[]).hiding(["SCRAM-SHA-256$4096:abc".to_string()]);
+        let said = failure_message(&hidden, &Output::fail(1, "ERROR: bad PASSWORD 'SCRAM-SHA-256$4096:abc'"));
+        assert!(!said.contains("SCRAM-SHA-256$4096:abc"), "{said}");
+    }
+
+    #[test]
+    fn input_reaches_the_commands_stdin() {
+        let out = SystemRunner.run(&Cmd::new("wc", &["-c"]).input("12345")).unwrap();
+        assert_eq!(out.stdout.trim(), "5");
     }
 
     #[test]

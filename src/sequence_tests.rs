@@ -102,9 +102,15 @@ fn answer_sql(cmd: &crate::runner::Cmd, rows: &str) -> String {
     let sql = cmd.args.join(" ");
     let catalog = r#"{"tables": [{"schema": "public", "name": "notes", "columns": ["id", "body"], "key": "id"}],
         "sequences": [["public", "notes_id_seq"]], "large_objects": 0}"#;
-    if sql.contains("SELECT 'catalog'") {
-        let catalog = catalog.replace('\n', " ");
-        return format!("snapshot|100:100:\nsequence|public.notes_id_seq|3\nextension|plpgsql\ncatalog|{catalog}\n");
+    if sql.contains("json_build_array('catalog'") {
+        let rows = [
+            serde_json::json!(["snapshot", "", "100:100:"]),
+            serde_json::json!(["sequence", "public.notes_id_seq", "3"]),
+            serde_json::json!(["extension", "plpgsql", "1.0"]),
+            serde_json::json!(["catalog", "", catalog]),
+            serde_json::json!(["role", "postgres", "true,true"]),
+        ];
+        return rows.iter().map(|r| r.to_string() + "\n").collect();
     }
     let answer = if sql.contains("pg_available_extensions") {
         "plpgsql\npostgis\n"
@@ -168,13 +174,16 @@ const BEFORE_COPY: [&str; 5] = [
     "dokku ps:stop memo",
     "dokku postgres:backup db bucket",
 ];
-const COPY: [&str; 2] = [
+const COPY: [&str; 3] = [
     "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/memo/dumps:/dump \
      --env-file ROOT/data/postgres-upgrade/memo/dumps/.db.env --user UID postgres:17 \
-     pg_dump -Fd -Z 0 -j 2 --no-acl --no-owner -f /dump/db-TS -d db -h dokku-postgres-db -U postgres",
+     pg_dump -Fd -Z 0 -j 2 -f /dump/db-TS -d db -h dokku-postgres-db -U postgres",
+    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/memo/dumps:/dump \
+     --env-file ROOT/data/postgres-upgrade/memo/dumps/.db.env --user UID postgres:17 \
+     pg_dumpall --roles-only -h dokku-postgres-db -U postgres",
     "docker run --rm --link dokku.postgres.db2:dokku-postgres-db2 -v ROOT/data/postgres-upgrade/memo/dumps:/dump \
      --env-file ROOT/data/postgres-upgrade/memo/dumps/.db2.env --user UID postgres:17 \
-     pg_restore -j 2 --exit-on-error --no-acl --no-owner -d db2 /dump/db-TS -h dokku-postgres-db2 -U postgres",
+     pg_restore -j 2 --exit-on-error -d db2 /dump/db-TS -h dokku-postgres-db2 -U postgres",
 ];
 
 #[test]
@@ -319,7 +328,7 @@ fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() 
     let calls = runner.calls();
     assert!(calls[0].contains("dokku.postgres.db2 psql") && calls[0].contains("pg_terminate_backend"), "{}", calls[0]);
     assert!(calls[1].contains("DROP DATABASE IF EXISTS \"db2\"") && calls[2].contains("CREATE DATABASE \"db2\""));
-    assert_eq!(mutations(&runner)[..2], COPY);
+    assert_eq!(mutations(&runner)[..3], COPY);
     assert!(!mutations(&runner).iter().any(|c| c.contains("postgres:create") || c.contains("ps:stop")));
     assert_eq!(report["steps"][0]["status"], "done-before");
     assert_eq!(Journal::load(&path).unwrap().unwrap().status(), "done");
@@ -349,7 +358,7 @@ fn the_catch_up_copy_moves_the_data_before_the_window_and_only_the_changes_insid
         .on_with("docker container exec dokku.postgres.db2 psql", move |cmd| {
             Output::ok(&answer_sql(cmd, if get.get() { "0|0|4|99" } else { "0|0|3|77" }))
         })
-        .on_with("docker container exec -i dokku.postgres.db2 psql", move |_| {
+        .on_with("docker container exec -i dokku.postgres.db2 psql -X -U postgres -d db2", move |_| {
             set.set(true);
             Output::ok("3\ncatch-up-xid 100\n")
         });
@@ -384,7 +393,7 @@ fn a_stream_cut_short_fails_the_copy_and_rolls_back() {
     // The consumer never printed the end mark: psql would have committed what it got.
     let runner = healthy()
         .on_with("docker container exec dokku.postgres.db psql", |cmd| Output::ok(&answer_sql(cmd, "0|0|4|99")))
-        .on("docker container exec -i dokku.postgres.db2 psql", Output::ok("3\n"));
+        .on("docker container exec -i dokku.postgres.db2 psql -X -U postgres -d db2", Output::ok("3\n"));
     let (report, result) = run_catch_up(&runner, "cut");
     let err = format!("{:#}", result.unwrap_err());
     assert!(err.contains("the stream from db to db2 ended before its end mark"), "{err}");

@@ -365,6 +365,15 @@ impl<'a> Upgrade<'a> {
             let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
             bail!("image {} lacks extension(s) used by {}: {}", plan.reference(), plan.old, names.join(", "));
         }
+        let conflicts = crate::globals::conflicting_roles(self.host, &plan.old, &plan.new)?;
+        if !conflicts.is_empty() {
+            bail!(
+                "image {} comes with role(s) that {} has with other attributes or not at all: {}",
+                plan.reference(),
+                plan.old,
+                conflicts.join(", ")
+            );
+        }
         self.out.verbose(&format!(
             "Extensions available: {}",
             if used.is_empty() { "none used".to_string() } else { used.join(", ") }
@@ -431,7 +440,19 @@ impl<'a> Upgrade<'a> {
     }
 
     fn copy(&mut self) -> Result<()> {
-        self.with_copy_job(|copier, job| copier.copy(job))?;
+        self.with_copy_job(|copier, job| {
+            copier.copy(job)?;
+            let dir = job.dump.parent().context("dump path has no folder")?;
+            let client = crate::copy::Client { image: job.image.to_string(), dir: dir.to_path_buf() };
+            let set = crate::globals::copy_database_properties(
+                job.host,
+                &client,
+                (job.from.service, job.from.database),
+                (job.to.service, job.to.database),
+            )?;
+            job.out.verbose(&format!("{} database setting(s), comment and grants carried over", set.len()));
+            Ok(())
+        })?;
         let kept = self.copier.artifacts().unwrap_or_else(|| self.dump.iter().cloned().collect());
         for file in &kept {
             let size = disk_usage(file);
@@ -456,12 +477,14 @@ impl<'a> Upgrade<'a> {
         };
         self.dump = Some(dump.clone());
         let new_db = self.host.database_name(&plan.new)?;
+        let image = plan.reference();
         let job = Job {
             host: self.host,
             out: self.out,
             from: Endpoint { service: &plan.old, database: &plan.old_db },
             to: Endpoint { service: &plan.new, database: &new_db },
             dump: &dump,
+            image: &image,
             resuming: self.resuming,
         };
         f(self.copier, &job)
@@ -487,15 +510,26 @@ impl<'a> Upgrade<'a> {
             self.out.verbose(&format!("{} has committed nothing since the copy's fingerprint of it", plan.old));
         }
         let known = prints.as_ref().filter(|p| p.catalog == original.catalog).map(|p| &p.copy);
-        let (copy, _) = Snapshot::take(host, &plan.new, &new_db, Some(&original.catalog), known, content)?;
+        let (mut copy, _) = Snapshot::take(host, &plan.new, &new_db, Some(&original.catalog), known, content)?;
+        let mut original = original;
+        original.take_extension_tables(host, &plan.old, &plan.old_db, &copy.extensions)?;
+        copy.take_extension_tables(host, &plan.new, &new_db, &original.extensions)?;
         verify::compare(&original, &copy)?;
+        let dir = self.dump.as_ref().and_then(|d| d.parent()).context("no dump folder")?;
+        let client = crate::copy::Client { image: plan.reference(), dir: dir.to_path_buf() };
+        verify::compare_schemas(host, &client, (&plan.old, &plan.old_db), (&plan.new, &new_db))?;
+        for change in original.changes(&copy) {
+            self.out.warn(&change);
+            self.warnings.push(change);
+        }
         self.out.verbose(&format!(
-            "{} tables, {} rows{}, {} sequences, extensions: {}",
+            "{} tables, {} rows{}, {} sequences, the schema, {} roles and settings, extensions: {}",
             original.catalog.tables.len(),
             original.rows(),
             if content { " (content compared)" } else { " (counted)" },
             original.sequences.len(),
-            original.extensions.join(", ")
+            original.facts.len(),
+            original.extensions.keys().cloned().collect::<Vec<_>>().join(", ")
         ));
         self.original = Some(original);
         Ok(())

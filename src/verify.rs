@@ -1,21 +1,59 @@
-//! What "the copy is right" means: the same tables, the same rows in each (compared by content
-//! where both servers print rows alike, by count where they do not: fingerprint.rs), the same
-//! sequence values and the same extensions in the old and the new database. dokku-postgres's
-//! `clone` hides restore errors (dokku-postgres-behaviour.md §2, clone), so nothing is switched
-//! before this passes.
+//! What "the copy is right" means, checked against the old database as it is after the copy
+//! (nothing is switched before this passes: dokku-postgres's `clone` hides restore errors,
+//! docs/dokku-postgres.md):
+//! - every table in every schema, rows compared by content (fingerprint.rs; by count before
+//!   PostgreSQL 12, whose floats printed differently), and the extensions' configuration tables;
+//! - the schema as one pg_dump (the new image's) prints both: DDL, owners, ACLs, default
+//!   privileges, comments;
+//! - sequences, extensions and their versions, large objects (content, owner, ACL, comment);
+//! - roles (attributes, password hashes, memberships, settings) and the database's own
+//!   properties (settings, comment, ACL, owner, connection limit, encoding and collation).
+//!
+//! What dump and restore cannot keep the same is listed as a change (docs/fidelity.md), never
+//! passed over in silence.
 
+use crate::copy::Client;
 use crate::fingerprint::{Catalog, Fingerprint};
 use crate::host::Host;
 use anyhow::{Context, Result, bail};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// What a snapshot needs besides the fingerprint, in one `psql` call: each row tagged.
-const PROBE: [&str; 4] = [
-    "SELECT 'snapshot', txid_current_snapshot()",
-    "SELECT 'sequence', format('%I.%I', schemaname, sequencename) || '|' || coalesce(last_value::text, '') \
-     FROM pg_sequences ORDER BY 2",
-    "SELECT 'extension', extname FROM pg_extension ORDER BY 2",
-    "SELECT 'catalog', (CATALOG)::jsonb::text",
+/// What a snapshot needs besides the fingerprint, in one `psql` call: each row a JSON array
+/// `[kind, name, value]` (names and values may hold any character, newlines included).
+const PROBE: [&str; 12] = [
+    "SELECT json_build_array('snapshot', '', txid_current_snapshot()::text)",
+    "SELECT json_build_array('sequence', format('%I.%I', schemaname, sequencename), \
+     coalesce(last_value::text, '')) FROM pg_sequences",
+    "SELECT json_build_array('extension', extname, extversion) FROM pg_extension",
+    "SELECT json_build_array('available', v.name, v.version) FROM pg_available_extension_versions v \
+     JOIN pg_extension e ON e.extname = v.name",
+    "SELECT json_build_array('catalog', '', (CATALOG)::jsonb::text)",
+    // The superuser's password is the service's own: not compared.
+    "SELECT json_build_array('role', rolname, concat_ws(',', rolsuper, rolinherit, rolcreaterole, rolcreatedb, \
+     rolcanlogin, rolreplication, rolbypassrls, rolconnlimit, extract(epoch FROM rolvaliduntil), \
+     CASE WHEN rolname <> 'postgres' THEN md5(coalesce(rolpassword, '')) END)) FROM pg_authid \
+     WHERE rolname !~ '^pg_'",
+    "SELECT json_build_array('membership', r.rolname || ' in ' || g.rolname, \
+     string_agg(CASE WHEN a.admin_option THEN 'with admin option' ELSE 'member' END, ', ' ORDER BY 1)) \
+     FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid JOIN pg_roles r ON r.oid = a.member \
+     GROUP BY r.rolname, g.rolname",
+    "SELECT json_build_array('setting', coalesce(r.rolname, 'every role') \
+     || CASE WHEN s.setdatabase = 0 THEN ' everywhere' ELSE ' in this database' END, \
+     array_to_string(ARRAY(SELECT unnest(s.setconfig) ORDER BY 1), ', ')) \
+     FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole \
+     WHERE s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))",
+    "SELECT json_build_array('database', 'encoding and collation', \
+     concat_ws(', ', pg_encoding_to_char(encoding), datcollate, datctype)) \
+     FROM pg_database WHERE datname = current_database()",
+    "SELECT json_build_array('database', 'owner, connection limit and privileges', \
+     concat_ws(', ', pg_get_userbyid(datdba), datconnlimit, coalesce(datacl::text, 'default'))) \
+     FROM pg_database WHERE datname = current_database()",
+    "SELECT json_build_array('database', 'comment', coalesce(shobj_description(oid, 'pg_database'), '')) \
+     FROM pg_database WHERE datname = current_database()",
+    "SELECT json_build_array('large objects', count(*)::text, coalesce(md5(string_agg(concat_ws(':', l.oid, \
+     pg_get_userbyid(l.lomowner), l.lomacl, obj_description(l.oid, 'pg_largeobject'), md5(lo_get(l.oid))), \
+     ',' ORDER BY l.oid)), '')) FROM pg_largeobject_metadata l",
 ];
 
 /// Row content is compared from PostgreSQL 12 on (majors as naming.rs counts them): before
@@ -29,7 +67,16 @@ pub struct Snapshot {
     pub catalog: Catalog,
     pub print: Fingerprint,
     pub sequences: BTreeMap<String, String>,
-    pub extensions: Vec<String>,
+    /// name → version
+    pub extensions: BTreeMap<String, String>,
+    /// name → versions the server's image ships
+    pub available: BTreeMap<String, Vec<String>>,
+    /// Roles, memberships, settings, the database's properties, large objects: (kind, name) →
+    /// value.
+    pub facts: BTreeMap<(String, String), String>,
+    /// The extensions' configuration tables (their catalog and fingerprint), taken by
+    /// [`Snapshot::take_extension_tables`].
+    pub extension_tables: Option<(Catalog, Fingerprint)>,
 }
 
 impl Snapshot {
@@ -46,16 +93,28 @@ impl Snapshot {
         content: bool,
     ) -> Result<(Snapshot, bool)> {
         let probe = PROBE.map(|sql| sql.replace("CATALOG", crate::fingerprint::CATALOG));
-        let (mut snapshot, mut own, mut sequences, mut extensions) = (String::new(), None, BTreeMap::new(), Vec::new());
+        let mut snap = Snapshot::default();
+        let (mut snapshot, mut own) = (String::new(), None);
         for line in host.sql_statements(service, database, &probe)? {
-            match line.split_once('|') {
-                Some(("snapshot", s)) => snapshot = s.to_string(),
-                Some(("extension", e)) => extensions.push(e.to_string()),
-                Some(("sequence", pair)) => {
-                    let (k, v) = pair.rsplit_once('|').unwrap_or((pair, ""));
-                    sequences.insert(k.to_string(), v.to_string());
+            let row: Value =
+                serde_json::from_str(&line).with_context(|| format!("unexpected line from {service}: {line}"))?;
+            let field = |i: usize| row[i].as_str().unwrap_or_default().to_string();
+            let (kind, name, value) = (field(0), field(1), field(2));
+            match kind.as_str() {
+                "snapshot" => snapshot = value,
+                "sequence" => drop(snap.sequences.insert(name, value)),
+                "extension" => drop(snap.extensions.insert(name, value)),
+                "available" => snap.available.entry(name).or_default().push(value),
+                "catalog" => own = Some(Catalog::from_json_text(&value)?),
+                "role" | "membership" | "setting" | "database" | "large objects" => {
+                    // Large objects: one fact, their count and a digest of all of them.
+                    let (name, value) = if kind == "large objects" {
+                        (String::new(), format!("{name}, {value}"))
+                    } else {
+                        (name, value)
+                    };
+                    snap.facts.insert((kind, name), value);
                 }
-                Some(("catalog", json)) => own = Some(Catalog::from_json_text(json)?),
                 _ => bail!("unexpected line from {service}: {line}"),
             }
         }
@@ -64,10 +123,11 @@ impl Snapshot {
             && print.snapshot == snapshot
         {
             log::debug!("transaction snapshot of {service}: {snapshot}, as at the copy");
-            let catalog = catalog.cloned().unwrap_or(own);
-            return Ok((Snapshot { catalog, print: print.clone(), sequences, extensions }, true));
+            snap.catalog = catalog.cloned().unwrap_or(own);
+            snap.print = print.clone();
+            return Ok((snap, true));
         }
-        let (catalog, print) = match catalog {
+        (snap.catalog, snap.print) = match catalog {
             Some(c) if same_tables(&own, c) => (c.clone(), Fingerprint::take(host, service, database, c, content)?),
             Some(_) => (own, Fingerprint::default()),
             None => {
@@ -77,7 +137,26 @@ impl Snapshot {
                 (own, print)
             }
         };
-        Ok((Snapshot { catalog, print, sequences, extensions }, false))
+        Ok((snap, false))
+    }
+
+    /// Fingerprints the extensions' configuration tables: every row of those whose extension
+    /// has the same version on the other side (`other`), else the rows their users added.
+    pub fn take_extension_tables(
+        &mut self,
+        host: &Host,
+        service: &str,
+        database: &str,
+        other: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let catalog = self.catalog.extension_catalog(|ext| other.get(ext) == self.extensions.get(ext));
+        let print = if catalog.tables.is_empty() {
+            Fingerprint::default()
+        } else {
+            Fingerprint::take(host, service, database, &catalog, true)?
+        };
+        self.extension_tables = Some((catalog, print));
+        Ok(())
     }
 
     pub fn rows(&self) -> u64 {
@@ -86,37 +165,15 @@ impl Snapshot {
 
     /// Every difference between the old database (`self`) and its copy, one line each.
     pub fn differences(&self, copy: &Snapshot) -> Vec<String> {
-        let mut problems = Vec::new();
-        let names = |c: &Catalog| c.tables.iter().map(|t| (t.schema.clone(), t.name.clone())).collect::<Vec<_>>();
-        let (ours, theirs) = (names(&self.catalog), names(&copy.catalog));
-        for (schema, table) in ours.iter().filter(|t| !theirs.contains(t)) {
-            problems.push(format!("table {schema}.{table} is missing in the copy"));
-        }
-        for (schema, table) in theirs.iter().filter(|t| !ours.contains(t)) {
-            problems.push(format!("table {schema}.{table} exists only in the copy"));
-        }
-        if problems.is_empty() {
-            for (i, ranges) in self.print.differences(&copy.print) {
-                let table = &self.catalog.tables[i];
-                let (rows, copied) = (self.print.rows_of(i), copy.print.rows_of(i));
-                if rows != copied {
-                    problems.push(format!(
-                        "table {} has {copied} rows in the copy, {rows} in the original",
-                        table.display()
-                    ));
-                } else {
-                    problems.push(format!(
-                        "table {} has other rows in the copy ({} key range(s) differ, the first: {})",
-                        table.display(),
-                        ranges.len(),
-                        table.range_text(ranges[0])
-                    ));
-                }
+        let mut problems = table_differences(&self.catalog, &self.print, &copy.catalog, &copy.print);
+        if let (Some((ours, print)), Some((_, copied))) = (&self.extension_tables, &copy.extension_tables) {
+            for (i, _) in print.differences(copied) {
+                problems.push(format!(
+                    "the rows of {}'s table {} differ in the copy",
+                    ours.tables[i].extension.as_deref().unwrap_or("an extension"),
+                    ours.tables[i].display()
+                ));
             }
-        }
-        let (objects, copied) = (self.print.large_objects, copy.print.large_objects);
-        if objects != copied {
-            problems.push(format!("{copied} large objects in the copy, {objects} in the original"));
         }
         for (seq, value) in &self.sequences {
             match copy.sequences.get(seq) {
@@ -127,11 +184,82 @@ impl Snapshot {
                 _ => {}
             }
         }
-        for ext in self.extensions.iter().filter(|e| !copy.extensions.contains(e)) {
-            problems.push(format!("extension {ext} is missing in the copy"));
+        for (ext, version) in &self.extensions {
+            match copy.extensions.get(ext) {
+                None => problems.push(format!("extension {ext} is missing in the copy")),
+                // The new image may not ship the old version: that is a change, said in the plan.
+                Some(v) if v != version && copy.available.get(ext).is_some_and(|a| a.contains(version)) => {
+                    problems.push(format!("extension {ext} is at version {v} in the copy, {version} in the original"))
+                }
+                _ => {}
+            }
+        }
+        for ((kind, name), value) in &self.facts {
+            let what = if name.is_empty() { kind.clone() } else { format!("{kind} {name}") };
+            match copy.facts.get(&(kind.clone(), name.clone())) {
+                None => problems.push(format!("{what} is missing in the copy")),
+                // Role attributes carry a digest of the password hash: never shown.
+                Some(v) if v != value && kind == "role" => {
+                    problems.push(format!("{what} has other attributes or another password in the copy"))
+                }
+                Some(v) if v != value => {
+                    problems.push(format!("{what} is {v:?} in the copy, {value:?} in the original"))
+                }
+                _ => {}
+            }
+        }
+        for (kind, name) in copy.facts.keys().filter(|k| !self.facts.contains_key(*k)) {
+            problems.push(format!("{kind} {name} exists only in the copy"));
         }
         problems
     }
+
+    /// What the copy cannot keep as it was, and says so: extension versions the new image
+    /// does not ship.
+    pub fn changes(&self, copy: &Snapshot) -> Vec<String> {
+        self.extensions
+            .iter()
+            .filter_map(|(ext, version)| {
+                let v = copy.extensions.get(ext)?;
+                (v != version && !copy.available.get(ext).is_some_and(|a| a.contains(version))).then(|| {
+                    format!(
+                        "extension {ext} goes from version {version} to {v} (the new image does not ship {version})"
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// Tables missing on either side, then the key ranges whose rows differ.
+fn table_differences(catalog: &Catalog, print: &Fingerprint, other: &Catalog, copy: &Fingerprint) -> Vec<String> {
+    let mut problems = Vec::new();
+    let names = |c: &Catalog| c.tables.iter().map(|t| (t.schema.clone(), t.name.clone())).collect::<Vec<_>>();
+    let (ours, theirs) = (names(catalog), names(other));
+    for (schema, table) in ours.iter().filter(|t| !theirs.contains(t)) {
+        problems.push(format!("table {schema}.{table} is missing in the copy"));
+    }
+    for (schema, table) in theirs.iter().filter(|t| !ours.contains(t)) {
+        problems.push(format!("table {schema}.{table} exists only in the copy"));
+    }
+    if !problems.is_empty() {
+        return problems;
+    }
+    for (i, ranges) in print.differences(copy) {
+        let table = &catalog.tables[i];
+        let (rows, copied) = (print.rows_of(i), copy.rows_of(i));
+        if rows != copied {
+            problems.push(format!("table {} has {copied} rows in the copy, {rows} in the original", table.display()));
+        } else {
+            problems.push(format!(
+                "table {} has other rows in the copy ({} key range(s) differ, the first: {})",
+                table.display(),
+                ranges.len(),
+                table.range_text(ranges[0])
+            ));
+        }
+    }
+    problems
 }
 
 fn same_tables(a: &Catalog, b: &Catalog) -> bool {
@@ -143,6 +271,51 @@ fn same_tables(a: &Catalog, b: &Catalog) -> bool {
 pub fn compare(original: &Snapshot, copy: &Snapshot) -> Result<()> {
     let problems = original.differences(copy);
     if problems.is_empty() { Ok(()) } else { bail!("the copy differs from the original: {}", problems.join("; ")) }
+}
+
+/// Both databases' schemas as one pg_dump (the new image's) prints them, owners, ACLs and
+/// comments included: the text must be the same. The `\restrict KEY` lines (random on every
+/// run since 17.6, 16.10, 15.14, 14.19 and 13.22) are left out.
+pub fn compare_schemas(host: &Host, client: &Client, old: (&str, &str), new: (&str, &str)) -> Result<()> {
+    let dump = |(service, database): (&str, &str)| -> Result<Vec<String>> {
+        let text = client
+            .run(host, service, &["pg_dump", "--schema-only", "-d", database])
+            .with_context(|| format!("Unable to dump the schema of {service}"))?;
+        Ok(text
+            .lines()
+            .filter(|l| !l.starts_with("\\restrict ") && !l.starts_with("\\unrestrict "))
+            .filter(|l| !l.starts_with("-- Dumped from database version "))
+            .map(String::from)
+            .collect())
+    };
+    let (ours, theirs) = (dump(old)?, dump(new)?);
+    match schema_difference(&ours, &theirs) {
+        None => Ok(()),
+        Some(diff) => bail!("the schema of the copy differs from the original's:\n{diff}"),
+    }
+}
+
+/// The lines that differ between two dumps, as `-`/`+` lines around the first difference (a
+/// few of each), or None when they are the same.
+fn schema_difference(ours: &[String], theirs: &[String]) -> Option<String> {
+    const SHOWN: usize = 8;
+    if ours == theirs {
+        return None;
+    }
+    let head = ours.iter().zip(theirs).take_while(|(a, b)| a == b).count();
+    let tail = ours[head..].iter().rev().zip(theirs[head..].iter().rev()).take_while(|(a, b)| a == b).count();
+    let mut lines = Vec::new();
+    let (gone, added) = (&ours[head..ours.len() - tail], &theirs[head..theirs.len() - tail]);
+    lines.extend(gone.iter().filter(|l| !l.is_empty()).take(SHOWN).map(|l| format!("       - {}", redact(l))));
+    lines.extend(added.iter().filter(|l| !l.is_empty()).take(SHOWN).map(|l| format!("       + {}", redact(l))));
+    Some(lines.join("\n"))
+}
+
+/// A dump line with any `password '…'` option (a user mapping's) masked.
+fn redact(line: &str) -> String {
+    static PASSWORD: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)(password\s+)'(?:[^']|'')*'").unwrap());
+    PASSWORD.replace_all(line, "${1}'<redacted>'").into_owned()
 }
 
 #[cfg(test)]
@@ -160,6 +333,7 @@ mod tests {
                     columns: vec!["id".into()],
                     key: Some("id".into()),
                     shift: 10,
+                    ..Default::default()
                 })
                 .collect(),
             ..Default::default()
@@ -172,7 +346,8 @@ mod tests {
             catalog,
             print,
             sequences: seqs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            extensions: exts.iter().map(|e| e.to_string()).collect(),
+            extensions: exts.iter().map(|e| (e.to_string(), "1.0".to_string())).collect(),
+            ..Default::default()
         }
     }
 
@@ -196,15 +371,66 @@ mod tests {
                 "extension postgis is missing in the copy",
             ]
         );
-        let mut c = snap(&[("a", 2, "1"), ("b", 1, "3")], &[("public.s", "9")], &["plpgsql", "postgis"]);
-        c.print.large_objects = 2;
+        let c = snap(&[("a", 2, "1"), ("b", 1, "3")], &[("public.s", "9")], &["plpgsql", "postgis"]);
         assert_eq!(
             a.differences(&c),
             vec![
                 "table public.a has 2 rows in the copy, 3 in the original",
                 "table public.b has other rows in the copy (1 key range(s) differ, the first: id 0..1023)",
-                "2 large objects in the copy, 0 in the original",
             ]
+        );
+    }
+
+    #[test]
+    fn roles_settings_and_large_objects_are_compared_and_passwords_never_shown() {
+        let fact = |k: &str, n: &str, v: &str| ((k.to_string(), n.to_string()), v.to_string());
+        let mut a = snap(&[], &[], &["plpgsql"]);
+        a.facts = BTreeMap::from([
+            fact("role", "ro", "false,true,d41d8cd98f"),
+            fact("setting", "every role in this database", "search_path=app"),
+            fact("large objects", "", "1, abc"),
+        ]);
+        let mut b = a.clone();
+        b.facts.insert(("role".into(), "ro".into()), "false,true,0cc175b9c0".into());
+        b.facts.remove(&("setting".to_string(), "every role in this database".to_string()));
+        b.facts.insert(("large objects".into(), String::new()), "1, abd".into());
+        b.facts.insert(("role".into(), "extra".into()), "x".into());
+        let problems = a.differences(&b);
+        assert_eq!(
+            problems,
+            [
+                "large objects is \"1, abd\" in the copy, \"1, abc\" in the original",
+                "role ro has other attributes or another password in the copy",
+                "setting every role in this database is missing in the copy",
+                "role extra exists only in the copy",
+            ]
+        );
+        assert!(!problems.join(" ").contains("0cc175b9c0"));
+    }
+
+    #[test]
+    fn an_extension_version_the_new_image_lacks_is_a_change_one_it_has_is_a_difference() {
+        let a = snap(&[], &[], &["postgis"]);
+        let mut b = a.clone();
+        b.extensions.insert("postgis".into(), "3.4".into());
+        assert!(a.differences(&b).is_empty());
+        assert_eq!(a.changes(&b), ["extension postgis goes from version 1.0 to 3.4 (the new image does not ship 1.0)"]);
+        b.available.insert("postgis".into(), vec!["1.0".into(), "3.4".into()]);
+        assert_eq!(a.differences(&b), ["extension postgis is at version 3.4 in the copy, 1.0 in the original"]);
+        assert!(a.changes(&b).is_empty());
+    }
+
+    #[test]
+    fn schema_differences_show_the_lines_around_the_first_one_and_mask_passwords() {
+        let lines = |t: &str| t.lines().map(String::from).collect::<Vec<_>>();
+        let old = lines(
+            "SET x;\nALTER TABLE a OWNER TO app;\nCREATE USER MAPPING FOR ro SERVER s OPTIONS (password 'p''w');\nEND",
+        );
+        let new = lines("SET x;\nALTER TABLE a OWNER TO postgres;\nEND");
+        assert_eq!(schema_difference(&old, &old), None);
+        assert_eq!(
+            schema_difference(&old, &new).unwrap(),
+            "       - ALTER TABLE a OWNER TO app;\n       - CREATE USER MAPPING FOR ro SERVER s OPTIONS (password '<redacted>');\n       + ALTER TABLE a OWNER TO postgres;"
         );
     }
 
