@@ -10,6 +10,7 @@ pub mod env;
 pub mod error;
 pub mod fingerprint;
 pub mod globals;
+pub mod hold;
 pub mod host;
 pub mod journal;
 pub mod lock;

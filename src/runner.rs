@@ -141,9 +141,25 @@ pub struct Pipe<'a> {
     pub tee: &'a Path,
 }
 
+/// A command that keeps running while the caller goes on: a database session that holds
+/// locks, fed one line at a time. Dropping it ends the command.
+pub trait Session {
+    /// Writes `text` to the command's stdin.
+    fn send(&mut self, text: &str) -> Result<()>;
+    /// The next line the command prints, None once it has ended.
+    fn line(&mut self) -> Option<String>;
+    /// Whether the command still runs.
+    fn running(&mut self) -> bool;
+    /// What it printed on stderr, once it has ended (for the error that says why).
+    fn stderr(&mut self) -> String;
+}
+
 pub trait Runner {
     /// Runs the command and returns whatever it exited with; Err only when it could not run.
     fn run(&self, cmd: &Cmd) -> Result<Output>;
+
+    /// Starts a [`Session`].
+    fn session(&self, cmd: &Cmd) -> Result<Box<dyn Session>>;
 
     /// Runs a [`Pipe`]; returns what the producer and the consumer exited with.
     fn pipe(&self, pipe: &Pipe) -> Result<(Output, Output)>;
@@ -245,7 +261,62 @@ fn drain(mut from: impl std::io::Read + Send + 'static) -> std::thread::JoinHand
     })
 }
 
+/// A child process with its stdin and stdout kept, ended (killed) when dropped.
+struct Child {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+}
+
+impl Session for Child {
+    fn send(&mut self, text: &str) -> Result<()> {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().context("the session's input is closed")?;
+        stdin.write_all(text.as_bytes())?;
+        Ok(stdin.flush()?)
+    }
+
+    fn line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match std::io::BufRead::read_line(&mut self.stdout, &mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim_end_matches('\n').to_string()),
+        }
+    }
+
+    fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn stderr(&mut self) -> String {
+        let bytes = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Runner for SystemRunner {
+    fn session(&self, cmd: &Cmd) -> Result<Box<dyn Session>> {
+        let mut child = command(cmd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("Unable to run `{}`", cmd.display()))?;
+        let stdin = child.stdin.take();
+        let stdout = std::io::BufReader::new(child.stdout.take().context("session stdout")?);
+        let stderr = Some(drain(child.stderr.take().context("session stderr")?));
+        Ok(Box::new(Child { child, stdin, stdout, stderr }))
+    }
+
     fn run(&self, cmd: &Cmd) -> Result<Output> {
         let Some(input) = &cmd.input else {
             let out = command(cmd).output().with_context(|| format!("Unable to run `{}`", cmd.display()))?;
@@ -377,7 +448,30 @@ pub mod fake {
         }
     }
 
+    /// A session that prints what the runner's rules answer for its command, then ends.
+    struct Replay(std::collections::VecDeque<String>);
+
+    impl Session for Replay {
+        fn send(&mut self, _: &str) -> Result<()> {
+            Ok(())
+        }
+        fn line(&mut self) -> Option<String> {
+            self.0.pop_front()
+        }
+        fn running(&mut self) -> bool {
+            true
+        }
+        fn stderr(&mut self) -> String {
+            String::new()
+        }
+    }
+
     impl Runner for FakeRunner {
+        fn session(&self, cmd: &Cmd) -> Result<Box<dyn Session>> {
+            let out = self.run(cmd)?;
+            Ok(Box::new(Replay(out.stdout.lines().map(String::from).collect())))
+        }
+
         fn run(&self, cmd: &Cmd) -> Result<Output> {
             let line = cmd.display();
             self.calls.borrow_mut().push(line.clone());

@@ -72,6 +72,15 @@ fn healthy() -> FakeRunner {
         .on("dokku postgres:info db2 --dsn", Output::ok(&format!("{NEW_URL}\n")))
         .on_with("docker container exec dokku.postgres.", |cmd| Output::ok(&answer_sql(cmd, "0|0|3|77")))
         .on_with("docker container exec -i dokku.postgres.", |_| Output::ok(""))
+        // A hold's session (hold.rs) answers with its backend and snapshot.
+        .on(
+            "docker container exec -i dokku.postgres.db psql -X -U postgres -d db -v ON_ERROR_STOP=1 -q -A -t -f -",
+            Output::ok("held 4711 100:100:\n"),
+        )
+        .on(
+            "docker container exec -i dokku.postgres.db2 psql -X -U postgres -d db2 -v ON_ERROR_STOP=1 -q -A -t -f -",
+            Output::ok("held 4712 100:100:\n"),
+        )
         .on_with("dokku postgres:link db2 memo", move |_| {
             to_new.replace("db2");
             Output::ok("")
@@ -325,9 +334,12 @@ fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() 
             .resume(journal)
             .run();
     result.unwrap();
+    // The old database held still, then the new one emptied before the copy starts over.
     let calls = runner.calls();
-    assert!(calls[0].contains("dokku.postgres.db2 psql") && calls[0].contains("pg_terminate_backend"), "{}", calls[0]);
-    assert!(calls[1].contains("DROP DATABASE IF EXISTS \"db2\"") && calls[2].contains("CREATE DATABASE \"db2\""));
+    assert!(calls[0].contains("dokku.postgres.db psql") && calls[0].contains("WITH rel AS"), "{}", calls[0]);
+    assert!(calls[1].contains("dokku.postgres.db psql") && calls[1].ends_with("-f -"), "{}", calls[1]);
+    assert!(calls[2].contains("dokku.postgres.db2 psql") && calls[2].contains("pg_terminate_backend"), "{}", calls[2]);
+    assert!(calls[3].contains("DROP DATABASE IF EXISTS \"db2\"") && calls[4].contains("CREATE DATABASE \"db2\""));
     assert_eq!(mutations(&runner)[..3], COPY);
     assert!(!mutations(&runner).iter().any(|c| c.contains("postgres:create") || c.contains("ps:stop")));
     assert_eq!(report["steps"][0]["status"], "done-before");
@@ -358,10 +370,13 @@ fn the_catch_up_copy_moves_the_data_before_the_window_and_only_the_changes_insid
         .on_with("docker container exec dokku.postgres.db2 psql", move |cmd| {
             Output::ok(&answer_sql(cmd, if get.get() { "0|0|4|99" } else { "0|0|3|77" }))
         })
-        .on_with("docker container exec -i dokku.postgres.db2 psql -X -U postgres -d db2", move |_| {
-            set.set(true);
-            Output::ok("3\ncatch-up-xid 100\n")
-        });
+        .on_with(
+            "docker container exec -i dokku.postgres.db2 psql -X -U postgres -d db2 -v ON_ERROR_STOP=1 -q -A -t -1",
+            move |_| {
+                set.set(true);
+                Output::ok("3\ncatch-up-xid 100\n")
+            },
+        );
     let (report, result) = run_catch_up(&runner, "catch-up");
     result.unwrap();
     let calls = mutations(&runner);
@@ -393,7 +408,10 @@ fn a_stream_cut_short_fails_the_copy_and_rolls_back() {
     // The consumer never printed the end mark: psql would have committed what it got.
     let runner = healthy()
         .on_with("docker container exec dokku.postgres.db psql", |cmd| Output::ok(&answer_sql(cmd, "0|0|4|99")))
-        .on("docker container exec -i dokku.postgres.db2 psql -X -U postgres -d db2", Output::ok("3\n"));
+        .on(
+            "docker container exec -i dokku.postgres.db2 psql -X -U postgres -d db2 -v ON_ERROR_STOP=1 -q -A -t -1",
+            Output::ok("3\n"),
+        );
     let (report, result) = run_catch_up(&runner, "cut");
     let err = format!("{:#}", result.unwrap_err());
     assert!(err.contains("the stream from db to db2 ended before its end mark"), "{err}");

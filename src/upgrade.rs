@@ -4,6 +4,7 @@
 //! After the window nothing is rolled back: what fails there is said, with the commands to run.
 
 use crate::copy::{Copier, Endpoint, Job};
+use crate::hold::Hold;
 use crate::host::Host;
 use crate::journal::Journal;
 use crate::naming;
@@ -36,6 +37,14 @@ impl Options {
     }
 }
 
+/// The window's holds: the old database from before its last fingerprint until the apps run on
+/// the new one; the new database from its copy's fingerprint until verification.
+#[derive(Default)]
+struct Holds {
+    old: Option<Hold>,
+    new: Option<Hold>,
+}
+
 struct StepRecord {
     name: String,
     status: &'static str,
@@ -53,6 +62,8 @@ pub struct Upgrade<'a> {
     window_started: Option<Instant>,
     window_ms: Option<u128>,
     original: Option<Snapshot>,
+    /// The old and the new database held still inside the window (hold.rs).
+    holds: Holds,
     dump: Option<PathBuf>,
     /// What the copy kept: the dump, and the catch-up script when there is one.
     kept: Vec<PathBuf>,
@@ -145,6 +156,7 @@ impl<'a> Upgrade<'a> {
             dump: None,
             kept: Vec::new(),
             warnings: Vec::new(),
+            holds: Holds::default(),
             manual: Vec::new(),
             starts: 0,
             switching: false,
@@ -440,6 +452,10 @@ impl<'a> Upgrade<'a> {
     }
 
     fn copy(&mut self) -> Result<()> {
+        let (host, plan) = (self.host, self.plan);
+        // From here until the apps run on the new service, nothing writes to the old tables.
+        let tables = crate::fingerprint::Catalog::read(host, &plan.old, &plan.old_db)?;
+        self.holds.old = Some(Hold::take(host, &plan.old, &plan.old_db, &tables)?);
         self.with_copy_job(|copier, job| {
             copier.copy(job)?;
             let dir = job.dump.parent().context("dump path has no folder")?;
@@ -459,6 +475,16 @@ impl<'a> Upgrade<'a> {
             self.out.verbose(&format!("Kept as the rollback artifact: {} ({} MB)", file.display(), size / 1_000_000));
         }
         self.kept = kept;
+        // The copy as its fingerprint found it, held so: nothing else has committed between.
+        if let Some(prints) = self.copier.fingerprints() {
+            let new_db = host.database_name(&plan.new)?;
+            // Only saves a fingerprint later: without it, verification takes one again.
+            match Hold::take(host, &plan.new, &new_db, &prints.catalog) {
+                Ok(hold) if hold.since == prints.copy.snapshot => self.holds.new = Some(hold),
+                Ok(_) => {}
+                Err(err) => log::debug!("{err:#}"),
+            }
+        }
         Ok(())
     }
 
@@ -498,19 +524,27 @@ impl<'a> Upgrade<'a> {
         // (a cron job, a `dokku run`, anything the stopped apps do not cover) shows up here.
         // The copier's fingerprints stand for "now" while no writer has committed since.
         let prints = self.copier.fingerprints();
+        let still = |hold: &mut Option<Hold>| -> Result<bool> {
+            Ok(match hold {
+                Some(h) => h.holding(host)?,
+                None => false,
+            })
+        };
+        let (old_still, new_still) = (still(&mut self.holds.old)?, still(&mut self.holds.new)?);
         let (original, reused) = Snapshot::take(
             host,
             &plan.old,
             &plan.old_db,
             prints.as_ref().map(|p| &p.catalog),
-            prints.as_ref().map(|p| &p.original),
+            prints.as_ref().map(|p| (&p.original, old_still)),
             content,
         )?;
         if reused {
-            self.out.verbose(&format!("{} has committed nothing since the copy's fingerprint of it", plan.old));
+            self.out.verbose(&format!("{} has not changed since the copy's fingerprint of it", plan.old));
         }
-        let known = prints.as_ref().filter(|p| p.catalog == original.catalog).map(|p| &p.copy);
+        let known = prints.as_ref().filter(|p| p.catalog == original.catalog).map(|p| (&p.copy, new_still));
         let (mut copy, _) = Snapshot::take(host, &plan.new, &new_db, Some(&original.catalog), known, content)?;
+        self.holds.new = None;
         let mut original = original;
         original.take_extension_tables(host, &plan.old, &plan.old_db, &copy.extensions)?;
         copy.take_extension_tables(host, &plan.new, &new_db, &original.extensions)?;
@@ -605,6 +639,11 @@ impl<'a> Upgrade<'a> {
     /// Maintenance off and deploys unlocked (past the commit point: failures are by hand).
     fn end_window(&mut self) -> Result<()> {
         let plan = self.plan;
+        if let Some(hold) = self.holds.old.take()
+            && let Err(err) = hold.release_to_the_new_service(self.host)
+        {
+            self.out.warn(&format!("{err:#}"));
+        }
         let mut cmds = Vec::new();
         if plan.use_maintenance {
             cmds.extend(
@@ -760,6 +799,8 @@ impl<'a> Upgrade<'a> {
     /// Undoes every recorded step, newest first; a failing undo is a warning, never the error.
     fn rollback(&mut self) {
         self.out.info1("Rolling back");
+        // The old service takes writes again before its apps start on it.
+        self.holds = Holds::default();
         let mut journal = self.journal.take();
         if let Some(j) = &mut journal
             && let Err(err) = j.set("status", serde_json::json!("rolling-back"))

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 /// What a snapshot needs besides the fingerprint, in one `psql` call: each row a JSON array
 /// `[kind, name, value]` (names and values may hold any character, newlines included).
-const PROBE: [&str; 12] = [
+const PROBE: [&str; 14] = [
     "SELECT json_build_array('snapshot', '', txid_current_snapshot()::text)",
     "SELECT json_build_array('sequence', format('%I.%I', schemaname, sequencename), \
      coalesce(last_value::text, '')) FROM pg_sequences",
@@ -54,6 +54,15 @@ const PROBE: [&str; 12] = [
     "SELECT json_build_array('large objects', count(*)::text, coalesce(md5(string_agg(concat_ws(':', l.oid, \
      pg_get_userbyid(l.lomowner), l.lomacl, obj_description(l.oid, 'pg_largeobject'), md5(lo_get(l.oid))), \
      ',' ORDER BY l.oid)), '')) FROM pg_largeobject_metadata l",
+    // What a restore cannot keep the same (docs/fidelity.md): listed, not compared.
+    "SELECT json_build_array('note', format('materialized view %I.%I', n.nspname, c.relname), '') \
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'm' AND c.relispopulated",
+    "SELECT json_build_array('note', format('table %I.%I', n.nspname, c.relname), '') \
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid) AND EXISTS (SELECT 1 \
+       FROM pg_attribute a JOIN pg_attribute b ON b.attrelid = a.attrelid AND b.attnum > a.attnum \
+       WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND NOT b.attisdropped \
+       AND a.attinhcount = 0 AND b.attinhcount > 0)",
 ];
 
 /// Row content is compared from PostgreSQL 12 on (majors as naming.rs counts them): before
@@ -74,6 +83,9 @@ pub struct Snapshot {
     /// Roles, memberships, settings, the database's properties, large objects: (kind, name) →
     /// value.
     pub facts: BTreeMap<(String, String), String>,
+    /// What a restore cannot keep the same: populated materialized views, inheritance children
+    /// whose columns come back in another order.
+    pub notes: Vec<String>,
     /// The extensions' configuration tables (their catalog and fingerprint), taken by
     /// [`Snapshot::take_extension_tables`].
     pub extension_tables: Option<(Catalog, Fingerprint)>,
@@ -83,13 +95,14 @@ impl Snapshot {
     /// The database's state now. Its tables are fingerprinted by `catalog` (the original's, so
     /// that both sides are cut into the same key ranges), by its own catalog measured when None;
     /// `known` stands in for a new fingerprint while the database's transaction snapshot shows
-    /// that no writer has committed since it was taken. Also says whether `known` was used.
+    /// that no writer has committed since it was taken, or the database has been held still
+    /// since (the flag beside it: hold.rs). Also says whether `known` was used.
     pub fn take(
         host: &Host,
         service: &str,
         database: &str,
         catalog: Option<&Catalog>,
-        known: Option<&Fingerprint>,
+        known: Option<(&Fingerprint, bool)>,
         content: bool,
     ) -> Result<(Snapshot, bool)> {
         let probe = PROBE.map(|sql| sql.replace("CATALOG", crate::fingerprint::CATALOG));
@@ -106,6 +119,7 @@ impl Snapshot {
                 "extension" => drop(snap.extensions.insert(name, value)),
                 "available" => snap.available.entry(name).or_default().push(value),
                 "catalog" => own = Some(Catalog::from_json_text(&value)?),
+                "note" => snap.notes.push(name),
                 "role" | "membership" | "setting" | "database" | "large objects" => {
                     // Large objects: one fact, their count and a digest of all of them.
                     let (name, value) = if kind == "large objects" {
@@ -119,10 +133,11 @@ impl Snapshot {
             }
         }
         let own = own.with_context(|| format!("Unable to read the tables of {service}"))?;
-        if let Some(print) = known
-            && print.snapshot == snapshot
+        if let Some((print, held)) = known
+            && (held || print.snapshot == snapshot)
+            && catalog.is_none_or(|c| same_tables(&own, c))
         {
-            log::debug!("transaction snapshot of {service}: {snapshot}, as at the copy");
+            log::debug!("{service} at {snapshot}, its fingerprint from {} (held still: {held})", print.snapshot);
             snap.catalog = catalog.cloned().unwrap_or(own);
             snap.print = print.clone();
             return Ok((snap, true));

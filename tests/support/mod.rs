@@ -153,3 +153,5 @@ impl Drop for Sandbox {
         let _ = Command::new(repo().join("tests/sandbox/sandbox")).arg("down").arg(&self.dir).status();
     }
 }
+
+pub mod compare;
