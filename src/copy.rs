@@ -176,7 +176,26 @@ pub fn reset_database(host: &Host, db: &Endpoint) -> Result<()> {
     Ok(())
 }
 
-/// `PGPASSWORD=…` for one service in a 0600 file, removed when dropped (on every path out).
+/// The folder of an upgrade's dumps (and, while a tool runs, its password files), named after
+/// the app, or the service when a service was upgraded.
+pub fn dumps_dir(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir.join(name).join("dumps")
+}
+
+/// Removes the password files a killed run left in `dir` (a SIGKILL skips every `Drop`): the
+/// next run, resume or rollback calls this once it holds the upgrade's locks.
+pub fn remove_password_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".env") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// `PGPASSWORD=…` for one service in a 0600 file, removed when dropped (on every path out but
+/// a SIGKILL: then [`remove_password_files`]).
 struct PasswordFile(PathBuf);
 
 impl PasswordFile {

@@ -52,6 +52,10 @@ impl BackupSettings {
     }
 }
 
+/// The files `postgres:backup-auth` writes under `backup/`, in its arguments' order.
+pub const BACKUP_AUTH_FILES: [&str; 5] =
+    ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_SIGNATURE_VERSION", "ENDPOINT_URL"];
+
 /// The container name dokku-postgres gives a service (§1 "Naming").
 pub fn container(service: &str) -> String {
     format!("dokku.postgres.{service}")
@@ -197,16 +201,7 @@ impl<'a> Host<'a> {
         let dir = self.service_dir(service);
         let backup = dir.join("backup");
         let auth = if backup.is_dir() {
-            let mut values: Vec<String> = [
-                "AWS_ACCESS_KEY_ID",
-                "AWS_SECRET_ACCESS_KEY",
-                "AWS_DEFAULT_REGION",
-                "AWS_SIGNATURE_VERSION",
-                "ENDPOINT_URL",
-            ]
-            .iter()
-            .map(|f| read_trimmed(&backup.join(f)))
-            .collect();
+            let mut values: Vec<String> = BACKUP_AUTH_FILES.iter().map(|f| read_trimmed(&backup.join(f))).collect();
             // backup-auth's arguments are positional: drop only the empty ones at the end (§2).
             while values.len() > 2 && values.last().is_some_and(String::is_empty) {
                 values.pop();
@@ -225,6 +220,33 @@ impl<'a> Host<'a> {
             public_key_id: non_empty(read_trimmed(&encryption.join("ENCRYPT_WITH_PUBLIC_KEY_ID"))),
             schedule,
         })
+    }
+
+    /// Gives service `to` the backup files of `from` in folder `folder` (`backup` or
+    /// `backup-encryption`): what `postgres:backup-auth` and `postgres:backup-set-encryption`
+    /// write, one value a file (docs/dokku-postgres.md). Those commands take the secrets as
+    /// arguments, where every local user would see them (`ps`); the files are written here the
+    /// way they write them, readable by their owner only, and nothing else changes.
+    pub fn copy_backup_files(&self, from: &str, to: &str, folder: &str, names: &[&str]) -> Result<Vec<String>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let (source, target) = (self.service_dir(from).join(folder), self.service_dir(to).join(folder));
+        std::fs::create_dir_all(&target).with_context(|| format!("Unable to create {}", target.display()))?;
+        let mut copied = Vec::new();
+        for name in names {
+            let Ok(value) = std::fs::read(source.join(name)) else { continue };
+            let path = target.join(name);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("Unable to write {}", path.display()))?;
+            std::io::Write::write_all(&mut file, &value)
+                .with_context(|| format!("Unable to write {}", path.display()))?;
+            copied.push(name.to_string());
+        }
+        Ok(copied)
     }
 
     /// The installed dokku-postgres version, from its plugin.toml.

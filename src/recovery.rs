@@ -85,6 +85,8 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
     }
     // The upgrade's own process may still be alive: its locks say so.
     let _locks = take_locks(env, &plan)?;
+    let name = plan["app"].as_str().or(plan["old_service"].as_str()).unwrap_or(&args.target);
+    crate::copy::remove_password_files(&crate::copy::dumps_dir(&env.data_dir(), name));
     let host = Host::new(env, runner);
     out.info2(&format!("Rolling back the upgrade of {}", args.target));
     journal.set("status", serde_json::json!(ROLLING_BACK))?;

@@ -25,6 +25,11 @@ fn temp_root(name: &str) -> std::path::PathBuf {
         std::fs::create_dir_all(&service_dir).unwrap();
         std::fs::write(service_dir.join("PASSWORD"), password).unwrap();
     }
+    // The old service's backup-auth, as dokku-postgres wrote it.
+    let backup = dir.join("services/postgres/db/backup");
+    std::fs::create_dir_all(&backup).unwrap();
+    std::fs::write(backup.join("AWS_ACCESS_KEY_ID"), "AKIA\n").unwrap();
+    std::fs::write(backup.join("AWS_SECRET_ACCESS_KEY"), "SECRET\n").unwrap();
     dir
 }
 
@@ -208,8 +213,6 @@ fn happy_path_runs_every_step_in_order_with_one_start() {
         "dokku ps:start memo",
         "dokku maintenance:disable memo",
         "dokku apps:unlock memo",
-        "dokku postgres:backup-deauth db2",
-        "dokku postgres:backup-auth db2 <redacted> <redacted>",
         "dokku postgres:backup-schedule db2 '0 3 * * *' bucket",
         "dokku postgres:backup db2 bucket",
         "dokku postgres:destroy db -f",
@@ -221,7 +224,13 @@ fn happy_path_runs_every_step_in_order_with_one_start() {
     let text = report.to_string();
     assert!(!text.contains("oldpw") && !text.contains("newpw") && !text.contains("SECRET"), "{text}");
     // Passwords reach the copy through env files, never argv, and the files are gone after it.
-    assert!(!runner.calls().iter().any(|c| c.contains("oldpw") || c.contains("newpw")));
+    assert!(!runner.calls().iter().any(|c| c.contains("oldpw") || c.contains("newpw") || c.contains("SECRET")));
+    // The backup credentials reach the new service as dokku-postgres's own files, owner-only.
+    let root = std::env::temp_dir().join(format!("pgu-unit-happy-{}", std::process::id()));
+    let secret = root.join("services/postgres/db2/backup/AWS_SECRET_ACCESS_KEY");
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "SECRET\n");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
     let dumps =
         std::env::temp_dir().join(format!("pgu-unit-happy-{}/data/postgres-upgrade/memo/dumps", std::process::id()));
     let left: Vec<_> = std::fs::read_dir(dumps).unwrap().flatten().map(|e| e.file_name()).collect();

@@ -187,6 +187,8 @@ impl<'a> Upgrade<'a> {
 
     /// Runs every step; on failure rolls back what can be, then returns the report and the error.
     pub fn run(mut self) -> (Value, Result<()>) {
+        let name = self.plan.app.as_deref().unwrap_or(&self.plan.old);
+        crate::copy::remove_password_files(&crate::copy::dumps_dir(&self.host.env.data_dir(), name));
         let titles = step_titles(self.plan, self.opts);
         self.out.plan_steps(titles.len());
         let mut result = self.sequence(&titles);
@@ -495,7 +497,7 @@ impl<'a> Upgrade<'a> {
         let dump = match &self.dump {
             Some(dump) => dump.clone(),
             None => {
-                let dir = self.host.env.data_dir().join(plan.app.as_deref().unwrap_or(&plan.old)).join("dumps");
+                let dir = crate::copy::dumps_dir(&self.host.env.data_dir(), plan.app.as_deref().unwrap_or(&plan.old));
                 std::fs::create_dir_all(&dir).with_context(|| format!("Unable to create {}", dir.display()))?;
                 restrict(&dir, 0o700);
                 dir.join(format!("{}-{}", plan.old, crate::clock::now_compact()))
@@ -676,39 +678,27 @@ impl<'a> Upgrade<'a> {
             return Ok(());
         }
         let old_dir = self.host.service_dir(&plan.old);
-        if let Some(auth) = &backup.auth {
-            // backup-auth is not idempotent (§2): clear first.
-            let mut cmd = self.dokku(&["postgres:backup-auth", &plan.new]);
-            for value in auth {
-                cmd = cmd.secret(value.clone());
-            }
-            let files = [
-                "AWS_ACCESS_KEY_ID",
-                "AWS_SECRET_ACCESS_KEY",
-                "AWS_DEFAULT_REGION",
-                "AWS_SIGNATURE_VERSION",
-                "ENDPOINT_URL",
-            ];
-            let by_hand = format!(
-                "dokku postgres:backup-auth {} {}",
-                plan.new,
-                files[..auth.len()]
-                    .iter()
-                    .map(|f| format!("\"$(cat {})\"", old_dir.join("backup").join(f).display()))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            );
-            self.after_window(vec![self.dokku(&["postgres:backup-deauth", &plan.new]), cmd], by_hand);
+        // Written as files, never passed on a command line (host.rs, copy_backup_files).
+        let mut files: Vec<(&str, Vec<&str>)> = Vec::new();
+        if backup.auth.is_some() {
+            files.push(("backup", crate::host::BACKUP_AUTH_FILES.to_vec()));
         }
         if backup.encryption_key.is_some() {
-            let key = backup.encryption_key.clone().unwrap_or_default();
-            let cmd = self.dokku(&["postgres:backup-set-encryption", &plan.new]).secret(key);
-            let by_hand = format!(
-                "dokku postgres:backup-set-encryption {} \"$(cat {})\"",
-                plan.new,
-                old_dir.join("backup-encryption/ENCRYPTION_KEY").display()
-            );
-            self.after_window(vec![cmd], by_hand);
+            files.push(("backup-encryption", vec!["ENCRYPTION_KEY"]));
+        }
+        for (folder, names) in files {
+            if let Err(err) = self.host.copy_backup_files(&plan.old, &plan.new, folder, &names) {
+                let by_hand = format!(
+                    "mkdir -p {new} && cp -p {} {new}/",
+                    names
+                        .iter()
+                        .map(|n| old_dir.join(folder).join(n).display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    new = self.host.service_dir(&plan.new).join(folder).display()
+                );
+                self.by_hand(err, by_hand);
+            }
         }
         if let Some(key_id) = &backup.public_key_id {
             let cmd = self.dokku(&["postgres:backup-set-public-key-encryption", &plan.new, key_id]);

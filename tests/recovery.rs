@@ -193,3 +193,42 @@ fn sigterm_during_the_copy_rolls_back_and_exits_143() {
     assert_eq!(sb.dokku(&["ps:report", "memo", "--running"]).ok().trim(), "true");
     assert_eq!(sb.dokku(&["maintenance:report", "memo", "--maintenance-enabled"]).ok().trim(), "false");
 }
+
+#[test]
+fn a_sigkill_while_a_password_file_exists_leaves_none_after_the_rollback() {
+    let sb = setup("sigkill-env");
+    let journal = sb.lib_root().join("data/postgres-upgrade/memo/journal.json");
+    let dumps = sb.lib_root().join("data/postgres-upgrade/memo/dumps");
+    let env_files = || -> Vec<String> {
+        std::fs::read_dir(&dumps)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".env"))
+            .collect()
+    };
+    let mut child = std::process::Command::new(sb.dir.join("bin/dokku"))
+        .args(["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed while a tool of the copy runs with its password file beside the dumps.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let pid = loop {
+        assert!(std::time::Instant::now() < deadline, "no password file was ever written");
+        if !env_files().is_empty()
+            && let Ok(doc) = serde_json::from_str::<Value>(&std::fs::read_to_string(&journal).unwrap_or_default())
+        {
+            break doc["pid"].as_i64().unwrap() as i32;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let _ = child.wait();
+    assert!(!env_files().is_empty(), "the kill came too late to leave a password file");
+    sb.dokku(&["postgres-upgrade:rollback", "memo"]).ok();
+    assert!(env_files().is_empty(), "{:?}", env_files());
+    assert_eq!(sb.services(), vec!["memo-db".to_string()]);
+}
