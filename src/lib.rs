@@ -6,6 +6,7 @@ pub mod catch_up;
 pub mod cli;
 pub mod clock;
 pub mod copy;
+pub mod dumps;
 pub mod env;
 pub mod error;
 pub mod fingerprint;
@@ -102,6 +103,14 @@ fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
     let journal_path = journal::Journal::path_for(&env.data_dir(), &args.target);
     if naming::valid_app_name(&args.target) || naming::valid_service_name(&args.target) {
         match journal::Journal::load(&journal_path) {
+            Ok(Some(j)) if j.status() == journal::RUNNING && recovery::still_running(&j) => {
+                return failed(anyhow::anyhow!(
+                    "An upgrade of {0} is running (started {1}, pid {2}): wait for it to end; `dokku postgres-upgrade:status {0}` shows where it is",
+                    args.target,
+                    j.doc["started"].as_str().unwrap_or("?"),
+                    j.doc["pid"]
+                ));
+            }
             Ok(Some(j))
                 if [journal::RUNNING, journal::ROLLING_BACK, journal::ROLLBACK_FAILED].contains(&j.status()) =>
             {
@@ -135,6 +144,11 @@ fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 }
                 return 0;
             }
+            // dokku-postgres's upgrade restarts the service: never while another upgrade copies it.
+            let _locks = match lock::for_upgrade(&env.data_dir(), [], [service.as_str()]) {
+                Ok(locks) => locks,
+                Err(err) => return failed(err),
+            };
             let code = match hand_over(env, &handed, json_mode) {
                 Ok(code) => code,
                 Err(err) => return failed(err),

@@ -9,6 +9,7 @@ use crate::naming;
 use crate::output::Out;
 use crate::switch::VarSpec;
 use anyhow::{Result, bail};
+use std::path::PathBuf;
 
 /// The oldest dokku-postgres with `--no-restart` on link/unlink (1.18.0,
 /// dokku-postgres-behaviour.md §7 point 6).
@@ -381,6 +382,11 @@ fn list_or_none(items: &[String]) -> String {
     if items.is_empty() { "none".to_string() } else { items.join(", ") }
 }
 
+/// The disk an upgrade needs, against what is free on each filesystem: the dump (about the
+/// database's size: an uncompressed directory-format dump holds the rows, not the indexes)
+/// under the plugin's data folder, and the new service's data (the database again, indexes
+/// included) under dokku-postgres's services folder. When both are on one filesystem, it needs
+/// both. The catch-up script holds only what changed, and is not counted.
 fn check_disk(host: &Host, service: &str, db: &str, problems: &mut Vec<String>) {
     let Ok(rows) = host.sql(service, db, "SELECT pg_database_size(current_database())") else {
         return;
@@ -388,16 +394,32 @@ fn check_disk(host: &Host, service: &str, db: &str, problems: &mut Vec<String>) 
     let Some(size) = rows.first().and_then(|s| s.parse::<u64>().ok()) else {
         return;
     };
-    let dir = host.env.data_dir();
-    let probe = if dir.exists() { dir } else { host.env.dokku_lib_root.clone() };
-    if let Ok(stat) = nix::sys::statvfs::statvfs(&probe) {
+    let existing = |p: PathBuf| p.ancestors().find(|a| a.exists()).map(PathBuf::from).unwrap_or(p);
+    let needs =
+        [("the dump", existing(host.env.data_dir())), ("the new service's data", existing(host.env.services_root()))];
+    // (device, a path on it, free bytes, bytes needed, for what)
+    let mut filesystems: Vec<(u64, PathBuf, u64, u64, Vec<&str>)> = Vec::new();
+    for (what, path) in needs {
+        use std::os::unix::fs::MetadataExt;
+        let (Ok(meta), Ok(stat)) = (std::fs::metadata(&path), nix::sys::statvfs::statvfs(&path)) else { continue };
         let free = stat.blocks_available() * stat.fragment_size();
-        if free < size {
+        match filesystems.iter_mut().find(|f| f.0 == meta.dev()) {
+            Some(fs) => {
+                fs.3 += size;
+                fs.4.push(what);
+            }
+            None => filesystems.push((meta.dev(), path, free, size, vec![what])),
+        }
+    }
+    for (_, path, free, needed, what) in filesystems {
+        if free < needed {
             problems.push(format!(
-                "Not enough disk for the dump: database {db} is {} MB, {} MB free under {}",
+                "Not enough disk: {} need about {} MB on the filesystem of {} (database {db} is {} MB), {} MB are free; free some space there",
+                what.join(" and "),
+                needed / 1_000_000,
+                path.display(),
                 size / 1_000_000,
-                free / 1_000_000,
-                probe.display()
+                free / 1_000_000
             ));
         }
     }

@@ -21,24 +21,43 @@ fn journal(env: &Env, target: &str) -> Result<Option<Journal>> {
     Journal::load(&Journal::path_for(&env.data_dir(), target))
 }
 
+/// Whether the upgrade that wrote `journal` still runs: its pid is alive and is this plugin's
+/// binary (a pid the kernel gave to another program since does not count).
+pub fn still_running(journal: &Journal) -> bool {
+    let Some(pid) = journal.doc["pid"].as_u64() else { return false };
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| {
+            let argv0 = raw.split(|b| *b == 0).next().unwrap_or_default();
+            String::from_utf8_lossy(argv0).ends_with("postgres-upgrade")
+        })
+        .unwrap_or(false)
+}
+
 pub fn status(args: &StatusArgs, env: &Env, out: &Out) -> Result<()> {
     let Some(journal) = journal(env, &args.target)? else {
         out.info1(&format!("No upgrade of {} is recorded", args.target));
         return Ok(());
     };
+    let unfinished = journal.status() == RUNNING;
+    let running = unfinished && still_running(&journal);
     if args.format == Format::Json {
-        out.json(&journal.doc);
+        let mut doc = journal.doc.clone();
+        doc["process_running"] = serde_json::json!(running);
+        out.json(&doc);
         return Ok(());
     }
     let doc = &journal.doc;
     let plan = &doc["plan"];
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
     out.info2(&format!("Upgrade of {}", args.target));
-    let unfinished = journal.status() == RUNNING;
     out.verbose(&format!(
         "Status:       {}{}",
         journal.status(),
-        if unfinished { " (unfinished: its process is gone or still running)" } else { "" }
+        match (unfinished, running) {
+            (true, true) => " (its process still runs)",
+            (true, false) => " (unfinished: its process is gone)",
+            _ => "",
+        }
     ));
     out.verbose(&format!("Started:      {} (pid {})", text(&doc["started"]), doc["pid"]));
     out.verbose(&format!("Updated:      {}", text(&doc["updated"])));
@@ -51,7 +70,7 @@ pub fn status(args: &StatusArgs, env: &Env, out: &Out) -> Result<()> {
         out.verbose(&format!("{:>2}. {:<8} {}", n + 1, text(&step["state"]), text(&step["name"])));
     }
     let undo = journal.undo();
-    if unfinished && !undo.is_empty() {
+    if unfinished && !running && !undo.is_empty() {
         out.verbose(&format!("To take it back: dokku postgres-upgrade:rollback {}", args.target));
     }
     Ok(())
@@ -98,6 +117,10 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
         bail!("{} rollback step(s) are not done; fix the cause above and run this again", left.len());
     }
     journal.finish("rolled-back", error)?;
+    if let Some(dump) = journal.doc["dump"].as_str() {
+        let freed = crate::dumps::remove_attempt(std::path::Path::new(dump));
+        out.verbose(&format!("Removed the dumps of the upgrade rolled back ({} MB)", freed / 1_000_000));
+    }
     out.info1(&format!("{} is back on {}", args.target, plan["old_service"].as_str().unwrap_or("the old service")));
     Ok(())
 }

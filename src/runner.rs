@@ -252,6 +252,62 @@ fn output_of(status: std::process::ExitStatus, stdout: Vec<u8>, stderr: Vec<u8>)
     }
 }
 
+/// Ends the children's process groups when a signal says to stop (signals.rs): SIGTERM first
+/// (docker's client passes it on to the container), SIGKILL if they are still there after a
+/// few seconds. Stops watching when dropped.
+struct Watchdog {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    fn new(pids: Vec<u32>) -> Watchdog {
+        use std::io::Write;
+        use std::sync::atomic::Ordering;
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watching = done.clone();
+        let thread = std::thread::spawn(move || {
+            let group = |pid: u32| nix::unistd::Pid::from_raw(-(pid as i32));
+            while !watching.load(Ordering::SeqCst) {
+                if let Some(signal) = crate::signals::stopping() {
+                    // Said at once, from here: the step that runs says nothing until its command ends.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        " !     {}: stopping the running command, then rolling back…",
+                        signal.as_str()
+                    );
+                    for &pid in &pids {
+                        let _ = nix::sys::signal::kill(group(pid), nix::sys::signal::Signal::SIGTERM);
+                    }
+                    for _ in 0..100 {
+                        if watching.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        std::thread::park_timeout(std::time::Duration::from_millis(50));
+                    }
+                    for &pid in &pids {
+                        let _ = nix::sys::signal::kill(group(pid), nix::sys::signal::Signal::SIGKILL);
+                    }
+                    return;
+                }
+                // Woken at once when the command ends (Drop), else every 50 ms to look.
+                std::thread::park_timeout(std::time::Duration::from_millis(50));
+            }
+        });
+        Watchdog { done, thread: Some(thread) }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Reads a child's pipe to the end on its own thread, so that no pipe fills up and blocks.
 fn drain(mut from: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
@@ -318,25 +374,25 @@ impl Runner for SystemRunner {
     }
 
     fn run(&self, cmd: &Cmd) -> Result<Output> {
-        let Some(input) = &cmd.input else {
-            let out = command(cmd).output().with_context(|| format!("Unable to run `{}`", cmd.display()))?;
-            return Ok(output_of(out.status, out.stdout, out.stderr));
-        };
         use std::io::Write;
         let mut child = command(cmd)
-            .stdin(Stdio::piped())
+            .stdin(if cmd.input.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("Unable to run `{}`", cmd.display()))?;
-        let mut stdin = child.stdin.take().context("child stdin")?;
-        let text = input.clone();
-        // A child that stops reading has failed: its exit status says why.
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(text.as_bytes());
-        });
+        let _watchdog = Watchdog::new(vec![child.id()]);
+        let writer = match (child.stdin.take(), cmd.input.clone()) {
+            // A child that stops reading has failed: its exit status says why.
+            (Some(mut stdin), Some(text)) => Some(std::thread::spawn(move || {
+                let _ = stdin.write_all(text.as_bytes());
+            })),
+            _ => None,
+        };
         let out = child.wait_with_output().with_context(|| format!("Unable to run `{}`", cmd.display()))?;
-        let _ = writer.join();
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
         Ok(output_of(out.status, out.stdout, out.stderr))
     }
 
@@ -361,6 +417,7 @@ impl Runner for SystemRunner {
                 return Err(err);
             }
         };
+        let _watchdog = Watchdog::new(vec![producer.id(), consumer.id()]);
         let mut script_in = producer.stdin.take().context("producer stdin")?;
         let script = pipe.script.to_string();
         let writer = std::thread::spawn(move || script_in.write_all(script.as_bytes()));

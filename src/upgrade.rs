@@ -191,17 +191,23 @@ impl<'a> Upgrade<'a> {
         crate::copy::remove_password_files(&crate::copy::dumps_dir(&self.host.env.data_dir(), name));
         let titles = step_titles(self.plan, self.opts);
         self.out.plan_steps(titles.len());
+        crate::signals::stop_commands(true);
         let mut result = self.sequence(&titles);
+        crate::signals::stop_commands(false);
         if let Err(err) = &result
             && !self.committed
         {
             self.out.warn(&format!("{err:#}"));
             self.rollback();
         }
-        if result.is_ok()
-            && let Some(signal) = crate::signals::received()
-        {
-            result = Err(crate::signals::Interrupted(signal).into());
+        if let Some(signal) = crate::signals::received() {
+            // What the signal did: a rollback before the switch, a kept old service after it.
+            let what = if self.committed {
+                format!("the apps run on {}; {} was kept", self.plan.new, self.plan.old)
+            } else {
+                format!("rolled back: the apps run on {}", self.plan.old)
+            };
+            result = Err(anyhow::Error::new(crate::signals::Interrupted(signal)).context(what));
         } else if result.is_ok() && !self.manual.is_empty() {
             result = Err(anyhow::anyhow!(
                 "The apps run on {} but {} step(s) after the window must be done by hand (see above)",
@@ -250,6 +256,7 @@ impl<'a> Upgrade<'a> {
         // AFTER THE WINDOW: the apps run on the new service; failures here are reported, not undone.
         self.step(next(), |u| u.carry_backups_over())?;
         self.step(next(), |u| u.retire_old())?;
+        self.prune_dumps();
         self.summary(plan);
         Ok(())
     }
@@ -473,7 +480,7 @@ impl<'a> Upgrade<'a> {
         })?;
         let kept = self.copier.artifacts().unwrap_or_else(|| self.dump.iter().cloned().collect());
         for file in &kept {
-            let size = disk_usage(file);
+            let size = crate::dumps::size(file);
             self.out.verbose(&format!("Kept as the rollback artifact: {} ({} MB)", file.display(), size / 1_000_000));
         }
         self.kept = kept;
@@ -500,7 +507,12 @@ impl<'a> Upgrade<'a> {
                 let dir = crate::copy::dumps_dir(&self.host.env.data_dir(), plan.app.as_deref().unwrap_or(&plan.old));
                 std::fs::create_dir_all(&dir).with_context(|| format!("Unable to create {}", dir.display()))?;
                 restrict(&dir, 0o700);
-                dir.join(format!("{}-{}", plan.old, crate::clock::now_compact()))
+                let dump = dir.join(format!("{}-{}", plan.old, crate::clock::now_compact()));
+                // A rollback after a crash removes this attempt's files by this name.
+                if let Some(journal) = &mut self.journal {
+                    journal.set("dump", json!(dump.display().to_string()))?;
+                }
+                dump
             }
         };
         self.dump = Some(dump.clone());
@@ -574,6 +586,7 @@ impl<'a> Upgrade<'a> {
     fn switch(&mut self) -> Result<()> {
         let plan = self.plan;
         self.switching = true;
+        crate::signals::stop_commands(false);
         for app in &plan.apps {
             let vars = app.vars.clone();
             self.push_undo(Action::Relink {
@@ -751,6 +764,13 @@ impl<'a> Upgrade<'a> {
             ));
             return Ok(());
         }
+        if let Some(signal) = crate::signals::received() {
+            let text = format!("{} is kept: the upgrade was interrupted by {}", plan.old, signal.as_str());
+            self.out.warn(&text);
+            self.warnings.push(text);
+            self.manual.push(format!("dokku postgres:destroy {} -f", plan.old));
+            return Ok(());
+        }
         if !self.manual.is_empty() {
             let text = format!("{} is kept: the commands above read its backup settings", plan.old);
             self.out.warn(&text);
@@ -761,6 +781,19 @@ impl<'a> Upgrade<'a> {
         let cmd = self.dokku(&["postgres:destroy", &plan.old, "-f"]);
         self.after_window(vec![cmd.clone()], cmd.display());
         Ok(())
+    }
+
+    /// Keeps the dumps of the newest upgrades of this app only (dumps.rs).
+    fn prune_dumps(&mut self) {
+        let Some(dir) = self.dump.as_ref().and_then(|d| d.parent()) else { return };
+        let removed = crate::dumps::prune(dir, crate::dumps::keep());
+        if !removed.is_empty() {
+            self.out.verbose(&format!(
+                "Removed {} file(s) of older upgrades' dumps from {}",
+                removed.len(),
+                dir.display()
+            ));
+        }
     }
 
     fn summary(&self, plan: &Plan) {
@@ -803,6 +836,14 @@ impl<'a> Upgrade<'a> {
             None => Ok(()),
         });
         self.journal = journal;
+        // The old service is as it was: this attempt's dumps are of no use any more.
+        if self.undo.is_empty()
+            && let Some(dump) = &self.dump
+        {
+            let freed = crate::dumps::remove_attempt(dump);
+            self.out.verbose(&format!("Removed this attempt's dumps ({} MB)", freed / 1_000_000));
+            self.kept.clear();
+        }
     }
 
     fn report(&self, result: &Result<()>) -> Value {
@@ -843,16 +884,9 @@ impl<'a> Upgrade<'a> {
             "old_service_kept": self.opts.keep_old || !self.manual.is_empty(),
             "warnings": self.warnings,
             "manual_steps": self.manual,
+            "interrupted_by": crate::signals::received().map(|s| s.as_str()),
             "error": result.as_ref().err().map(|e| format!("{e:#}")),
         })
-    }
-}
-
-/// Bytes under `path` (a file, or a directory-format dump).
-fn disk_usage(path: &std::path::Path) -> u64 {
-    match std::fs::read_dir(path) {
-        Ok(entries) => entries.flatten().map(|e| disk_usage(&e.path())).sum(),
-        Err(_) => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
     }
 }
 

@@ -44,6 +44,7 @@ fn killed_at(point: &str, recovery: Recovery) {
     let status: Value =
         serde_json::from_str(&sb.dokku(&["postgres-upgrade:status", "memo", "--format", "json"]).ok()).unwrap();
     assert_eq!(status["status"], "running");
+    assert_eq!(status["process_running"], false);
     // A new upgrade is refused until this one is resumed or rolled back.
     let again = sb.dokku(&["postgres:upgrade", "memo", "-I", "17"]);
     assert_eq!(again.code, 1);
@@ -231,4 +232,103 @@ fn a_sigkill_while_a_password_file_exists_leaves_none_after_the_rollback() {
     sb.dokku(&["postgres-upgrade:rollback", "memo"]).ok();
     assert!(env_files().is_empty(), "{:?}", env_files());
     assert_eq!(sb.services(), vec!["memo-db".to_string()]);
+}
+
+/// memo's upgrade started in the background with a JSON report; returns the child and the
+/// pid of the upgrade's own process once `ready` says so about the journal.
+// The caller waits for the child it is handed.
+#[allow(clippy::zombie_processes)]
+fn upgrade_in_background(sb: &Sandbox, ready: impl Fn(&Value) -> bool) -> (std::process::Child, i32) {
+    let journal = sb.lib_root().join("data/postgres-upgrade/memo/journal.json");
+    let mut child = std::process::Command::new(sb.dir.join("bin/dokku"))
+        .args(["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the upgrade never got there");
+        }
+        if let Ok(doc) = serde_json::from_str::<Value>(&std::fs::read_to_string(&journal).unwrap_or_default())
+            && ready(&doc)
+        {
+            return (child, doc["pid"].as_i64().unwrap() as i32);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn ctrl_c_stops_a_long_first_copy_at_once_and_rolls_back() {
+    let sb = setup("sigint-copy");
+    // Enough rows that the first copy takes seconds.
+    sb.sql(
+        "memo-db",
+        "CREATE TABLE bulk AS SELECT g AS id, repeat(md5(g::text), 8) AS body FROM generate_series(1, 300000) g;",
+    );
+    let before = sb.config("memo");
+    let (child, pid) = upgrade_in_background(&sb, |doc| doc["steps"][3]["state"] == "running");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    // The copy was stopped, not waited for.
+    assert_eq!(report["steps"][3]["status"], "failed", "{report}");
+    assert_eq!(report["status"], "rolled-back");
+    assert_eq!(report["interrupted_by"], "SIGINT");
+    assert_eq!(sb.services(), vec!["memo-db".to_string()]);
+    assert_eq!(sb.config("memo"), before);
+    assert_eq!(sb.dokku(&["ps:report", "memo", "--running"]).ok().trim(), "true");
+}
+
+#[test]
+fn ctrl_c_during_the_switch_finishes_it_and_keeps_the_old_service() {
+    let sb = setup("sigint-switch");
+    // Just after the switch (step 10), before the apps start.
+    let (child, pid) = upgrade_in_background(&sb, |doc| doc["steps"][9]["state"] == "running");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(report["status"], "upgraded-with-manual-steps", "{report}");
+    assert_eq!(report["manual_steps"], serde_json::json!(["dokku postgres:destroy memo-db -f"]));
+    assert_eq!(report["old_service_kept"], true);
+    // The apps run on the new service; the old one is still there.
+    assert_eq!(sb.services(), vec!["memo-db".to_string(), "memo-v17".to_string()]);
+    assert!(sb.config("memo")["DATABASE_URL"].contains("@dokku-postgres-memo-v17:5432/"));
+    assert_eq!(sb.dokku(&["ps:report", "memo", "--running"]).ok().trim(), "true");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let check = sb.sandbox(&["workload", "memo", "check"]).ok();
+    assert!(check.contains(" lost=0 "), "{check}");
+}
+
+#[test]
+fn while_an_upgrade_copies_a_service_nothing_else_may_change_it() {
+    let sb = setup("second-caller");
+    sb.sql(
+        "memo-db",
+        "CREATE TABLE bulk AS SELECT g AS id, repeat(md5(g::text), 8) AS body FROM generate_series(1, 200000) g;",
+    );
+    let (child, _) = upgrade_in_background(&sb, |doc| doc["steps"][3]["state"] == "running");
+    // dokku-postgres's in-place upgrade (the hand-over path) would restart the service mid-copy.
+    let hand_over = sb.dokku(&["postgres:upgrade", "memo-db", "-I", "15"]);
+    assert_eq!(hand_over.code, 1, "{}", hand_over.stderr);
+    assert!(hand_over.stderr.contains("Another upgrade is running for service memo-db"), "{}", hand_over.stderr);
+    // A second upgrade of the app is told to wait, not to roll back; status says it runs.
+    let again = sb.dokku(&["postgres:upgrade", "memo", "-I", "17"]);
+    assert!(
+        again.stderr.contains("An upgrade of memo is running") && again.stderr.contains("wait for it"),
+        "{}",
+        again.stderr
+    );
+    let status = sb.dokku(&["postgres-upgrade:status", "memo"]).ok();
+    assert!(status.contains("its process still runs") && !status.contains("rollback"), "{status}");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sb.services(), vec!["memo-v17".to_string()]);
 }
