@@ -75,8 +75,23 @@ impl Journal {
         self.save()
     }
 
-    pub fn undo(&self) -> Vec<Action> {
-        self.doc["undo"].as_array().map(|a| a.iter().filter_map(Action::from_json).collect()).unwrap_or_default()
+    /// The undo stack, oldest first. An entry that cannot be read stops here: a rollback that
+    /// skipped it would leave its change in place without a word.
+    pub fn undo(&self) -> Result<Vec<Action>> {
+        let entries = self.doc["undo"].as_array().cloned().unwrap_or_default();
+        entries
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                Action::from_json(entry).with_context(|| {
+                    format!(
+                        "Entry {} of the undo list in {} cannot be read ({entry}): undo it by hand (README, \"When something goes wrong\"), then remove the entry",
+                        i + 1,
+                        self.path.display()
+                    )
+                })
+            })
+            .collect()
     }
 
     pub fn finish(&mut self, status: &str, error: Option<String>) -> Result<()> {
@@ -105,8 +120,12 @@ impl Journal {
             .mode(0o600)
             .open(&tmp)
             .with_context(|| format!("Unable to write {}", tmp.display()))?;
-        file.write_all(serde_json::to_string_pretty(&doc)?.as_bytes())?;
-        file.sync_all()?;
+        // A write that fails (a full disk) leaves the journal as it was before this change.
+        let written = file.write_all(serde_json::to_string_pretty(&doc)?.as_bytes()).and_then(|()| file.sync_all());
+        if let Err(err) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(err).with_context(|| format!("Unable to write {} (the journal is unchanged)", tmp.display()));
+        }
         std::fs::rename(&tmp, &self.path).with_context(|| format!("Unable to write {}", self.path.display()))?;
         std::fs::File::open(dir)?.sync_all()?;
         Ok(())
@@ -116,6 +135,16 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_undo_entry_that_cannot_be_read_stops_the_rollback() {
+        let path = std::env::temp_dir().join(format!("pgu-journal-bad-{}/journal.json", std::process::id()));
+        let mut journal = Journal::start(&path, json!({}), &[]).unwrap();
+        journal.set("undo", json!([{"action": "unlock", "app": "memo"}, {"action": "teleport"}])).unwrap();
+        let err = format!("{:#}", Journal::load(&path).unwrap().unwrap().undo().unwrap_err());
+        assert!(err.contains("Entry 2 of the undo list") && err.contains("teleport"), "{err}");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
 
     #[test]
     fn round_trips_steps_and_undo() {
@@ -129,7 +158,7 @@ mod tests {
         let back = Journal::load(&path).unwrap().unwrap();
         assert_eq!(back.status(), RUNNING);
         assert_eq!(back.doc["steps"][0]["state"], "done");
-        assert_eq!(back.undo(), undo);
+        assert_eq!(back.undo().unwrap(), undo);
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }

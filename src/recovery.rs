@@ -69,7 +69,7 @@ pub fn status(args: &StatusArgs, env: &Env, out: &Out) -> Result<()> {
     for (n, step) in doc["steps"].as_array().into_iter().flatten().enumerate() {
         out.verbose(&format!("{:>2}. {:<8} {}", n + 1, text(&step["state"]), text(&step["name"])));
     }
-    let undo = journal.undo();
+    let undo = journal.undo()?;
     if unfinished && !running && !undo.is_empty() {
         out.verbose(&format!("To take it back: dokku postgres-upgrade:rollback {}", args.target));
     }
@@ -109,7 +109,10 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
     let host = Host::new(env, runner);
     out.info2(&format!("Rolling back the upgrade of {}", args.target));
     journal.set("status", serde_json::json!(ROLLING_BACK))?;
-    let stack = journal.undo();
+    let stack = journal.undo()?;
+    if let Some(old) = plan["old_service"].as_str() {
+        crate::undo::revive(&host, out, old);
+    }
     let left = crate::undo::roll_back(&host, out, stack, |left| journal.set_undo(left));
     let error = journal.doc["error"].as_str().map(String::from);
     if !left.is_empty() {
@@ -179,6 +182,11 @@ pub fn resume(target: &str, env: &Env, runner: &dyn Runner, out: &Out) -> (Optio
     crate::signals::install();
     out.info2(&format!("Resuming the upgrade of {target} to {} after step {done}", plan.new));
     let copier = crate::copy::choose(&plan, &opts);
-    let (report, result) = Upgrade::new(&host, out, &plan, &opts, &*copier).resume(journal).run();
-    (Some(report), result)
+    match Upgrade::new(&host, out, &plan, &opts, &*copier).resume(journal) {
+        Ok(upgrade) => {
+            let (report, result) = upgrade.run();
+            (Some(report), result)
+        }
+        Err(err) => (None, Err(err)),
+    }
 }

@@ -74,6 +74,7 @@ fn healthy() -> FakeRunner {
     FakeRunner::new()
         .on("dokku postgres:info db --dsn", Output::ok(&format!("{OLD_URL}\n")))
         .on("dokku postgres:info db2 --status", Output::ok("running\n"))
+        .on("dokku postgres:info db --status", Output::ok("running\n"))
         .on("dokku postgres:info db2 --dsn", Output::ok(&format!("{NEW_URL}\n")))
         .on_with("docker container exec dokku.postgres.", |cmd| Output::ok(&answer_sql(cmd, "0|0|3|77")))
         .on_with("docker container exec -i dokku.postgres.", |_| Output::ok(""))
@@ -341,6 +342,7 @@ fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() 
     let (report, result) =
         Upgrade::new(&host, &out, &plan, &opts, &ParallelDirectory { image: "postgres:17".into(), jobs: 2 })
             .resume(journal)
+            .unwrap()
             .run();
     result.unwrap();
     // The old database held still, then the new one emptied before the copy starts over.
@@ -426,4 +428,28 @@ fn a_stream_cut_short_fails_the_copy_and_rolls_back() {
     assert!(err.contains("the stream from db to db2 ended before its end mark"), "{err}");
     assert_eq!(report["status"], "rolled-back");
     assert_eq!(mutations(&runner).last().map(String::as_str), Some("dokku postgres:destroy db2 -f"));
+}
+
+#[test]
+fn a_rollback_starts_an_old_server_that_died_before_the_apps_go_back_to_it() {
+    let runner = healthy()
+        .on("dokku postgres:info db --status", Output::ok("exited\n"))
+        .on("docker run --rm --link dokku.postgres.db2:", Output::fail(1, "pg_restore: error: x"));
+    let (report, result) = run(&runner, "dead");
+    assert!(result.is_err());
+    let calls = mutations(&runner);
+    let at = |c: &str| calls.iter().position(|x| x == c).unwrap_or_else(|| panic!("{c}: {calls:#?}"));
+    assert!(at("dokku postgres:start db") < at("dokku ps:restart memo"));
+    assert!(at("dokku ps:restart memo") < at("dokku maintenance:disable memo"));
+    assert_eq!(report["status"], "rolled-back");
+}
+
+#[test]
+fn an_app_that_does_not_start_again_keeps_its_maintenance_page() {
+    let runner = healthy()
+        .on("docker run --rm --link dokku.postgres.db2:", Output::fail(1, "pg_restore: error: x"))
+        .on("dokku ps:restart memo", Output::fail(1, "No such container"));
+    let (report, _) = run(&runner, "down");
+    assert!(!mutations(&runner).contains(&"dokku maintenance:disable memo".to_string()));
+    assert_eq!(report["status"], "rollback-failed");
 }

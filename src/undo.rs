@@ -85,6 +85,8 @@ impl Action {
     pub fn run(&self, host: &Host) -> Result<()> {
         let check = |args: &[&str]| host.runner.check(&host.dokku(args)).map(drop);
         match self {
+            // A rollback that ran before (and could not say so) already removed it.
+            Action::DestroyService { service } if !host.service_exists(service) => Ok(()),
             Action::DestroyService { service } => check(&["postgres:destroy", service, "-f"]),
             // apps:unlock fails when there is no lock (the lock step may have failed before it).
             Action::Unlock { app } => match host.runner.run(&host.dokku(&["apps:locked", app]))?.success() {
@@ -110,7 +112,15 @@ pub fn roll_back(
 ) -> Vec<Action> {
     let mut left: Vec<Action> = Vec::new();
     while let Some(action) = stack.pop() {
-        if matches!(action, Action::DestroyService { .. }) && !left.is_empty() {
+        // An app that did not start again keeps its maintenance page: its users see that, not
+        // errors.
+        let down = |app: &str| left.iter().any(|a| matches!(a, Action::Restart { app: a } if a == app));
+        let kept = match &action {
+            Action::DestroyService { .. } => !left.is_empty(),
+            Action::MaintenanceOff { app } => down(app),
+            _ => false,
+        };
+        if kept {
             out.warn(&format!("Not done ({}): an earlier rollback step failed", action.label()));
             left.push(action);
         } else {
@@ -130,6 +140,20 @@ pub fn roll_back(
     }
     left.reverse();
     left
+}
+
+/// Starts `service` when it is not running (its server died inside the window): the apps go
+/// back to it next. Says what to run when it does not start.
+pub fn revive(host: &Host, out: &crate::output::Out, service: &str) {
+    if !host.service_exists(service) || host.postgres_info(service, "--status").is_ok_and(|s| s == "running") {
+        return;
+    }
+    out.warn(&format!("{service} is not running: starting it, the apps go back to it"));
+    if let Err(err) = host.runner.check(&host.dokku(&["postgres:start", service])) {
+        out.warn(&format!(
+            "{err:#}\n       Start it by hand (dokku postgres:start {service}), then run this rollback again"
+        ));
+    }
 }
 
 #[cfg(test)]

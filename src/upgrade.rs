@@ -170,13 +170,13 @@ impl<'a> Upgrade<'a> {
     }
 
     /// Continues a journaled run: its done steps are skipped, its undo stack taken over.
-    pub fn resume(mut self, journal: Journal) -> Upgrade<'a> {
-        self.undo = journal.undo();
+    pub fn resume(mut self, journal: Journal) -> Result<Upgrade<'a>> {
+        self.undo = journal.undo()?;
         let steps = journal.doc["steps"].as_array().cloned().unwrap_or_default();
         self.resume_from = Some(steps.iter().take_while(|s| s["state"] == "done").count());
         self.committed = journal.doc["committed"].as_bool().unwrap_or(false);
         self.journal = Some(journal);
-        self
+        Ok(self)
     }
 
     /// Records every step and the undo stack in `journal` as the run goes.
@@ -199,6 +199,9 @@ impl<'a> Upgrade<'a> {
         {
             self.out.warn(&format!("{err:#}"));
             self.rollback();
+        }
+        if let Err(err) = result {
+            result = Err(self.with_next_step(err));
         }
         if let Some(signal) = crate::signals::received() {
             // What the signal did: a rollback before the switch, a kept old service after it.
@@ -783,6 +786,25 @@ impl<'a> Upgrade<'a> {
         Ok(())
     }
 
+    /// A failure with the command to run next, when the cause says what it is: a full disk
+    /// names its filesystem; a rollback that could not finish names the rollback.
+    fn with_next_step(&self, err: anyhow::Error) -> anyhow::Error {
+        let target = self.plan.app.as_deref().unwrap_or(&self.plan.old);
+        let full = err
+            .chain()
+            .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.raw_os_error() == Some(nix::libc::ENOSPC)))
+            || format!("{err:#}").contains("No space left on device");
+        let mut hints = Vec::new();
+        if full {
+            let dir = self.host.env.data_dir();
+            hints.push(format!("the filesystem of {} is full: free some space there", dir.display()));
+        }
+        if !self.committed && !self.undo.is_empty() {
+            hints.push(format!("then run `dokku postgres-upgrade:rollback {target}`"));
+        }
+        if hints.is_empty() { err } else { err.context(hints.join("; ")) }
+    }
+
     /// Keeps the dumps of the newest upgrades of this app only (dumps.rs).
     fn prune_dumps(&mut self) {
         let Some(dir) = self.dump.as_ref().and_then(|d| d.parent()) else { return };
@@ -830,6 +852,7 @@ impl<'a> Upgrade<'a> {
         {
             self.out.warn(&format!("{err:#}"));
         }
+        crate::undo::revive(self.host, self.out, &self.plan.old);
         let stack = std::mem::take(&mut self.undo);
         self.undo = crate::undo::roll_back(self.host, self.out, stack, |left| match &mut journal {
             Some(j) => j.set_undo(left),
