@@ -21,6 +21,7 @@ pub mod plan;
 pub mod recovery;
 pub mod runner;
 pub mod signals;
+pub mod survey;
 pub mod switch;
 pub mod undo;
 pub mod upgrade;
@@ -194,6 +195,7 @@ fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 plan.new,
                 plan.reference()
             ));
+            print_facts(&out, &plan, &opts);
             let titles = upgrade::step_titles(&plan, &opts);
             let journal = journal::Journal::start(&journal_path, plan.public_json(), &titles).and_then(|mut j| {
                 j.set(
@@ -243,6 +245,16 @@ fn short_id(id: &str) -> &str {
 
 fn print_plan(out: &Out, plan: &Plan, opts: &Options) {
     out.info2(&format!("Plan (dry run: nothing was changed) for {}", plan.app.as_deref().unwrap_or(&plan.old)));
+    print_facts(out, plan, opts);
+    for (n, title) in upgrade::step_titles(plan, opts).iter().enumerate() {
+        out.verbose(&format!("{:>2}. {title}", n + 1));
+    }
+}
+
+/// The plan's facts: what moves where, how big it is, how it is copied and why, how long it
+/// should take, the disk it needs, what happens to backups and the old service, what changes.
+/// Printed by a dry run and at the top of every run.
+fn print_facts(out: &Out, plan: &Plan, opts: &Options) {
     out.verbose(&format!("Old service:  {} ({}, PostgreSQL {})", plan.old, plan.old_reference, major(plan.old_major)));
     out.verbose(&format!(
         "New service:  {} ({}, {}, created {}, PostgreSQL {})",
@@ -261,9 +273,84 @@ fn print_plan(out: &Out, plan: &Plan, opts: &Options) {
             if app.running { "running" } else { "stopped" }
         ));
     }
-    for (n, title) in upgrade::step_titles(plan, opts).iter().enumerate() {
-        out.verbose(&format!("{:>2}. {title}", n + 1));
+    if let Some(survey) = &plan.survey {
+        let biggest: Vec<String> =
+            survey.biggest.iter().take(3).map(|(t, b)| format!("{t} {}", survey::human(*b))).collect();
+        out.verbose(&format!(
+            "Database:     {}, {} in {} table(s){}",
+            plan.old_db,
+            survey::human(survey.bytes),
+            survey.tables,
+            if biggest.is_empty() { String::new() } else { format!("; biggest: {}", biggest.join(", ")) }
+        ));
+        let whole = whole_copy_reason(plan, opts);
+        match &whole {
+            Some(why) => out.verbose(&format!("Copy:         all of it inside the window: {why}")),
+            None => out.verbose("Copy:         the bulk while the apps run, inside the window only what changed since"),
+        }
+        let (first, window) = survey.estimate(whole.is_some());
+        out.verbose(&format!(
+            "Estimate:     {}the window about {window:.0} s{} (docs/estimates.md)",
+            if whole.is_some() { String::new() } else { format!("first copy about {first:.0} s while the apps run, ") },
+            if final_backup(plan, opts).is_some() { " plus the final S3 backup" } else { "" }
+        ));
+        for d in &survey.disk {
+            out.verbose(&format!(
+                "Disk:         about {} for {} on the filesystem of {}: {} free",
+                survey::human(d.needed),
+                d.what.join(" and "),
+                d.path.display(),
+                survey::human(d.free)
+            ));
+        }
     }
+    out.verbose(&format!("Backups:      {}", backups_text(plan, opts)));
+    out.verbose(&format!(
+        "Old service:  {}",
+        if opts.keep_old {
+            "kept, unlinked".to_string()
+        } else {
+            format!("destroyed once the apps run on {}", plan.new)
+        }
+    ));
+    let mut changes = vec![format!("the postgres superuser keeps {}'s own password", plan.new)];
+    changes.extend(plan.survey.iter().flat_map(|s| s.changes.clone()));
+    for change in changes {
+        out.verbose(&format!("Changes:      {change}"));
+    }
+}
+
+/// Why the whole copy is made inside the window, when it is.
+fn whole_copy_reason(plan: &Plan, opts: &Options) -> Option<String> {
+    plan.survey.as_ref().and_then(|s| s.whole_copy_reason(opts.full_copy, plan.old_major))
+}
+
+fn final_backup<'p>(plan: &'p Plan, opts: &Options) -> Option<&'p host::Schedule> {
+    upgrade::final_backup_bucket(plan).filter(|_| !opts.skip_backup)
+}
+
+fn backups_text(plan: &Plan, opts: &Options) -> String {
+    if !plan.backup.configured() {
+        return format!("{} has none configured", plan.old);
+    }
+    let mut parts = Vec::new();
+    if let Some(schedule) = final_backup(plan, opts) {
+        parts.push(format!("a final backup of {} to bucket {} inside the window", plan.old, schedule.bucket));
+    }
+    let mut carried = Vec::new();
+    if plan.backup.auth.is_some() {
+        carried.push("credentials".to_string());
+    }
+    if plan.backup.encryption_key.is_some() || plan.backup.public_key_id.is_some() {
+        carried.push("encryption".to_string());
+    }
+    if let Some(s) = &plan.backup.schedule {
+        carried.push(format!("the schedule '{}' to bucket {}", s.when, s.bucket));
+        parts.push(format!("{} carried to {}, then one test backup of it", carried.join(", "), plan.new));
+    } else {
+        parts.push(format!("{} carried to {}", carried.join(", "), plan.new));
+    }
+    parts.join("; ")
 }
 
 fn plan_json(plan: &Plan, opts: &Options) -> serde_json::Value {
@@ -271,6 +358,14 @@ fn plan_json(plan: &Plan, opts: &Options) -> serde_json::Value {
     value["changed"] = json!(false);
     value["status"] = json!("dry-run");
     value["steps"] = json!(upgrade::step_titles(plan, opts));
+    if let Some(survey) = &plan.survey {
+        let whole = whole_copy_reason(plan, opts);
+        for (k, v) in survey.json(whole.as_deref()).as_object().into_iter().flatten() {
+            value[k] = v.clone();
+        }
+    }
+    value["backups"] = json!(backups_text(plan, opts));
+    value["old_service_kept"] = json!(opts.keep_old);
     value
 }
 

@@ -9,7 +9,6 @@ use crate::naming;
 use crate::output::Out;
 use crate::switch::VarSpec;
 use anyhow::{Result, bail};
-use std::path::PathBuf;
 
 /// The oldest dokku-postgres with `--no-restart` on link/unlink (1.18.0,
 /// dokku-postgres-behaviour.md §7 point 6).
@@ -45,6 +44,8 @@ pub struct Plan {
     pub settings: ServiceSettings,
     pub backup: BackupSettings,
     pub use_maintenance: bool,
+    /// What preflight found in the old database (None for a plan read back from a journal).
+    pub survey: Option<crate::survey::Survey>,
 }
 
 impl Plan {
@@ -324,10 +325,21 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         ));
     }
 
-    // Room for the dump.
-    if status == "running" {
-        check_disk(host, &old, &old_db, &mut problems);
-    }
+    // What is in the old database, and room for the dump and the new service's data.
+    let survey = if status == "running" {
+        match crate::survey::Survey::take(host, &old, &old_db) {
+            Ok(survey) => {
+                problems.extend(survey.disk_problems());
+                Some(survey)
+            }
+            Err(err) => {
+                problems.push(format!("{err:#}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
 
     let backup = host.backup_settings(&old)?;
     if !problems.is_empty() {
@@ -350,6 +362,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         settings,
         backup,
         use_maintenance,
+        survey,
     })))
 }
 
@@ -380,49 +393,6 @@ fn service_behind_database_url(host: &Host, app: &str) -> Result<String> {
 
 fn list_or_none(items: &[String]) -> String {
     if items.is_empty() { "none".to_string() } else { items.join(", ") }
-}
-
-/// The disk an upgrade needs, against what is free on each filesystem: the dump (about the
-/// database's size: an uncompressed directory-format dump holds the rows, not the indexes)
-/// under the plugin's data folder, and the new service's data (the database again, indexes
-/// included) under dokku-postgres's services folder. When both are on one filesystem, it needs
-/// both. The catch-up script holds only what changed, and is not counted.
-fn check_disk(host: &Host, service: &str, db: &str, problems: &mut Vec<String>) {
-    let Ok(rows) = host.sql(service, db, "SELECT pg_database_size(current_database())") else {
-        return;
-    };
-    let Some(size) = rows.first().and_then(|s| s.parse::<u64>().ok()) else {
-        return;
-    };
-    let existing = |p: PathBuf| p.ancestors().find(|a| a.exists()).map(PathBuf::from).unwrap_or(p);
-    let needs =
-        [("the dump", existing(host.env.data_dir())), ("the new service's data", existing(host.env.services_root()))];
-    // (device, a path on it, free bytes, bytes needed, for what)
-    let mut filesystems: Vec<(u64, PathBuf, u64, u64, Vec<&str>)> = Vec::new();
-    for (what, path) in needs {
-        use std::os::unix::fs::MetadataExt;
-        let (Ok(meta), Ok(stat)) = (std::fs::metadata(&path), nix::sys::statvfs::statvfs(&path)) else { continue };
-        let free = stat.blocks_available() * stat.fragment_size();
-        match filesystems.iter_mut().find(|f| f.0 == meta.dev()) {
-            Some(fs) => {
-                fs.3 += size;
-                fs.4.push(what);
-            }
-            None => filesystems.push((meta.dev(), path, free, size, vec![what])),
-        }
-    }
-    for (_, path, free, needed, what) in filesystems {
-        if free < needed {
-            problems.push(format!(
-                "Not enough disk: {} need about {} MB on the filesystem of {} (database {db} is {} MB), {} MB are free; free some space there",
-                what.join(" and "),
-                needed / 1_000_000,
-                path.display(),
-                size / 1_000_000,
-                free / 1_000_000
-            ));
-        }
-    }
 }
 
 /// `PG_MAJOR=15` from an image's `{{json .Config.Env}}`, as the official images set it.
@@ -506,6 +476,7 @@ impl Plan {
             settings: if old_exists { host.settings(&old)? } else { ServiceSettings::default() },
             backup: if old_exists { host.backup_settings(&old)? } else { BackupSettings::default() },
             use_maintenance: doc["use_maintenance"].as_bool().unwrap_or(false),
+            survey: None,
             old,
         })
     }

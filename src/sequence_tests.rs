@@ -61,6 +61,7 @@ fn plan() -> Plan {
             schedule: Some(Schedule { when: "0 3 * * *".into(), bucket: "bucket".into(), use_iam: false }),
         },
         use_maintenance: true,
+        survey: None,
     }
 }
 

@@ -88,7 +88,11 @@ pub struct Upgrade<'a> {
 
 /// The numbered steps, in order: the same list titles the dry-run plan and the progress lines.
 pub fn step_titles(plan: &Plan, opts: &Options) -> Vec<String> {
-    let apps = plan.apps.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ");
+    let apps = if plan.apps.is_empty() {
+        "no app (none is linked)".to_string()
+    } else {
+        plan.apps.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+    };
     vec![
         format!("Creating service {} from {}", plan.new, plan.reference()),
         format!("Checking service {}", plan.new),
@@ -110,7 +114,7 @@ pub fn step_titles(plan: &Plan, opts: &Options) -> Vec<String> {
             format!("Backing up {} to S3", plan.old)
         },
         if opts.catch_up(plan) {
-            format!("Copying what changed in {} since", plan.old)
+            format!("Copying what changed in {} since the first copy into {}", plan.old, plan.new)
         } else {
             format!("Copying {} into {}", plan.old, plan.new)
         },
@@ -129,7 +133,7 @@ pub fn step_titles(plan: &Plan, opts: &Options) -> Vec<String> {
 
 /// The bucket the final backup goes to: the one the schedule uses (dokku-postgres stores no
 /// other), and only when credentials or IAM are set up.
-fn final_backup_bucket(plan: &Plan) -> Option<&crate::host::Schedule> {
+pub fn final_backup_bucket(plan: &Plan) -> Option<&crate::host::Schedule> {
     let schedule = plan.backup.schedule.as_ref()?;
     (plan.backup.auth.is_some() || schedule.use_iam).then_some(schedule)
 }

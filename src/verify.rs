@@ -54,7 +54,13 @@ const PROBE: [&str; 14] = [
     "SELECT json_build_array('large objects', count(*)::text, coalesce(md5(string_agg(concat_ws(':', l.oid, \
      pg_get_userbyid(l.lomowner), l.lomacl, obj_description(l.oid, 'pg_largeobject'), md5(lo_get(l.oid))), \
      ',' ORDER BY l.oid)), '')) FROM pg_largeobject_metadata l",
-    // What a restore cannot keep the same (docs/fidelity.md): listed, not compared.
+    NOTES[0],
+    NOTES[1],
+];
+
+/// What a restore cannot keep the same (docs/fidelity.md): listed, not compared. Each row
+/// `[note, what, '']`.
+pub const NOTES: [&str; 2] = [
     "SELECT json_build_array('note', format('materialized view %I.%I', n.nspname, c.relname), '') \
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'm' AND c.relispopulated",
     "SELECT json_build_array('note', format('table %I.%I', n.nspname, c.relname), '') \
@@ -64,6 +70,14 @@ const PROBE: [&str; 14] = [
        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND NOT b.attisdropped \
        AND a.attinhcount = 0 AND b.attinhcount > 0)",
 ];
+
+/// What a note says will change.
+pub fn note_text(note: &str) -> String {
+    match note.strip_prefix("table ") {
+        Some(table) => format!("table {table}: its inherited columns come first now (SELECT * shows another order)"),
+        None => format!("{note} is refreshed from the copied rows (a stale one shows current data)"),
+    }
+}
 
 /// Row content is compared from PostgreSQL 12 on (majors as naming.rs counts them): before
 /// it, floats printed differently (fingerprint.rs).

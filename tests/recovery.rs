@@ -332,3 +332,32 @@ fn while_an_upgrade_copies_a_service_nothing_else_may_change_it() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(sb.services(), vec!["memo-v17".to_string()]);
 }
+
+#[test]
+fn a_server_that_dies_inside_the_window_is_started_again_and_the_app_with_it() {
+    let sb = setup("dead-server");
+    let before = sb.config("memo");
+    // Just before the window's copy, the old server goes away (OOM, a host restart of docker).
+    let hook = sb.dir.join("stop-old");
+    let script = format!(
+        "#!/usr/bin/env bash\n'{}' container stop dokku.postgres.memo-db >/dev/null\n",
+        sb.dir.join("bin/docker").display()
+    );
+    std::fs::write(&hook, script).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let hook_at = format!("8:{}", hook.display());
+    let run = sb.dokku_env(
+        &[("POSTGRES_UPGRADE_HOOK_AT", hook_at.as_str())],
+        &["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17"],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("memo-db is not running: starting it"), "{}", run.stderr);
+    assert_eq!(sb.services(), vec!["memo-db".to_string()]);
+    assert_eq!(sb.config("memo"), before);
+    assert_eq!(sb.dokku(&["postgres:info", "memo-db", "--status"]).ok().trim(), "running");
+    assert_eq!(sb.dokku(&["ps:report", "memo", "--running"]).ok().trim(), "true");
+    assert_eq!(sb.dokku(&["maintenance:report", "memo", "--maintenance-enabled"]).ok().trim(), "false");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let check = sb.sandbox(&["workload", "memo", "check"]).ok();
+    assert!(check.contains(" lost=0 "), "{check}");
+}

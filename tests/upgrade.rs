@@ -372,6 +372,51 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
 }
 
 #[test]
+fn the_plan_says_how_big_how_long_how_much_disk_and_what_happens_to_backups() {
+    let sb = Sandbox::up("upgrade-plan");
+    app_with_service(&sb, "memo", "memo-db", "postgres", "15");
+    sb.sql(
+        "memo-db",
+        "CREATE TABLE docs AS SELECT g AS id, repeat(md5(g::text), 4) AS body FROM generate_series(1, 60000) g;",
+    );
+    sb.dokku(&["postgres:backup-auth", "memo-db", "AKIAKEY", "secret-key"]).ok();
+    sb.dokku(&["postgres:backup-schedule", "memo-db", "0 3 * * *", "memo-bucket"]).ok();
+    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--dry-run", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan = json_report(&run.stdout);
+    // The database as the server measures it, its biggest table first.
+    let bytes: u64 = sb.sql("memo-db", "SELECT pg_database_size(current_database())").parse().unwrap();
+    let said = plan["database"]["bytes"].as_u64().unwrap();
+    assert!(said.abs_diff(bytes) < bytes / 20, "{said} vs {bytes}");
+    assert_eq!(plan["database"]["biggest"][0]["table"], "public.docs");
+    assert_eq!(plan["method"], "catch-up");
+    assert!(
+        plan["estimate"]["first_copy_s"].as_f64().unwrap() > 0.0
+            && plan["estimate"]["window_s"].as_f64().unwrap() >= 2.0
+    );
+    // Dump and new data land on the sandbox's one filesystem: twice the database, against what df says is free.
+    let disk = &plan["disk"][0];
+    assert_eq!(plan["disk"].as_array().unwrap().len(), 1, "{plan}");
+    assert_eq!(disk["needed_bytes"].as_u64().unwrap(), 2 * said);
+    let df = std::process::Command::new("df").args(["-B1", "--output=avail"]).arg(sb.lib_root()).output().unwrap();
+    let free: u64 = String::from_utf8_lossy(&df.stdout).lines().nth(1).unwrap().trim().parse().unwrap();
+    assert!(disk["free_bytes"].as_u64().unwrap().abs_diff(free) < 200_000_000, "{disk} vs {free}");
+    let backups = plan["backups"].as_str().unwrap();
+    assert!(backups.contains("a final backup of memo-db to bucket memo-bucket inside the window"), "{backups}");
+    assert!(backups.contains("the schedule '0 3 * * *' to bucket memo-bucket carried to"), "{backups}");
+    // The words for a person say the same.
+    let text = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--dry-run"]).ok();
+    assert!(text.contains("Copy:         the bulk while the apps run"), "{text}");
+    assert!(text.contains("Estimate:     first copy about") && text.contains("plus the final S3 backup"), "{text}");
+    // A large object puts the copy inside the window, and the plan says why.
+    sb.sql("memo-db", "SELECT lo_from_bytea(0, 'x');");
+    let plan = json_report(&sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--dry-run", "--format", "json"]).ok());
+    assert_eq!(plan["method"], "whole copy inside the window");
+    assert_eq!(plan["method_reason"], "1 large object(s) are in use: they are copied whole");
+    assert_eq!(plan["estimate"]["first_copy_s"], 0.0);
+}
+
+#[test]
 fn a_service_name_across_majors_moves_the_service_and_its_apps_blue_green() {
     let sb = Sandbox::up("upgrade-service-name");
     app_with_service(&sb, "api", "api-db", "postgres", "15");

@@ -1,0 +1,268 @@
+//! What a person needs to know before a production window, read before anything changes: how
+//! big the old database is and what is in it, the disk the upgrade needs on each filesystem
+//! against what is free there, which copy will run and why, and how long the first copy and the
+//! window should take. The estimates come from a model (docs/estimates.md) whose one
+//! host-dependent rate, how fast this server fingerprints rows, is measured here on a sample
+//! of the biggest table.
+
+use crate::host::Host;
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+/// The first copy (dump and restore in parallel, then VACUUM and the new side's fingerprint)
+/// per GB of database, measured by `make bench` on 2 cores (docs/estimates.md).
+const FIRST_COPY_S_PER_GB: f64 = 24.0;
+/// The whole copy inside the window, per GB.
+const FULL_COPY_S_PER_GB: f64 = 18.0;
+/// What every window costs whatever the size: maintenance, stop, switch, start, checks.
+const WINDOW_BASE_S: f64 = 2.0;
+/// The fingerprint rate assumed when it cannot be measured (an empty database).
+const FINGERPRINT_S_PER_GB: f64 = 3.0;
+/// How much of the biggest table the measurement reads, at most.
+const SAMPLE_BYTES: f64 = 32_000_000.0;
+
+#[derive(Debug, Clone, Default)]
+pub struct Survey {
+    pub bytes: u64,
+    pub tables: u64,
+    /// The biggest tables: name and bytes with their indexes and TOAST.
+    pub biggest: Vec<(String, u64)>,
+    pub large_objects: u64,
+    pub replica_triggers: u64,
+    /// Seconds per GB this server takes to fingerprint rows, measured on a sample.
+    pub fingerprint_s_per_gb: Option<f64>,
+    pub disk: Vec<Disk>,
+    /// What a restore will not keep the same (verify.rs, NOTES), said before.
+    pub changes: Vec<String>,
+}
+
+/// One filesystem the upgrade writes to.
+#[derive(Debug, Clone)]
+pub struct Disk {
+    pub path: PathBuf,
+    pub free: u64,
+    pub needed: u64,
+    pub what: Vec<&'static str>,
+}
+
+impl Survey {
+    pub fn take(host: &Host, service: &str, database: &str) -> Result<Survey> {
+        Survey::read(host, service, database).with_context(|| format!("Unable to survey the database of {service}"))
+    }
+
+    fn read(host: &Host, service: &str, database: &str) -> Result<Survey> {
+        let lines = host.sql_statements(
+            service,
+            database,
+            &[
+                "SELECT 'size', pg_database_size(current_database())",
+                "SELECT 'tables', count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+                "SELECT 'large_objects', count(*) FROM pg_largeobject_metadata",
+                "SELECT 'replica_triggers', (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgenabled IN ('A', 'R')) \
+                 + (SELECT count(*) FROM pg_rewrite WHERE ev_enabled IN ('A', 'R'))",
+                "SELECT 'big', format('%I.%I', n.nspname, c.relname), pg_total_relation_size(c.oid) FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' \
+                 AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 3 DESC LIMIT 5",
+            ],
+        )?;
+        let mut survey = Survey::default();
+        for line in lines {
+            let fields: Vec<&str> = line.split('|').collect();
+            let number = |i: usize| fields.get(i).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+            match fields[0] {
+                "size" => survey.bytes = number(1),
+                "tables" => survey.tables = number(1),
+                "large_objects" => survey.large_objects = number(1),
+                "replica_triggers" => survey.replica_triggers = number(1),
+                "big" => survey.biggest.push((fields.get(1).unwrap_or(&"?").to_string(), number(2))),
+                _ => {}
+            }
+        }
+        for line in host.sql_statements(service, database, &crate::verify::NOTES)? {
+            let note: Value = serde_json::from_str(&line).unwrap_or_default();
+            survey.changes.extend(note[1].as_str().map(crate::verify::note_text));
+        }
+        survey.fingerprint_s_per_gb = survey.measure_fingerprint(host, service, database);
+        survey.disk = disk(host, survey.bytes);
+        Ok(survey)
+    }
+
+    /// Fingerprints a sample of the biggest table as the catch-up copy does (the text of each
+    /// row, hashed) and scales the time taken to a GB. None when there is nothing to sample.
+    fn measure_fingerprint(&self, host: &Host, service: &str, database: &str) -> Option<f64> {
+        let (table, bytes) = self.biggest.first()?;
+        if *bytes < 1_000_000 {
+            return None;
+        }
+        let percent = (SAMPLE_BYTES / *bytes as f64 * 100.0).min(100.0);
+        let sql = format!(
+            "SELECT sum(pg_catalog.hashtextextended(t::text, 0)), pg_catalog.sum(pg_catalog.pg_column_size(t.*)) \
+             FROM {table} t TABLESAMPLE SYSTEM ({percent:.4})"
+        );
+        let started = std::time::Instant::now();
+        let rows = host.sql(service, database, &sql).ok()?;
+        let seconds = started.elapsed().as_secs_f64();
+        let read: f64 = rows.first()?.split('|').nth(1)?.parse().ok()?;
+        (read > 0.0).then(|| seconds / (read / 1e9))
+    }
+
+    /// What does not fit, one line per filesystem.
+    pub fn disk_problems(&self) -> Vec<String> {
+        self.disk
+            .iter()
+            .filter(|d| d.free < d.needed)
+            .map(|d| {
+                format!(
+                    "Not enough disk: {} need about {} MB on the filesystem of {} (the database is {} MB), {} MB are free; free some space there",
+                    d.what.join(" and "),
+                    d.needed / 1_000_000,
+                    d.path.display(),
+                    self.bytes / 1_000_000,
+                    d.free / 1_000_000
+                )
+            })
+            .collect()
+    }
+
+    /// Why the whole copy is made inside the window, when it is; None: the catch-up copy runs.
+    pub fn whole_copy_reason(&self, full_copy_asked: bool, old_major: Option<u32>) -> Option<String> {
+        if full_copy_asked {
+            Some("--full-copy was given".into())
+        } else if !crate::verify::content_comparable(old_major) {
+            Some("the old server is older than PostgreSQL 12, whose rows print differently".into())
+        } else if self.large_objects > 0 {
+            Some(format!("{} large object(s) are in use: they are copied whole", self.large_objects))
+        } else if self.replica_triggers > 0 {
+            Some(format!(
+                "{} trigger(s) or rule(s) fire in replica sessions: they would fire on the streamed rows",
+                self.replica_triggers
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// Seconds: (the first copy, before the window; the window, without a final S3 backup,
+    /// whose time depends on the bucket).
+    pub fn estimate(&self, whole_copy: bool) -> (f64, f64) {
+        let gb = self.bytes as f64 / 1e9;
+        if whole_copy {
+            return (0.0, WINDOW_BASE_S + gb * FULL_COPY_S_PER_GB);
+        }
+        // Inside the window the old database is fingerprinted once more; what the apps change
+        // between the first copy and the window is not known before.
+        let rate = self.fingerprint_s_per_gb.unwrap_or(FINGERPRINT_S_PER_GB);
+        (gb * FIRST_COPY_S_PER_GB, WINDOW_BASE_S + gb * rate)
+    }
+
+    pub fn json(&self, whole_copy: Option<&str>) -> Value {
+        let (first, window) = self.estimate(whole_copy.is_some());
+        json!({
+            "database": {
+                "bytes": self.bytes,
+                "tables": self.tables,
+                "biggest": self.biggest.iter().map(|(t, b)| json!({"table": t, "bytes": b})).collect::<Vec<_>>(),
+                "large_objects": self.large_objects,
+            },
+            "method": if whole_copy.is_some() { "whole copy inside the window" } else { "catch-up" },
+            "method_reason": whole_copy.unwrap_or("the bulk is copied while the apps run; inside the window only what changed since"),
+            "estimate": {
+                "first_copy_s": round(first),
+                "window_s": round(window),
+                "fingerprint_s_per_gb": self.fingerprint_s_per_gb.map(round),
+                "model": "docs/estimates.md",
+            },
+            "changes": self.changes,
+            "disk": self.disk.iter().map(|d| json!({
+                "filesystem_of": d.path.display().to_string(), "free_bytes": d.free, "needed_bytes": d.needed, "for": d.what,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn round(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// The dump (about the database's size: an uncompressed directory-format dump holds the rows,
+/// not the indexes) under the plugin's data folder, and the new service's data (the database
+/// again, indexes included) under dokku-postgres's services folder, grouped by filesystem.
+/// The catch-up script holds only what changed, and is not counted.
+fn disk(host: &Host, bytes: u64) -> Vec<Disk> {
+    let existing = |p: PathBuf| p.ancestors().find(|a| a.exists()).map(Path::to_path_buf).unwrap_or(p);
+    let needs =
+        [("the dump", existing(host.env.data_dir())), ("the new service's data", existing(host.env.services_root()))];
+    let mut filesystems: Vec<(u64, Disk)> = Vec::new();
+    for (what, path) in needs {
+        use std::os::unix::fs::MetadataExt;
+        let (Ok(meta), Ok(stat)) = (std::fs::metadata(&path), nix::sys::statvfs::statvfs(&path)) else { continue };
+        match filesystems.iter_mut().find(|(dev, _)| *dev == meta.dev()) {
+            Some((_, d)) => {
+                d.needed += bytes;
+                d.what.push(what);
+            }
+            None => {
+                let free = stat.blocks_available() * stat.fragment_size();
+                filesystems.push((meta.dev(), Disk { path, free, needed: bytes, what: vec![what] }))
+            }
+        }
+    }
+    filesystems.into_iter().map(|(_, d)| d).collect()
+}
+
+/// `1.2 GB`, `340 MB`.
+pub fn human(bytes: u64) -> String {
+    if bytes >= 1_000_000_000 {
+        format!("{:.1} GB", bytes as f64 / 1e9)
+    } else {
+        format!("{} MB", bytes.div_ceil(1_000_000))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn survey(bytes: u64) -> Survey {
+        Survey { bytes, fingerprint_s_per_gb: Some(4.0), ..Default::default() }
+    }
+
+    #[test]
+    fn the_estimate_follows_the_model() {
+        assert_eq!(survey(2_000_000_000).estimate(false), (48.0, 10.0));
+        assert_eq!(survey(2_000_000_000).estimate(true), (0.0, 38.0));
+        assert_eq!(Survey { fingerprint_s_per_gb: None, ..survey(1_000_000_000) }.estimate(false), (24.0, 5.0));
+    }
+
+    #[test]
+    fn the_reason_for_the_whole_copy_is_named() {
+        let s = Survey { large_objects: 2, ..survey(1) };
+        assert_eq!(
+            s.whole_copy_reason(false, Some(1500)).unwrap(),
+            "2 large object(s) are in use: they are copied whole"
+        );
+        assert!(s.whole_copy_reason(true, Some(1500)).unwrap().contains("--full-copy"));
+        assert!(survey(1).whole_copy_reason(false, Some(1100)).unwrap().contains("older than PostgreSQL 12"));
+        assert_eq!(survey(1).whole_copy_reason(false, Some(1500)), None);
+    }
+
+    #[test]
+    fn too_little_disk_names_the_filesystem_and_what_goes_there() {
+        let mut s = survey(3_000_000_000);
+        s.disk = vec![Disk {
+            path: "/var/lib/dokku".into(),
+            free: 5_000_000_000,
+            needed: 6_000_000_000,
+            what: vec!["the dump", "the new service's data"],
+        }];
+        assert_eq!(
+            s.disk_problems(),
+            [
+                "Not enough disk: the dump and the new service's data need about 6000 MB on the filesystem of /var/lib/dokku (the database is 3000 MB), 5000 MB are free; free some space there"
+            ]
+        );
+        assert_eq!((human(1_260_000_000), human(340_000_001)), ("1.3 GB".to_string(), "341 MB".to_string()));
+    }
+}
