@@ -59,7 +59,7 @@ impl CatchUp {
         job.out.verbose(&format!("{why}: copying everything again"));
         reset_database(job.host, &job.to)?;
         let dump = sibling(job.dump, "window");
-        self.full.dump_and_restore(job.host, &job.from, &job.to, &dump)?;
+        self.full.dump_and_restore(job.host, job.out, &job.from, &job.to, &dump)?;
         *self.kept.borrow_mut() = Some(vec![dump]);
         Ok(())
     }
@@ -90,7 +90,7 @@ impl Copier for CatchUp {
         let owned = first.extension_catalog(|_| true);
         let owned_print = fingerprint_owned(host, from, &owned)?;
         let before = schema(host, from)?;
-        self.full.dump_and_restore(host, from, to, job.dump)?;
+        self.full.dump_and_restore(host, job.out, from, to, job.dump)?;
         let schema = schema(host, from)?;
         if schema != before {
             job.out.verbose("The schema changed during the copy: the copy is made again inside the window");

@@ -126,20 +126,47 @@ impl ParallelDirectory {
     }
 
     /// Dumps `from` to `dump` and restores it into `to`, whose database must be empty, after
-    /// giving `to`'s server the roles of `from`'s.
-    pub fn dump_and_restore(&self, host: &Host, from: &Endpoint, to: &Endpoint, dump: &Path) -> Result<()> {
+    /// giving `to`'s server the roles of `from`'s. Both halves show their progress: the dump's
+    /// bytes against the tables' size, the new database's files against the old database's size.
+    pub fn dump_and_restore(&self, host: &Host, out: &Out, from: &Endpoint, to: &Endpoint, dump: &Path) -> Result<()> {
         let mount = dump.parent().context("dump path has no folder")?;
         let name = dump.file_name().context("dump path has no name")?.to_string_lossy().into_owned();
         let inside = format!("/dump/{name}");
         let jobs = self.jobs.to_string();
         let client = self.client(mount);
+        let sizes = host.sql(
+            from.service,
+            from.database,
+            "SELECT coalesce(sum(pg_table_size(c.oid)), 0) || '|' || pg_database_size(current_database()) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+        )?;
+        let size = |i: usize| sizes.first().and_then(|l| l.split('|').nth(i)).and_then(|n| n.parse().ok()).unwrap_or(0);
+        let watched = dump.to_path_buf();
+        let progress = crate::progress::Progress::start(
+            format!("dumping {}", from.service),
+            size(0),
+            crate::progress::Unit::Bytes,
+            out.quiet(),
+            move || crate::progress::bytes_under(&watched),
+        );
         client
             .run(host, from.service, &["pg_dump", "-Fd", "-Z", "0", "-j", &jobs, "-f", &inside, "-d", from.database])
             .with_context(|| format!("Unable to dump service {}", from.service))?;
+        drop(progress);
         crate::globals::copy_roles(host, &client, from.service, to.service)?;
+        let files = database_files(&host.service_dir(to.service).join("data"));
+        let before = crate::progress::bytes_under(&files);
+        let progress = crate::progress::Progress::start(
+            format!("restoring into {}", to.service),
+            size(1),
+            crate::progress::Unit::Bytes,
+            out.quiet(),
+            move || crate::progress::bytes_under(&files).saturating_sub(before),
+        );
         client
             .run(host, to.service, &["pg_restore", "-j", &jobs, "--exit-on-error", "-d", to.database, &inside])
             .with_context(|| format!("Unable to restore into service {}", to.service))?;
+        drop(progress);
         Ok(())
     }
 }
@@ -153,8 +180,16 @@ impl Copier for ParallelDirectory {
         if job.resuming {
             reset_database(job.host, &job.to)?;
         }
-        self.dump_and_restore(job.host, &job.from, &job.to, job.dump)
+        self.dump_and_restore(job.host, job.out, &job.from, &job.to, job.dump)
     }
+}
+
+/// The folder of a server's database files (`base/`) under a service's `data/`, whatever the
+/// image's layout (`data/base`, or `data/18/docker/base` from 18 on: docs/dokku-postgres.md).
+fn database_files(data: &Path) -> PathBuf {
+    let candidates = [data.join("base"), data.join("pgdata/base")];
+    let nested = std::fs::read_dir(data).into_iter().flatten().flatten().map(|e| e.path().join("docker/base"));
+    candidates.into_iter().chain(nested).find(|p| p.is_dir()).unwrap_or_else(|| data.to_path_buf())
 }
 
 /// An empty database again, for a copy that starts over: an interrupted or outdated restore

@@ -18,6 +18,7 @@ pub mod lock;
 pub mod naming;
 pub mod output;
 pub mod plan;
+pub mod progress;
 pub mod recovery;
 pub mod runner;
 pub mod signals;

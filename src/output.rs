@@ -21,6 +21,11 @@ impl Out {
         Out { quiet, json, started: Instant::now(), step: Cell::new(0), total: Cell::new(0), capture: None }
     }
 
+    /// `--quiet`: nothing but errors (and the JSON report).
+    pub fn quiet(&self) -> bool {
+        self.quiet || self.capture.is_some()
+    }
+
     #[cfg(test)]
     pub fn captured() -> Out {
         Out { capture: Some(RefCell::new(Vec::new())), ..Out::new(false, false) }
