@@ -33,7 +33,12 @@ collect() { # SIDE SERVICE IMAGE
   done
   psql_in "$service" <"$HERE/sql/rows.sql" 2>>"$WORK/$side/errors" | LC_ALL=C sort >"$WORK/$side/rows"
   dump_schema "$service" "$3" >"$WORK/$side/schema.sql"
-  split_blocks <"$WORK/$side/schema.sql" >"$WORK/$side/blocks"
+  if [[ "$side" == old ]]; then
+    sed -E -f "$ADJUST_OLD" "$WORK/old/schema.sql" >"$WORK/old/schema-adjusted.sql"
+  else
+    cp "$WORK/new/schema.sql" "$WORK/new/schema-adjusted.sql"
+  fi
+  split_blocks <"$WORK/$side/schema-adjusted.sql" >"$WORK/$side/blocks"
 }
 
 # pg_dump --schema-only of SERVICE by IMAGE's pg_dump (the new image's, for both sides), in a
@@ -49,7 +54,7 @@ dump_schema() { # SERVICE IMAGE
 
 # One record per line of the dump, BLOCK<TAB>LINE, where BLOCK is pg_dump's own header of the
 # object ("Name: …; Type: …; Schema: …", the owner left in the content); a second object with the
-# same header gets " #2". The per-run \restrict key and the version comments are dropped.
+# same header gets " #2"; the closing comment is block "end". The per-run \restrict key and the version comments are dropped.
 split_blocks() {
   awk '
     /^\\(un)?restrict / || /^-- Dumped (from|by) / { next }
@@ -57,6 +62,7 @@ split_blocks() {
       key = substr($0, 4); sub(/; Owner: [^;]*/, "", key)
       if (++seen[key] > 1) key = key " #" seen[key]
     }
+    /^-- PostgreSQL database dump complete/ { key = "end" }
     NF { print (key == "" ? "preamble" : key) "\t" $0 }'
 }
 

@@ -75,17 +75,27 @@ extract_headers() { # MAJOR
   dpkg-deb -x "$(compgen -G "$CACHE/dl/postgresql-server-dev-$1_*.deb" | head -n1)" "$out"
 }
 
-# regress.so from the 15 source's regress.c, for MAJOR's server headers. PostgreSQL 16 moved the
-# array declarations out of a header regress.c of 15 relies on, so utils/array.h is included first.
+# regress.so from the 15 source's regress.c, for MAJOR's server headers (compat.h: what 16 and
+# 17 changed that regress.c of 15 relies on).
 compile_regress() { # MAJOR
   local major="$1" out="$CACHE/lib/$1"
-  [[ -f "$out/regress.so" && "$out/regress.so" -nt "$SRC/regress.c" ]] && return 0
+  [[ -f "$out/regress.so" && "$out/regress.so" -nt "$SRC/regress.c" && "$out/regress.so" -nt "$HERE/compat.h" ]] && return 0
   command -v gcc >/dev/null || die "gcc is missing (apt-get install -y gcc)"
   mkdir -p "$out"
-  printf '#include "postgres.h"\n#include "utils/array.h"\n#include "%s/regress.c"\n' "$SRC" >"$out/regress-$major.c"
-  gcc -O2 -fPIC -shared -Wall -Wno-unused-variable \
+  printf '#include "%s/compat.h"\n#include "%s/regress.c"\n' "$HERE" "$SRC" >"$out/regress-$major.c"
+  gcc -O2 -fPIC -shared -Wall -Wno-unused-variable -Werror=implicit-function-declaration \
     -I"$CACHE/headers/$major/usr/include/postgresql/$major/server" -o "$out/regress.so.tmp" "$out/regress-$major.c"
   mv "$out/regress.so.tmp" "$out/regress.so"
+}
+
+# Every server symbol regress.so needs must be exported by the server that loads it (the headers
+# are Debian's newest minor release, the server may be an older one).
+check_symbols() { # REGRESS_SO SERVER_BINARY
+  local missing
+  missing="$(LC_ALL=C comm -23 \
+    <(nm -D --undefined-only "$1" | awk '$2 !~ /@/ && $2 !~ /^_/ { print $2 }' | LC_ALL=C sort -u) \
+    <(nm -D --defined-only "$2" | awk '{ print $3 }' | LC_ALL=C sort -u) | grep -vxE 'kill|environ' || true)"
+  [[ -z "$missing" ]] || die "$1 needs symbols $2 does not export: $missing"
 }
 
 prepare_sources() {
@@ -95,6 +105,7 @@ prepare_sources() {
   extract_headers 17
   compile_regress 15
   compile_regress 17
+  check_symbols "$CACHE/lib/17/regress.so" "$(readlink -f "$PG17_SERVER")"
 }
 
 # Each image gets its regress.so in its own $libdir, as a derived image would ship it; the
