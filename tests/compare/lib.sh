@@ -28,10 +28,16 @@ psql_in() { # SERVICE
 collect() { # SIDE SERVICE IMAGE
   local side="$1" service="$2" facet
   mkdir -p "$WORK/$side"
-  for facet in "${KV_FACETS[@]}"; do
-    psql_in "$service" <"$HERE/sql/$facet.sql" 2>>"$WORK/$side/errors" | LC_ALL=C sort >"$WORK/$side/$facet"
+  # One psql session for every facet: a marker line before each facet's output splits them.
+  for facet in "${KV_FACETS[@]}" rows; do
+    printf '\\echo @@facet %s\n' "$facet"
+    cat "$HERE/sql/$facet.sql"
+  done | psql_in "$service" 2>"$WORK/$side/errors" |
+    awk -v dir="$WORK/$side" '/^@@facet / { out = dir "/" $2 ".unsorted"; printf "" >out; next } { print >out }'
+  for facet in "${KV_FACETS[@]}" rows; do
+    LC_ALL=C sort "$WORK/$side/$facet.unsorted" >"$WORK/$side/$facet"
+    rm "$WORK/$side/$facet.unsorted"
   done
-  psql_in "$service" <"$HERE/sql/rows.sql" 2>>"$WORK/$side/errors" | LC_ALL=C sort >"$WORK/$side/rows"
   dump_schema "$service" "$3" >"$WORK/$side/schema.sql"
   if [[ "$side" == old ]]; then
     sed -E -f "$ADJUST_OLD" "$WORK/old/schema.sql" >"$WORK/old/schema-adjusted.sql"
