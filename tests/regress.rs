@@ -36,25 +36,25 @@ fn compare_regression(sb: &Sandbox, new: &str) -> Run {
 
 /// The one property an upgrade must have: exit 0 and identical (apart from the documented
 /// differences), or a non-zero exit with the app back on the old service, which still runs.
-#[track_caller]
-fn assert_identical_or_rolled_back(sb: &Sandbox, run: &Run, new: &str, services_before: &[String]) {
+/// Returns what broke it, so that both runs are reported.
+fn identical_or_rolled_back(sb: &Sandbox, run: &Run, new: &str, services_before: &[String]) -> Result<(), String> {
     if run.code == 0 {
         let cmp = compare_regression(sb, new);
-        assert_eq!(
-            cmp.code, 0,
-            "the upgrade exited 0 over databases that differ:\n{}\n{}\nupgrade:\n{}",
-            cmp.stdout, cmp.stderr, run.stderr
-        );
-        return;
+        return match cmp.code {
+            0 => Ok(()),
+            _ => Err(format!("{new}: the upgrade exited 0 over databases that differ:\n{}{}", cmp.stdout, cmp.stderr)),
+        };
     }
-    eprintln!("the upgrade refused (exit {}):\n{}", run.code, run.stderr);
-    assert_eq!(sb.services(), services_before, "a refused upgrade must leave no new service");
-    assert!(
-        sb.config("regress-app")["DATABASE_URL"].contains("@dokku-postgres-regression:5432/regression"),
-        "a refused upgrade must leave the app on the old service"
-    );
-    assert_eq!(sb.dokku(&["postgres:info", "regression", "--status"]).ok().trim(), "running");
-    assert_eq!(sb.dokku(&["ps:report", "regress-app", "--running"]).ok().trim(), "true");
+    eprintln!("the upgrade to {new} refused (exit {}):\n{}", run.code, run.stderr);
+    let on_old = sb.config("regress-app")["DATABASE_URL"].contains("@dokku-postgres-regression:5432/regression");
+    let status = sb.dokku(&["postgres:info", "regression", "--status"]).ok();
+    let running = sb.dokku(&["ps:report", "regress-app", "--running"]).ok();
+    match (sb.services() == services_before, on_old, status.trim() == "running", running.trim() == "true") {
+        (true, true, true, true) => Ok(()),
+        rolled_back => Err(format!(
+            "{new}: refused but not rolled back (no new service, app on old, old running, app running): {rolled_back:?}"
+        )),
+    }
 }
 
 /// Seconds since `start`, for the timings the test prints.
@@ -82,7 +82,7 @@ fn the_regression_database_moves_to_17_identically_or_not_at_all() {
         sb.dokku(&["postgres:upgrade", "regress-app", "-I", "17", "--new-service", "regress-catch-up", "--keep-old"]);
     eprintln!("upgrade (catch-up): exit {} in {:.1} s", run.code, secs(t));
     let t = std::time::Instant::now();
-    assert_identical_or_rolled_back(&sb, &run, "regress-catch-up", &before);
+    let catch_up = identical_or_rolled_back(&sb, &run, "regress-catch-up", &before);
     eprintln!("checked in {:.1} s", secs(t));
 
     // Back on the old service, then the whole copy inside the window.
@@ -103,7 +103,9 @@ fn the_regression_database_moves_to_17_identically_or_not_at_all() {
         "--keep-old",
     ]);
     eprintln!("upgrade (--full-copy): exit {} in {:.1} s", run.code, secs(t));
-    assert_identical_or_rolled_back(&sb, &run, "regress-full", &before);
+    let full = identical_or_rolled_back(&sb, &run, "regress-full", &before);
+    let failures: Vec<String> = [catch_up, full].into_iter().filter_map(Result::err).collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// Runs SQL as postgres in a service's database, through its container's trusted socket.
