@@ -142,6 +142,9 @@ const SCHEMA: &str = "
     INSERT INTO app.notes (body, score) SELECT 'note ' || g, g / 7.0 FROM generate_series(1, 200) g;
     CREATE TABLE \"pg_temp-like\" (k int PRIMARY KEY, v text);
     INSERT INTO \"pg_temp-like\" VALUES (1, 'a'), (2, 'b');
+    CREATE SCHEMA pgxtemp_1;
+    CREATE TABLE pgxtemp_1.t (k int);
+    INSERT INTO pgxtemp_1.t VALUES (1);
     GRANT SELECT ON app.notes TO compare_reader;
     SELECT lo_from_bytea(4242, 'large object content');
     COMMENT ON LARGE OBJECT 4242 IS 'a blob';
@@ -155,6 +158,8 @@ const CHANGES: &[(&str, &str)] = &[
         "DIFFERENCE: rows app.notes: 1 rows only in old, 1 rows only in new",
     ),
     ("DELETE FROM \"pg_temp-like\" WHERE k = 2", "DIFFERENCE: counts public.\"pg_temp-like\": old 2, new 1"),
+    // A schema that `LIKE 'pg_temp%'` would take for a temporary one (`_` is a wildcard there).
+    ("UPDATE pgxtemp_1.t SET k = 2", "DIFFERENCE: rows pgxtemp_1.t: 1 rows only in old, 1 rows only in new"),
     (
         "SELECT setval('app.notes_id_seq', 500)",
         "DIFFERENCE: sequences app.notes_id_seq: old last_value=200 is_called=t, new last_value=500",

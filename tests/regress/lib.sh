@@ -80,7 +80,6 @@ extract_headers() { # MAJOR
 compile_regress() { # MAJOR
   local major="$1" out="$CACHE/lib/$1"
   [[ -f "$out/regress.so" && "$out/regress.so" -nt "$SRC/regress.c" && "$out/regress.so" -nt "$HERE/compat.h" ]] && return 0
-  command -v gcc >/dev/null || die "gcc is missing (apt-get install -y gcc)"
   mkdir -p "$out"
   printf '#include "%s/compat.h"\n#include "%s/regress.c"\n' "$HERE" "$SRC" >"$out/regress-$major.c"
   gcc -O2 -fPIC -shared -Wall -Wno-unused-variable -Werror=implicit-function-declaration \
@@ -98,7 +97,19 @@ check_symbols() { # REGRESS_SO SERVER_BINARY
   [[ -z "$missing" ]] || die "$1 needs symbols $2 does not export: $missing"
 }
 
+# The compiler and nm, from Debian, when this machine lacks them (as tests/deps installs the rest).
+build_tools() {
+  command -v gcc >/dev/null && command -v nm >/dev/null && return 0
+  [[ $EUID -eq 0 ]] || die "gcc and binutils are missing (run as root: apt-get install -y gcc binutils)"
+  say "installing gcc binutils"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc binutils libc6-dev >&2 || {
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc binutils libc6-dev >&2
+  }
+}
+
 prepare_sources() {
+  build_tools
   fetch_downloads
   extract_source
   extract_headers 15
