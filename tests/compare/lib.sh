@@ -13,7 +13,10 @@ service_file() { # SERVICE FILE
 }
 
 service_image() { # SERVICE -> IMAGE:TAG
-  echo "$(service_file "$1" IMAGE):$(service_file "$1" IMAGE_VERSION)"
+  local image version
+  image="$(service_file "$1" IMAGE)"
+  version="$(service_file "$1" IMAGE_VERSION)"
+  echo "$image:$version"
 }
 
 # psql inside the service's container: the trusted local socket and the image's own psql.
@@ -33,7 +36,8 @@ collect() { # SIDE SERVICE IMAGE
     printf '\\echo @@facet %s\n' "$facet"
     cat "$HERE/sql/$facet.sql"
   done | psql_in "$service" 2>"$WORK/$side/errors" |
-    awk -v dir="$WORK/$side" '/^@@facet / { out = dir "/" $2 ".unsorted"; printf "" >out; next } { print >out }'
+    awk -v dir="$WORK/$side" '/^@@facet / { out = dir "/" $2 ".unsorted"; printf "" >out; next } { print >out }' ||
+    fail "psql in the container of $service failed: $(tail -n 3 "$WORK/$side/errors")"
   for facet in "${KV_FACETS[@]}" rows; do
     LC_ALL=C sort "$WORK/$side/$facet.unsorted" >"$WORK/$side/$facet"
     rm "$WORK/$side/$facet.unsorted"
@@ -60,7 +64,8 @@ dump_schema() { # SERVICE IMAGE
 
 # One record per line of the dump, BLOCK<TAB>LINE, where BLOCK is pg_dump's own header of the
 # object ("Name: …; Type: …; Schema: …", the owner left in the content); a second object with the
-# same header gets " #2"; the closing comment is block "end". The per-run \restrict key and the version comments are dropped.
+# same header gets " #2"; the closing comment is block "end". The per-run \restrict key and the
+# version comments are dropped.
 split_blocks() {
   awk '
     /^\\(un)?restrict / || /^-- Dumped (from|by) / { next }
