@@ -6,7 +6,7 @@ CARGO ?= cargo
 BASH_FILES = $(shell git ls-files -co --exclude-standard | while read -r f; do \
 	[[ -f $$f ]] && head -n1 "$$f" | grep -qE '^\#!.*\b(bash|sh)\b' && echo "$$f"; done)
 
-.PHONY: all build deps lint test unit integration demo bench release clean
+.PHONY: all build deps lint test test-regress unit integration demo bench release clean
 
 all: build
 
@@ -29,6 +29,11 @@ integration: deps
 
 test: deps lint
 	$(CARGO) test --locked
+
+# PostgreSQL's regression database moved 15 -> 17 and compared by tests/compare/compare
+# (docs/regress.md); also part of `make test`.
+test-regress: deps
+	$(CARGO) test --locked --test regress -- --nocapture
 
 demo: deps
 	$(CARGO) build --locked
