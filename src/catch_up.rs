@@ -104,7 +104,9 @@ impl Copier for CatchUp {
         host.sql(to.service, to.database, "CHECKPOINT")?;
         let mut catalog = Catalog::read(host, from.service, from.database)?;
         catalog.measure(host, from.service, from.database)?;
+        let timer = crate::progress::timer(format!("fingerprinting {}", to.service), job.out.quiet());
         let print = Fingerprint::take(host, to.service, to.database, &catalog, true)?;
+        drop(timer);
         job.out.verbose(&format!("{} rows in {} tables copied while the apps run", print.rows(), catalog.tables.len()));
         *self.base.borrow_mut() = Some(Base { catalog, schema, print, owned, owned_print });
         Ok(())
@@ -119,7 +121,9 @@ impl Copier for CatchUp {
         if schema(host, from)? != base.schema {
             return self.copy_all(job, "The schema changed since the first copy");
         }
+        let timer = crate::progress::timer(format!("fingerprinting {}", from.service), job.out.quiet());
         let now = Fingerprint::take(host, from.service, from.database, &base.catalog, true)?;
+        drop(timer);
         if now.large_objects > 0 {
             return self.copy_all(job, "Large objects were added since the first copy");
         }

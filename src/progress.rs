@@ -9,8 +9,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// How often a line is written when stderr is not a terminal.
+/// How often a line is written when stderr is not a terminal, unless
+/// `POSTGRES_UPGRADE_PROGRESS_SECONDS` says otherwise.
 const EVERY: Duration = Duration::from_secs(5);
+
+fn every_line() -> Duration {
+    std::env::var("POSTGRES_UPGRADE_PROGRESS_SECONDS")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(EVERY)
+}
 /// How often the line is rewritten on a terminal.
 const EVERY_ON_A_TERMINAL: Duration = Duration::from_secs(1);
 
@@ -44,7 +54,7 @@ impl Progress {
         let watching = stop.clone();
         let thread = std::thread::spawn(move || {
             let terminal = std::io::stderr().is_terminal();
-            let every = if terminal { EVERY_ON_A_TERMINAL } else { EVERY };
+            let every = if terminal { EVERY_ON_A_TERMINAL } else { every_line() };
             let started = Instant::now();
             let mut printed = false;
             loop {
@@ -74,6 +84,12 @@ impl Drop for Progress {
             let _ = thread.join();
         }
     }
+}
+
+/// A step whose progress cannot be seen from outside (a fingerprint): the time it has taken.
+pub fn timer(label: String, quiet: bool) -> Progress {
+    let started = Instant::now();
+    Progress::start(label, 0, Unit::Seconds, quiet, move || started.elapsed().as_secs())
 }
 
 /// `dumping memo-db: 340 MB of about 1.0 GB (34%), 45 MB/s, about 15 s left`

@@ -176,3 +176,22 @@ fn a_trigger_that_fires_in_replica_sessions_puts_the_copy_inside_the_window() {
     upgrade(&sb, &late, "Triggers or rules that fire in replica sessions are in use");
     assert_same_data(&sb, "memo-v17");
 }
+
+#[test]
+fn a_long_first_copy_shows_its_progress() {
+    let sb = setup("catch-up-progress");
+    // About 100 MB: a dump and a restore of some seconds each.
+    sb.sql(
+        "memo-db",
+        "CREATE TABLE docs AS SELECT g AS id, repeat(md5(g::text), 6) AS body FROM generate_series(1, 450000) g;",
+    );
+    let args = ["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17"];
+    let run = sb.dokku_env(&[("POSTGRES_UPGRADE_PROGRESS_SECONDS", "0.5")], &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("       dumping memo-db: ")).collect();
+    assert!(!lines.is_empty(), "{}", run.stderr);
+    // What is done of what, the rate, the time left; the done part grows.
+    assert!(lines[0].contains(" of about ") && lines[0].contains("/s"), "{}", lines[0]);
+    assert!(run.stderr.lines().any(|l| l.starts_with("       restoring into memo-v17: ")), "{}", run.stderr);
+    assert!(run.stderr.lines().any(|l| l.starts_with("       fingerprinting memo-db: ")), "{}", run.stderr);
+}
