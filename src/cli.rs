@@ -1,6 +1,6 @@
 //! The command line: dokku hands the full command name as the first argument
 //! (`postgres:upgrade` or `postgres-upgrade:run`), and may leave global flags such as `--trace`
-//! anywhere after it (dokku-plugin-system.md §4, "parse_args only strips leading ones").
+//! anywhere after it (docs/dokku-host.md: parse_args only strips the leading ones).
 
 use clap::{Parser, ValueEnum};
 

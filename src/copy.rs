@@ -51,7 +51,7 @@ pub trait Copier {
 
     /// Inside the window, the apps stopped: makes the new database hold what the old one holds.
     /// Any error in a dump, restore or stream is an error here: dokku-postgres's import has no
-    /// `--exit-on-error` and its clone adds `|| true` (dokku-postgres-behaviour.md §2), so
+    /// `--exit-on-error` and its clone adds `|| true` (docs/dokku-postgres-service.md#commands), so
     /// neither is used.
     fn copy(&self, job: &Job) -> Result<()>;
 

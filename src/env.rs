@@ -1,4 +1,4 @@
-//! The plugin environment dokku exports (shared/reference/dokku-plugin-system.md §4), read once.
+//! The plugin environment dokku exports (docs/dokku-host.md), read once.
 
 use std::path::PathBuf;
 
@@ -50,7 +50,7 @@ impl Env {
         self.dokku_lib_root.join("data/postgres-upgrade")
     }
 
-    /// dokku-postgres's service root (`POSTGRES_ROOT`, dokku-postgres-behaviour.md §1).
+    /// dokku-postgres's service root (`POSTGRES_ROOT`, docs/dokku-postgres-service.md#files).
     pub fn services_root(&self) -> PathBuf {
         self.dokku_lib_root.join("services/postgres")
     }

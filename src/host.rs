@@ -2,7 +2,7 @@
 //! docker. Each method builds a [`Cmd`] and parses its answer; nothing here decides policy.
 //! Where dokku-postgres has no command for a piece of state (custom env, config options, backup
 //! credentials) it is read from the service directory, whose layout is in
-//! shared/reference/dokku-postgres-behaviour.md §1.
+//! docs/dokku-postgres-service.md#files.
 
 use crate::env::Env;
 use crate::runner::{Cmd, Output, Runner};
@@ -15,7 +15,7 @@ pub struct Host<'a> {
     pub runner: &'a dyn Runner,
 }
 
-/// A service's settings that dokku-postgres's `clone` does not carry over (§2, clone).
+/// A service's settings that dokku-postgres's `clone` does not carry over (docs/dokku-postgres-service.md#commands, clone).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceSettings {
     pub image: String,
@@ -56,7 +56,7 @@ impl BackupSettings {
 pub const BACKUP_AUTH_FILES: [&str; 5] =
     ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_SIGNATURE_VERSION", "ENDPOINT_URL"];
 
-/// The container name dokku-postgres gives a service (§1 "Naming").
+/// The container name dokku-postgres gives a service (docs/dokku-postgres-service.md#names).
 pub fn container(service: &str) -> String {
     format!("dokku.postgres.{service}")
 }
@@ -124,7 +124,7 @@ impl<'a> Host<'a> {
     // ----- maintenance --------------------------------------------------------------------
 
     /// dokku-maintenance is enabled (`plugin:installed` is root-only, so look at the plugin
-    /// directory instead: dokku-plugin-system.md §6).
+    /// directory instead: docs/dokku-host.md).
     pub fn maintenance_installed(&self) -> bool {
         self.env.plugin_enabled_path.join("maintenance").exists()
     }
@@ -160,7 +160,7 @@ impl<'a> Host<'a> {
     }
 
     /// The part of a service's URL that every app var pointing at it contains, whatever the
-    /// scheme and query string: `postgres:PW@dokku-postgres-SVC:5432/DB` (§3 "Scheme and
+    /// scheme and query string: `postgres:PW@dokku-postgres-SVC:5432/DB` (docs/dokku-postgres-service.md#commands, link: "scheme and
     /// querystring"). It holds the password: never print it.
     pub fn url_key(&self, service: &str) -> Result<String> {
         let dsn = self.postgres_info(service, "--dsn")?;
@@ -192,7 +192,7 @@ impl<'a> Host<'a> {
         })
     }
 
-    /// Network properties live in dokku's property store, not the service directory (§1).
+    /// Network properties live in dokku's property store, not the service directory (docs/dokku-postgres-service.md#files).
     fn network_property(&self, service: &str, key: &str) -> String {
         read_trimmed(&self.env.dokku_lib_root.join("config/postgres").join(service).join(key))
     }
@@ -202,7 +202,7 @@ impl<'a> Host<'a> {
         let backup = dir.join("backup");
         let auth = if backup.is_dir() {
             let mut values: Vec<String> = BACKUP_AUTH_FILES.iter().map(|f| read_trimmed(&backup.join(f))).collect();
-            // backup-auth's arguments are positional: drop only the empty ones at the end (§2).
+            // backup-auth's arguments are positional: drop only the empty ones at the end.
             while values.len() > 2 && values.last().is_some_and(String::is_empty) {
                 values.pop();
             }
@@ -318,7 +318,7 @@ impl<'a> Host<'a> {
 }
 
 /// Splits a dokku-postgres cron line on " dokku " rather than taking five fields, since the
-/// schedule may be `@daily` (§1 "Cron file"):
+/// schedule may be `@daily` (docs/dokku-postgres-service.md#files):
 /// `SCHEDULE dokku DOKKU_BIN postgres:backup SERVICE BUCKET [--use-iam]`.
 pub fn parse_cron_line(line: &str) -> Option<Schedule> {
     let (when, rest) = line.split_once(" dokku ")?;

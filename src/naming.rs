@@ -12,7 +12,7 @@ static REPOSITORY: LazyLock<Regex> = LazyLock::new(|| {
 });
 static TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").unwrap());
 /// dokku-postgres's `is_valid_service_name` (hyphens are allowed despite its error text,
-/// dokku-postgres-behaviour.md §1 "Naming").
+/// docs/dokku-postgres-service.md#names).
 static APP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9.-]*$").unwrap());
 static SERVICE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_-]+$").unwrap());
 
@@ -24,7 +24,7 @@ pub fn valid_tag(tag: &str) -> bool {
     TAG.is_match(tag)
 }
 
-/// dokku's app name rule (dokku-plugin-system.md §6, `VerifyAppName`).
+/// dokku's app name rule (docs/dokku-host.md#names).
 pub fn valid_app_name(name: &str) -> bool {
     APP.is_match(name)
 }
@@ -40,8 +40,8 @@ pub fn image_name(repo: &str) -> &str {
 
 /// The PostgreSQL major version a tag names, as major × 100 (+ minor before 10, when the
 /// major was two numbers: `9.6` → 906, `12-3.0` → 1200, `17.5` → 1700), so that majors compare
-/// as numbers. It is the tag's leading number, dokku-postgres's own rule for `PG_MAJOR` (§7,
-/// point 11); None for `latest`, `pg18`, ….
+/// as numbers. It is the tag's leading number, dokku-postgres's own rule for
+/// `PG_MAJOR` and the 18 layout (docs/dokku-postgres-service.md#versions); None for `latest`, `pg18`, ….
 pub fn major_of_tag(tag: &str) -> Option<u32> {
     let digits: String = tag.chars().take_while(char::is_ascii_digit).collect();
     let major: u32 = digits.parse().ok()?;

@@ -1,6 +1,6 @@
 //! Preflight: find out what the upgrade would do and everything that stands in its way, before
 //! anything is changed. Every problem is printed, then the run fails once (cargo-release's
-//! `failed |= !verify_…` pattern, style-models.md (b1)).
+//! `failed |= !verify_…` pattern).
 
 use crate::cli::UpgradeArgs;
 use crate::error::{AppMissing, PreflightFailed};
@@ -11,7 +11,7 @@ use crate::switch::VarSpec;
 use anyhow::{Result, bail};
 
 /// The oldest dokku-postgres with `--no-restart` on link/unlink (1.18.0,
-/// dokku-postgres-behaviour.md §7 point 6).
+/// docs/dokku-postgres-service.md#versions).
 const MIN_POSTGRES_PLUGIN: (u32, u32, u32) = (1, 18, 0);
 
 /// One app that the switch moves to the new service.
@@ -65,7 +65,7 @@ pub enum Decision {
     },
     /// A service was named and the move is one dokku-postgres's in-place upgrade does safely.
     /// dokku-postgres's upgrade takes its defaults from POSTGRES_IMAGE, not from the service, and
-    /// clears custom env and config options not passed again (dokku-postgres-behaviour.md §2
+    /// clears custom env and config options not passed again (docs/dokku-postgres-service.md#commands,
     /// upgrade, #264, #352): so the call is made with all of them spelled out.
     HandOver {
         service: String,
@@ -139,8 +139,8 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
             }
         }
         if args.restart_apps.is_some() {
-            // dokku-postgres 1.48's -R calls ps_stop, which dokku removed in 0.22 (§2 and
-            // dokku-plugin-system.md §6): it would fail after rewriting IMAGE*.
+            // dokku-postgres 1.48's -R calls ps_stop, which dokku removed in 0.22 (docs/dokku-host.md#ps
+            // ): it would fail after rewriting IMAGE*.
             out.warn(
                 "-R/--restart-apps is not passed on: the linked apps keep running and reconnect after the restart",
             );
@@ -272,7 +272,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
             ));
             continue;
         }
-        // dokku-postgres finds an app's vars by the URL with the app's current scheme (§3,
+        // dokku-postgres finds an app's vars by the URL with the app's current scheme (docs/dokku-postgres-service.md#commands,
         // leftover (b)): a var with another scheme would survive the unlink.
         let scheme =
             config.get("POSTGRES_DATABASE_SCHEME").filter(|s| !s.is_empty()).map_or("postgres", String::as_str);
@@ -284,7 +284,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
             }
         }
         // link --alias refuses a name found anywhere in the other config lines (a substring
-        // grep: §2 link), e.g. DATABASE_URL beside REPLICA_DATABASE_URL; that would strike
+        // grep: docs/dokku-postgres-service.md#commands), e.g. DATABASE_URL beside REPLICA_DATABASE_URL; that would strike
         // after the unlink.
         let primary = vars[0].name.clone();
         if let Some((key, _)) = config

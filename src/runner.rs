@@ -1,6 +1,6 @@
 //! The one place external commands run. Every `dokku …` and `docker …` call is a [`Cmd`] value
 //! handed to a [`Runner`], so the step sequence can be unit-tested with a fake runner that records
-//! the calls and replays scripted answers (style-models.md, "command-as-data runner seam").
+//! the calls and replays scripted answers (the command-as-data runner seam).
 
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -233,7 +233,7 @@ pub struct SystemRunner;
 /// terminal's Ctrl-C must not cut a `postgres:link` in half (the upgrade decides at the next step
 /// boundary: signals.rs). Our own `--app` must not rewrite nested calls, and our own flags must
 /// not stand in for theirs: dokku sets DOKKU_GLOBAL_FLAGS only when it is empty, and
-/// `postgres:unlink` reads `--no-restart` nowhere else (dokku-postgres-behaviour.md §2 unlink, §4).
+/// `postgres:unlink` reads `--no-restart` nowhere else (docs/dokku-host.md, docs/dokku-postgres-service.md#commands).
 fn command(cmd: &Cmd) -> Command {
     use std::os::unix::process::CommandExt;
     log::debug!("exec: {}", cmd.display());

@@ -1,7 +1,7 @@
 //! Moving an app's config from one postgres service to another, the same way forward (old → new)
 //! and back (new → old, on rollback). dokku-postgres's unlink drops the LINKS entry, the docker
 //! `--link` and every var holding the service's URL; link `--alias NAME` recreates the primary var
-//! under its own name (link always appends `_URL`: dokku-postgres-behaviour.md §2, link) with the
+//! under its own name (link always appends `_URL`: docs/dokku-postgres-service.md#commands) with the
 //! app's scheme and the query string; the other vars get the same URL. Everything runs with
 //! `--no-restart`: the app starts once, later.
 
@@ -45,7 +45,7 @@ pub fn relink(host: &Host, app: &str, from: &str, to: &str, vars: &[VarSpec], mo
         Mode::Forward => host.runner.check(&unlink(from)).map(drop)?,
         // Going back (or redoing a move that died half-way), any of the two links may be half
         // there: unlink drops the LINKS entry and the docker link before it checks the vars
-        // (dokku-postgres-behaviour.md §2, unlink; #315), so "Not linked" is fine, and `to` is
+        // (docs/dokku-postgres-service.md#commands, unlink; #315), so "Not linked" is fine, and `to` is
         // unlinked too so that the link below starts clean.
         Mode::Back => {
             host.runner.run(&unlink(from))?;

@@ -250,7 +250,7 @@ impl<'a> Upgrade<'a> {
         self.step(next(), |u| u.copy_before_window())?;
 
         // THE WINDOW: apps stopped so that nothing writes during the copy (maintenance mode
-        // alone does not stop workers: dokku-postgres-behaviour.md §5).
+        // alone does not stop workers: docs/dokku-postgres-service.md#dokku-maintenance-010).
         self.step(next(), |u| u.maintenance_on())?;
         self.step(next(), |u| u.stop_apps())?;
         self.step(next(), |u| u.final_backup())?;
@@ -372,7 +372,7 @@ impl<'a> Upgrade<'a> {
                 cmd = cmd.arg(flag).arg(value.clone());
             }
         }
-        // Undo first: a create that fails half-way leaves its directory behind (§2, clone).
+        // Undo first: a create that fails half-way leaves its directory behind (docs/dokku-postgres-service.md#commands).
         self.push_undo(Action::DestroyService { service: plan.new.clone() })?;
         self.check(&cmd)?;
         self.out.verbose(&format!("Service {} created from {}", plan.new, plan.reference()));
