@@ -185,7 +185,7 @@ impl Copier for ParallelDirectory {
 }
 
 /// The folder of a server's database files (`base/`) under a service's `data/`, whatever the
-/// image's layout (`data/base`, or `data/18/docker/base` from 18 on: docs/dokku-postgres.md).
+/// image's layout (`data/base`, or `data/18/docker/base` from 18 on: docs/dokku-postgres-service.md#versions).
 fn database_files(data: &Path) -> PathBuf {
     let candidates = [data.join("base"), data.join("pgdata/base")];
     let nested = std::fs::read_dir(data).into_iter().flatten().flatten().map(|e| e.path().join("docker/base"));
@@ -235,19 +235,10 @@ struct PasswordFile(PathBuf);
 
 impl PasswordFile {
     fn write(host: &Host, service: &str, dir: &Path) -> Result<PasswordFile> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
         let password = std::fs::read_to_string(host.service_dir(service).join("PASSWORD"))
             .with_context(|| format!("Unable to read the password of service {service}"))?;
         let path = dir.join(format!(".{service}.env"));
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("Unable to write {}", path.display()))?;
-        writeln!(file, "PGPASSWORD={}", password.trim())?;
+        crate::host::write_private(&path, format!("PGPASSWORD={}\n", password.trim()).as_bytes())?;
         Ok(PasswordFile(path))
     }
 }

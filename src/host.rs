@@ -224,26 +224,16 @@ impl<'a> Host<'a> {
 
     /// Gives service `to` the backup files of `from` in folder `folder` (`backup` or
     /// `backup-encryption`): what `postgres:backup-auth` and `postgres:backup-set-encryption`
-    /// write, one value a file (docs/dokku-postgres.md). Those commands take the secrets as
+    /// write, one value a file (docs/dokku-postgres-service.md#files). Those commands take the secrets as
     /// arguments, where every local user would see them (`ps`); the files are written here the
     /// way they write them, readable by their owner only, and nothing else changes.
     pub fn copy_backup_files(&self, from: &str, to: &str, folder: &str, names: &[&str]) -> Result<Vec<String>> {
-        use std::os::unix::fs::OpenOptionsExt;
         let (source, target) = (self.service_dir(from).join(folder), self.service_dir(to).join(folder));
         std::fs::create_dir_all(&target).with_context(|| format!("Unable to create {}", target.display()))?;
         let mut copied = Vec::new();
         for name in names {
             let Ok(value) = std::fs::read(source.join(name)) else { continue };
-            let path = target.join(name);
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("Unable to write {}", path.display()))?;
-            std::io::Write::write_all(&mut file, &value)
-                .with_context(|| format!("Unable to write {}", path.display()))?;
+            write_private(&target.join(name), &value)?;
             copied.push(name.to_string());
         }
         Ok(copied)
@@ -326,6 +316,20 @@ pub fn parse_cron_line(line: &str) -> Option<Schedule> {
     let at = words.iter().position(|w| *w == "postgres:backup")?;
     let bucket = words.get(at + 2)?.to_string();
     Some(Schedule { when: when.trim().to_string(), bucket, use_iam: words[at + 3..].contains(&"--use-iam") })
+}
+
+/// Writes `contents` to a file only its owner may read (mode 0600 from its creation on).
+pub fn write_private(path: &std::path::Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("Unable to write {}", path.display()))?;
+    file.write_all(contents).with_context(|| format!("Unable to write {}", path.display()))
 }
 
 fn read_trimmed(path: &std::path::Path) -> String {

@@ -1,6 +1,6 @@
 //! What "the copy is right" means, checked against the old database as it is after the copy
 //! (nothing is switched before this passes: dokku-postgres's `clone` hides restore errors,
-//! docs/dokku-postgres.md):
+//! docs/dokku-postgres-service.md#commands, clone):
 //! - every table in every schema, rows compared by content (fingerprint.rs; by count before
 //!   PostgreSQL 12, whose floats printed differently), and the extensions' configuration tables;
 //! - the schema as one pg_dump (the new image's) prints both: DDL, owners, ACLs, default
