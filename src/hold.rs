@@ -8,8 +8,10 @@
 //! read every row again (docs/fidelity.md, "Holding a database still").
 //!
 //! The apps are stopped by then; what the hold stops is a writer they do not cover (a cron job,
-//! a `dokku run`). Once the apps run on the new service, such a writer's transaction is ended
-//! before the hold is let go: a write acknowledged on the old service then would be lost.
+//! a `dokku run`). One found waiting before the switch stops the upgrade: it rolls back, the
+//! hold is let go, and the writer's write goes to the old service the apps use again. One that
+//! comes once the apps run on the new service is ended before the hold is let go: a write
+//! acknowledged on the old service then would be lost.
 
 use crate::fingerprint::Catalog;
 use crate::host::Host;
@@ -75,6 +77,23 @@ impl Hold {
         )?;
         let count = |v: Vec<String>| v.first().and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
         Ok(count(alive) == 1 && count(held) >= self.tables)
+    }
+
+    /// The sessions waiting for a table the hold has: writers the stopped apps do not cover.
+    /// One line each: the table, and who waits (pid, program, what it runs).
+    pub fn waiters(&self, host: &Host) -> Result<Vec<String>> {
+        host.sql(
+            &self.service,
+            &self.database,
+            &format!(
+                "SELECT format('table %s has a writer waiting (pid %s, %s: %s)', w.relation::regclass, w.pid, \
+                 coalesce(nullif(a.application_name, ''), a.backend_type), left(regexp_replace(a.query, '\\s+', ' ', 'g'), 60)) \
+                 FROM pg_locks w JOIN pg_locks h ON h.relation = w.relation AND h.database = w.database \
+                 LEFT JOIN pg_stat_activity a ON a.pid = w.pid \
+                 WHERE h.pid = {pid} AND h.granted AND NOT w.granted AND w.pid <> {pid} ORDER BY w.pid",
+                pid = self.pid
+            ),
+        )
     }
 
     /// Lets the tables go, first ending every transaction that waits for one of them: once the

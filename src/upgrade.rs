@@ -317,15 +317,34 @@ impl<'a> Upgrade<'a> {
     /// Dies here, as a crash or `kill -9` would, when the test-only hook names this point:
     /// `N` is just before step N, `N+` just after it (journal written). Runs the test-only
     /// hook program named for this point (`N:PROGRAM`) and waits for it.
-    fn fault_point(&self, point: &str) {
+    /// The hook is a writer that got in at that point, as if the window's hold (hold.rs) had
+    /// not been there: the hold is let go first, else its write would wait for the upgrade
+    /// that waits for it.
+    fn fault_point(&mut self, point: &str) {
         if self.kill_at.as_deref() == Some(point) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
         }
-        if let Some((at, program)) = self.hook_at.as_deref().and_then(|h| h.split_once(':'))
+        if let Some((at, program)) = self.hook_at.clone().as_deref().and_then(|h| h.split_once(':'))
             && at == point
         {
+            self.holds = Holds::default();
             let _ = std::process::Command::new(program).status();
         }
+    }
+
+    /// Fails when a session waits to write to the held old database: a writer the stopped apps
+    /// do not cover, whose writes would be lost after the switch.
+    fn no_writer_waits(&mut self) -> Result<()> {
+        let Some(hold) = &self.holds.old else { return Ok(()) };
+        let waiting = hold.waiters(self.host)?;
+        if !waiting.is_empty() {
+            bail!(
+                "{}; a process that is none of the apps' writes to {}: stop it (a cron job, a `dokku run`?), then run the upgrade again",
+                waiting.join("; "),
+                self.plan.old
+            );
+        }
+        Ok(())
     }
 
     fn journal_step(&mut self, index: usize, state: &str) -> Result<()> {
@@ -573,6 +592,7 @@ impl<'a> Upgrade<'a> {
         let dir = self.dump.as_ref().and_then(|d| d.parent()).context("no dump folder")?;
         let client = crate::copy::Client { image: plan.reference(), dir: dir.to_path_buf() };
         verify::compare_schemas(host, &client, (&plan.old, &plan.old_db), (&plan.new, &new_db))?;
+        self.no_writer_waits()?;
         for change in original.changes(&copy) {
             self.out.warn(&change);
             self.warnings.push(change);
@@ -591,6 +611,7 @@ impl<'a> Upgrade<'a> {
     }
 
     fn switch(&mut self) -> Result<()> {
+        self.no_writer_waits()?;
         let plan = self.plan;
         self.switching = true;
         crate::signals::stop_commands(false);
