@@ -44,7 +44,9 @@ impl Hold {
             format!("LOCK TABLE {} IN SHARE MODE;\n", tables.join(", "))
         };
         session.send(&format!(
-            "SET idle_in_transaction_session_timeout = 0;\nSET statement_timeout = 0;\nSET lock_timeout = '{LOCK_WAIT}';\n\
+            // A database may default to read-only transactions, where no SHARE lock is taken.
+            "SET default_transaction_read_only = off;\nSET idle_in_transaction_session_timeout = 0;\n\
+             SET statement_timeout = 0;\nSET lock_timeout = '{LOCK_WAIT}';\n\
              BEGIN;\n{lock}SELECT 'held ' || pg_backend_pid() || ' ' || txid_current_snapshot();\n"
         ))?;
         let Some(line) = session.line() else {

@@ -64,6 +64,8 @@ pub struct Upgrade<'a> {
     original: Option<Snapshot>,
     /// The old and the new database held still inside the window (hold.rs).
     holds: Holds,
+    /// The dump of the run this one resumes, from its journal.
+    earlier_dump: Option<PathBuf>,
     dump: Option<PathBuf>,
     /// What the copy kept: the dump, and the catch-up script when there is one.
     kept: Vec<PathBuf>,
@@ -161,6 +163,7 @@ impl<'a> Upgrade<'a> {
             kept: Vec::new(),
             warnings: Vec::new(),
             holds: Holds::default(),
+            earlier_dump: None,
             manual: Vec::new(),
             starts: 0,
             switching: false,
@@ -179,6 +182,7 @@ impl<'a> Upgrade<'a> {
         let steps = journal.doc["steps"].as_array().cloned().unwrap_or_default();
         self.resume_from = Some(steps.iter().take_while(|s| s["state"] == "done").count());
         self.committed = journal.doc["committed"].as_bool().unwrap_or(false);
+        self.earlier_dump = journal.doc["dump"].as_str().map(PathBuf::from);
         self.journal = Some(journal);
         Ok(self)
     }
@@ -530,9 +534,7 @@ impl<'a> Upgrade<'a> {
         let dump = match &self.dump {
             Some(dump) => dump.clone(),
             None => {
-                let dir = crate::copy::dumps_dir(&self.host.env.data_dir(), plan.app.as_deref().unwrap_or(&plan.old));
-                std::fs::create_dir_all(&dir).with_context(|| format!("Unable to create {}", dir.display()))?;
-                restrict(&dir, 0o700);
+                let dir = self.dumps_dir()?;
                 let dump = dir.join(format!("{}-{}", plan.old, crate::clock::now_compact()));
                 // A rollback after a crash removes this attempt's files by this name.
                 if let Some(journal) = &mut self.journal {
@@ -589,8 +591,7 @@ impl<'a> Upgrade<'a> {
         original.take_extension_tables(host, &plan.old, &plan.old_db, &copy.extensions)?;
         copy.take_extension_tables(host, &plan.new, &new_db, &original.extensions)?;
         verify::compare(&original, &copy)?;
-        let dir = self.dump.as_ref().and_then(|d| d.parent()).context("no dump folder")?;
-        let client = crate::copy::Client { image: plan.reference(), dir: dir.to_path_buf() };
+        let client = crate::copy::Client { image: plan.reference(), dir: self.dumps_dir()? };
         verify::compare_schemas(host, &client, (&plan.old, &plan.old_db), (&plan.new, &new_db))?;
         self.no_writer_waits()?;
         for change in original.changes(&copy) {
@@ -830,10 +831,20 @@ impl<'a> Upgrade<'a> {
         if hints.is_empty() { err } else { err.context(hints.join("; ")) }
     }
 
+    /// This upgrade's dumps folder (and its tools' password files), made when missing; only root
+    /// and the dokku user can read it.
+    fn dumps_dir(&self) -> Result<PathBuf> {
+        let plan = self.plan;
+        let dir = crate::copy::dumps_dir(&self.host.env.data_dir(), plan.app.as_deref().unwrap_or(&plan.old));
+        std::fs::create_dir_all(&dir).with_context(|| format!("Unable to create {}", dir.display()))?;
+        restrict(&dir, 0o700);
+        Ok(dir)
+    }
+
     /// Keeps the dumps of the newest upgrades of this app only (dumps.rs).
     fn prune_dumps(&mut self) {
-        let Some(dir) = self.dump.as_ref().and_then(|d| d.parent()) else { return };
-        let removed = crate::dumps::prune(dir, crate::dumps::keep());
+        let Ok(dir) = self.dumps_dir() else { return };
+        let removed = crate::dumps::prune(&dir, crate::dumps::keep());
         if !removed.is_empty() {
             self.out.verbose(&format!(
                 "Removed {} file(s) of older upgrades' dumps from {}",
@@ -884,11 +895,10 @@ impl<'a> Upgrade<'a> {
             None => Ok(()),
         });
         self.journal = journal;
-        // The old service is as it was: this attempt's dumps are of no use any more.
-        if self.undo.is_empty()
-            && let Some(dump) = &self.dump
-        {
-            let freed = crate::dumps::remove_attempt(dump);
+        // The old service is as it was: this attempt's dumps (and those of the run it resumed)
+        // are of no use any more.
+        if self.undo.is_empty() {
+            let freed: u64 = self.dump.iter().chain(&self.earlier_dump).map(|d| crate::dumps::remove_attempt(d)).sum();
             self.out.verbose(&format!("Removed this attempt's dumps ({} MB)", freed / 1_000_000));
             self.kept.clear();
         }
