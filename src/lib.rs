@@ -217,7 +217,7 @@ fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
             match result {
                 Ok(()) => 0,
                 Err(err) => {
-                    out.warn(&format!("{err:#}"));
+                    out.failure(&format!("{err:#}"));
                     error::exit_code(&err)
                 }
             }

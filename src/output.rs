@@ -12,13 +12,23 @@ pub struct Out {
     started: Instant,
     step: Cell<usize>,
     total: Cell<usize>,
+    /// The run's failure was said already (before its rollback): it is not said twice.
+    failure_said: Cell<bool>,
     /// Captured lines instead of printing (unit tests).
     capture: Option<RefCell<Vec<String>>>,
 }
 
 impl Out {
     pub fn new(quiet: bool, json: bool) -> Out {
-        Out { quiet, json, started: Instant::now(), step: Cell::new(0), total: Cell::new(0), capture: None }
+        Out {
+            quiet,
+            json,
+            started: Instant::now(),
+            step: Cell::new(0),
+            total: Cell::new(0),
+            failure_said: Cell::new(false),
+            capture: None,
+        }
     }
 
     /// `--quiet`: nothing but errors (and the JSON report).
@@ -81,6 +91,13 @@ impl Out {
     pub fn warn(&self, text: &str) {
         for line in text.lines() {
             self.emit(true, format!(" !     {line}"));
+        }
+    }
+
+    /// The run's failure, said once: where it happens, before what follows from it.
+    pub fn failure(&self, text: &str) {
+        if !self.failure_said.replace(true) {
+            self.warn(text);
         }
     }
 

@@ -202,14 +202,26 @@ impl<'a> Upgrade<'a> {
         crate::signals::stop_commands(true);
         let mut result = self.sequence(&titles);
         crate::signals::stop_commands(false);
-        if let Err(err) = &result
-            && !self.committed
-        {
-            self.out.warn(&format!("{err:#}"));
-            self.rollback();
-        }
         if let Err(err) = result {
             result = Err(self.with_next_step(err));
+        }
+        if !self.committed
+            && let Err(err) = std::mem::replace(&mut result, Ok(()))
+        {
+            // The cause first, once, then what the rollback does about it.
+            self.out.failure(&format!("{err:#}"));
+            self.rollback();
+            let target = self.plan.app.as_deref().unwrap_or(&self.plan.old);
+            result = Err(if self.undo.is_empty() {
+                err
+            } else {
+                let next = format!(
+                    "{} rollback step(s) are not done: fix what is said above, then run `dokku postgres-upgrade:rollback {target}`",
+                    self.undo.len()
+                );
+                self.out.warn(&next);
+                err.context(next)
+            });
         }
         if let Some(signal) = crate::signals::received() {
             // What the signal did: a rollback before the switch, a kept old service after it.
@@ -812,8 +824,8 @@ impl<'a> Upgrade<'a> {
         Ok(())
     }
 
-    /// A failure with the command to run next, when the cause says what it is: a full disk
-    /// names its filesystem; a rollback that could not finish names the rollback.
+    /// A failure with what to do next, when the cause says what it is: a full disk names its
+    /// filesystem.
     fn with_next_step(&self, err: anyhow::Error) -> anyhow::Error {
         let target = self.plan.app.as_deref().unwrap_or(&self.plan.old);
         let full = err
@@ -825,8 +837,8 @@ impl<'a> Upgrade<'a> {
             let dir = self.host.env.data_dir();
             hints.push(format!("the filesystem of {} is full: free some space there", dir.display()));
         }
-        if !self.committed && !self.undo.is_empty() {
-            hints.push(format!("then run `dokku postgres-upgrade:rollback {target}`"));
+        if self.committed && full {
+            hints.push(format!("then run `dokku postgres:upgrade {target} --resume`"));
         }
         if hints.is_empty() { err } else { err.context(hints.join("; ")) }
     }
