@@ -8,6 +8,8 @@
 //! - sequences, extensions and their versions, large objects (content, owner, ACL, comment);
 //! - roles (attributes, password hashes, memberships, settings) and the database's own
 //!   properties (settings, comment, ACL, owner, connection limit, encoding and collation).
+//!   An ACL is compared as what it grants: no ACL stands for the owner's default one, which a
+//!   dump does not spell out.
 //!
 //! What dump and restore cannot keep the same is listed as a change (docs/fidelity.md), never
 //! passed over in silence.
@@ -47,12 +49,12 @@ const PROBE: [&str; 14] = [
      concat_ws(', ', pg_encoding_to_char(encoding), datcollate, datctype)) \
      FROM pg_database WHERE datname = current_database()",
     "SELECT json_build_array('database', 'owner, connection limit and privileges', \
-     concat_ws(', ', pg_get_userbyid(datdba), datconnlimit, coalesce(datacl::text, 'default'))) \
+     concat_ws(', ', pg_get_userbyid(datdba), datconnlimit, coalesce(datacl, acldefault('d', datdba))::text)) \
      FROM pg_database WHERE datname = current_database()",
     "SELECT json_build_array('database', 'comment', coalesce(shobj_description(oid, 'pg_database'), '')) \
      FROM pg_database WHERE datname = current_database()",
     "SELECT json_build_array('large objects', count(*)::text, coalesce(md5(string_agg(concat_ws(':', l.oid, \
-     pg_get_userbyid(l.lomowner), l.lomacl, obj_description(l.oid, 'pg_largeobject'), md5(lo_get(l.oid))), \
+     pg_get_userbyid(l.lomowner), coalesce(l.lomacl, acldefault('L', l.lomowner)), obj_description(l.oid, 'pg_largeobject'), md5(lo_get(l.oid))), \
      ',' ORDER BY l.oid)), '')) FROM pg_largeobject_metadata l",
     NOTES[0],
     NOTES[1],
