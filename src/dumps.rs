@@ -47,15 +47,20 @@ pub fn remove_attempt(dump: &Path) -> u64 {
     files_of(dump).iter().map(|f| remove(f)).sum()
 }
 
+/// The attempts in `dir`, newest first, each with the bytes of its files.
+pub fn attempts(dir: &Path) -> Vec<(String, u64)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut names: Vec<String> =
+        entries.flatten().filter_map(|e| attempt_of(&e.file_name().to_string_lossy()).map(String::from)).collect();
+    names.sort_by(|a, b| stamp(b).cmp(stamp(a)).then(b.cmp(a)));
+    names.dedup();
+    names.into_iter().map(|n| (n.clone(), files_of(&dir.join(&n)).iter().map(|f| size(f)).sum())).collect()
+}
+
 /// Keeps the `keep` newest attempts in `dir`, removes the others; what it removed.
 pub fn prune(dir: &Path, keep: usize) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut attempts: Vec<String> =
-        entries.flatten().filter_map(|e| attempt_of(&e.file_name().to_string_lossy()).map(String::from)).collect();
-    attempts.sort_by(|a, b| stamp(b).cmp(stamp(a)).then(b.cmp(a)));
-    attempts.dedup();
     let mut removed = Vec::new();
-    for attempt in attempts.iter().skip(keep) {
+    for (attempt, _) in attempts(dir).iter().skip(keep) {
         for file in files_of(&dir.join(attempt)) {
             remove(&file);
             removed.push(file);

@@ -20,6 +20,7 @@ pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod recovery;
+pub mod report;
 pub mod runner;
 pub mod signals;
 pub mod survey;

@@ -239,6 +239,15 @@ impl<'a> Upgrade<'a> {
             ));
         }
         if let Some(journal) = &mut self.journal {
+            // What postgres-upgrade:report shows of this run.
+            journal.doc["window_ms"] = json!(self.window_ms.map(|v| v as u64));
+            journal.doc["verified"] = json!(self.original.as_ref().map(|s| format!(
+                "{} tables, {} rows{}, the schema, {} roles and settings",
+                s.catalog.tables.len(),
+                s.rows(),
+                if verify::content_comparable(self.plan.old_major) { " (content compared)" } else { " (counted)" },
+                s.facts.len()
+            )));
             let status = match (&result, self.committed) {
                 (Ok(()), _) => "done",
                 (Err(_), true) => "done-with-manual-steps",
