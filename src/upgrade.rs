@@ -66,6 +66,9 @@ pub struct Upgrade<'a> {
     holds: Holds,
     /// The dump of the run this one resumes, from its journal.
     earlier_dump: Option<PathBuf>,
+    /// Across majors, the old schema as the new server prints it (verify.rs), made before the
+    /// window.
+    replay: Option<verify::SchemaReplay>,
     dump: Option<PathBuf>,
     /// What the copy kept: the dump, and the catch-up script when there is one.
     kept: Vec<PathBuf>,
@@ -164,6 +167,7 @@ impl<'a> Upgrade<'a> {
             warnings: Vec::new(),
             holds: Holds::default(),
             earlier_dump: None,
+            replay: None,
             manual: Vec::new(),
             starts: 0,
             switching: false,
@@ -504,7 +508,13 @@ impl<'a> Upgrade<'a> {
     }
 
     fn copy_before_window(&mut self) -> Result<()> {
-        if !self.opts.catch_up(self.plan) {
+        let plan = self.plan;
+        if plan.old_major.is_none() || plan.old_major != plan.new_major {
+            // Verification compares the new schema with the old one replayed on the new server.
+            let client = crate::copy::Client { image: plan.reference(), dir: self.dumps_dir()? };
+            self.replay = Some(verify::SchemaReplay::make(self.host, &client, (&plan.old, &plan.old_db), &plan.new)?);
+        }
+        if !self.opts.catch_up(plan) {
             self.out.verbose("Skipped: the whole copy is made inside the window");
             return Ok(());
         }
@@ -613,7 +623,7 @@ impl<'a> Upgrade<'a> {
         copy.take_extension_tables(host, &plan.new, &new_db, &original.extensions)?;
         verify::compare(&original, &copy)?;
         let client = crate::copy::Client { image: plan.reference(), dir: self.dumps_dir()? };
-        verify::compare_schemas(host, &client, (&plan.old, &plan.old_db), (&plan.new, &new_db))?;
+        verify::compare_schemas(host, &client, (&plan.old, &plan.old_db), (&plan.new, &new_db), self.replay.as_ref())?;
         self.no_writer_waits()?;
         for change in original.changes(&copy) {
             self.out.warn(&change);
