@@ -885,8 +885,19 @@ impl<'a> Upgrade<'a> {
         }
     }
 
+    /// The end of a run: each step with its time, the window, what was verified, what was kept
+    /// and where, and what is left to do.
     fn summary(&self, plan: &Plan) {
         self.out.info2(&format!("Upgraded to {} ({})", plan.new, plan.reference()));
+        let width = self.steps.iter().map(|s| s.name.chars().count()).max().unwrap_or(0);
+        for (n, step) in self.steps.iter().enumerate() {
+            let time = if step.status == "done-before" {
+                "(done before)".to_string()
+            } else {
+                format!("{:>6.1}s", step.duration_ms as f64 / 1000.0)
+            };
+            self.out.verbose(&format!("{:>2}. {:<width$}  {time}", n + 1, step.name));
+        }
         let apps: Vec<&str> = plan.apps.iter().map(|a| a.name.as_str()).collect();
         self.out.verbose(&format!("Apps:                {}", apps.join(", ")));
         if let Some(ms) = self.window_ms {
@@ -894,14 +905,29 @@ impl<'a> Upgrade<'a> {
         }
         if let Some(s) = &self.original {
             self.out.verbose(&format!(
-                "Verified:            {} tables, {} rows, {} sequences",
+                "Verified:            {} tables, {} rows{}, {} sequences, the schema, {} roles and settings",
                 s.catalog.tables.len(),
                 s.rows(),
-                s.sequences.len()
+                if verify::content_comparable(plan.old_major) { " by content" } else { " counted" },
+                s.sequences.len(),
+                s.facts.len()
             ));
         }
         for file in &self.kept {
-            self.out.verbose(&format!("Kept:                {}", file.display()));
+            self.out.verbose(&format!(
+                "Kept:                {} ({})",
+                file.display(),
+                crate::survey::human(crate::dumps::size(file))
+            ));
+        }
+        for warning in &self.warnings {
+            self.out.verbose(&format!("Said:                {warning}"));
+        }
+        if self.opts.keep_old {
+            self.out.verbose(&format!(
+                "Next:                dokku postgres:destroy {} -f, once you no longer need it",
+                plan.old
+            ));
         }
         for m in &self.manual {
             self.out.warn(&format!("Run by hand: {m}"));
