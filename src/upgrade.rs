@@ -104,6 +104,11 @@ pub fn step_titles(plan: &Plan, opts: &Options) -> Vec<String> {
         format!("Locking deploys of {apps}"),
         if opts.catch_up(plan) {
             format!("Copying {} into {} while the apps run", plan.old, plan.new)
+        } else if across_majors(plan) {
+            format!(
+                "Replaying the schema of {} on {} for the verification (the copy is made inside the window)",
+                plan.old, plan.new
+            )
         } else {
             "Nothing to copy before the window (the copy is made inside it)".to_string()
         },
@@ -134,6 +139,12 @@ pub fn step_titles(plan: &Plan, opts: &Options) -> Vec<String> {
         },
         if opts.keep_old { format!("Keeping {} (unlinked)", plan.old) } else { format!("Destroying {}", plan.old) },
     ]
+}
+
+/// Whether the old and the new server are of different majors (or one is not known): the
+/// schema is then compared with its replay on the new server (verify.rs, SchemaReplay).
+fn across_majors(plan: &Plan) -> bool {
+    plan.old_major.is_none() || plan.old_major != plan.new_major
 }
 
 /// The bucket the final backup goes to: the one the schedule uses (dokku-postgres stores no
@@ -509,7 +520,7 @@ impl<'a> Upgrade<'a> {
 
     fn copy_before_window(&mut self) -> Result<()> {
         let plan = self.plan;
-        if plan.old_major.is_none() || plan.old_major != plan.new_major {
+        if across_majors(plan) {
             // Verification compares the new schema with the old one replayed on the new server.
             let client = crate::copy::Client { image: plan.reference(), dir: self.dumps_dir()? };
             self.replay = Some(verify::SchemaReplay::make(self.host, &client, (&plan.old, &plan.old_db), &plan.new)?);
