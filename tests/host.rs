@@ -1,0 +1,54 @@
+//! The plugin on a host as strict as dokku's where the plugin meets it: the deploy lock a
+//! `git push` takes, in the sandbox, against real PostgreSQL servers.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use support::Sandbox;
+
+fn restarts(sb: &Sandbox, app: &str) -> Vec<String> {
+    std::fs::read_to_string(sb.lib_root().join("data/apps").join(app).join("restarts.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn a_push_inside_the_window_is_refused_and_deploys_work_after_it() {
+    let sb = Sandbox::up("host-deploy-lock");
+    sb.dokku(&["apps:create", "memo"]).ok();
+    sb.dokku(&["postgres:create", "memo-db", "-I", "15"]).ok();
+    sb.dokku(&["postgres:link", "memo-db", "memo"]).ok();
+    sb.sql("memo-db", "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);");
+    sb.dokku(&["ps:start", "memo"]).ok();
+
+    // A `git push` just before the apps stop (step 6), while the deploys are locked.
+    let push = sb.dir.join("push-now");
+    let log = sb.dir.join("push.log");
+    std::fs::write(
+        &push,
+        format!(
+            "#!/usr/bin/env bash\n{} deploy {} memo >{} 2>&1; echo \"exit=$?\" >>{}\n",
+            support::repo().join("tests/sandbox/sandbox").display(),
+            sb.dir.display(),
+            log.display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&push, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let hook = format!("6:{}", push.display());
+    let run = sb.dokku_env(&[("POSTGRES_UPGRADE_HOOK_AT", hook.as_str())], &["postgres:upgrade", "memo", "-I", "17"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+
+    let pushed = std::fs::read_to_string(&log).unwrap();
+    assert!(pushed.contains("memo currently has a deploy lock in place. Exiting..."), "{pushed}");
+    assert!(pushed.ends_with("exit=1\n"), "{pushed}");
+    // No deploy ran, the run needed no step by hand, and the app is deployable again.
+    assert!(!restarts(&sb, "memo").contains(&"deploy".to_string()), "{:?}", restarts(&sb, "memo"));
+    assert!(!run.stderr.contains("by hand"), "{}", run.stderr);
+    sb.dokku(&["apps:locked", "memo"]).code(1);
+    sb.sandbox(&["deploy", "memo"]).ok();
+    assert_eq!(restarts(&sb, "memo").last().map(String::as_str), Some("deploy"));
+}
