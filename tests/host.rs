@@ -52,3 +52,22 @@ fn a_push_inside_the_window_is_refused_and_deploys_work_after_it() {
     sb.sandbox(&["deploy", "memo"]).ok();
     assert_eq!(restarts(&sb, "memo").last().map(String::as_str), Some("deploy"));
 }
+
+#[test]
+fn a_service_on_a_custom_network_is_copied_from_that_network() {
+    let sb = Sandbox::up("host-network");
+    sb.dokku(&["apps:create", "memo"]).ok();
+    sb.dokku(&["postgres:create", "memo-db", "-I", "15", "--initial-network", "memo-net"]).ok();
+    sb.dokku(&["postgres:link", "memo-db", "memo"]).ok();
+    sb.sql("memo-db", "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2);");
+    // As docker does: a legacy link from the default bridge to the service is refused.
+    let run = sb.docker(&["run", "--rm", "--link", "dokku.postgres.memo-db:db", "busybox", "true"]).code(125);
+    assert!(run.stderr.contains("as it does not belong to the default network"), "{}", run.stderr);
+    sb.docker(&["run", "--rm", "--network=memo-net", "--link", "dokku.postgres.memo-db:db", "busybox", "true"]).ok();
+
+    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-db17", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(sb.sql("memo-db17", "SELECT count(*) FROM t"), "2");
+    let network = std::fs::read_to_string(sb.lib_root().join("config/postgres/memo-db17/initial-network")).unwrap();
+    assert_eq!(network.trim(), "memo-net");
+}
