@@ -140,7 +140,7 @@ pub struct RollbackArgs {
 /// What the binary was asked to do.
 #[derive(Debug)]
 pub enum Invocation {
-    Upgrade(UpgradeArgs),
+    Upgrade(Box<UpgradeArgs>),
     Status(StatusArgs),
     Rollback(RollbackArgs),
     Version,
@@ -161,7 +161,7 @@ pub fn parse(argv: &[String]) -> Result<Invocation, clap::Error> {
     let verb = command.split_once(':').map(|(_, v)| v).unwrap_or(command.as_str());
     let words = clap_argv(command, &argv[1..]);
     Ok(match verb {
-        "upgrade" | "run" => Invocation::Upgrade(UpgradeArgs::try_parse_from(words)?),
+        "upgrade" | "run" => Invocation::Upgrade(Box::new(UpgradeArgs::try_parse_from(words)?)),
         "status" => Invocation::Status(StatusArgs::try_parse_from(words)?),
         "rollback" => Invocation::Rollback(RollbackArgs::try_parse_from(words)?),
         _ => Invocation::Unknown(command.clone()),
