@@ -71,3 +71,38 @@ fn a_service_on_a_custom_network_is_copied_from_that_network() {
     let network = std::fs::read_to_string(sb.lib_root().join("config/postgres/memo-db17/initial-network")).unwrap();
     assert_eq!(network.trim(), "memo-net");
 }
+
+#[test]
+fn dokku_postgres_upgrade_flags_mean_what_they_mean_there() {
+    let sb = Sandbox::up("host-flags");
+    sb.dokku(&["apps:create", "memo"]).ok();
+    sb.dokku(&["postgres:create", "memo-db", "-I", "15"]).ok();
+    sb.dokku(&["postgres:link", "memo-db", "memo"]).ok();
+    // No -I: dokku-postgres's default, from its Dockerfile's FROM line.
+    let run = sb.dokku(&["postgres:upgrade", "memo", "--dry-run"]);
+    assert!(format!("{}{}", run.stdout, run.stderr).contains("postgres:18.4"), "{run:?}");
+    // ... or from POSTGRES_IMAGE_VERSION; short forms of dokku-postgres's flags, -R accepted.
+    let env = [("POSTGRES_IMAGE_VERSION", "17")];
+    let args =
+        ["postgres:upgrade", "memo", "-s", "256mb", "-N", "memo-net", "-R", "true", "--new-service", "memo-db17"];
+    let run = sb.dokku_env(&env, &args);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let service = sb.service_dir("memo-db17");
+    assert_eq!(std::fs::read_to_string(service.join("IMAGE_VERSION")).unwrap().trim(), "17");
+    assert_eq!(std::fs::read_to_string(service.join("SHM_SIZE")).unwrap().trim(), "256mb");
+    let network = std::fs::read_to_string(sb.lib_root().join("config/postgres/memo-db17/initial-network")).unwrap();
+    assert_eq!(network.trim(), "memo-net");
+}
+
+#[test]
+fn the_hand_over_keeps_custom_env_and_never_shows_it() {
+    let sb = Sandbox::up("host-hand-over");
+    sb.dokku(&["postgres:create", "plain", "-I", "15.6", "-C", "TOKEN=s3cr3t-value;TZ=UTC"]).ok();
+    let run = sb.dokku(&["postgres:upgrade", "plain", "-I", "15.18"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("handing over"), "{}", run.stdout);
+    assert!(!format!("{}{}", run.stdout, run.stderr).contains("s3cr3t-value"), "{run:?}");
+    let env = std::fs::read_to_string(sb.service_dir("plain").join("ENV")).unwrap();
+    assert_eq!(env.lines().collect::<Vec<_>>(), ["TOKEN=s3cr3t-value", "TZ=UTC"]);
+    assert_eq!(std::fs::read_to_string(sb.service_dir("plain").join("IMAGE_VERSION")).unwrap().trim(), "15.18");
+}
