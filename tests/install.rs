@@ -285,3 +285,28 @@ fn installed_as_root_from_a_clone_chowned_to_dokku_reads_its_origin_and_blocks_n
     let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17"]).code(1);
     assert!(run.stderr.contains("Install a Rust toolchain"), "{}", run.stderr);
 }
+
+#[test]
+fn the_end_to_end_scenario_of_the_real_host_workflow_passes_in_the_sandbox() {
+    let sb = Sandbox::up("install-scenario");
+    // As .github/workflows/real-host.yml: the checkout, with the binary shipped in bin/,
+    // installed with plugin:install from git.
+    sb.dokku(&["plugin:uninstall", "postgres-upgrade"]).ok();
+    let source = PathBuf::from(sb.sandbox(&["git-source"]).ok().trim());
+    std::fs::create_dir_all(source.join("bin")).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_postgres-upgrade"), source.join("bin/postgres-upgrade")).unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git").arg("-C").arg(&source).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["add", "-f", "bin/postgres-upgrade"]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "shipped binary"]);
+    let url = format!("file://{}", source.display());
+    sb.dokku(&["plugin:install", &url, "--name", "postgres-upgrade"]).ok();
+
+    let path = format!("{}:{}", sb.dir.join("bin").display(), std::env::var("PATH").unwrap());
+    let out = Command::new(support::repo().join("tests/scenario")).env("PATH", path).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("=====> scenario: done"), "{stdout}");
+}
