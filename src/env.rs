@@ -15,6 +15,8 @@ pub struct Env {
     pub docker_bin: String,
     pub quiet: bool,
     pub trace: bool,
+    /// dokku-postgres's `POSTGRES_DISABLE_PULL=true`: images are never pulled.
+    pub disable_pull: bool,
     /// Test-only: the step boundary at which the upgrade kills itself (see upgrade.rs).
     pub kill_at: Option<String>,
     /// Test-only: `N:PROGRAM` runs PROGRAM (no shell) just before step N, as another writer
@@ -44,6 +46,7 @@ impl Env {
             docker_bin: var("DOCKER_BIN").unwrap_or_else(|| "docker".into()),
             quiet: var("DOKKU_QUIET_OUTPUT").is_some(),
             trace: var("DOKKU_TRACE").as_deref() == Some("1"),
+            disable_pull: var("POSTGRES_DISABLE_PULL").as_deref() == Some("true"),
             kill_at: var("POSTGRES_UPGRADE_KILL_AT"),
             hook_at: var("POSTGRES_UPGRADE_HOOK_AT"),
         }
@@ -78,6 +81,7 @@ impl Env {
             docker_bin: "docker".into(),
             quiet: false,
             trace: false,
+            disable_pull: false,
             kill_at: None,
             hook_at: None,
         }

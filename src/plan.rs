@@ -169,8 +169,15 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     let mut image_created = String::new();
     let mut new_major = naming::major_of_tag(&version);
     if image_ok && version_ok {
-        out.verbose(&format!("Pulling {reference}"));
-        let pull = host.runner.run(&host.docker(&["pull", &reference]))?;
+        // dokku-postgres's POSTGRES_DISABLE_PULL (air-gapped hosts): use the image only if it
+        // is already here, as its own upgrade does (docs/dokku-postgres-upgrade-flags.md).
+        let pull = if host.env.disable_pull {
+            out.verbose(&format!("POSTGRES_DISABLE_PULL is set: not pulling {reference}"));
+            host.runner.run(&host.docker(&["image", "inspect", "-f", "{{.Id}}", &reference]))?
+        } else {
+            out.verbose(&format!("Pulling {reference}"));
+            host.runner.run(&host.docker(&["pull", &reference]))?
+        };
         if pull.success() {
             image_id = host.inspect_image(&reference, "{{.Id}}")?;
             image_created = host.inspect_image(&reference, "{{.Created}}")?;
@@ -180,7 +187,11 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
             }
         } else {
             let why = pull.stderr.trim().lines().last().unwrap_or("").to_string();
-            problems.push(format!("Unable to pull image {reference}: {why}"));
+            problems.push(if host.env.disable_pull {
+                format!("Image {reference} is not on this host and POSTGRES_DISABLE_PULL forbids pulling it: run docker image pull {reference} first")
+            } else {
+                format!("Unable to pull image {reference}: {why}")
+            });
         }
     }
 

@@ -106,3 +106,18 @@ fn the_hand_over_keeps_custom_env_and_never_shows_it() {
     assert_eq!(env.lines().collect::<Vec<_>>(), ["TOKEN=s3cr3t-value", "TZ=UTC"]);
     assert_eq!(std::fs::read_to_string(sb.service_dir("plain").join("IMAGE_VERSION")).unwrap().trim(), "15.18");
 }
+
+#[test]
+fn postgres_disable_pull_uses_only_images_already_here() {
+    let sb = Sandbox::up("host-disable-pull");
+    sb.dokku(&["apps:create", "memo"]).ok();
+    sb.dokku(&["postgres:create", "memo-db", "-I", "15"]).ok();
+    sb.dokku(&["postgres:link", "memo-db", "memo"]).ok();
+    let env = [("POSTGRES_DISABLE_PULL", "true")];
+    let run = sb.dokku_env(&env, &["postgres:upgrade", "memo", "-I", "17", "--dry-run"]).code(1);
+    assert!(run.stderr.contains("POSTGRES_DISABLE_PULL forbids pulling it"), "{run:?}");
+    assert!(!run.stdout.contains("Pulling"), "{}", run.stdout);
+    sb.docker(&["pull", "postgres:17"]).ok();
+    let out = sb.dokku_env(&env, &["postgres:upgrade", "memo", "-I", "17", "--dry-run"]).ok();
+    assert!(out.contains("not pulling postgres:17"), "{out}");
+}
