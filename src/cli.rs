@@ -105,17 +105,21 @@ impl UpgradeArgs {
     }
 }
 
-/// The image tag dokku-postgres's own `postgres:upgrade` uses when `-I` is not given:
-/// `POSTGRES_IMAGE_VERSION` when set (a dokkurc), else the tag of the `FROM` line of its
-/// Dockerfile (its `config` reads it there; docs/dokku-postgres-upgrade-flags.md).
+/// The image tag dokku-postgres's own `postgres:upgrade` uses when `-I` is not given: the
+/// `POSTGRES_IMAGE_VERSION` its `config` exports, from the environment (a dokkurc) or its own
+/// default. Asked of `config` itself, since where the default lives changed (its Dockerfile in
+/// 1.48.0, the datastore definition after #390: docs/dokku-postgres-upgrade-flags.md).
 pub fn dokku_postgres_default_version(plugin_available_path: &std::path::Path) -> Option<String> {
-    if let Some(v) = std::env::var("POSTGRES_IMAGE_VERSION").ok().filter(|v| !v.is_empty()) {
-        return Some(v);
-    }
-    let dockerfile = std::fs::read_to_string(plugin_available_path.join("postgres/Dockerfile")).ok()?;
-    let from = dockerfile.lines().find_map(|l| l.trim().strip_prefix("FROM "))?;
-    let tag = from.split_whitespace().next()?.rsplit_once(':')?.1;
-    (!tag.is_empty()).then(|| tag.to_string())
+    let config = plugin_available_path.join("postgres/config");
+    let out = std::process::Command::new("bash")
+        .args(["-c", r#"source "$1" >/dev/null 2>&1; printf '%s' "$POSTGRES_IMAGE_VERSION""#, "bash"])
+        .arg(&config)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (config.is_file() && !version.is_empty()).then_some(version)
 }
 
 /// Shows the last or unfinished upgrade of an app (or service).
@@ -254,11 +258,17 @@ mod tests {
     }
 
     #[test]
-    fn the_default_version_is_the_one_in_dokku_postgres_dockerfile() {
-        let dir = std::env::temp_dir().join(format!("pgu-dockerfile-{}", std::process::id()));
+    fn the_default_version_is_the_one_dokku_postgres_config_exports() {
+        let dir = std::env::temp_dir().join(format!("pgu-config-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("postgres")).unwrap();
         assert_eq!(dokku_postgres_default_version(&dir), None);
+        // As 1.48.0's config does it: the tag of its Dockerfile's FROM line.
         std::fs::write(dir.join("postgres/Dockerfile"), "FROM postgres:18.4\n").unwrap();
+        std::fs::write(
+            dir.join("postgres/config"),
+            "_DIR=\"$(cd \"$(dirname \"${BASH_SOURCE[0]}\")\" && pwd)\"\nexport POSTGRES_IMAGE_VERSION=${POSTGRES_IMAGE_VERSION:=\"$(awk -F '[ :]' '{print $3}' \"${_DIR}/Dockerfile\")\"}\n",
+        )
+        .unwrap();
         assert_eq!(dokku_postgres_default_version(&dir).as_deref(), Some("18.4"));
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -78,7 +78,7 @@ fn dokku_postgres_upgrade_flags_mean_what_they_mean_there() {
     sb.dokku(&["apps:create", "memo"]).ok();
     sb.dokku(&["postgres:create", "memo-db", "-I", "15"]).ok();
     sb.dokku(&["postgres:link", "memo-db", "memo"]).ok();
-    // No -I: dokku-postgres's default, from its Dockerfile's FROM line.
+    // No -I: dokku-postgres's default, as its config exports it.
     let run = sb.dokku(&["postgres:upgrade", "memo", "--dry-run"]);
     assert!(format!("{}{}", run.stdout, run.stderr).contains("postgres:18.4"), "{run:?}");
     // ... or from POSTGRES_IMAGE_VERSION; short forms of dokku-postgres's flags, -R accepted.
