@@ -54,7 +54,7 @@ release:
 		fi; \
 	done
 	@cd dist && ls postgres-upgrade-$(VERSION)-linux-* >/dev/null 2>&1 || { echo "no release binary built" >&2; exit 1; }
-	@{ sed -n '/^#/p' SHA256SUMS; cd dist && sha256sum postgres-upgrade-$(VERSION)-linux-*; } >SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS
+	@{ sed -n '/^#/p' SHA256SUMS; (cd dist && sha256sum postgres-upgrade-$(VERSION)-linux-*); } >SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS
 	@cat SHA256SUMS
 
 # The maintenance window, measured (not part of `make test`): 10 MB, 100 MB, 1 GB.
