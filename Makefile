@@ -39,22 +39,28 @@ demo: deps
 	$(CARGO) build --locked
 	tests/demo
 
-# Static (musl) release binaries for the install trigger's download path, with their sums.
-# A target rustup does not have installed is skipped with the command that adds it.
+# Static (musl) release binaries for the install trigger's download path, and their sums in
+# SHA256SUMS (commit it with the version it is for: install downloads only what it lists).
+# Paths are remapped so that the same commit and toolchain give the same bytes on any machine,
+# which lets .github/workflows/release.yml check its own build against the committed sums.
+# A target rustup does not have is skipped with the command that adds it.
 VERSION = $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' plugin.toml | head -n 1)
 RELEASE_TARGETS = x86_64-unknown-linux-musl:amd64 aarch64-unknown-linux-musl:arm64
+RELEASE_RUSTFLAGS = --remap-path-prefix=$(CURDIR)=/src --remap-path-prefix=$(HOME)/.cargo=/cargo -C target-feature=+crt-static
 release:
 	@mkdir -p dist
 	@for pair in $(RELEASE_TARGETS); do \
 		target=$${pair%%:*}; arch=$${pair##*:}; \
 		if rustup target list --installed 2>/dev/null | grep -qx "$$target"; then \
-			$(CARGO) build --release --locked --target "$$target" && \
-			cp "target/$$target/release/postgres-upgrade" "dist/postgres-upgrade-$(VERSION)-linux-$$arch"; \
+			RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) build --release --locked --target "$$target" && \
+			cp "target/$$target/release/postgres-upgrade" "dist/postgres-upgrade-$(VERSION)-linux-$$arch" || exit 1; \
 		else \
 			echo "skipping $$target: not installed (rustup target add $$target)"; \
 		fi; \
 	done
-	@cd dist && ls postgres-upgrade-$(VERSION)-linux-* >/dev/null 2>&1 && sha256sum postgres-upgrade-$(VERSION)-linux-* | tee SHA256SUMS || echo "no release binary built"
+	@cd dist && ls postgres-upgrade-$(VERSION)-linux-* >/dev/null 2>&1 || { echo "no release binary built" >&2; exit 1; }
+	@{ sed -n '/^#/p' SHA256SUMS; (cd dist && sha256sum postgres-upgrade-$(VERSION)-linux-*); } >SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS
+	@cat SHA256SUMS
 
 # The maintenance window, measured (not part of `make test`): 10 MB, 100 MB, 1 GB.
 bench: deps

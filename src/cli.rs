@@ -22,7 +22,7 @@ pub struct UpgradeArgs {
     /// Image repository of the new service (default: the old service's)
     #[arg(short = 'i', long = "image", value_name = "IMAGE")]
     pub image: Option<String>,
-    /// Image tag of the new service
+    /// Image tag of the new service (default: dokku-postgres's, as its own upgrade has it)
     #[arg(short = 'I', long = "image-version", value_name = "VERSION")]
     pub image_version: Option<String>,
     /// Which of the app's postgres services (default: the one behind DATABASE_URL)
@@ -59,9 +59,67 @@ pub struct UpgradeArgs {
     /// Custom env for the new service, `;`-separated (default: the old service's ENV)
     #[arg(short = 'C', long = "custom-env", allow_hyphen_values = true)]
     pub custom_env: Option<String>,
-    /// dokku-postgres's in-place upgrade flag, passed on when the call is handed to it
-    #[arg(short = 'R', long = "restart-apps", hide = true)]
+    /// Network the new service's container starts on (default: the old service's)
+    #[arg(short = 'N', long = "initial-network", value_name = "NETWORK")]
+    pub initial_network: Option<String>,
+    /// Networks, comma-separated, the new container joins once created (default: the old service's)
+    #[arg(short = 'P', long = "post-create-network", value_name = "NETWORKS")]
+    pub post_create_network: Option<String>,
+    /// Networks, comma-separated, the new container joins once started (default: the old service's)
+    #[arg(short = 'S', long = "post-start-network", value_name = "NETWORKS")]
+    pub post_start_network: Option<String>,
+    /// Shared memory size of the new container (default: the old service's)
+    #[arg(short = 's', long = "shm-size", value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// dokku-postgres's flag; the apps are stopped and started once here anyway. Not passed on
+    /// when the call is handed to its in-place upgrade (see docs/dokku-postgres-upgrade-flags.md)
+    #[arg(short = 'R', long = "restart-apps", value_name = "BOOL")]
     pub restart_apps: Option<String>,
+}
+
+impl UpgradeArgs {
+    /// The new service's container flags given on the command line, as dokku-postgres spells them.
+    pub fn container_flags(&self) -> [(&'static str, &Option<String>); 4] {
+        [
+            ("--initial-network", &self.initial_network),
+            ("--post-create-network", &self.post_create_network),
+            ("--post-start-network", &self.post_start_network),
+            ("--shm-size", &self.shm_size),
+        ]
+    }
+
+    /// The old service's settings with this command line's container flags over them: what the
+    /// new service is created with.
+    pub fn new_service_settings(&self, mut s: crate::host::ServiceSettings) -> crate::host::ServiceSettings {
+        for (field, value) in [
+            (&mut s.initial_network, &self.initial_network),
+            (&mut s.post_create_network, &self.post_create_network),
+            (&mut s.post_start_network, &self.post_start_network),
+            (&mut s.shm_size, &self.shm_size),
+        ] {
+            if let Some(value) = value {
+                *field = value.clone();
+            }
+        }
+        s
+    }
+}
+
+/// The image tag dokku-postgres's own `postgres:upgrade` uses when `-I` is not given: the
+/// `POSTGRES_IMAGE_VERSION` its `config` exports, from the environment (a dokkurc) or its own
+/// default. Asked of `config` itself, since where the default lives changed (its Dockerfile in
+/// 1.48.0, the datastore definition after #390: docs/dokku-postgres-upgrade-flags.md).
+pub fn dokku_postgres_default_version(plugin_available_path: &std::path::Path) -> Option<String> {
+    let config = plugin_available_path.join("postgres/config");
+    let out = std::process::Command::new("bash")
+        .args(["-c", r#"source "$1" >/dev/null 2>&1; printf '%s' "$POSTGRES_IMAGE_VERSION""#, "bash"])
+        .arg(&config)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (config.is_file() && !version.is_empty()).then_some(version)
 }
 
 /// Shows the last or unfinished upgrade of an app (or service).
@@ -86,7 +144,7 @@ pub struct RollbackArgs {
 /// What the binary was asked to do.
 #[derive(Debug)]
 pub enum Invocation {
-    Upgrade(UpgradeArgs),
+    Upgrade(Box<UpgradeArgs>),
     Status(StatusArgs),
     Rollback(RollbackArgs),
     Version,
@@ -107,7 +165,7 @@ pub fn parse(argv: &[String]) -> Result<Invocation, clap::Error> {
     let verb = command.split_once(':').map(|(_, v)| v).unwrap_or(command.as_str());
     let words = clap_argv(command, &argv[1..]);
     Ok(match verb {
-        "upgrade" | "run" => Invocation::Upgrade(UpgradeArgs::try_parse_from(words)?),
+        "upgrade" | "run" => Invocation::Upgrade(Box::new(UpgradeArgs::try_parse_from(words)?)),
         "status" => Invocation::Status(StatusArgs::try_parse_from(words)?),
         "rollback" => Invocation::Rollback(RollbackArgs::try_parse_from(words)?),
         _ => Invocation::Unknown(command.clone()),
@@ -163,6 +221,56 @@ mod tests {
             .unwrap();
         let Invocation::Upgrade(args) = inv else { panic!() };
         assert_eq!((args.target.as_str(), args.format), ("app", Format::Json));
+    }
+
+    #[test]
+    fn dokku_postgres_upgrade_flags_parse_short_and_long() {
+        let short = argv(&["postgres:upgrade", "db", "-N", "a", "-P", "b,c", "-S", "d", "-s", "512mb", "-R", "true"]);
+        let long = argv(&[
+            "postgres:upgrade",
+            "db",
+            "--initial-network",
+            "a",
+            "--post-create-network",
+            "b,c",
+            "--post-start-network",
+            "d",
+            "--shm-size",
+            "512mb",
+            "--restart-apps",
+            "true",
+        ]);
+        for words in [short, long] {
+            let Invocation::Upgrade(args) = parse(&words).unwrap() else { panic!() };
+            assert_eq!(args.image_version, None, "-I is optional, as in dokku-postgres");
+            let s = args.new_service_settings(crate::host::ServiceSettings {
+                initial_network: "old".into(),
+                memory: "1g".into(),
+                ..Default::default()
+            });
+            assert_eq!(
+                (s.initial_network.as_str(), s.post_create_network.as_str(), s.post_start_network.as_str()),
+                ("a", "b,c", "d")
+            );
+            assert_eq!((s.shm_size.as_str(), s.memory.as_str()), ("512mb", "1g"));
+            assert_eq!(args.restart_apps.as_deref(), Some("true"));
+        }
+    }
+
+    #[test]
+    fn the_default_version_is_the_one_dokku_postgres_config_exports() {
+        let dir = std::env::temp_dir().join(format!("pgu-config-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("postgres")).unwrap();
+        assert_eq!(dokku_postgres_default_version(&dir), None);
+        // As 1.48.0's config does it: the tag of its Dockerfile's FROM line.
+        std::fs::write(dir.join("postgres/Dockerfile"), "FROM postgres:18.4\n").unwrap();
+        std::fs::write(
+            dir.join("postgres/config"),
+            "_DIR=\"$(cd \"$(dirname \"${BASH_SOURCE[0]}\")\" && pwd)\"\nexport POSTGRES_IMAGE_VERSION=${POSTGRES_IMAGE_VERSION:=\"$(awk -F '[ :]' '{print $3}' \"${_DIR}/Dockerfile\")\"}\n",
+        )
+        .unwrap();
+        assert_eq!(dokku_postgres_default_version(&dir).as_deref(), Some("18.4"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -90,10 +90,16 @@ impl Client {
         let env_file = PasswordFile::write(host, service, &self.dir)?;
         let alias = format!("dokku-postgres-{service}");
         let user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
-        let cmd = host
-            .docker(&["run", "--rm", "--link", &format!("{}:{alias}", container(service))])
+        let mut cmd = host.docker(&["run", "--rm", "--link", &format!("{}:{alias}", container(service))]);
+        // On the service's initial network, as dokku-postgres's own link container: a legacy
+        // link from the default bridge reaches nothing else (docs/networks.md).
+        let network = host.settings(service)?.initial_network;
+        if !network.is_empty() {
+            cmd = cmd.arg(format!("--network={network}"));
+        }
+        let cmd = cmd
             .arg("-v")
-            .arg(format!("{}:/dump", self.dir.display()))
+            .arg(format!("{}:/dump", host.env.host_path(&self.dir).display()))
             .arg("--env-file")
             .arg(env_file.0.display().to_string())
             .args(["--user", &user, &self.image])

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 #[derive(Debug, Clone)]
 pub struct Env {
     pub dokku_lib_root: PathBuf,
+    /// The same directory as the docker daemon sees it: not the same path when dokku itself
+    /// runs in a container (`DOKKU_LIB_HOST_ROOT`, as dokku-postgres reads it: docs/networks.md).
+    pub dokku_lib_host_root: PathBuf,
     pub plugin_enabled_path: PathBuf,
     pub plugin_available_path: PathBuf,
     /// `dokku` itself, for calling other plugins' commands.
@@ -12,6 +15,8 @@ pub struct Env {
     pub docker_bin: String,
     pub quiet: bool,
     pub trace: bool,
+    /// dokku-postgres's `POSTGRES_DISABLE_PULL=true`: images are never pulled.
+    pub disable_pull: bool,
     /// Test-only: the step boundary at which the upgrade kills itself (see upgrade.rs).
     pub kill_at: Option<String>,
     /// Test-only: `N:PROGRAM` runs PROGRAM (no shell) just before step N, as another writer
@@ -27,6 +32,7 @@ impl Env {
         );
         let plugin_path = var("PLUGIN_PATH").map(PathBuf::from).unwrap_or_else(|| lib_root.join("plugins"));
         Env {
+            dokku_lib_host_root: var("DOKKU_LIB_HOST_ROOT").map(PathBuf::from).unwrap_or_else(|| lib_root.clone()),
             plugin_enabled_path: var("PLUGIN_ENABLED_PATH")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| plugin_path.join("enabled")),
@@ -40,6 +46,7 @@ impl Env {
             docker_bin: var("DOCKER_BIN").unwrap_or_else(|| "docker".into()),
             quiet: var("DOKKU_QUIET_OUTPUT").is_some(),
             trace: var("DOKKU_TRACE").as_deref() == Some("1"),
+            disable_pull: var("POSTGRES_DISABLE_PULL").as_deref() == Some("true"),
             kill_at: var("POSTGRES_UPGRADE_KILL_AT"),
             hook_at: var("POSTGRES_UPGRADE_HOOK_AT"),
         }
@@ -48,6 +55,14 @@ impl Env {
     /// Where the plugin keeps its own files: dumps, reports (and later the journal).
     pub fn data_dir(&self) -> PathBuf {
         self.dokku_lib_root.join("data/postgres-upgrade")
+    }
+
+    /// `path` (under `DOKKU_LIB_ROOT`) as a `docker run -v` source: under the host root.
+    pub fn host_path(&self, path: &std::path::Path) -> PathBuf {
+        match path.strip_prefix(&self.dokku_lib_root) {
+            Ok(rest) => self.dokku_lib_host_root.join(rest),
+            Err(_) => path.to_path_buf(),
+        }
     }
 
     /// dokku-postgres's service root (`POSTGRES_ROOT`, docs/dokku-postgres-service.md#files).
@@ -59,14 +74,31 @@ impl Env {
     pub fn for_tests(lib_root: &std::path::Path) -> Env {
         Env {
             dokku_lib_root: lib_root.to_path_buf(),
+            dokku_lib_host_root: lib_root.to_path_buf(),
             plugin_enabled_path: lib_root.join("plugins/enabled"),
             plugin_available_path: lib_root.join("plugins/available"),
             dokku_bin: "dokku".into(),
             docker_bin: "docker".into(),
             quiet: false,
             trace: false,
+            disable_pull: false,
             kill_at: None,
             hook_at: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mounts_name_the_hosts_path_when_dokku_runs_in_a_container() {
+        let mut env = Env::for_tests(std::path::Path::new("/var/lib/dokku"));
+        let dumps = std::path::Path::new("/var/lib/dokku/data/postgres-upgrade/memo/dumps");
+        assert_eq!(env.host_path(dumps), dumps);
+        env.dokku_lib_host_root = PathBuf::from("/srv/dokku");
+        assert_eq!(env.host_path(dumps), std::path::Path::new("/srv/dokku/data/postgres-upgrade/memo/dumps"));
+        assert_eq!(env.host_path(std::path::Path::new("/tmp/x")), std::path::Path::new("/tmp/x"));
     }
 }

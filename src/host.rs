@@ -315,7 +315,9 @@ pub fn parse_cron_line(line: &str) -> Option<Schedule> {
     let words: Vec<&str> = rest.split_whitespace().collect();
     let at = words.iter().position(|w| *w == "postgres:backup")?;
     let bucket = words.get(at + 2)?.to_string();
-    Some(Schedule { when: when.trim().to_string(), bucket, use_iam: words[at + 3..].contains(&"--use-iam") })
+    // backup-schedule writes its flag as given: `--use-iam` or `-u` (docs/dokku-postgres-upgrade-flags.md).
+    let use_iam = words[at + 3..].iter().any(|w| *w == "--use-iam" || *w == "-u");
+    Some(Schedule { when: when.trim().to_string(), bucket, use_iam })
 }
 
 /// Writes `contents` to a file only its owner may read (mode 0600 from its creation on).
@@ -346,6 +348,8 @@ mod tests {
         assert_eq!((s.when.as_str(), s.bucket.as_str(), s.use_iam), ("0 3 * * *", "my-bucket", false));
         let s = parse_cron_line("@daily dokku /usr/bin/dokku postgres:backup db b --use-iam").unwrap();
         assert_eq!((s.when.as_str(), s.bucket.as_str(), s.use_iam), ("@daily", "b", true));
+        let s = parse_cron_line("0 3 * * * dokku /usr/bin/dokku postgres:backup db b -u").unwrap();
+        assert!(s.use_iam, "backup-schedule keeps -u as typed");
         assert!(parse_cron_line("garbage").is_none());
     }
 }

@@ -134,7 +134,7 @@ fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
         Err(err) => return failed(err),
     };
     match decision {
-        Decision::HandOver { service, args: handed } => {
+        Decision::HandOver { service, args: handed, custom_env } => {
             out.info1(&format!(
                 "{service} is a service moving within its image and major version: handing over to dokku-postgres's postgres:upgrade"
             ));
@@ -152,7 +152,7 @@ fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 Ok(locks) => locks,
                 Err(err) => return failed(err),
             };
-            let code = match hand_over(env, &handed, json_mode) {
+            let code = match hand_over(env, &handed, &custom_env, json_mode) {
                 Ok(code) => code,
                 Err(err) => return failed(err),
             };
@@ -226,13 +226,13 @@ fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
     }
 }
 
-/// Replaces this process with dokku-postgres's own `subcommands/upgrade`, arguments unchanged.
 /// Runs dokku-postgres's own `subcommands/upgrade` with its output shown as it comes (on stderr
 /// in json mode, so that stdout stays one report); returns its exit code.
-fn hand_over(env: &Env, args: &[String], json_mode: bool) -> anyhow::Result<i32> {
+/// The custom env goes in `POSTGRES_CUSTOM_ENV`, which dokku-postgres reads when `-C` is absent.
+fn hand_over(env: &Env, args: &[String], custom_env: &str, json_mode: bool) -> anyhow::Result<i32> {
     let script = env.plugin_enabled_path.join("postgres/subcommands/upgrade");
     let mut cmd = std::process::Command::new(&script);
-    cmd.args(args);
+    cmd.args(args).env("POSTGRES_CUSTOM_ENV", custom_env);
     if json_mode {
         cmd.stdout(std::io::stderr());
     }

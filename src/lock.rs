@@ -2,12 +2,18 @@
 //! per name under the plugin's data directory (nix's `Flock`, as dokku's ps retire lock). The
 //! kernel drops the lock when its process dies, so a lock left by a killed upgrade never blocks;
 //! the file's text says who holds it.
+//!
+//! Deploys: `apps:lock` only creates dokku's `.deploy.lock`; a `git push` takes a non-waiting
+//! flock on that file and deletes it when done (docs/deploy-lock.md). What stops a push is a
+//! holder of the flock, so this process holds it on every app it upgrades until it exits.
 
 use anyhow::{Context, Result, bail};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 pub struct Locks {
     held: Vec<(String, Flock<File>)>,
@@ -54,7 +60,8 @@ impl Locks {
 }
 
 /// Every lock an upgrade needs, for its apps and its two services, under the plugin's data
-/// directory; the first one held elsewhere ends it.
+/// directory; the first one held elsewhere ends it. An app whose deploy lock file exists (an
+/// earlier run locked it and died: resume and rollback) gets its deploy flock back here too.
 pub fn for_upgrade<'n>(
     data_dir: &Path,
     apps: impl IntoIterator<Item = &'n str>,
@@ -64,11 +71,67 @@ pub fn for_upgrade<'n>(
     let mut locks = Locks::new();
     for app in apps {
         locks.take(&dir, "app", app)?;
+        // data_dir is $DOKKU_LIB_ROOT/data/postgres-upgrade; dokku's app data is its sibling.
+        hold_deploy(&data_dir.with_file_name("apps"), app, false)?;
     }
     for service in services {
         locks.take(&dir, "service", service)?;
     }
     Ok(locks)
+}
+
+/// Deploy flocks this process holds, by lock file. They are never given back before the process
+/// ends: once `apps:unlock` has deleted the file, the one held belongs to no path, and the next
+/// push creates a new file and takes its lock.
+static DEPLOYS: Mutex<Vec<(PathBuf, Flock<File>)>> = Mutex::new(Vec::new());
+
+/// The deploy lock file of `app` under dokku's app data directory (`$DOKKU_LIB_ROOT/data/apps`).
+pub fn deploy_lock_path(apps_dir: &Path, app: &str) -> PathBuf {
+    apps_dir.join(app).join(".deploy.lock")
+}
+
+/// Holds the flock a `git push` of `app` takes, as long as this process runs. With `create`,
+/// the file is made when missing (`apps:lock` then finds it); without, a missing file means
+/// there is nothing to hold. Fails at once when a deploy holds it.
+pub fn hold_deploy(apps_dir: &Path, app: &str, create: bool) -> Result<()> {
+    let path = deploy_lock_path(apps_dir, app);
+    let mut held = DEPLOYS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(i) = held.iter().position(|(p, _)| *p == path) {
+        if names(&path, &held[i].1)? {
+            return Ok(());
+        }
+        held.remove(i);
+    }
+    if create {
+        let dir = path.parent().unwrap_or(apps_dir);
+        std::fs::create_dir_all(dir).with_context(|| format!("Unable to create {}", dir.display()))?;
+    }
+    // A push that held the file deletes it when it ends: a lock won on a deleted file guards no
+    // path, so take it again on the new one.
+    for _ in 0..5 {
+        let file = match OpenOptions::new().write(true).create(create).truncate(false).open(&path) {
+            Ok(file) => file,
+            Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("Unable to open {}", path.display())),
+        };
+        let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
+            anyhow::anyhow!("A deploy of {app} is running (it holds {}); retry when it has finished", path.display())
+        })?;
+        if names(&path, &lock)? {
+            held.push((path, lock));
+            return Ok(());
+        }
+        if !create && !path.exists() {
+            return Ok(());
+        }
+    }
+    bail!("{} kept changing while its lock was taken", path.display())
+}
+
+/// Whether `path` still names the file `lock` was taken on.
+fn names(path: &Path, lock: &File) -> Result<bool> {
+    let ours = lock.metadata()?;
+    Ok(std::fs::metadata(path).is_ok_and(|now| now.ino() == ours.ino() && now.dev() == ours.dev()))
 }
 
 impl Default for Locks {
@@ -80,6 +143,34 @@ impl Default for Locks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether another open file description could take the deploy flock now (as a push would).
+    fn a_push_could_lock(path: &Path) -> bool {
+        let file = OpenOptions::new().write(true).create(true).truncate(false).open(path).unwrap();
+        Flock::lock(file, FlockArg::LockExclusiveNonblock).is_ok()
+    }
+
+    #[test]
+    fn the_deploy_flock_is_held_and_a_held_one_is_refused() {
+        let apps = std::env::temp_dir().join(format!("pgu-deploys-{}", std::process::id()));
+        std::fs::create_dir_all(apps.join("memo")).unwrap();
+        std::fs::create_dir_all(apps.join("busy")).unwrap();
+        // No file and no create: nothing to hold, nothing made.
+        hold_deploy(&apps, "memo", false).unwrap();
+        assert!(!deploy_lock_path(&apps, "memo").exists());
+        hold_deploy(&apps, "memo", true).unwrap();
+        hold_deploy(&apps, "memo", true).unwrap();
+        assert!(!a_push_could_lock(&deploy_lock_path(&apps, "memo")));
+        // Deleted (apps:unlock): the next push makes a new file and gets its lock.
+        std::fs::remove_file(deploy_lock_path(&apps, "memo")).unwrap();
+        assert!(a_push_could_lock(&deploy_lock_path(&apps, "memo")));
+        // A deploy holding it: refused, with the file named.
+        let holder = File::create(deploy_lock_path(&apps, "busy")).unwrap();
+        let _held = Flock::lock(holder, FlockArg::LockExclusiveNonblock).unwrap();
+        let err = hold_deploy(&apps, "busy", true).unwrap_err().to_string();
+        assert!(err.starts_with("A deploy of busy is running"), "{err}");
+        std::fs::remove_dir_all(&apps).unwrap();
+    }
 
     #[test]
     fn a_second_holder_is_refused_with_the_first_ones_pid() {

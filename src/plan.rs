@@ -66,10 +66,12 @@ pub enum Decision {
     /// A service was named and the move is one dokku-postgres's in-place upgrade does safely.
     /// dokku-postgres's upgrade takes its defaults from POSTGRES_IMAGE, not from the service, and
     /// clears custom env and config options not passed again (docs/dokku-postgres-service.md#commands,
-    /// upgrade, #264, #352): so the call is made with all of them spelled out.
+    /// upgrade, #264, #352): so the call is made with all of them spelled out, the custom env
+    /// through `POSTGRES_CUSTOM_ENV` (it may hold secrets: never an argument, never printed).
     HandOver {
         service: String,
         args: Vec<String>,
+        custom_env: String,
     },
 }
 
@@ -105,7 +107,11 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
 
     let settings = host.settings(&old)?;
     let image = args.image.clone().unwrap_or_else(|| settings.image.clone());
-    let Some(version) = args.image_version.clone() else {
+    let Some(version) = args
+        .image_version
+        .clone()
+        .or_else(|| crate::cli::dokku_postgres_default_version(&host.env.plugin_available_path))
+    else {
         bail!("Please specify the new image version with --image-version VERSION (-I)");
     };
     if image.is_empty() {
@@ -131,13 +137,15 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     {
         let mut handed = vec!["postgres:upgrade".to_string(), old.clone(), "-i".into(), image, "-I".into(), version];
         let config_options = args.config_options.clone().unwrap_or(settings.config_options);
-        let custom_env = args.custom_env.clone().unwrap_or_else(|| settings.custom_env.join(";"));
-        for (flag, value) in [("-c", config_options), ("-C", custom_env)] {
-            if !value.is_empty() {
-                handed.push(flag.into());
-                handed.push(value);
+        if !config_options.is_empty() {
+            handed.extend(["-c".to_string(), config_options]);
+        }
+        for (flag, value) in args.container_flags() {
+            if let Some(value) = value {
+                handed.extend([flag.to_string(), value.clone()]);
             }
         }
+        let custom_env = args.custom_env.clone().unwrap_or_else(|| settings.custom_env.join(";"));
         if args.restart_apps.is_some() {
             // dokku-postgres 1.48's -R calls ps_stop, which dokku removed in 0.22 (docs/dokku-host.md#ps
             // ): it would fail after rewriting IMAGE*.
@@ -145,7 +153,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
                 "-R/--restart-apps is not passed on: the linked apps keep running and reconnect after the restart",
             );
         }
-        return Ok(Decision::HandOver { service: old, args: handed });
+        return Ok(Decision::HandOver { service: old, args: handed, custom_env });
     }
 
     // The old service must be up: its data is read live.
@@ -163,8 +171,15 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     let mut image_created = String::new();
     let mut new_major = naming::major_of_tag(&version);
     if image_ok && version_ok {
-        out.verbose(&format!("Pulling {reference}"));
-        let pull = host.runner.run(&host.docker(&["pull", &reference]))?;
+        // dokku-postgres's POSTGRES_DISABLE_PULL (air-gapped hosts): use the image only if it
+        // is already here, as its own upgrade does (docs/dokku-postgres-upgrade-flags.md).
+        let pull = if host.env.disable_pull {
+            out.verbose(&format!("POSTGRES_DISABLE_PULL is set: not pulling {reference}"));
+            host.runner.run(&host.docker(&["image", "inspect", "-f", "{{.Id}}", &reference]))?
+        } else {
+            out.verbose(&format!("Pulling {reference}"));
+            host.runner.run(&host.docker(&["pull", &reference]))?
+        };
         if pull.success() {
             image_id = host.inspect_image(&reference, "{{.Id}}")?;
             image_created = host.inspect_image(&reference, "{{.Created}}")?;
@@ -174,7 +189,11 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
             }
         } else {
             let why = pull.stderr.trim().lines().last().unwrap_or("").to_string();
-            problems.push(format!("Unable to pull image {reference}: {why}"));
+            problems.push(if host.env.disable_pull {
+                format!("Image {reference} is not on this host and POSTGRES_DISABLE_PULL forbids pulling it: run docker image pull {reference} first")
+            } else {
+                format!("Unable to pull image {reference}: {why}")
+            });
         }
     }
 
@@ -359,7 +378,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         old_db,
         old_key,
         apps,
-        settings,
+        settings: args.new_service_settings(settings),
         backup,
         use_maintenance,
         survey,

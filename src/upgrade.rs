@@ -470,6 +470,10 @@ impl<'a> Upgrade<'a> {
 
     fn lock_deploys(&mut self) -> Result<()> {
         for app in &self.plan.apps {
+            // What stops a `git push` is the flock on the file apps:lock creates, taken first so
+            // that a push already running is refused before anything is pushed on the undo stack.
+            let apps_dir = self.host.env.dokku_lib_root.join("data/apps");
+            crate::lock::hold_deploy(&apps_dir, &app.name, true)?;
             self.push_undo(Action::Unlock { app: app.name.clone() })?;
             self.check(&self.dokku(&["apps:lock", &app.name]))?;
         }

@@ -83,11 +83,14 @@ fn a_pinned_release_asset_is_verified_and_a_wrong_sum_is_refused() {
     let url = format!("file://{}", assets.display());
     let env = [("POSTGRES_UPGRADE_RELEASE_URL", url.as_str()), ("PATH", "/usr/local/bin:/usr/bin:/bin")];
 
-    // A wrong sum: refused, nothing installed.
+    // A wrong sum: refused, nothing installed, and still exit 0 (plugn would skip every later
+    // plugin's trigger); the command says why when it is run.
     std::fs::write(plugin.join("SHA256SUMS"), format!("{}  {asset}\n", "0".repeat(64))).unwrap();
-    let run = trigger(&sb, "install", &[], &env).code(1);
+    let run = trigger(&sb, "install", &[], &env).code(0);
     assert!(run.stderr.contains("Refusing") && run.stderr.contains("nothing was installed"), "{}", run.stderr);
     assert!(!installed(&sb).exists());
+    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17"]).code(1);
+    assert!(run.stderr.contains("binary missing") && run.stderr.contains("Refusing"), "{}", run.stderr);
 
     // The right sum: downloaded, verified, installed.
     std::fs::write(plugin.join("SHA256SUMS"), format!("{}  {asset}\n", sha256(&assets.join(&asset)))).unwrap();
@@ -113,16 +116,19 @@ fn without_a_shipped_binary_or_a_pinned_sum_cargo_builds_it() {
 fn nothing_to_install_from_gives_one_message() {
     let sb = Sandbox::up("install-nothing");
     without_binaries(&sb);
-    // No cargo and no docker on this PATH.
-    let run = trigger(&sb, "install", &[], &[("PATH", "/usr/bin:/bin"), ("DOCKER_BIN", "/nonexistent/docker")]).code(1);
+    // No cargo and no docker on this PATH: one line, and exit 0 so later plugins' triggers run.
+    let run = trigger(&sb, "install", &[], &[("PATH", "/usr/bin:/bin"), ("DOCKER_BIN", "/nonexistent/docker")]).code(0);
     assert!(run.stderr.contains("Install a Rust toolchain"), "{}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 
-    // The shims say so in one line too.
-    let run = sb.dokku(&["postgres-upgrade:run", "memo", "-I", "17"]);
-    assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("postgres-upgrade binary missing"), "{}", run.stderr);
-    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    // The shims say so in one line too, with what the install found missing.
+    for command in ["postgres-upgrade:run", "postgres:upgrade"] {
+        let run = sb.dokku(&[command, "memo", "-I", "17"]);
+        assert_eq!(run.code, 1);
+        assert!(run.stderr.contains("postgres-upgrade binary missing"), "{}", run.stderr);
+        assert!(run.stderr.contains("Install a Rust toolchain"), "{}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    }
 }
 
 #[test]
@@ -141,4 +147,166 @@ fn uninstall_gives_postgres_upgrade_back_to_dokku_postgres() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(!run.stdout.contains("handing over"), "{}", run.stdout);
     assert_eq!(std::fs::read_to_string(sb.service_dir("plain").join("IMAGE_VERSION")).unwrap().trim(), "15.18");
+}
+
+// ------------------------------------------------ the plugin:* commands, as dokku runs them ------
+
+/// A community plugin sorting after this one whose `install` and `update` triggers leave a mark:
+/// proof that plugn went on past this plugin's triggers.
+fn later_plugin(sb: &Sandbox) -> PathBuf {
+    let dir = sb.lib_root().join("plugins/available/zz-later");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("plugin.toml"), "[plugin]\ndescription = \"marks\"\nversion = \"1\"\n[plugin.config]\n")
+        .unwrap();
+    for hook in ["install", "update"] {
+        let path = dir.join(hook);
+        std::fs::write(&path, format!("#!/usr/bin/env bash\ntouch \"$(dirname \"$0\")/ran-{hook}\"\n")).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    sb.dokku(&["plugin:enable", "zz-later"]).ok();
+    dir
+}
+
+fn route(sb: &Sandbox) -> PathBuf {
+    sb.lib_root().join("plugins/enabled/postgres:upgrade")
+}
+
+#[test]
+fn plugin_update_without_a_name_runs_every_plugins_update() {
+    let sb = Sandbox::up("install-update-all");
+    let later = later_plugin(&sb);
+    let out = sb.dokku(&["plugin:update"]).ok();
+    assert!(out.contains("Plugin (postgres:upgrade) not managed by git"), "{out}");
+    assert!(later.join("ran-update").exists(), "the update trigger ran for every plugin:\n{out}");
+    assert!(route(&sb).join("subcommands/default").is_file());
+    assert!(sb.dokku(&["plugin:list"]).ok().contains("postgres:upgrade"));
+}
+
+#[test]
+fn disable_gives_the_command_back_and_enable_takes_it_again() {
+    let sb = Sandbox::up("install-disable");
+    sb.dokku(&["postgres:create", "plain", "-I", "15.6"]).ok();
+    sb.dokku(&["plugin:disable", "postgres-upgrade"]).ok();
+    let run = sb.dokku(&["postgres:upgrade", "plain", "-I", "15.18"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains("handing over"), "dokku-postgres answered itself: {}", run.stdout);
+    assert_eq!(std::fs::read_to_string(sb.service_dir("plain").join("IMAGE_VERSION")).unwrap().trim(), "15.18");
+    sb.dokku(&["plugin:enable", "postgres-upgrade"]).ok();
+    let out = sb.dokku(&["postgres:upgrade", "plain", "-I", "15.18"]).ok();
+    assert!(out.contains("handing over"), "{out}");
+}
+
+#[test]
+fn uninstalling_a_disabled_plugin_leaves_nothing_behind() {
+    let sb = Sandbox::up("install-uninstall-disabled");
+    sb.dokku(&["plugin:disable", "postgres-upgrade"]).ok();
+    sb.dokku(&["plugin:uninstall", "postgres-upgrade"]).ok();
+    for gone in [
+        route(&sb),
+        sb.lib_root().join("plugins/available/postgres:upgrade"),
+        sb.lib_root().join("plugins/available/postgres-upgrade"),
+        installed(&sb),
+    ] {
+        assert!(!gone.exists() && gone.symlink_metadata().is_err(), "{} is left", gone.display());
+    }
+    let list = sb.dokku(&["plugin:list"]).ok();
+    assert!(!list.contains("postgres-upgrade") && !list.contains("postgres:upgrade"), "{list}");
+    sb.dokku(&["plugin:installed", "postgres"]).ok();
+}
+
+#[test]
+fn help_all_lists_one_line_per_command_and_completion_stays_clean() {
+    let sb = Sandbox::up("install-help");
+    let all = sb.dokku(&["help", "--all"]).ok();
+    let ours: Vec<&str> = all.lines().filter(|l| l.contains("postgres-upgrade")).collect();
+    assert!(ours.len() >= 5, "{all}");
+    for line in &ours {
+        assert!(line.starts_with("    postgres"), "{line:?}");
+    }
+    assert!(!all.contains("--keep-old"), "flags belong to postgres-upgrade:help:\n{all}");
+    let cache = std::fs::read_to_string(sb.dir.join("var/cache/dokku-completion")).unwrap();
+    for word in cache.lines() {
+        assert!(!word.starts_with('-') && !word.contains(','), "completion word {word:?}:\n{cache}");
+    }
+    for command in ["postgres-upgrade:run", "postgres-upgrade:status", "postgres-upgrade:rollback", "postgres:upgrade"]
+    {
+        assert!(cache.lines().any(|w| w == command), "{command} missing:\n{cache}");
+    }
+    // The full usage, and a word in postgres:help about who answers postgres:upgrade.
+    let usage = sb.dokku(&["postgres-upgrade:help"]).ok();
+    assert!(usage.contains("--keep-old") && usage.contains("--post-create-network"), "{usage}");
+    let help = sb.dokku(&["postgres:help"]).ok();
+    assert!(help.contains("postgres:upgrade is answered by the postgres-upgrade plugin"), "{help}");
+    assert!(help.contains("postgres:create"), "dokku-postgres's own help is still there:\n{help}");
+}
+
+/// The repository the plugin is installed from, as a GitHub URL that git maps to a local clone
+/// source: the origin the install trigger reads is the GitHub one.
+const ORIGIN: &str = "https://github.com/sandbox-owner/dokku-postgres-upgrade.git";
+
+#[test]
+fn installed_as_root_from_a_clone_chowned_to_dokku_reads_its_origin_and_blocks_no_plugin() {
+    let sb = Sandbox::up("install-clone");
+    sb.dokku(&["plugin:uninstall", "postgres-upgrade"]).ok();
+    let later = later_plugin(&sb);
+    let source = sb.sandbox(&["git-source"]).ok().trim().to_string();
+    // A sum for this version, so that the release is tried (and fails: no such repository).
+    let asset = format!("postgres-upgrade-{}-linux-{}", version(), arch());
+    std::fs::write(Path::new(&source).join("SHA256SUMS"), format!("{}  {asset}\n", "1".repeat(64))).unwrap();
+    Command::new("git")
+        .args(["-C", &source, "commit", "-qam", "sums"])
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@t")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@t")
+        .status()
+        .unwrap();
+    let insteadof = format!("url.file://{source}.insteadOf");
+    // The core plugin trigger chowns every checkout to the system user (here nobody) first.
+    let env = [
+        ("DOKKU_SYSTEM_USER", "nobody"),
+        ("DOKKU_SYSTEM_GROUP", "nogroup"),
+        ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        ("GIT_CONFIG_COUNT", "1"),
+        ("GIT_CONFIG_KEY_0", insteadof.as_str()),
+        ("GIT_CONFIG_VALUE_0", ORIGIN),
+    ];
+    let run = sb.dokku_env(&env, &["plugin:install", ORIGIN, "--name", "postgres-upgrade"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let checkout = plugin_dir(&sb);
+    let owner = Command::new("stat").args(["-c", "%U"]).arg(&checkout).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&owner.stdout).trim(), "nobody");
+    let releases =
+        format!("https://github.com/sandbox-owner/dokku-postgres-upgrade/releases/download/v{}/{asset}", version());
+    assert!(run.stdout.contains(&format!("download from {releases} failed")), "the origin was read:\n{}", run.stdout);
+    assert!(later.join("ran-install").exists(), "plugn went on to later plugins");
+    assert!(route(&sb).join("subcommands/default").is_file());
+    // Nothing to install from here: the command says so, and why.
+    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17"]).code(1);
+    assert!(run.stderr.contains("Install a Rust toolchain"), "{}", run.stderr);
+}
+
+#[test]
+fn the_end_to_end_scenario_of_the_real_host_workflow_passes_in_the_sandbox() {
+    let sb = Sandbox::up("install-scenario");
+    // As .github/workflows/real-host.yml: the checkout, with the binary shipped in bin/,
+    // installed with plugin:install from git.
+    sb.dokku(&["plugin:uninstall", "postgres-upgrade"]).ok();
+    let source = PathBuf::from(sb.sandbox(&["git-source"]).ok().trim());
+    std::fs::create_dir_all(source.join("bin")).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_postgres-upgrade"), source.join("bin/postgres-upgrade")).unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git").arg("-C").arg(&source).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["add", "-f", "bin/postgres-upgrade"]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "shipped binary"]);
+    let url = format!("file://{}", source.display());
+    sb.dokku(&["plugin:install", &url, "--name", "postgres-upgrade"]).ok();
+
+    let path = format!("{}:{}", sb.dir.join("bin").display(), std::env::var("PATH").unwrap());
+    let out = Command::new(support::repo().join("tests/scenario")).env("PATH", path).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("=====> scenario: done"), "{stdout}");
 }

@@ -153,13 +153,109 @@ fn postgres_upgrade_route_wins_over_dokku_postgres_upgrade() {
     let route = enabled(&sb).join("postgres:upgrade/subcommands/default");
     assert!(route.is_file(), "the plugin's install trigger made {}", route.display());
     assert!(enabled(&sb).join("postgres/subcommands/upgrade").is_file(), "dokku-postgres ships subcommands/upgrade");
+    fs::remove_file(&route).unwrap();
     script(&route, "#!/usr/bin/env bash\necho \"routed $*\"\n");
     assert_eq!(sb.dokku(&["postgres:upgrade", "db", "-I", "17"]).ok(), "routed postgres:upgrade db -I 17\n");
     // Without the route, dokku-postgres's own subcommand gets the call.
-    fs::remove_dir_all(enabled(&sb).join("postgres:upgrade")).unwrap();
+    fs::remove_file(enabled(&sb).join("postgres:upgrade")).unwrap();
     let run = sb.dokku(&["postgres:upgrade", "nosuch-db"]);
     assert!(!run.stdout.contains("routed"), "{run:?}");
     assert!(run.stderr.contains("nosuch-db"), "postgres's upgrade answered: {run:?}");
+}
+
+/// A plugin in available/ (enabled unless `enable` is false) whose HOOK triggers append their
+/// name to DIR/hooks.log; a `fail` body makes the trigger exit 1.
+fn marking_plugin(sb: &Sandbox, name: &str, hooks: &[&str], body: &str, enable: bool) {
+    let dir = sb.lib_root().join("plugins/available").join(name);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("plugin.toml"), "[plugin]\ndescription = \"t\"\nversion = \"1\"\n[plugin.config]\n").unwrap();
+    let log = sb.dir.join("hooks.log");
+    for hook in hooks {
+        script(
+            &dir.join(hook),
+            &format!("#!/usr/bin/env bash\necho \"{name} {hook} $*\" >>{}\n{body}\n", log.display()),
+        );
+    }
+    if enable {
+        sb.dokku(&["plugin:enable", name]).ok();
+    }
+}
+
+fn hooks_log(sb: &Sandbox) -> String {
+    fs::read_to_string(sb.dir.join("hooks.log")).unwrap_or_default()
+}
+
+#[test]
+fn plugn_update_fails_on_a_bare_enabled_directory_and_plugin_update_stops_there() {
+    let sb = Sandbox::up("dokku-plugn-update");
+    marking_plugin(&sb, "zz-later", &["update"], "", true);
+    // A directory in enabled/ with no counterpart in available/, as an old route was.
+    script(&enabled(&sb).join("aa:bare/subcommands/default"), "#!/usr/bin/env bash\n");
+    let run = sb.dokku(&["plugin:update"]).code(1);
+    assert!(run.stdout.contains("Plugin (aa:bare) not installed"), "{run:?}");
+    assert_eq!(hooks_log(&sb), "", "the update trigger never ran");
+    // plugin:update NAME refuses names plugn could not update, and core plugins.
+    fails(sb.dokku(&["plugin:update", "aa:bare"]), 1, "Invalid plugin name specified");
+    fails(sb.dokku(&["plugin:update", "apps"]), 1, "Cannot trigger plugin:update against core plugin");
+    fs::remove_dir_all(enabled(&sb).join("aa:bare")).unwrap();
+    let out = sb.dokku(&["plugin:update"]).ok();
+    assert!(out.contains("Plugin (zz-later) not managed by git"), "{out}");
+    assert_eq!(hooks_log(&sb), "zz-later update \n");
+}
+
+#[test]
+fn plugn_triggers_only_enabled_plugins_and_stops_at_the_first_failure() {
+    let sb = Sandbox::up("dokku-plugn-trigger");
+    marking_plugin(&sb, "aa-fails", &["install"], "exit 1", true);
+    marking_plugin(&sb, "zz-later", &["install", "uninstall"], "", true);
+    fails(sb.dokku(&["plugin:install"]), 1, "");
+    assert_eq!(hooks_log(&sb), "aa-fails install \n", "plugn stopped at the failing trigger");
+    sb.dokku(&["plugin:uninstall", "aa-fails"]).ok();
+    // A disabled plugin hears nothing, not even its own uninstall.
+    sb.dokku(&["plugin:disable", "zz-later"]).ok();
+    fails(sb.dokku(&["plugin:disable", "zz-later"]), 1, "Plugin already disabled");
+    fails(sb.dokku(&["plugin:disable", "apps"]), 1, "Cannot disable a core plugin");
+    sb.dokku(&["plugin:uninstall", "zz-later"]).ok();
+    assert_eq!(
+        hooks_log(&sb),
+        "aa-fails install \nzz-later uninstall aa-fails\n",
+        "every enabled plugin hears an uninstall"
+    );
+    assert!(!sb.lib_root().join("plugins/available/zz-later").exists());
+    fails(sb.dokku(&["plugin:uninstall", "zz-later"]), 1, "Plugin (zz-later) is not currently installed");
+}
+
+#[test]
+fn plugin_install_clones_enables_and_chowns_before_any_other_trigger() {
+    let sb = Sandbox::up("dokku-plugin-install");
+    let source = sb.sandbox(&["git-source"]).ok().trim().to_string();
+    sb.dokku(&["plugin:uninstall", "postgres-upgrade"]).ok();
+    let url = format!("file://{source}");
+    let run = sb.dokku_env(
+        // No cargo on PATH: the install trigger builds nothing (tests/install.rs covers it).
+        &[("DOKKU_SYSTEM_USER", "nobody"), ("DOKKU_SYSTEM_GROUP", "nogroup"), ("PATH", "/usr/local/bin:/usr/bin:/bin")],
+        &["plugin:install", &url, "--name", "postgres-upgrade"],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let checkout = sb.lib_root().join("plugins/available/postgres-upgrade");
+    assert!(checkout.join(".git").is_dir(), "a real clone");
+    let owner = Command::new("stat").args(["-c", "%U"]).arg(&checkout).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&owner.stdout).trim(), "nobody");
+    // As on the host, root's git refuses the clone until plugn update trusts it.
+    let refused = Command::new("git")
+        .args(["-C"])
+        .arg(&checkout)
+        .args(["remote", "get-url", "origin"])
+        .env("GIT_CONFIG_GLOBAL", sb.dir.join("root/.gitconfig"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("dubious ownership"), "{refused:?}");
+    let out = sb.dokku_env(&[("PATH", "/usr/local/bin:/usr/bin:/bin")], &["plugin:update", "postgres-upgrade"]).ok();
+    assert!(out.contains("Plugin (postgres-upgrade) updated"), "{out}");
+    // Installing the same URL again keeps the clone, then fails to enable it again, as dokku's.
+    let run = fails(sb.dokku(&["plugin:install", &url, "--name", "postgres-upgrade"]), 1, "Plugin already enabled");
+    assert!(run.stderr.contains("Plugin 'postgres-upgrade' is already installed."), "{run:?}");
 }
 
 #[test]
@@ -396,24 +492,41 @@ fn docker_options_add_remove_clear_report() {
     assert_eq!(sb.dokku(&["docker-options:report", "app", "--docker-options-run"]).ok(), "\n");
 }
 
+/// Holds an exclusive flock on `path` (created if missing) until dropped, as a running deploy does.
+fn hold_flock(path: &Path) -> nix::fcntl::Flock<fs::File> {
+    let file = fs::OpenOptions::new().write(true).create(true).truncate(false).open(path).unwrap();
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e).unwrap()
+}
+
 #[test]
 fn lock_unlock_locked_and_deploy() {
     let sb = Sandbox::up("dokku-lock");
     sb.dokku(&["apps:create", "app"]).ok();
+    let lock = app_data(&sb, "app").join(".deploy.lock");
     sb.dokku(&["apps:locked", "app"]).code(1);
     assert!(sb.dokku(&["apps:lock", "app"]).ok().contains("Deploy lock created"));
     sb.dokku(&["apps:locked", "app"]).ok();
-    assert!(app_data(&sb, "app").join("LOCKED").is_file());
+    assert!(lock.is_file());
+    // dokku 0.38: the file alone stops no push; the push takes its flock, deploys, deletes it.
+    sb.sandbox(&["deploy", "app"]).ok();
+    assert_eq!(restarts(&sb, "app"), ["deploy"]);
+    assert!(!lock.exists());
+    sb.dokku(&["apps:locked", "app"]).code(1);
+    // Someone holding the flock (a running deploy, or the upgrade) stops it.
+    let held = hold_flock(&lock);
     let run = fails(sb.sandbox(&["deploy", "app"]), 1, "app currently has a deploy lock in place. Exiting...");
     assert!(run.stderr.contains("Run 'apps:unlock' to release the existing deploy lock"), "{run:?}");
-    assert!(restarts(&sb, "app").is_empty());
+    assert_eq!(restarts(&sb, "app"), ["deploy"]);
+    sb.dokku(&["apps:locked", "app"]).ok();
     let unlock = sb.dokku(&["apps:unlock", "app"]).code(0);
     assert!(unlock.stderr.contains("A deploy may be in progress."), "{unlock:?}");
     sb.dokku(&["apps:locked", "app"]).code(1);
-    // Without a lock, apps:unlock fails as dokku's does.
+    // Without a lock file, apps:unlock fails as dokku's does.
     fails(sb.dokku(&["apps:unlock", "app"]), 1, "Unable to remove deploy lock");
+    // The flock held on the deleted file guards no path: the next push makes a new one.
     sb.sandbox(&["deploy", "app"]).ok();
-    assert_eq!(restarts(&sb, "app"), ["deploy"]);
+    drop(held);
+    assert_eq!(restarts(&sb, "app"), ["deploy", "deploy"]);
     assert_eq!(sb.dokku(&["ps:report", "app", "--running"]).ok(), "true\n");
     sb.dokku(&["ps:stop", "app"]).ok();
 }

@@ -60,6 +60,12 @@ resolve_links() {
     id="$(find_container "$name")" || daemon_error "could not get container for $name: No such container: $name" 125
     refresh_state "$id"
     is_running "$id" || daemon_error "Cannot link to a non running container: /${name#/} AS /${C_NAME:-sandbox}/$alias" 125
+    # A legacy link from the default bridge reaches only containers on it: moby's daemon refuses
+    # the others (docs/networks.md).
+    if [[ "$C_NETWORK" == default || "$C_NETWORK" == bridge ]] &&
+      [[ "$(jq -r '.NetworkSettings.Networks // {} | has("bridge")' "$CONTAINERS/$id/config.json")" != true ]]; then
+      daemon_error "Cannot link to /${name#/}, as it does not belong to the default network" 125
+    fi
     LINK_ALIAS+=("$alias")
     LINK_PORT+=("$(cat "$CONTAINERS/$id/port" 2>/dev/null || echo 5432)")
   done
