@@ -141,12 +141,54 @@ pub struct RollbackArgs {
     pub target: String,
 }
 
+/// `postgres-upgrade:report [APP] [--format json] [--<field>]`, parsed by hand as dokku's own
+/// `*:report` commands are: a field is a flag of its own name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportArgs {
+    pub target: Option<String>,
+    pub json: bool,
+    pub field: Option<String>,
+}
+
+impl ReportArgs {
+    fn parse(words: &[&str]) -> Result<ReportArgs, String> {
+        let mut args = ReportArgs::default();
+        let mut rest = words.iter().skip(1).copied();
+        while let Some(word) = rest.next() {
+            match word {
+                "--format" => match rest.next() {
+                    Some("json") => args.json = true,
+                    Some("text") => args.json = false,
+                    other => return Err(format!("Invalid --format value: {}", other.unwrap_or(""))),
+                },
+                w if w.starts_with("--") => args.field = Some(w.trim_start_matches("--").to_string()),
+                w if args.target.is_none() => args.target = Some(w.to_string()),
+                w => return Err(format!("Unexpected argument: {w}")),
+            }
+        }
+        Ok(args)
+    }
+}
+
+/// Removes the dumps of an app's upgrades but the newest ones.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "postgres-upgrade:cleanup", disable_version_flag = true)]
+pub struct CleanupArgs {
+    /// The app (or service) whose dumps to remove
+    pub target: String,
+    /// How many of the newest upgrades' dumps to keep
+    #[arg(long, default_value_t = 0)]
+    pub keep: usize,
+}
+
 /// What the binary was asked to do.
 #[derive(Debug)]
 pub enum Invocation {
     Upgrade(Box<UpgradeArgs>),
     Status(StatusArgs),
     Rollback(RollbackArgs),
+    Report(ReportArgs),
+    Cleanup(CleanupArgs),
     Version,
     Unknown(String),
 }
@@ -168,6 +210,10 @@ pub fn parse(argv: &[String]) -> Result<Invocation, clap::Error> {
         "upgrade" | "run" => Invocation::Upgrade(Box::new(UpgradeArgs::try_parse_from(words)?)),
         "status" => Invocation::Status(StatusArgs::try_parse_from(words)?),
         "rollback" => Invocation::Rollback(RollbackArgs::try_parse_from(words)?),
+        "report" => Invocation::Report(ReportArgs::parse(&words).map_err(|e| {
+            <StatusArgs as clap::CommandFactory>::command().error(clap::error::ErrorKind::InvalidValue, e)
+        })?),
+        "cleanup" => Invocation::Cleanup(CleanupArgs::try_parse_from(words)?),
         _ => Invocation::Unknown(command.clone()),
     })
 }
@@ -181,6 +227,19 @@ fn clap_argv<'a>(command: &'a str, rest: &'a [String]) -> Vec<&'a str> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn report_takes_an_app_a_format_and_a_field_as_dokku_reports_do() {
+        let p = |w: &[&str]| ReportArgs::parse(&[&["postgres-upgrade:report"], w].concat());
+        assert_eq!(p(&[]).unwrap(), ReportArgs::default());
+        let r = p(&["memo", "--format", "json"]).unwrap();
+        assert_eq!((r.target.as_deref(), r.json, r.field), (Some("memo"), true, None));
+        assert_eq!(
+            p(&["memo", "--postgres-upgrade-last-status"]).unwrap().field.as_deref(),
+            Some("postgres-upgrade-last-status")
+        );
+        assert!(p(&["memo", "--format", "yaml"]).is_err() && p(&["a", "b"]).is_err());
+    }
 
     fn argv(words: &[&str]) -> Vec<String> {
         words.iter().map(|s| s.to_string()).collect()

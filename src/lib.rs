@@ -65,6 +65,14 @@ pub fn run(argv: &[String], env: &Env, runner: &dyn Runner) -> i32 {
             let out = Out::new(env.quiet, false);
             finish(&out, recovery::rollback(&args, env, runner, &out))
         }
+        Ok(Invocation::Report(args)) => {
+            let out = Out::new(env.quiet, false);
+            finish(&out, report::report(env, &out, args.target.as_deref(), args.json, args.field.as_deref()))
+        }
+        Ok(Invocation::Cleanup(args)) => {
+            let out = Out::new(env.quiet, false);
+            finish(&out, report::cleanup(env, &out, &args.target, args.keep))
+        }
     }
 }
 

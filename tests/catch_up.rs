@@ -134,13 +134,7 @@ fn large_objects_and_full_copy_put_the_whole_copy_inside_the_window() {
     let sb = setup("catch-up-lo");
     // --full-copy asks for the whole copy inside the window, and the plan says so.
     let plan = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--full-copy", "--dry-run"]);
-    assert!(
-        plan.stdout.contains(
-            " 4. Replaying the schema of memo-db on "
-        ),
-        "{}",
-        plan.stdout
-    );
+    assert!(plan.stdout.contains(" 4. Replaying the schema of memo-db on "), "{}", plan.stdout);
 
     sb.sql("memo-db", "SELECT lo_from_bytea(4242, 'a large object')");
     upgrade(&sb, "", "Large objects are in use: the copy is made inside the window");

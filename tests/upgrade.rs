@@ -140,6 +140,24 @@ fn a_second_upgrade_keeps_the_variable_names_and_leaves_no_colour_alias() {
     assert!(cfg["DATABASE_URL"].contains("@dokku-postgres-shop-v3:5432/shop_v3"));
     assert_eq!(sb.sql("shop-v3", "SELECT count(*) FROM notes"), "500");
     assert_eq!(sb.services(), vec!["shop-v3".to_string()]);
+
+    // The report, in dokku's report shape: the last upgrade, and only its dumps kept.
+    let report = sb.dokku(&["postgres-upgrade:report", "shop"]).ok();
+    assert!(report.contains("=====> shop postgres-upgrade information"), "{report}");
+    assert!(report.contains("Postgres upgrade last from:") && report.contains("shop-v2 (postgres:17.5)"), "{report}");
+    let field = |f: &str| sb.dokku(&["postgres-upgrade:report", "shop", f]).ok().trim().to_string();
+    assert_eq!(field("--postgres-upgrade-last-to"), "shop-v3");
+    assert_eq!(field("--postgres-upgrade-last-status"), "done");
+    assert!(field("--postgres-upgrade-last-window").ends_with('s'));
+    let dumps = field("--postgres-upgrade-dumps");
+    assert!(dumps.starts_with("shop-v2-") && !dumps.contains(' '), "only the last upgrade's dumps: {dumps}");
+    let json: Value =
+        serde_json::from_str(&sb.dokku(&["postgres-upgrade:report", "shop", "--format", "json"]).ok()).unwrap();
+    assert_eq!(json["postgres-upgrade-unfinished"], "no");
+    assert_eq!(sb.dokku(&["postgres-upgrade:report", "shop", "--no-such-field"]).code, 1);
+    // Cleanup removes them.
+    assert!(sb.dokku(&["postgres-upgrade:cleanup", "shop"]).ok().contains("freed"));
+    assert_eq!(field("--postgres-upgrade-dumps"), "");
 }
 
 #[test]
