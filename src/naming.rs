@@ -24,6 +24,11 @@ pub fn valid_tag(tag: &str) -> bool {
     TAG.is_match(tag)
 }
 
+/// The longest service name dokku-postgres can run: its container's name on the apps' network,
+/// `dokku-postgres-<service>`, is one DNS label of at most 63 characters (and the database
+/// name, the service's with `_`, fits PostgreSQL's 63 then too).
+pub const MAX_SERVICE_NAME: usize = 63 - "dokku-postgres-".len();
+
 /// dokku's app name rule (docs/dokku-host.md#names).
 pub fn valid_app_name(name: &str) -> bool {
     APP.is_match(name)

@@ -117,6 +117,9 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     if image.is_empty() {
         bail!("Service {old} has no IMAGE file; please specify --image");
     }
+    if let Some(hint) = image_argument_hint(args.image.as_deref()) {
+        bail!("{hint}");
+    }
     let image_ok = naming::valid_repository(&image);
     let version_ok = naming::valid_tag(&version);
     if !image_ok {
@@ -197,6 +200,12 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         }
     }
 
+    if !image_id.is_empty() && new_major.is_none() {
+        problems.push(format!(
+            "Image {reference} is not a PostgreSQL image: it sets no PG_MAJOR and its tag names no version (dokku-postgres runs the official postgres images and those built on them)"
+        ));
+    }
+
     // Idempotent for deploy scripts: the service already runs this very build.
     if status == "running" && !image_id.is_empty() {
         let current = host.inspect_container(&old, "{{.Image}}")?;
@@ -252,6 +261,12 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     if !new.is_empty() {
         if !naming::valid_service_name(&new) {
             problems.push(format!("Invalid new service name {new}: use only letters, digits, - and _"));
+        } else if new.len() > naming::MAX_SERVICE_NAME {
+            problems.push(format!(
+                "The new service name {new} has {} characters: its host name dokku-postgres-{new} must fit in 63, so at most {}; choose a shorter one with --new-service",
+                new.len(),
+                naming::MAX_SERVICE_NAME
+            ));
         } else if host.service_exists(&new) {
             problems.push(format!("Postgres service {new} already exists; choose another name with --new-service"));
         }
@@ -414,6 +429,29 @@ fn list_or_none(items: &[String]) -> String {
     if items.is_empty() { "none".to_string() } else { items.join(", ") }
 }
 
+/// What to type instead, for an `--image` that is not a bare repository.
+fn image_argument_hint(image: Option<&str>) -> Option<String> {
+    let image = image?;
+    if image.trim().is_empty() {
+        return Some(
+            "--image needs a repository, e.g. --image postgres (leave it out to keep the old service's)".into(),
+        );
+    }
+    if let Some((repo, _)) = image.split_once('@') {
+        return Some(format!(
+            "--image takes a repository, not a digest: --image {repo} --image-version TAG (the tag is pulled, and its build recorded)"
+        ));
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if let Some((name, tag)) = last.split_once(':') {
+        let repo = &image[..image.len() - last.len()];
+        return Some(format!(
+            "--image takes the repository alone, the tag goes to --image-version: --image {repo}{name} --image-version {tag}"
+        ));
+    }
+    None
+}
+
 /// `PG_MAJOR=15` from an image's `{{json .Config.Env}}`, as the official images set it.
 fn pg_major_from_env(env_json: &str) -> Option<u32> {
     let env: Vec<String> = serde_json::from_str(env_json).ok()?;
@@ -504,6 +542,21 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_that_is_not_a_bare_repository_says_what_to_type() {
+        assert_eq!(image_argument_hint(None), None);
+        assert_eq!(image_argument_hint(Some("postgis/postgis")), None);
+        assert!(image_argument_hint(Some("")).unwrap().contains("--image postgres"));
+        assert_eq!(
+            image_argument_hint(Some("postgis/postgis:15-3.4")).unwrap(),
+            "--image takes the repository alone, the tag goes to --image-version: --image postgis/postgis --image-version 15-3.4"
+        );
+        assert!(image_argument_hint(Some("localhost:5000/pg")).is_none());
+        assert!(
+            image_argument_hint(Some("postgres@sha256:abc")).unwrap().contains("--image postgres --image-version TAG")
+        );
+    }
 
     #[test]
     fn plugin_versions_compare_numerically() {

@@ -373,6 +373,18 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("Invalid new service name"), "{}", run.stderr);
 
+    // An image that is no PostgreSQL, a tag given with the repository, a name too long to run.
+    let run = sb.dokku(&["postgres:upgrade", "memo", "--image", "busybox", "-I", "latest"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("Image busybox:latest is not a PostgreSQL image"), "{}", run.stderr);
+    let run = sb.dokku(&["postgres:upgrade", "memo", "--image", "postgres:17", "-I", "17"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("--image postgres --image-version 17"), "{}", run.stderr);
+    let long = "a".repeat(49);
+    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--new-service", &long]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("has 49 characters") && run.stderr.contains("at most 48"), "{}", run.stderr);
+
     // No -I: dokku-postgres's default (18.4 here), which this sandbox cannot pull.
     let run = sb.dokku(&["postgres:upgrade", "memo"]);
     assert_eq!(run.code, 1);
