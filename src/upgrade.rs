@@ -526,7 +526,9 @@ impl<'a> Upgrade<'a> {
         let plan = self.plan;
         if across_majors(plan) {
             // Verification compares the new schema with the old one replayed on the new server.
+            // The replay names the old server's roles: they come first, as before a restore.
             let client = crate::copy::Client { image: plan.reference(), dir: self.dumps_dir()? };
+            crate::globals::copy_roles(self.host, &client, &plan.old, &plan.new)?;
             self.replay = Some(verify::SchemaReplay::make(self.host, &client, (&plan.old, &plan.old_db), &plan.new)?);
         }
         if !self.opts.catch_up(plan) {
