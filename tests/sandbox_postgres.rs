@@ -539,8 +539,10 @@ fn upgrade_in_place_across_a_major_fails() {
 
     // Without flags: the plugin's default postgres:18.4, whose entrypoint refuses the 15 cluster
     // it now finds at /var/lib/postgresql (docs/dokku-postgres.md).
-    let default = fails(sb.dokku(&["postgres:upgrade", "s"]), 1, "Error: in 18+, these Docker images");
-    assert!(default.stderr.contains("Start of s container output"), "{}", default.stderr);
+    // (dokku-postgres prints the container's output on stdout.)
+    let default = sb.dokku(&["postgres:upgrade", "s"]).code(1);
+    assert!(default.stdout.contains("=====> Start of s container output"), "{}", default.stdout);
+    assert!(default.stdout.contains("Error: in 18+, these Docker images"), "{}", default.stdout);
     assert_eq!(file(&sb, "s", "IMAGE_VERSION"), "18.4\n");
     sb.dokku(&["postgres:upgrade", "s", "-I", PG15]).ok();
     assert_eq!(sb.sql("s", "select count(*) from t"), "1");
@@ -610,9 +612,11 @@ fn upgrade_in_place_from_17_to_18_fails_as_on_a_host() {
     sb.sql("s", "create table t (id int); insert into t values (17)");
 
     // The 18 container finds the 17 cluster at /var/lib/postgresql, its own PGDATA empty.
-    let failed = fails(sb.dokku(&["postgres:upgrade", "s", "-I", "18"]), 1, "Error: in 18+, these Docker images");
-    assert!(failed.stderr.contains("there appears to be PostgreSQL data in:"), "{}", failed.stderr);
-    assert!(failed.stderr.contains("upgrading the underlying database using \"pg_upgrade\""), "{}", failed.stderr);
+    let failed = sb.dokku(&["postgres:upgrade", "s", "-I", "18"]).code(1);
+    assert!(failed.stdout.contains("Error: in 18+, these Docker images"), "{}", failed.stdout);
+    assert!(failed.stdout.contains("there appears to be PostgreSQL data in:"), "{}", failed.stdout);
+    assert!(failed.stdout.lines().any(|l| l.trim() == "/var/lib/postgresql"), "{}", failed.stdout);
+    assert!(failed.stdout.contains("upgrading the underlying database using \"pg_upgrade\""), "{}", failed.stdout);
     assert_eq!(file(&sb, "s", "IMAGE_VERSION"), "18\n");
     assert_ne!(info(&sb, "s", "--status"), "running");
     let data = sb.service_dir("s").join("data");
