@@ -186,14 +186,18 @@ fn pull_catalog_refs_and_fail_like_docker_for_others() {
         "{}",
         missing.stderr
     );
-    let latest = d.docker(&["pull", "postgres"]).code(1);
-    assert!(latest.stderr.contains("manifest for postgres:latest not found: manifest unknown"), "{}", latest.stderr);
+    // `postgres` is `postgres:latest`, the newest major (18) as on the registry.
+    let latest = d.docker(&["pull", "postgres"]).ok();
+    assert!(latest.contains("Status: Downloaded newer image for postgres:latest"), "{latest}");
+    assert!(d.inspect("postgres:latest", "{{json .Config.Env}}").contains(r#""PG_MAJOR=18""#));
+    let alpine = d.docker(&["pull", "postgres:alpine"]).code(1);
+    assert!(alpine.stderr.contains("manifest for postgres:alpine not found: manifest unknown"), "{}", alpine.stderr);
     let unknown = d.docker(&["pull", "nosuch/image:1"]).code(1);
     assert!(unknown.stderr.contains("pull access denied for nosuch/image"), "{}", unknown.stderr);
 
     let listed = d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).ok();
     assert!(listed.lines().any(|l| l == "postgis/postgis:15-3.3"), "{listed}");
-    assert_eq!(listed.lines().count(), 20, "{listed}");
+    assert_eq!(listed.lines().count(), 21, "{listed}");
 }
 
 #[test]

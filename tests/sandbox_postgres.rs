@@ -596,6 +596,11 @@ fn create_defaults_to_18_4_with_the_18_data_layout() {
     sb.dokku(&["postgres:start", "dflt"]).ok();
     assert_eq!(sb.sql("dflt", "select x from kept"), "18");
 
+    // `latest` is 18 too, but dokku-postgres reads no major from that tag: it mounts the data
+    // dir where the 18 image does not look, and the container refuses it (dokku-postgres #383).
+    let latest = sb.dokku(&["postgres:create", "l", "-I", "latest"]).code(1);
+    assert!(latest.stdout.contains("/var/lib/postgresql/data (unused mount/volume)"), "{}", latest.stdout);
+
     // `-I 18` is detected as 18 too; 17 keeps the old layout and no checksums.
     create(&sb, "e", &["-I", "18"]);
     assert!(sb.service_dir("e").join("data/18/docker/PG_VERSION").exists());
