@@ -74,10 +74,16 @@ impl Dock {
 
     /// `docker container create` the way dokku-postgres does it, then start; returns the id.
     fn service(&self, service: &str, image: &str, password: &str, extra: &[&str]) -> String {
+        self.service_at(service, image, "/var/lib/postgresql/data", password, extra)
+    }
+
+    /// The same with the data dir mounted at `mount` (dokku-postgres: `/var/lib/postgresql`
+    /// from 18 on, docs/dokku-postgres.md).
+    fn service_at(&self, service: &str, image: &str, mount: &str, password: &str, extra: &[&str]) -> String {
         let data = self.data(service);
         let name = format!("dokku.postgres.{service}");
         let cidfile = self.dir.join("services").join(service).join("ID");
-        let volume = format!("{}:/var/lib/postgresql/data", data.display());
+        let volume = format!("{}:{mount}", data.display());
         let env = format!("POSTGRES_PASSWORD={password}");
         let cid = format!("--cidfile={}", cidfile.display());
         let mut args = vec![
@@ -156,6 +162,16 @@ fn pull_catalog_refs_and_fail_like_docker_for_others() {
         "postgres:17.2",
         "postgres:17.5",
         "postgres:17.10",
+        "postgres:11",
+        "postgres:11.22",
+        "postgres:12",
+        "postgres:13",
+        "postgres:14",
+        "postgres:16",
+        "postgres:16.15",
+        "postgres:18",
+        "postgres:18.4",
+        "postgres:18.6",
     ] {
         let out = d.docker(&["pull", r]).ok();
         assert!(out.contains("Digest: sha256:"), "{r}: {out}");
@@ -170,14 +186,18 @@ fn pull_catalog_refs_and_fail_like_docker_for_others() {
         "{}",
         missing.stderr
     );
-    let latest = d.docker(&["pull", "postgres"]).code(1);
-    assert!(latest.stderr.contains("manifest for postgres:latest not found: manifest unknown"), "{}", latest.stderr);
+    // `postgres` is `postgres:latest`, the newest major (18) as on the registry.
+    let latest = d.docker(&["pull", "postgres"]).ok();
+    assert!(latest.contains("Status: Downloaded newer image for postgres:latest"), "{latest}");
+    assert!(d.inspect("postgres:latest", "{{json .Config.Env}}").contains(r#""PG_MAJOR=18""#));
+    let alpine = d.docker(&["pull", "postgres:alpine"]).code(1);
+    assert!(alpine.stderr.contains("manifest for postgres:alpine not found: manifest unknown"), "{}", alpine.stderr);
     let unknown = d.docker(&["pull", "nosuch/image:1"]).code(1);
     assert!(unknown.stderr.contains("pull access denied for nosuch/image"), "{}", unknown.stderr);
 
     let listed = d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).ok();
     assert!(listed.lines().any(|l| l == "postgis/postgis:15-3.3"), "{listed}");
-    assert_eq!(listed.lines().count(), 10, "{listed}");
+    assert_eq!(listed.lines().count(), 21, "{listed}");
 }
 
 #[test]
@@ -267,6 +287,106 @@ fn postgres_15_and_17_containers_are_real_servers() {
     assert_eq!(d.psql("dokku.postgres.a15", "select 7").ok().trim(), "7");
     let conflict = d.docker(&["create", "--name", "dokku.postgres.a15", "postgres:15.8"]).code(1);
     assert!(conflict.stderr.contains("is already in use by container"), "{}", conflict.stderr);
+}
+
+/// The major each tag's server reports, and whose client tools its image carries
+/// (tests/sandbox/README.md): 11 to 13 have Debian's 15, every other image its own.
+const MAJORS: &[(&str, &str, &str)] = &[
+    ("11", "11", "15"),
+    ("12", "12", "15"),
+    ("13", "13", "15"),
+    ("14", "14", "14"),
+    ("15", "15", "15"),
+    ("16", "16", "16"),
+    ("17", "17", "17"),
+    ("18", "18", "18"),
+    ("18.4", "18", "18"),
+    ("18.6", "18", "18"),
+];
+
+#[test]
+fn every_major_from_11_to_18_is_a_real_server_with_its_image_s_clients() {
+    let d = Dock::new("majors");
+    for (tag, major, client) in MAJORS {
+        let image = format!("postgres:{tag}");
+        d.docker(&["pull", &image]).ok();
+        let service = format!("v{}", tag.replace('.', "_"));
+        let name = format!("dokku.postgres.{service}");
+        let mount = if *major == "18" { "/var/lib/postgresql" } else { "/var/lib/postgresql/data" };
+        d.service_at(&service, &image, mount, "pw", &[]);
+        let version = d.psql(&name, "SELECT current_setting('server_version_num')::int / 10000").ok();
+        assert_eq!(version.trim(), *major, "{image}");
+        for tool in ["psql", "pg_dump", "pg_restore"] {
+            let out = d.docker(&["exec", &name, tool, "--version"]).ok();
+            assert!(out.contains(&format!("(PostgreSQL) {client}.")), "{image} {tool}: {out}");
+        }
+        // 18's initdb turns data checksums on by default; the image passes no flag either way.
+        let checksums = d.psql(&name, "SHOW data_checksums").ok();
+        assert_eq!(checksums.trim(), if *major == "18" { "on" } else { "off" }, "{image}");
+        // Before 14 the server's password_encryption, and so the image's host method, is md5.
+        let method = if major.parse::<u32>().unwrap() < 14 { "md5" } else { "scram-sha-256" };
+        assert_eq!(d.psql(&name, "SHOW password_encryption").ok().trim(), method, "{image}");
+        let over_tcp = d
+            .docker(&[
+                "exec",
+                "-e",
+                "PGPASSWORD=pw",
+                &name,
+                "psql",
+                "-h",
+                "localhost",
+                "-U",
+                "postgres",
+                "-w",
+                "-Atc",
+                "select 1",
+            ])
+            .ok();
+        assert_eq!(over_tcp.trim(), "1", "{image}");
+        let pgdata = d.docker(&["exec", &name, "sh", "-c", "echo $PGDATA"]).ok();
+        let data = d.data(&service);
+        if *major == "18" {
+            // The 18 layout: PGDATA is /var/lib/postgresql/18/docker, under the one mount.
+            assert_eq!(pgdata.trim(), data.join("18/docker").to_string_lossy(), "{image}");
+            assert_eq!(std::fs::read_to_string(data.join("18/docker/PG_VERSION")).unwrap().trim(), "18");
+            assert!(!data.join("PG_VERSION").exists());
+        } else {
+            assert_eq!(std::fs::read_to_string(data.join("PG_VERSION")).unwrap().trim(), *major, "{image}");
+        }
+        d.docker(&["container", "rm", "-f", &name]).ok();
+    }
+    let env = d.inspect("postgres:18.4", "{{json .Config.Env}} {{json .Config.Volumes}}");
+    assert!(env.contains(r#""PGDATA=/var/lib/postgresql/18/docker""#), "{env}");
+    assert!(env.contains(r#""PG_VERSION=18.4-"#) && env.contains(r#"{"/var/lib/postgresql":{}}"#), "{env}");
+    let env17 = d.inspect("postgres:17", "{{json .Config.Env}} {{json .Config.Volumes}}");
+    assert!(env17.contains(r#""PGDATA=/var/lib/postgresql/data""#), "{env17}");
+    assert!(env17.contains(r#"{"/var/lib/postgresql/data":{}}"#), "{env17}");
+}
+
+#[test]
+fn an_18_image_refuses_a_17_cluster_and_an_unused_data_mount() {
+    let d = Dock::new("pg18-refuses");
+    d.docker(&["pull", "postgres:17"]).ok();
+    d.docker(&["pull", "postgres:18"]).ok();
+    // dokku-postgres's in-place upgrade 17 -> 18: the same data dir, now mounted one level up.
+    d.service("old", "postgres:17", "pw", &[]);
+    d.docker(&["container", "rm", "-f", "dokku.postgres.old"]).ok();
+    std::fs::remove_file(d.dir.join("services/old/ID")).unwrap();
+    d.service_at("old", "postgres:18", "/var/lib/postgresql", "pw", &[]);
+    assert_eq!(d.inspect("dokku.postgres.old", "{{.State.Status}} {{.State.ExitCode}}"), "exited 1");
+    let logs = d.docker(&["logs", "dokku.postgres.old"]).ok();
+    assert!(logs.contains("Error: in 18+, these Docker images are configured to store database data"), "{logs}");
+    assert!(logs.contains("there appears to be PostgreSQL data in:\n         /var/lib/postgresql\n"), "{logs}");
+    let data = d.data("old");
+    assert_eq!(std::fs::read_to_string(data.join("PG_VERSION")).unwrap().trim(), "17", "the 17 cluster is untouched");
+    assert!(data.join("18/docker").is_dir(), "the entrypoint made PGDATA before it refused");
+    assert!(!data.join("18/docker/PG_VERSION").exists());
+
+    // An 18 image given the pre-18 mount (a tag whose major dokku-postgres cannot read, #383).
+    d.service("pg18tag", "postgres:18", "pw", &[]);
+    assert_eq!(d.inspect("dokku.postgres.pg18tag", "{{.State.Status}} {{.State.ExitCode}}"), "exited 1");
+    let logs = d.docker(&["logs", "dokku.postgres.pg18tag"]).ok();
+    assert!(logs.contains("/var/lib/postgresql/data (unused mount/volume)"), "{logs}");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Pins the sandbox's emulation of dokku-postgres 1.48.0 (tests/sandbox/plugins/postgres)
 //! against shared/reference/dokku-postgres-behaviour.md: aliases, unlink and destroy quirks,
-//! clone hiding restore errors, backups, info flags, real data in PostgreSQL 15 and 17, and
-//! the in-place upgrade across a major version.
+//! clone hiding restore errors, backups, info flags, real data in PostgreSQL 15 and 17, the
+//! default 18.4 image with the 18 data layout, and the in-place upgrade across a major version
+//! (docs/dokku-postgres.md).
 
 mod support;
 
@@ -149,9 +150,6 @@ fn create_layout_info_and_messages() {
     assert!(sb.dokku(&["postgres:list"]).ok().lines().any(|l| l == "my-db"));
     fails(sb.dokku(&["postgres:link", "my-db", "no-such-app"]), 20, "App no-such-app does not exist");
 
-    // The default image (postgres:18.4) is not in the sandbox catalog: no pull, no service.
-    fails(sb.dokku(&["postgres:create", "dflt"]), 1, "Postgres image postgres:18.4 pull failed");
-    assert!(!sb.service_dir("dflt").exists());
     // `--image-version=X` is not understood (getopts): it does not select the version.
     let eq = sb.dokku(&["postgres:create", "eq", "--image-version=15"]);
     assert_eq!(eq.code, 1, "{eq:?}");
@@ -535,14 +533,19 @@ fn upgrade_in_place_across_a_major_fails() {
     create(&sb, "s", &["-I", PG15]);
     sb.sql("s", "create table t (id int); insert into t values (1)");
 
-    // Without flags: postgres:18.4, which this host cannot pull.
-    fails(sb.dokku(&["postgres:upgrade", "s"]), 1, "Postgres image postgres:18.4 pull failed");
-    assert_eq!(file(&sb, "s", "IMAGE_VERSION"), "15\n");
-    assert_eq!(info(&sb, "s", "--status"), "running");
-
     // Same image: nothing to do.
     let same = sb.dokku(&["postgres:upgrade", "s", "-I", PG15]).ok();
     assert!(same.contains("already running postgres:15"), "{same}");
+
+    // Without flags: the plugin's default postgres:18.4, whose entrypoint refuses the 15 cluster
+    // it now finds at /var/lib/postgresql (docs/dokku-postgres.md).
+    // (dokku-postgres prints the container's output on stdout.)
+    let default = sb.dokku(&["postgres:upgrade", "s"]).code(1);
+    assert!(default.stdout.contains("=====> Start of s container output"), "{}", default.stdout);
+    assert!(default.stdout.contains("Error: in 18+, these Docker images"), "{}", default.stdout);
+    assert_eq!(file(&sb, "s", "IMAGE_VERSION"), "18.4\n");
+    sb.dokku(&["postgres:upgrade", "s", "-I", PG15]).ok();
+    assert_eq!(sb.sql("s", "select count(*) from t"), "1");
 
     // Across a major version: the new server refuses the old data dir, IMAGE* already moved.
     let failed = sb.dokku(&["postgres:upgrade", "s", "-I", "17"]);
@@ -564,6 +567,70 @@ fn upgrade_in_place_across_a_major_fails() {
     assert_eq!(file(&sb, "c", "CONFIG_OPTIONS"), "");
     assert_eq!(file(&sb, "c", "ENV"), "");
     assert_eq!(sb.sql("c", "show max_connections"), "100");
+}
+
+#[test]
+fn create_defaults_to_18_4_with_the_18_data_layout() {
+    let sb = Sandbox::up("pg-create-18");
+    // dokku-postgres 1.48's default image, postgres:18.4: PostgreSQL 18 with its own layout.
+    create(&sb, "dflt", &[]);
+    assert_eq!(file(&sb, "dflt", "IMAGE"), "postgres\n");
+    assert_eq!(file(&sb, "dflt", "IMAGE_VERSION"), "18.4\n");
+    assert_eq!(info(&sb, "dflt", "--version"), "postgres:18.4");
+    let entered = sb.dokku(&["postgres:enter", "dflt", "psql", "-U", "postgres", "-Atc", "show server_version"]).ok();
+    assert!(entered.starts_with("18."), "{entered}");
+    let client = sb.dokku(&["postgres:enter", "dflt", "pg_dump", "--version"]).ok();
+    assert!(client.contains("(PostgreSQL) 18."), "{client}");
+    // The data dir is mounted one level up; the cluster is data/18/docker, checksums on.
+    let mounts = sb.docker(&["inspect", "-f", "{{range .Mounts}}{{.Destination}}{{end}}", "dokku.postgres.dflt"]).ok();
+    assert_eq!(mounts.trim(), "/var/lib/postgresql");
+    let data = sb.service_dir("dflt").join("data");
+    let top: Vec<String> =
+        std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(top, vec!["18".to_string()]);
+    assert_eq!(std::fs::read_to_string(data.join("18/docker/PG_VERSION")).unwrap().trim(), "18");
+    assert_eq!(sb.sql("dflt", "show data_checksums"), "on");
+    sb.sql("dflt", "create table kept (x int); insert into kept values (18)");
+    // stop/start recreates the container with the same mount: the data is there.
+    sb.dokku(&["postgres:stop", "dflt"]).ok();
+    sb.dokku(&["postgres:start", "dflt"]).ok();
+    assert_eq!(sb.sql("dflt", "select x from kept"), "18");
+
+    // `latest` is 18 too, but dokku-postgres reads no major from that tag: it mounts the data
+    // dir where the 18 image does not look, and the container refuses it (dokku-postgres #383).
+    let latest = sb.dokku(&["postgres:create", "l", "-I", "latest"]).code(1);
+    assert!(latest.stdout.contains("/var/lib/postgresql/data (unused mount/volume)"), "{}", latest.stdout);
+
+    // `-I 18` is detected as 18 too; 17 keeps the old layout and no checksums.
+    create(&sb, "e", &["-I", "18"]);
+    assert!(sb.service_dir("e").join("data/18/docker/PG_VERSION").exists());
+    create(&sb, "f", &["-I", "17"]);
+    assert_eq!(std::fs::read_to_string(sb.service_dir("f").join("data/PG_VERSION")).unwrap().trim(), "17");
+    assert_eq!(sb.sql("f", "show data_checksums"), "off");
+}
+
+#[test]
+fn upgrade_in_place_from_17_to_18_fails_as_on_a_host() {
+    let sb = Sandbox::up("pg-upgrade-18");
+    std::fs::remove_dir_all(sb.lib_root().join("plugins/enabled/postgres:upgrade")).expect("route dir");
+    create(&sb, "s", &["-I", "17"]);
+    sb.sql("s", "create table t (id int); insert into t values (17)");
+
+    // The 18 container finds the 17 cluster at /var/lib/postgresql, its own PGDATA empty.
+    let failed = sb.dokku(&["postgres:upgrade", "s", "-I", "18"]).code(1);
+    assert!(failed.stdout.contains("Error: in 18+, these Docker images"), "{}", failed.stdout);
+    assert!(failed.stdout.contains("there appears to be PostgreSQL data in:"), "{}", failed.stdout);
+    assert!(failed.stdout.lines().any(|l| l.trim() == "/var/lib/postgresql"), "{}", failed.stdout);
+    assert!(failed.stdout.contains("upgrading the underlying database using \"pg_upgrade\""), "{}", failed.stdout);
+    assert_eq!(file(&sb, "s", "IMAGE_VERSION"), "18\n");
+    assert_ne!(info(&sb, "s", "--status"), "running");
+    let data = sb.service_dir("s").join("data");
+    assert_eq!(std::fs::read_to_string(data.join("PG_VERSION")).unwrap().trim(), "17");
+    assert!(data.join("18/docker").is_dir() && !data.join("18/docker/PG_VERSION").exists());
+
+    // Back to 17: the cluster is untouched (the empty 18/ is ignored by the 17 server).
+    sb.dokku(&["postgres:upgrade", "s", "-I", "17"]).ok();
+    assert_eq!(sb.sql("s", "select id from t"), "17");
 }
 
 #[test]

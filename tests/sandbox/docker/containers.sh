@@ -3,7 +3,7 @@
 #
 # $STATE/containers/<id>/config.json  docker-shaped inspect object (State refreshed lazily)
 #                        name         the name, without "/"
-#                        flavour      pg15 | postgis15 | pg17 | s3backup | wait | busybox
+#                        flavour      pg11 … pg18 | postgis15 | s3backup | wait | busybox
 #                        port         its TCP port on 127.0.0.1 (postgres flavours)
 #                        log          stdout+stderr of the container's main process
 #                        supervisor.pid, server.pid, exitcode   while/after it runs
@@ -373,7 +373,7 @@ process_env() { # CONFIG_FILE FLAVOUR [SOCKDIR PORT]
   local config="$1" bin pgdata home=/root
   bin="$(flavour_bin "$2")"
   [[ -n "$IS_ROOT" ]] || home="${HOME:-/}"
-  pgdata="$(host_path "$config" /var/lib/postgresql/data)"
+  pgdata="$(host_path "$config" "$(container_pgdata "$config")")"
   jq -r --arg bin "$bin" --arg pgdata "$pgdata" --arg home "$home" '
     .Config.Env[]
     | if startswith("PATH=") then "PATH=" + (if $bin != "" then $bin + ":" else "" end) + "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -416,10 +416,10 @@ start_container() { # ID
   fi
   ensure_flavour_installed "$flavour"
   bin="$(flavour_bin "$flavour")"
-  pgdata="$(jq -r '.Config.Env[] | select(startswith("PGDATA=")) | .[7:]' "$config" | tail -n1)"
-  pgdata="${pgdata:-/var/lib/postgresql/data}"
-  local host
+  pgdata="$(container_pgdata "$config")"
+  local host old_dbs
   host="$(host_path "$config" "$pgdata")"
+  old_dbs="$(old_databases "$config" "$pgdata")"
   if [[ -z "$host" ]]; then
     host="$cdir/anonymous-volume/data"
     mkdir -p "$host"
@@ -445,7 +445,7 @@ start_container() { # ID
   (
     cd / || exit 1
     close_inherited_fds
-    exec env -i "${envs[@]}" setsid "$DOCKER_HERE/supervise" "$cdir" "$bin" "$host" "$port" "$sockdir" "${args[@]}" \
+    exec env -i "${envs[@]}" setsid "$DOCKER_HERE/supervise" "$cdir" "$bin" "$host" "$port" "$sockdir" "$old_dbs" "${args[@]}" \
       >>"$cdir/log" 2>&1 </dev/null &
     printf '%s\n' "$!" >"$cdir/supervisor.pid"
   )
@@ -462,6 +462,40 @@ start_container() { # ID
     sleep 0.1
   done
   refresh_state "$id"
+  return 0
+}
+
+# PGDATA inside the container: the container's env (the image's unless -e overrode it).
+container_pgdata() { # CONFIG
+  local pgdata
+  pgdata="$(jq -r '.Config.Env[] | select(startswith("PGDATA=")) | .[7:]' "$1" | tail -n1)"
+  printf '%s\n' "${pgdata:-/var/lib/postgresql/data}"
+}
+
+# What the 18+ entrypoint calls "old databases" (docs/postgres-image.md), one per line, for a
+# container whose PGDATA is the per-major /var/lib/postgresql/MAJOR/docker: a cluster at
+# /var/lib/postgresql, /var/lib/postgresql/data or another major's dir, or else (18+) a mount
+# at /var/lib/postgresql/data that the image no longer uses. Nothing when PGDATA has a cluster.
+old_databases() { # CONFIG PGDATA
+  local config="$1" pgdata="$2" major d h
+  major="$(jq -r '[.Config.Env[] | select(startswith("PG_MAJOR=")) | .[9:]] | last // ""' "$config")"
+  [[ -n "$major" && "$pgdata" == "/var/lib/postgresql/$major/docker" ]] || return 0
+  h="$(host_path "$config" "$pgdata")"
+  [[ -n "$h" && -s "$h/PG_VERSION" ]] && return 0
+  local found=0 root
+  root="$(host_path "$config" /var/lib/postgresql)"
+  for d in /var/lib/postgresql /var/lib/postgresql/data; do
+    h="$(host_path "$config" "$d")"
+    [[ -n "$h" && -s "$h/PG_VERSION" ]] && { echo "$d"; found=1; }
+  done
+  if [[ -n "$root" ]]; then
+    for h in "$root"/*/docker; do
+      [[ -s "$h/PG_VERSION" ]] && { echo "/var/lib/postgresql/${h#"$root/"}"; found=1; }
+    done
+  fi
+  if ((found == 0 && major >= 18)) && jq -e '.HostConfig.Binds[]? | split(":") | select(length >= 2) | select(.[1] | rtrimstr("/") == "/var/lib/postgresql/data")' "$config" >/dev/null; then
+    echo "/var/lib/postgresql/data (unused mount/volume)"
+  fi
   return 0
 }
 

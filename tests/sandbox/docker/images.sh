@@ -9,6 +9,17 @@
 # ref | flavour | created | version (PG_VERSION, or the tool's version)
 default_catalog() {
   cat <<'EOF'
+postgres:11.20|pg11|2023-05-12T03:38:40.120117315Z|11.20-1.pgdg120+1
+postgres:11.22|pg11|2023-11-10T01:06:16.604211948Z|11.22-1.pgdg120+2
+postgres:11|pg11|2024-05-14T02:07:50.870312440Z|11.22-1.pgdg120+2
+postgres:12.22|pg12|2024-11-21T23:46:47.023571006Z|12.22-1.pgdg120+1
+postgres:12|pg12|2025-02-21T01:11:08.481021347Z|12.22-1.pgdg120+1
+postgres:13.16|pg13|2024-08-08T21:05:11.980354162Z|13.16-1.pgdg120+1
+postgres:13.23|pg13|2025-11-13T22:50:31.716283015Z|13.23-1.pgdg13+1
+postgres:13|pg13|2026-02-12T19:31:52.027730651Z|13.23-1.pgdg13+1
+postgres:14.13|pg14|2024-08-08T21:09:37.442163809Z|14.13-1.pgdg120+1
+postgres:14.23|pg14|2026-08-13T20:37:12.615320144Z|14.23-1.pgdg13+1
+postgres:14|pg14|2026-11-10T19:18:40.338507221Z|14.23-1.pgdg13+1
 postgres:15.6|pg15|2024-02-09T00:52:46.613282245Z|15.6-1.pgdg120+2
 postgres:15.8|pg15|2024-08-08T21:14:35.512337489Z|15.8-1.pgdg120+1
 postgres:15.10|pg15|2024-11-21T23:50:11.300919276Z|15.10-1.pgdg120+1
@@ -16,6 +27,10 @@ postgres:15.12|pg15|2025-02-21T01:20:40.113927533Z|15.12-1.pgdg120+1
 postgres:15.14|pg15|2025-08-14T18:03:52.410278110Z|15.14-1.pgdg13+1
 postgres:15.18|pg15|2026-08-13T20:41:07.883104519Z|15.18-1.pgdg13+1
 postgres:15|pg15|2026-11-10T19:22:31.215560818Z|15.18-1.pgdg13+1
+postgres:16.4|pg16|2024-08-08T21:12:02.315904117Z|16.4-1.pgdg120+1
+postgres:16.10|pg16|2025-08-14T18:06:25.770914662Z|16.10-1.pgdg13+1
+postgres:16.15|pg16|2026-11-13T00:41:56.209611034Z|16.15-1.pgdg13+1
+postgres:16|pg16|2026-11-13T00:45:03.551732908Z|16.15-1.pgdg13+1
 postgis/postgis:15-3.3|postgis15|2025-09-03T14:12:09.520871344Z|15.14-1.pgdg110+1
 postgis/postgis:15-3.4|postgis15|2025-09-03T14:30:44.007118203Z|15.14-1.pgdg110+1
 postgres:17.0|pg17|2024-09-27T00:42:18.104255941Z|17.0-1.pgdg120+1
@@ -24,6 +39,11 @@ postgres:17.5|pg17|2025-05-09T03:11:57.932021875Z|17.5-1.pgdg120+1
 postgres:17.6|pg17|2025-08-14T18:09:13.660457113Z|17.6-1.pgdg13+1
 postgres:17.10|pg17|2026-08-13T20:47:35.238845120Z|17.10-1.pgdg13+1
 postgres:17|pg17|2026-11-10T19:28:04.917035662Z|17.10-1.pgdg13+1
+postgres:18.0|pg18|2025-09-26T01:02:44.377205150Z|18.0-1.pgdg13+3
+postgres:18.4|pg18|2026-05-15T00:18:27.604417732Z|18.4-1.pgdg13+1
+postgres:18.6|pg18|2026-11-13T00:52:19.028871455Z|18.6-1.pgdg13+1
+postgres:18|pg18|2026-11-13T00:55:40.662980113Z|18.6-1.pgdg13+1
+postgres:latest|pg18|2026-11-13T00:55:40.662980113Z|18.6-1.pgdg13+1
 dokku/s3backup:0.18.0|s3backup|2025-06-02T16:20:11.402114021Z|0.18.0
 dokku/wait:0.6.0|wait|2023-04-17T05:03:29.118032711Z|0.6.0
 dokku/wait:0.9.3|wait|2025-01-13T08:41:52.905563311Z|0.9.3
@@ -39,14 +59,18 @@ build_json() { # REF FLAVOUR CREATED VERSION BUILD
   jq -n --arg ref "$ref" --arg flavour "$flavour" --arg created "$created" --arg version "$version" \
     --argjson build "$build" --arg id "sha256:$hex" --arg digest "sha256:$digest" '
     ($version | split(".")[0]) as $major
-    | (if $flavour == "pg15" or $flavour == "postgis15" or $flavour == "pg17" then
+    # From 18 the image keeps PGDATA in a per-major subdirectory of its volume /var/lib/postgresql
+    # (docs/postgres-image.md).
+    | (if ($major | tonumber? // 0) >= 18 then "/var/lib/postgresql/\($major)/docker" else "/var/lib/postgresql/data" end) as $pgdata
+    | (if ($major | tonumber? // 0) >= 18 then "/var/lib/postgresql" else $pgdata end) as $volume
+    | (if $flavour | test("^(pg1[1-8]|postgis15)$") then
          { Env: ([
              "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/postgresql/\($major)/bin",
              "GOSU_VERSION=1.17", "LANG=en_US.utf8", "PG_MAJOR=\($major)", "PG_VERSION=\($version)",
-             "PGDATA=/var/lib/postgresql/data"]
+             "PGDATA=\($pgdata)"]
              + (if $flavour == "postgis15" then ["POSTGIS_MAJOR=3", "POSTGIS_VERSION=3.3.2+dfsg-1.pgdg110+1"] else [] end)),
            Cmd: ["postgres"], Entrypoint: ["docker-entrypoint.sh"],
-           ExposedPorts: {"5432/tcp": {}}, Volumes: {"/var/lib/postgresql/data": {}},
+           ExposedPorts: {"5432/tcp": {}}, Volumes: {($volume): {}},
            StopSignal: "SIGINT", size: 438000000 }
        elif $flavour == "s3backup" then
          { Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],

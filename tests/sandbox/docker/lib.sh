@@ -91,13 +91,13 @@ random_hex64() {
 flavour_bin() { # FLAVOUR
   case "$1" in
     pg15 | postgis15) echo "/usr/lib/postgresql/15/bin" ;;
-    pg17) echo "$IMAGE_CACHE/pg17/bin" ;;
+    pg1[1-46-8]) echo "$IMAGE_CACHE/$1/bin" ;;
     *) echo "" ;;
   esac
 }
 
 is_postgres_flavour() {
-  case "$1" in pg15 | postgis15 | pg17) return 0 ;; *) return 1 ;; esac
+  case "$1" in pg1[1-8] | postgis15) return 0 ;; *) return 1 ;; esac
 }
 
 ensure_flavour_installed() { # FLAVOUR

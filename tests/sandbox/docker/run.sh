@@ -30,7 +30,7 @@ cmd_run() {
   oneshot_config "$img" >"$config"
   resolve_links
   case "$flavour" in
-    pg15 | postgis15 | pg17) run_postgres_tool "$config" "$flavour" "${cmd[@]}" ;;
+    pg1[1-8] | postgis15) run_postgres_tool "$config" "$flavour" "${cmd[@]}" ;;
     s3backup) run_s3backup "$config" ;;
     wait) run_wait "${cmd[@]}" ;;
     busybox) run_busybox "$config" "${cmd[@]}" ;;
