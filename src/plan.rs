@@ -200,6 +200,11 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         }
     }
 
+    if new_major.is_some_and(|m| m >= 1800) && naming::major_of_tag(&version).is_none() {
+        problems.push(format!(
+            "Image {reference} is PostgreSQL 18 or newer, but its tag names no version: dokku-postgres takes the data layout from the tag's leading number and would mount the data where an 18 image does not look (dokku-postgres #383); name the version, e.g. -I 18"
+        ));
+    }
     if !image_id.is_empty() && new_major.is_none() {
         problems.push(format!(
             "Image {reference} is not a PostgreSQL image: it sets no PG_MAJOR and its tag names no version (dokku-postgres runs the official postgres images and those built on them)"

@@ -385,10 +385,15 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("has 49 characters") && run.stderr.contains("at most 48"), "{}", run.stderr);
 
-    // No -I: dokku-postgres's default (18.4 here), which this sandbox cannot pull.
-    let run = sb.dokku(&["postgres:upgrade", "memo"]);
+    // No -I: dokku-postgres's default (18.4 here).
+    let run = sb.dokku(&["postgres:upgrade", "memo", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("(postgres:18.4, "), "{}", run.stdout);
+    // A tag without a leading number for an 18 image: dokku-postgres would mount its data the
+    // pre-18 way (#383).
+    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "latest"]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("Unable to pull image postgres:18.4"), "{}", run.stderr);
+    assert!(run.stderr.contains("#383"), "{}", run.stderr);
 
     assert!(!sb.dir.join("pwned").exists() && !support::repo().join("pwned").exists());
     assert_eq!(state(&sb, "memo"), before);
