@@ -1,7 +1,7 @@
 //! The sandbox's dokku: dispatch as dokku's entry script does it, the core commands (apps, config,
 //! ps, docker-options, plugin), the maintenance plugin and the app workload.
-//! Facts pinned here come from shared/reference/dokku-plugin-system.md (§1, §4, §6) and
-//! dokku-postgres-behaviour.md (§4, §5).
+//! Facts pinned here come from docs/dokku-host.md, docs/plugin-lifecycle.md and
+//! docs/dokku-postgres-service.md.
 
 mod support;
 

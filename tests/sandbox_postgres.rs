@@ -1,5 +1,5 @@
 //! Pins the sandbox's emulation of dokku-postgres 1.48.0 (tests/sandbox/plugins/postgres)
-//! against shared/reference/dokku-postgres-behaviour.md: aliases, unlink and destroy quirks,
+//! against docs/dokku-postgres-service.md: aliases, unlink and destroy quirks,
 //! clone hiding restore errors, backups, info flags, real data in PostgreSQL 15 and 17, the
 //! default 18.4 image with the 18 data layout, and the in-place upgrade across a major version
 //! (docs/dokku-postgres.md).
