@@ -233,7 +233,7 @@ fn link_aliases_and_blue_green_promote() {
     fails(sb.dokku(&["postgres:promote", "old", "web"]), 1, "Service old already promoted as DATABASE_URL");
     fails(sb.dokku(&["postgres:promote", "v2", "web"]), 1, "Not linked to app web");
 
-    // First upgrade (reference §3).
+    // First upgrade (docs/dokku-postgres-service.md#commands, link).
     sb.dokku(&["postgres:link", "v2", "web", "--no-restart"]).ok();
     holds("DOKKU_POSTGRES_AQUA_URL", &v2);
     sb.dokku(&["postgres:promote", "v2", "web"]).ok();
