@@ -188,9 +188,13 @@ fn run(runner: &FakeRunner, name: &str) -> (serde_json::Value, anyhow::Result<()
     Upgrade::new(&host, &out, &plan, &opts, &ParallelDirectory { image: "postgres:17".into(), jobs: 2 }).run()
 }
 
-const BEFORE_COPY: [&str; 5] = [
+const BEFORE_COPY: [&str; 6] = [
     "dokku postgres:create db2 --image postgres --image-version 17",
     "dokku apps:lock memo",
+    // Across majors, before the window: the roles, then the schema replayed (a read: not listed).
+    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/memo/dumps:/dump \
+     --env-file ROOT/data/postgres-upgrade/memo/dumps/.db.env --user UID postgres:17 \
+     pg_dumpall --roles-only -h dokku-postgres-db -U postgres",
     "dokku maintenance:enable memo",
     "dokku ps:stop memo",
     "dokku postgres:backup db bucket",
