@@ -28,8 +28,9 @@ const PROBE: [&str; 14] = [
     "SELECT json_build_array('sequence', format('%I.%I', schemaname, sequencename), \
      coalesce(last_value::text, '')) FROM pg_sequences",
     "SELECT json_build_array('extension', extname, extversion) FROM pg_extension",
-    "SELECT json_build_array('available', v.name, v.version) FROM pg_available_extension_versions v \
-     JOIN pg_extension e ON e.extname = v.name",
+    // What CREATE EXTENSION installs here (a restore names no version): its default.
+    "SELECT json_build_array('available', a.name, a.default_version) FROM pg_available_extensions a \
+     JOIN pg_extension e ON e.extname = a.name",
     "SELECT json_build_array('catalog', '', (CATALOG)::jsonb::text)",
     // The superuser's password is the service's own: not compared.
     "SELECT json_build_array('role', rolname, concat_ws(',', rolsuper, rolinherit, rolcreaterole, rolcreatedb, \
@@ -94,7 +95,7 @@ pub struct Snapshot {
     pub sequences: BTreeMap<String, String>,
     /// name → version
     pub extensions: BTreeMap<String, String>,
-    /// name → versions the server's image ships
+    /// name → the version the server's image installs by default
     pub available: BTreeMap<String, Vec<String>>,
     /// Roles, memberships, settings, the database's properties, large objects: (kind, name) →
     /// value.
@@ -218,7 +219,8 @@ impl Snapshot {
         for (ext, version) in &self.extensions {
             match copy.extensions.get(ext) {
                 None => problems.push(format!("extension {ext} is missing in the copy")),
-                // The new image may not ship the old version: that is a change, said in the plan.
+                // A restore installs the new image's default version: when that is not the old
+                // one, the version changes, and that is said (changes), not a failure.
                 Some(v) if v != version && copy.available.get(ext).is_some_and(|a| a.contains(version)) => {
                     problems.push(format!("extension {ext} is at version {v} in the copy, {version} in the original"))
                 }
@@ -245,20 +247,17 @@ impl Snapshot {
         problems
     }
 
-    /// What the copy cannot keep as it was, and says so: extension versions the new image
-    /// does not ship.
+    /// What the copy cannot keep as it was, and says so (docs/fidelity.md): an extension at
+    /// another version than the new image's default, materialized views refreshed from the
+    /// copied rows, inheritance children whose columns come back in another order.
     pub fn changes(&self, copy: &Snapshot) -> Vec<String> {
-        self.extensions
-            .iter()
-            .filter_map(|(ext, version)| {
-                let v = copy.extensions.get(ext)?;
-                (v != version && !copy.available.get(ext).is_some_and(|a| a.contains(version))).then(|| {
-                    format!(
-                        "extension {ext} goes from version {version} to {v} (the new image does not ship {version})"
-                    )
-                })
-            })
-            .collect()
+        let versions = self.extensions.iter().filter_map(|(ext, version)| {
+            let v = copy.extensions.get(ext)?;
+            (v != version && !copy.available.get(ext).is_some_and(|a| a.contains(version)))
+                .then(|| format!("extension {ext} goes from version {version} to {v}, the new image's default"))
+        });
+        let notes = self.notes.iter().map(|note| note_text(note));
+        versions.chain(notes).collect()
     }
 }
 
@@ -495,10 +494,24 @@ mod tests {
         let mut b = a.clone();
         b.extensions.insert("postgis".into(), "3.4".into());
         assert!(a.differences(&b).is_empty());
-        assert_eq!(a.changes(&b), ["extension postgis goes from version 1.0 to 3.4 (the new image does not ship 1.0)"]);
-        b.available.insert("postgis".into(), vec!["1.0".into(), "3.4".into()]);
+        assert_eq!(a.changes(&b), ["extension postgis goes from version 1.0 to 3.4, the new image's default"]);
+        // The new image installs 1.0 by default, yet the copy has 3.4: a difference.
+        b.available.insert("postgis".into(), vec!["1.0".into()]);
         assert_eq!(a.differences(&b), ["extension postgis is at version 3.4 in the copy, 1.0 in the original"]);
         assert!(a.changes(&b).is_empty());
+    }
+
+    #[test]
+    fn what_a_restore_changes_is_listed() {
+        let mut a = snap(&[], &[], &[]);
+        a.notes = vec!["materialized view public.totals".into(), "table public.child".into()];
+        assert_eq!(
+            a.changes(&a.clone()),
+            [
+                "materialized view public.totals is refreshed from the copied rows (a stale one shows current data)",
+                "table public.child: its inherited columns come first now (SELECT * shows another order)",
+            ]
+        );
     }
 
     #[test]
