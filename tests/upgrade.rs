@@ -321,8 +321,11 @@ fn a_write_that_slips_past_the_stopped_apps_fails_verification_and_rolls_back() 
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.stderr.contains("table public.notes has a writer waiting"), "{}", run.stderr);
     // Every insert the writer was told succeeded is on the old service, where the app still is.
+    // (The one insert that may have been in flight when the writer was stopped is there but
+    // was never acknowledged.)
     let acked = std::fs::read_to_string(sb.dir.join("rogue.acks")).unwrap_or_default().lines().count();
-    assert_eq!(sb.sql("memo-db", "SELECT count(*) FROM notes WHERE body = 'cron'"), acked.to_string());
+    let rows: usize = sb.sql("memo-db", "SELECT count(*) FROM notes WHERE body = 'cron'").parse().unwrap();
+    assert!(acked <= rows && rows <= acked + 1, "{acked} acknowledged, {rows} on the old service");
     // Everything but the writer's rows is as before.
     let mut after = state(&sb, "memo");
     after.1.retain(|k, _| before.1.contains_key(k));
