@@ -660,10 +660,11 @@ impl<'a> Upgrade<'a> {
     }
 
     fn switch(&mut self) -> Result<()> {
-        self.no_writer_waits()?;
-        let plan = self.plan;
+        // From here a signal no longer cuts a command: the switch is finished first.
         self.switching = true;
         crate::signals::stop_commands(false);
+        self.no_writer_waits()?;
+        let plan = self.plan;
         for app in &plan.apps {
             let vars = app.vars.clone();
             self.push_undo(Action::Relink {
