@@ -101,6 +101,12 @@ impl Out {
         }
     }
 
+    /// The run's last word, said even after its failure was: how a signal ended it.
+    pub fn conclusion(&self, text: &str) {
+        self.failure_said.set(true);
+        self.warn(text);
+    }
+
     /// Sets how many numbered steps the run has.
     pub fn plan_steps(&self, total: usize) {
         self.total.set(total);

@@ -245,7 +245,10 @@ impl<'a> Upgrade<'a> {
             } else {
                 format!("rolled back: the apps run on {}", self.plan.old)
             };
-            result = Err(anyhow::Error::new(crate::signals::Interrupted(signal)).context(what));
+            let err = anyhow::Error::new(crate::signals::Interrupted(signal)).context(what.clone());
+            // Said even when the command it stopped was already reported as the failure.
+            self.out.conclusion(&format!("{}; {what}", crate::signals::Interrupted(signal)));
+            result = Err(err);
         } else if result.is_ok() && !self.manual.is_empty() {
             result = Err(anyhow::anyhow!(
                 "The apps run on {} but {} step(s) after the window must be done by hand (see above)",

@@ -188,7 +188,8 @@ fn sigterm_during_the_copy_rolls_back_and_exits_143() {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(143), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Interrupted by SIGTERM"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Interrupted by SIGTERM"), "{stderr}");
     assert_eq!(sb.services(), vec!["memo-db".to_string()]);
     assert_eq!(sb.config("memo"), before);
     assert_eq!(sb.dokku(&["ps:report", "memo", "--running"]).ok().trim(), "true");
