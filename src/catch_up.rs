@@ -141,6 +141,14 @@ impl Copier for CatchUp {
         let untouched = Fingerprint::current_snapshot(host, to.service, to.database)? == base.print.snapshot;
         let script = producer_script(&base.catalog, &parts);
         let tee = sibling(job.dump, "catch-up.sql");
+        let watched = tee.clone();
+        let progress = crate::progress::Progress::start(
+            format!("copying what changed into {}", to.service),
+            0,
+            crate::progress::Unit::Bytes,
+            job.out.quiet(),
+            move || crate::progress::bytes_under(&watched),
+        );
         let consumed = host
             .runner
             .check_pipe(&Pipe {
@@ -150,6 +158,7 @@ impl Copier for CatchUp {
                 tee: &tee,
             })
             .with_context(|| format!("Unable to bring {} up to date with {}", to.service, from.service))?;
+        drop(progress);
         // The stream's last statement prints its transaction id: without it the stream was cut
         // short (psql ends a COPY at the end of its input, and -1 would commit what came).
         let Some(xid) = consumed.stdout.lines().find_map(|l| l.strip_prefix(END_MARK)?.trim().parse::<u64>().ok())

@@ -218,6 +218,29 @@ pub fn parse(argv: &[String]) -> Result<Invocation, clap::Error> {
     })
 }
 
+/// A command-line mistake in dokku's words (` !     ` lines, as dokku's own commands print
+/// them): the cause, then where the usage is. The argument parser's tips and usage block are
+/// left out; `--help` is not a mistake and is printed as the parser has it.
+pub fn mistake(err: &clap::Error, command: &str) -> String {
+    use clap::error::ErrorKind;
+    let text = err.render().to_string();
+    let cause: Vec<&str> =
+        text.lines().map(str::trim).take_while(|l| !l.is_empty()).filter(|l| !l.starts_with("tip:")).collect();
+    let cause = cause.join(" ");
+    let cause = cause.strip_prefix("error: ").unwrap_or(&cause);
+    let cause = match err.kind() {
+        ErrorKind::MissingRequiredArgument if cause.contains("<TARGET>") => {
+            "Please specify an app or a postgres service to run the command on".to_string()
+        }
+        _ => {
+            let mut chars = cause.chars();
+            chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+        }
+    };
+    let command = if command.is_empty() { "postgres:upgrade" } else { command };
+    format!("{cause}\nSee `dokku postgres-upgrade:help` for the usage of {command}")
+}
+
 /// The command name, then the arguments without dokku's global flags.
 fn clap_argv<'a>(command: &'a str, rest: &'a [String]) -> Vec<&'a str> {
     std::iter::once(command).chain(rest.iter().map(String::as_str).filter(|a| !GLOBAL_FLAGS.contains(a))).collect()
@@ -227,6 +250,23 @@ fn clap_argv<'a>(command: &'a str, rest: &'a [String]) -> Vec<&'a str> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn a_mistake_on_the_command_line_is_said_in_dokku_words() {
+        let said = |w: &[&str]| {
+            let argv: Vec<String> = w.iter().map(|s| s.to_string()).collect();
+            mistake(&parse(&argv).expect_err("a mistake"), w[0])
+        };
+        assert_eq!(
+            said(&["postgres:upgrade", "memo", "--bogus"]),
+            "Unexpected argument '--bogus' found\nSee `dokku postgres-upgrade:help` for the usage of postgres:upgrade"
+        );
+        assert!(said(&["postgres:upgrade"]).starts_with("Please specify an app or a postgres service"));
+        let missing = said(&["postgres-upgrade:run", "memo", "-I"]);
+        assert!(missing.starts_with("A value is required for '--image-version <VERSION>'"), "{missing}");
+        assert!(missing.ends_with("usage of postgres-upgrade:run"), "{missing}");
+        assert!(!said(&["postgres-upgrade:status", "memo", "--format", "xml"]).contains("tip:"));
+    }
 
     #[test]
     fn report_takes_an_app_a_format_and_a_field_as_dokku_reports_do() {

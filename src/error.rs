@@ -2,13 +2,14 @@
 
 use std::fmt;
 
-/// The app named on the command line does not exist: dokku's `AppDoesNotExist`, exit 20.
+/// No app (and no service) has the name given on the command line: dokku's `AppDoesNotExist`,
+/// exit 20.
 #[derive(Debug)]
 pub struct AppMissing(pub String);
 
 impl fmt::Display for AppMissing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "App {} does not exist", self.0)
+        write!(f, "App or postgres service {} does not exist", self.0)
     }
 }
 

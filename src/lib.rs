@@ -44,9 +44,13 @@ use upgrade::{Options, Upgrade};
 /// Runs one invocation and returns the exit code.
 pub fn run(argv: &[String], env: &Env, runner: &dyn Runner) -> i32 {
     match cli::parse(argv) {
+        Err(err) if err.use_stderr() => {
+            Out::new(false, false).warn(&cli::mistake(&err, argv.first().map(String::as_str).unwrap_or_default()));
+            1
+        }
         Err(err) => {
             let _ = err.print();
-            if err.use_stderr() { 1 } else { 0 }
+            0
         }
         Ok(Invocation::Version) => {
             Out::new(false, false).line(&format!("postgres-upgrade {}", env!("CARGO_PKG_VERSION")));

@@ -88,6 +88,15 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         return Err(AppMissing(target.to_string()).into());
     }
     let app = is_app.then(|| target.to_string());
+    if is_app && is_service && args.service.is_none() {
+        let linked = host.app_links(target)?.contains(&target.to_string());
+        if !linked {
+            out.warn(&format!(
+                "{target} is an app and also a postgres service: the app is meant, and its own service moves; \
+                 the service {target} is not touched"
+            ));
+        }
+    }
 
     // Which service moves.
     let old = match (&app, &args.service) {
@@ -176,6 +185,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     if image_ok && version_ok {
         // dokku-postgres's POSTGRES_DISABLE_PULL (air-gapped hosts): use the image only if it
         // is already here, as its own upgrade does (docs/dokku-postgres-upgrade-flags.md).
+        let timer = crate::progress::timer(format!("pulling {reference}"), out.quiet());
         let pull = if host.env.disable_pull {
             out.verbose(&format!("POSTGRES_DISABLE_PULL is set: not pulling {reference}"));
             host.runner.run(&host.docker(&["image", "inspect", "-f", "{{.Id}}", &reference]))?
@@ -183,6 +193,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
             out.verbose(&format!("Pulling {reference}"));
             host.runner.run(&host.docker(&["pull", &reference]))?
         };
+        drop(timer);
         if pull.success() {
             image_id = host.inspect_image(&reference, "{{.Id}}")?;
             image_created = host.inspect_image(&reference, "{{.Created}}")?;

@@ -520,7 +520,9 @@ impl<'a> Upgrade<'a> {
         if schedule.use_iam {
             cmd = cmd.arg("--use-iam");
         }
+        let timer = crate::progress::timer(format!("backing up {} to {}", plan.old, schedule.bucket), self.out.quiet());
         self.check(&cmd)?;
+        drop(timer);
         self.out.verbose(&format!("Backed up to bucket {}", schedule.bucket));
         Ok(())
     }
@@ -611,6 +613,7 @@ impl<'a> Upgrade<'a> {
 
     fn verify(&mut self) -> Result<()> {
         let (host, plan) = (self.host, self.plan);
+        let _timer = crate::progress::timer(format!("verifying {} against {}", plan.new, plan.old), self.out.quiet());
         let content = verify::content_comparable(plan.old_major);
         let new_db = host.database_name(&plan.new)?;
         // The original as it is now, after the copy: a write that reached it during the copy

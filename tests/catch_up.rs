@@ -200,4 +200,7 @@ fn a_long_first_copy_shows_its_progress() {
     // What is done of what, the rate, the time left; the done part grows.
     assert!(lines[0].contains(" of about ") && lines[0].contains("/s"), "{}", lines[0]);
     assert!(run.stderr.lines().any(|l| l.starts_with("       restoring into memo-v17: ")), "{}", run.stderr);
+    // Once shown, a progress ends with what it came to.
+    let done = lines.iter().find(|l| l.contains(": done, ")).unwrap_or_else(|| panic!("{}", run.stderr));
+    assert!(done.contains(" MB in ") && done.ends_with("/s"), "{done}");
 }

@@ -363,7 +363,7 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
 
     let run = sb.dokku(&["postgres:upgrade", "no-such-app", "-I", "17"]);
     assert_eq!(run.code, 20);
-    assert!(run.stderr.contains(" !     App no-such-app does not exist"), "{}", run.stderr);
+    assert!(run.stderr.contains(" !     App or postgres service no-such-app does not exist"), "{}", run.stderr);
 
     let run = sb.dokku(&["postgres:upgrade", "memo;touch pwned", "-I", "17"]);
     assert_eq!(run.code, 20);
@@ -412,6 +412,23 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     assert!(run.stdout.contains("New service:  memo-next (postgres:17"), "{}", run.stdout);
     assert!(run.stdout.contains("10. Switching memo to memo-next"), "{}", run.stdout);
     assert_eq!(state(&sb, "memo"), before);
+
+    // A flag mistake in dokku's words, not the argument parser's.
+    let run = sb.dokku(&["postgres:upgrade", "memo", "--bogus"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.starts_with(" !     Unexpected argument '--bogus' found\n !     See `dokku postgres-upgrade:help`"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("tip:") && !run.stderr.contains("Usage:"), "{}", run.stderr);
+
+    // An app and an unlinked service of the same name: the app is meant, and the run says so.
+    sb.dokku(&["postgres:create", "memo", "-I", "15"]).ok();
+    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("memo is an app and also a postgres service: the app is meant"), "{}", run.stderr);
+    assert!(run.stdout.contains("Old service:  memo-db (postgres:15"), "{}", run.stdout);
 }
 
 #[test]
