@@ -1,14 +1,13 @@
 //! Copying the data from the old service to the new one, behind one interface: a copier may do
 //! most of its work before the maintenance window (`prepare`) and the rest inside it (`copy`).
 //! Two exist: [`ParallelDirectory`], everything inside the window, and
-//! [`CatchUp`](crate::catch_up::CatchUp), a first copy while the apps run and only what changed
+//! `CatchUp` (catch_up.rs), a first copy while the apps run and only what changed
 //! since inside the window.
 
+use crate::client::Client;
 use crate::fingerprint::{Catalog, Fingerprint, ident, literal};
-use crate::host::{Host, container};
+use crate::host::Host;
 use crate::output::Out;
-use crate::plan::Plan;
-use crate::upgrade::Options;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -64,48 +63,6 @@ pub trait Copier {
     /// What the copy kept as the rollback artifact, when it is not just the job's dump.
     fn artifacts(&self) -> Option<Vec<PathBuf>> {
         None
-    }
-}
-
-/// The copier for an upgrade: the catch-up copy when the old server prints rows the way the new
-/// one does (its fingerprints compare: fingerprint.rs) and no full copy was asked for
-/// ([`Options::catch_up`]), else the whole copy inside the window.
-pub fn choose(plan: &Plan, opts: &Options) -> Box<dyn Copier> {
-    let full = ParallelDirectory::new(plan.reference());
-    if opts.catch_up(plan) { Box::new(crate::catch_up::CatchUp::new(full)) } else { Box::new(full) }
-}
-
-/// The new image's client tools, each run in a throwaway container of that image (a newer
-/// pg_dump reads an older server; the reverse fails, #194) linked to the service as an app
-/// would be, as the calling user, with `dir` mounted at `/dump` and the service's password in
-/// an env file there (never in argv, where `ps` would show it).
-pub struct Client {
-    pub image: String,
-    pub dir: PathBuf,
-}
-
-impl Client {
-    /// Runs `tool` against `service`; its standard output.
-    pub fn run(&self, host: &Host, service: &str, tool: &[&str]) -> Result<String> {
-        let env_file = PasswordFile::write(host, service, &self.dir)?;
-        let alias = format!("dokku-postgres-{service}");
-        let user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
-        let mut cmd = host.docker(&["run", "--rm", "--link", &format!("{}:{alias}", container(service))]);
-        // On the service's initial network, as dokku-postgres's own link container: a legacy
-        // link from the default bridge reaches nothing else (docs/networks.md).
-        let network = host.settings(service)?.initial_network;
-        if !network.is_empty() {
-            cmd = cmd.arg(format!("--network={network}"));
-        }
-        let cmd = cmd
-            .arg("-v")
-            .arg(format!("{}:/dump", host.env.host_path(&self.dir).display()))
-            .arg("--env-file")
-            .arg(env_file.0.display().to_string())
-            .args(["--user", &user, &self.image])
-            .args(tool.iter().copied())
-            .args(["-h", &alias, "-U", "postgres"]);
-        Ok(host.runner.check(&cmd)?.stdout)
     }
 }
 
@@ -215,42 +172,4 @@ pub fn reset_database(host: &Host, db: &Endpoint) -> Result<()> {
         host.sql(db.service, "postgres", &sql)?;
     }
     Ok(())
-}
-
-/// The folder of an upgrade's dumps (and, while a tool runs, its password files), named after
-/// the app, or the service when a service was upgraded.
-pub fn dumps_dir(data_dir: &Path, name: &str) -> PathBuf {
-    data_dir.join(name).join("dumps")
-}
-
-/// Removes the password files a killed run left in `dir` (a SIGKILL skips every `Drop`): the
-/// next run, resume or rollback calls this once it holds the upgrade's locks.
-pub fn remove_password_files(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') && name.ends_with(".env") {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// `PGPASSWORD=…` for one service in a 0600 file, removed when dropped (on every path out but
-/// a SIGKILL: then [`remove_password_files`]).
-struct PasswordFile(PathBuf);
-
-impl PasswordFile {
-    fn write(host: &Host, service: &str, dir: &Path) -> Result<PasswordFile> {
-        let password = std::fs::read_to_string(host.service_dir(service).join("PASSWORD"))
-            .with_context(|| format!("Unable to read the password of service {service}"))?;
-        let path = dir.join(format!(".{service}.env"));
-        crate::host::write_private(&path, format!("PGPASSWORD={}\n", password.trim()).as_bytes())?;
-        Ok(PasswordFile(path))
-    }
-}
-
-impl Drop for PasswordFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }

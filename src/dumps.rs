@@ -7,6 +7,12 @@
 
 use std::path::{Path, PathBuf};
 
+/// The folder of an upgrade's dumps (and, while a tool runs, its password files), named after
+/// the app, or the service when a service was upgraded.
+pub fn dumps_dir(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir.join(name).join("dumps")
+}
+
 /// How many upgrades' dumps are kept per app when the environment does not say.
 const KEEP: usize = 1;
 

@@ -28,12 +28,24 @@ impl fmt::Display for PreflightFailed {
 
 impl std::error::Error for PreflightFailed {}
 
+/// The run was interrupted by a signal: exit 128 + its number, as a shell reports it.
+#[derive(Debug)]
+pub struct Interrupted(pub nix::sys::signal::Signal);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Interrupted by {}", self.0.as_str())
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 /// The exit code for an error: 20 for a missing app (as dokku's verify_app_name), else 1.
 /// A signal ends the run with 128 + its number (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     if err.downcast_ref::<AppMissing>().is_some() {
         20
-    } else if let Some(crate::signals::Interrupted(signal)) = err.downcast_ref() {
+    } else if let Some(Interrupted(signal)) = err.downcast_ref() {
         128 + *signal as i32
     } else {
         1
@@ -48,7 +60,7 @@ mod tests {
     fn missing_app_exits_20_like_dokku() {
         assert_eq!(exit_code(&anyhow::Error::new(AppMissing("x".into()))), 20);
         assert_eq!(exit_code(&anyhow::anyhow!("other")), 1);
-        let term = anyhow::Error::new(crate::signals::Interrupted(nix::sys::signal::Signal::SIGTERM));
+        let term = anyhow::Error::new(Interrupted(nix::sys::signal::Signal::SIGTERM));
         assert_eq!(exit_code(&term.context("Step 'x' failed")), 143);
     }
 }

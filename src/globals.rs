@@ -8,7 +8,7 @@
 //! The service's own superuser `postgres` is the image's, with the new service's password:
 //! its attributes and password are never touched, only its settings are carried.
 
-use crate::copy::Client;
+use crate::client::Client;
 use crate::fingerprint::{ident, literal};
 use crate::host::Host;
 use anyhow::{Context, Result, bail};

@@ -4,6 +4,7 @@
 
 pub mod catch_up;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod copy;
 pub mod dumps;
@@ -222,7 +223,7 @@ fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 Ok(j) => j,
                 Err(err) => return failed(err),
             };
-            let copier = copy::choose(&plan, &opts);
+            let copier = upgrade::choose(&plan, &opts);
             let (report, result) = Upgrade::new(&host, &out, &plan, &opts, &*copier).with_journal(journal).run();
             if json_mode {
                 out.json(&report);
@@ -289,11 +290,11 @@ fn print_facts(out: &Out, plan: &Plan, opts: &Options) {
     }
     if let Some(survey) = &plan.survey {
         let biggest: Vec<String> =
-            survey.biggest.iter().take(3).map(|(t, b)| format!("{t} {}", survey::human(*b))).collect();
+            survey.biggest.iter().take(3).map(|(t, b)| format!("{t} {}", crate::output::human(*b))).collect();
         out.verbose(&format!(
             "Database:     {}, {} in {} table(s){}",
             plan.old_db,
-            survey::human(survey.bytes),
+            crate::output::human(survey.bytes),
             survey.tables,
             if biggest.is_empty() { String::new() } else { format!("; biggest: {}", biggest.join(", ")) }
         ));
@@ -311,10 +312,10 @@ fn print_facts(out: &Out, plan: &Plan, opts: &Options) {
         for d in &survey.disk {
             out.verbose(&format!(
                 "Disk:         about {} for {} on the filesystem of {}: {} free",
-                survey::human(d.needed),
+                crate::output::human(d.needed),
                 d.what.join(" and "),
                 d.path.display(),
-                survey::human(d.free)
+                crate::output::human(d.free)
             ));
         }
     }

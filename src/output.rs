@@ -138,6 +138,15 @@ impl Out {
     }
 }
 
+/// `1.2 GB`, `340 MB`.
+pub fn human(bytes: u64) -> String {
+    if bytes >= 1_000_000_000 {
+        format!("{:.1} GB", bytes as f64 / 1e9)
+    } else {
+        format!("{} MB", bytes.div_ceil(1_000_000))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +163,10 @@ mod tests {
         assert_eq!(lines[0], "=====> Upgrade");
         assert!(lines[1].starts_with("-----> [1/2] Preflight (+"), "{}", lines[1]);
         assert_eq!(lines[2..], ["       detail", "       more", " !     careful"]);
+    }
+
+    #[test]
+    fn sizes_in_mb_then_gb() {
+        assert_eq!((human(1_260_000_000), human(340_000_001)), ("1.3 GB".to_string(), "341 MB".to_string()));
     }
 }

@@ -100,7 +100,7 @@ pub fn timer(label: String, quiet: bool) -> Progress {
 pub fn line(label: &str, done: u64, total: u64, unit: Unit, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(0.001);
     let show = |n: u64| match unit {
-        Unit::Bytes => crate::survey::human(n),
+        Unit::Bytes => crate::output::human(n),
         Unit::Seconds => format!("{n} s"),
     };
     let mut text = format!("{label}: {}", show(done));
@@ -108,7 +108,7 @@ pub fn line(label: &str, done: u64, total: u64, unit: Unit, elapsed: Duration) -
         text.push_str(&format!(" of about {} ({}%)", show(total), (done * 100 / total).min(99)));
     }
     if let Unit::Bytes = unit {
-        text.push_str(&format!(", {}/s", crate::survey::human((done as f64 / secs) as u64)));
+        text.push_str(&format!(", {}/s", crate::output::human((done as f64 / secs) as u64)));
     }
     if total > done && done > 0 {
         let left = match unit {
@@ -126,9 +126,9 @@ pub fn ended(label: &str, done: u64, unit: Unit, elapsed: Duration) -> String {
     match unit {
         Unit::Bytes => format!(
             "{label}: done, {} in {}, {}/s",
-            crate::survey::human(done),
+            crate::output::human(done),
             clock(secs),
-            crate::survey::human((done as f64 / secs) as u64)
+            crate::output::human((done as f64 / secs) as u64)
         ),
         Unit::Seconds => format!("{label}: done in {}", clock(secs)),
     }

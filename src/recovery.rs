@@ -105,7 +105,7 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
     // The upgrade's own process may still be alive: its locks say so.
     let _locks = take_locks(env, &plan)?;
     let name = plan["app"].as_str().or(plan["old_service"].as_str()).unwrap_or(&args.target);
-    crate::copy::remove_password_files(&crate::copy::dumps_dir(&env.data_dir(), name));
+    crate::client::remove_password_files(&crate::dumps::dumps_dir(&env.data_dir(), name));
     let host = Host::new(env, runner);
     out.info2(&format!("Rolling back the upgrade of {}", args.target));
     journal.set("status", serde_json::json!(ROLLING_BACK))?;
@@ -181,7 +181,7 @@ pub fn resume(target: &str, env: &Env, runner: &dyn Runner, out: &Out) -> (Optio
         journal.doc["steps"].as_array().map(|s| s.iter().take_while(|s| s["state"] == "done").count()).unwrap_or(0);
     crate::signals::install();
     out.info2(&format!("Resuming the upgrade of {target} to {} after step {done}", plan.new));
-    let copier = crate::copy::choose(&plan, &opts);
+    let copier = crate::upgrade::choose(&plan, &opts);
     match Upgrade::new(&host, out, &plan, &opts, &*copier).resume(journal) {
         Ok(upgrade) => {
             let (report, result) = upgrade.run();

@@ -45,7 +45,7 @@ pub fn fields(env: &Env, target: &str) -> Result<Vec<(&'static str, String)>> {
     let text = |v: &Value| v.as_str().map(String::from).unwrap_or_default();
     let plan = &doc["plan"];
     let unfinished = journal.status() == RUNNING || journal.status().starts_with("rolling-back");
-    let dumps = crate::copy::dumps_dir(&env.data_dir(), target);
+    let dumps = crate::dumps::dumps_dir(&env.data_dir(), target);
     let kept = crate::dumps::attempts(&dumps);
     let size: u64 = kept.iter().map(|(_, bytes)| bytes).sum();
     let values = [
@@ -63,7 +63,7 @@ pub fn fields(env: &Env, target: &str) -> Result<Vec<(&'static str, String)>> {
             _ => "no".to_string(),
         },
         kept.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>().join(" "),
-        crate::survey::human(size),
+        crate::output::human(size),
     ];
     Ok(FIELDS.iter().map(|(key, _)| *key).zip(values).collect())
 }
@@ -111,15 +111,15 @@ pub fn cleanup(env: &Env, out: &Out, target: &str, keep: usize) -> Result<()> {
     {
         bail!("An upgrade of {target} is unfinished: finish it (--resume) or roll it back first");
     }
-    let dir = crate::copy::dumps_dir(&env.data_dir(), target);
+    let dir = crate::dumps::dumps_dir(&env.data_dir(), target);
     let before: u64 = crate::dumps::attempts(&dir).iter().map(|(_, b)| b).sum();
     let removed = crate::dumps::prune(&dir, keep);
     let after: u64 = crate::dumps::attempts(&dir).iter().map(|(_, b)| b).sum();
     out.info1(&format!(
         "Removed {} file(s) of {target}'s dumps ({} freed); {} kept in {}",
         removed.len(),
-        crate::survey::human(before - after),
-        crate::survey::human(after),
+        crate::output::human(before - after),
+        crate::output::human(after),
         dir.display()
     ));
     Ok(())
@@ -140,7 +140,7 @@ mod tests {
         journal.set("window_ms", json!(2345)).unwrap();
         journal.set("verified", json!("3 tables, 500 rows (content compared)")).unwrap();
         journal.finish("done", None).unwrap();
-        let dumps = crate::copy::dumps_dir(&env.data_dir(), "memo");
+        let dumps = crate::dumps::dumps_dir(&env.data_dir(), "memo");
         std::fs::create_dir_all(dumps.join("memo-db-20261201-090000")).unwrap();
         std::fs::write(dumps.join("memo-db-20261201-090000/toc.dat"), vec![0u8; 2_000_000]).unwrap();
         let fields: std::collections::BTreeMap<_, _> = fields(&env, "memo").unwrap().into_iter().collect();

@@ -376,7 +376,7 @@ fn run_catch_up(runner: &FakeRunner, name: &str) -> (serde_json::Value, anyhow::
     let plan = plan();
     let opts = Options::default();
     assert!(opts.catch_up(&plan));
-    let copier = crate::copy::choose(&plan, &opts);
+    let copier = crate::upgrade::choose(&plan, &opts);
     Upgrade::new(&host, &out, &plan, &opts, &*copier).run()
 }
 

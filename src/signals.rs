@@ -4,6 +4,7 @@
 //! is kept, and what is left is named. Either way the exit code is 128 + the signal's number
 //! (README, "Exit codes").
 
+pub use crate::error::Interrupted;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
@@ -41,15 +42,3 @@ pub fn received() -> Option<Signal> {
         n => Signal::try_from(n).ok(),
     }
 }
-
-/// The run was interrupted by a signal: exit 128 + its number, as a shell reports it.
-#[derive(Debug)]
-pub struct Interrupted(pub Signal);
-
-impl std::fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Interrupted by {}", self.0.as_str())
-    }
-}
-
-impl std::error::Error for Interrupted {}

@@ -212,15 +212,6 @@ fn disk(host: &Host, bytes: u64) -> Vec<Disk> {
     filesystems.into_iter().map(|(_, d)| d).collect()
 }
 
-/// `1.2 GB`, `340 MB`.
-pub fn human(bytes: u64) -> String {
-    if bytes >= 1_000_000_000 {
-        format!("{:.1} GB", bytes as f64 / 1e9)
-    } else {
-        format!("{} MB", bytes.div_ceil(1_000_000))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +254,5 @@ mod tests {
                 "Not enough disk: the dump and the new service's data need about 6000 MB on the filesystem of /var/lib/dokku (the database is 3000 MB), 5000 MB are free; free some space there"
             ]
         );
-        assert_eq!((human(1_260_000_000), human(340_000_001)), ("1.3 GB".to_string(), "341 MB".to_string()));
     }
 }

@@ -147,6 +147,14 @@ fn across_majors(plan: &Plan) -> bool {
     plan.old_major.is_none() || plan.old_major != plan.new_major
 }
 
+/// The copier for an upgrade: the catch-up copy when the old server prints rows the way the new
+/// one does (its fingerprints compare: fingerprint.rs) and no full copy was asked for
+/// ([`Options::catch_up`]), else the whole copy inside the window.
+pub fn choose(plan: &Plan, opts: &Options) -> Box<dyn crate::copy::Copier> {
+    let full = crate::copy::ParallelDirectory::new(plan.reference());
+    if opts.catch_up(plan) { Box::new(crate::catch_up::CatchUp::new(full)) } else { Box::new(full) }
+}
+
 /// The bucket the final backup goes to: the one the schedule uses (dokku-postgres stores no
 /// other), and only when credentials or IAM are set up.
 pub fn final_backup_bucket(plan: &Plan) -> Option<&crate::host::Schedule> {
@@ -211,7 +219,7 @@ impl<'a> Upgrade<'a> {
     /// Runs every step; on failure rolls back what can be, then returns the report and the error.
     pub fn run(mut self) -> (Value, Result<()>) {
         let name = self.plan.app.as_deref().unwrap_or(&self.plan.old);
-        crate::copy::remove_password_files(&crate::copy::dumps_dir(&self.host.env.data_dir(), name));
+        crate::client::remove_password_files(&crate::dumps::dumps_dir(&self.host.env.data_dir(), name));
         let titles = step_titles(self.plan, self.opts);
         self.out.plan_steps(titles.len());
         crate::signals::stop_commands(true);
@@ -532,7 +540,7 @@ impl<'a> Upgrade<'a> {
         if across_majors(plan) {
             // Verification compares the new schema with the old one replayed on the new server.
             // The replay names the old server's roles: they come first, as before a restore.
-            let client = crate::copy::Client { image: plan.reference(), dir: self.dumps_dir()? };
+            let client = crate::client::Client { image: plan.reference(), dir: self.dumps_dir()? };
             crate::globals::copy_roles(self.host, &client, &plan.old, &plan.new)?;
             self.replay = Some(verify::SchemaReplay::make(self.host, &client, (&plan.old, &plan.old_db), &plan.new)?);
         }
@@ -551,7 +559,7 @@ impl<'a> Upgrade<'a> {
         self.with_copy_job(|copier, job| {
             copier.copy(job)?;
             let dir = job.dump.parent().context("dump path has no folder")?;
-            let client = crate::copy::Client { image: job.image.to_string(), dir: dir.to_path_buf() };
+            let client = crate::client::Client { image: job.image.to_string(), dir: dir.to_path_buf() };
             let set = crate::globals::copy_database_properties(
                 job.host,
                 &client,
@@ -645,7 +653,7 @@ impl<'a> Upgrade<'a> {
         original.take_extension_tables(host, &plan.old, &plan.old_db, &copy.extensions)?;
         copy.take_extension_tables(host, &plan.new, &new_db, &original.extensions)?;
         verify::compare(&original, &copy)?;
-        let client = crate::copy::Client { image: plan.reference(), dir: self.dumps_dir()? };
+        let client = crate::client::Client { image: plan.reference(), dir: self.dumps_dir()? };
         verify::compare_schemas(host, &client, (&plan.old, &plan.old_db), (&plan.new, &new_db), self.replay.as_ref())?;
         self.no_writer_waits()?;
         for change in original.changes(&copy) {
@@ -890,7 +898,7 @@ impl<'a> Upgrade<'a> {
     /// and the dokku user can read it.
     fn dumps_dir(&self) -> Result<PathBuf> {
         let plan = self.plan;
-        let dir = crate::copy::dumps_dir(&self.host.env.data_dir(), plan.app.as_deref().unwrap_or(&plan.old));
+        let dir = crate::dumps::dumps_dir(&self.host.env.data_dir(), plan.app.as_deref().unwrap_or(&plan.old));
         std::fs::create_dir_all(&dir).with_context(|| format!("Unable to create {}", dir.display()))?;
         restrict(&dir, 0o700);
         Ok(dir)
@@ -941,7 +949,7 @@ impl<'a> Upgrade<'a> {
             self.out.verbose(&format!(
                 "Kept:                {} ({})",
                 file.display(),
-                crate::survey::human(crate::dumps::size(file))
+                crate::output::human(crate::dumps::size(file))
             ));
         }
         for warning in &self.warnings {

@@ -14,7 +14,7 @@
 //! What dump and restore cannot keep the same is listed as a change (docs/fidelity.md), never
 //! passed over in silence.
 
-use crate::copy::Client;
+use crate::client::Client;
 use crate::fingerprint::{Catalog, Fingerprint};
 use crate::host::Host;
 use anyhow::{Context, Result, bail};

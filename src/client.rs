@@ -1,0 +1,72 @@
+//! The new image's client tools (pg_dump, pg_restore, pg_dumpall, psql) run against a service
+//! from a throwaway container, and the password files they read.
+
+use crate::host::{Host, container};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+/// The new image's client tools, each run in a throwaway container of that image (a newer
+/// pg_dump reads an older server; the reverse fails, #194) linked to the service as an app
+/// would be, as the calling user, with `dir` mounted at `/dump` and the service's password in
+/// an env file there (never in argv, where `ps` would show it).
+pub struct Client {
+    pub image: String,
+    pub dir: PathBuf,
+}
+
+impl Client {
+    /// Runs `tool` against `service`; its standard output.
+    pub fn run(&self, host: &Host, service: &str, tool: &[&str]) -> Result<String> {
+        let env_file = PasswordFile::write(host, service, &self.dir)?;
+        let alias = format!("dokku-postgres-{service}");
+        let user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
+        let mut cmd = host.docker(&["run", "--rm", "--link", &format!("{}:{alias}", container(service))]);
+        // On the service's initial network, as dokku-postgres's own link container: a legacy
+        // link from the default bridge reaches nothing else (docs/networks.md).
+        let network = host.settings(service)?.initial_network;
+        if !network.is_empty() {
+            cmd = cmd.arg(format!("--network={network}"));
+        }
+        let cmd = cmd
+            .arg("-v")
+            .arg(format!("{}:/dump", host.env.host_path(&self.dir).display()))
+            .arg("--env-file")
+            .arg(env_file.0.display().to_string())
+            .args(["--user", &user, &self.image])
+            .args(tool.iter().copied())
+            .args(["-h", &alias, "-U", "postgres"]);
+        Ok(host.runner.check(&cmd)?.stdout)
+    }
+}
+
+/// Removes the password files a killed run left in `dir` (a SIGKILL skips every `Drop`): the
+/// next run, resume or rollback calls this once it holds the upgrade's locks.
+pub fn remove_password_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".env") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// `PGPASSWORD=…` for one service in a 0600 file, removed when dropped (on every path out but
+/// a SIGKILL: then [`remove_password_files`]).
+struct PasswordFile(PathBuf);
+
+impl PasswordFile {
+    fn write(host: &Host, service: &str, dir: &Path) -> Result<PasswordFile> {
+        let password = std::fs::read_to_string(host.service_dir(service).join("PASSWORD"))
+            .with_context(|| format!("Unable to read the password of service {service}"))?;
+        let path = dir.join(format!(".{service}.env"));
+        crate::host::write_private(&path, format!("PGPASSWORD={}\n", password.trim()).as_bytes())?;
+        Ok(PasswordFile(path))
+    }
+}
+
+impl Drop for PasswordFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
