@@ -2,45 +2,27 @@
 //! `main` builds the environment and the runner; everything else starts at [`run`].
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod catch_up;
-pub mod cli;
-pub mod client;
-pub mod clock;
 pub mod copy;
-pub mod dumps;
-pub mod env;
 pub mod error;
-pub mod fingerprint;
-pub mod globals;
-pub mod hold;
+pub mod facts;
 pub mod host;
-pub mod journal;
-pub mod lock;
-pub mod naming;
+pub mod layers;
 pub mod output;
 pub mod plan;
-pub mod progress;
-pub mod recovery;
-pub mod report;
-pub mod runner;
-pub mod signals;
-pub mod survey;
-pub mod switch;
-pub mod undo;
-pub mod upgrade;
-pub mod verify;
+pub mod state;
+pub mod steps;
+pub mod verbs;
 
-#[cfg(test)]
-mod sequence_tests;
-
-use cli::{Format, Invocation, UpgradeArgs};
-use env::Env;
-use host::Host;
+use host::env::Env;
+use host::runner::Runner;
+use host::{Host, lock, signals};
 use output::Out;
-use plan::{Decision, Plan};
-use runner::Runner;
+use plan::cli::{self, Format, Invocation, UpgradeArgs};
+use plan::{Decision, Plan, naming};
 use serde_json::json;
-use upgrade::{Options, Upgrade};
+use state::journal;
+use steps::{self as upgrade, Options, Upgrade};
+use verbs::{recovery, report};
 
 /// Runs one invocation and returns the exit code.
 pub fn run(argv: &[String], env: &Env, runner: &dyn Runner) -> i32 {

@@ -1,6 +1,6 @@
 //! The plugin's one binary: every shim in subcommands/ execs it.
 
-use postgres_upgrade::{env::Env, runner::SystemRunner};
+use postgres_upgrade::host::{env::Env, runner::SystemRunner};
 use std::io::Write;
 
 fn main() {

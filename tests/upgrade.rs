@@ -305,7 +305,7 @@ fn a_write_that_slips_past_the_stopped_apps_fails_verification_and_rolls_back() 
     app_with_service(&sb, "memo", "memo-db", "postgres", "15");
     let before = state(&sb, "memo");
     // A writer that is not one of the app's processes (a host cron job, a `dokku run`): stopping
-    // the app does not stop it. Inside the window it waits for the held tables (src/hold.rs),
+    // the app does not stop it. Inside the window it waits for the held tables (src/copy/hold.rs),
     // which the upgrade sees: it rolls back, and the writer's inserts go on on the old service.
     let docker = sb.dir.join("bin/docker");
     let mut rogue = std::process::Command::new("bash")

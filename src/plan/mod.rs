@@ -2,12 +2,14 @@
 //! anything is changed. Every problem is printed, then the run fails once (cargo-release's
 //! `failed |= !verify_…` pattern).
 
-use crate::cli::UpgradeArgs;
+pub mod cli;
+pub mod naming;
+
 use crate::error::{AppMissing, PreflightFailed};
+use crate::host::switch::VarSpec;
 use crate::host::{BackupSettings, Host, ServiceSettings};
-use crate::naming;
 use crate::output::Out;
-use crate::switch::VarSpec;
+use crate::plan::cli::UpgradeArgs;
 use anyhow::{Result, bail};
 
 /// The oldest dokku-postgres with `--no-restart` on link/unlink (1.18.0,
@@ -45,7 +47,7 @@ pub struct Plan {
     pub backup: BackupSettings,
     pub use_maintenance: bool,
     /// What preflight found in the old database (None for a plan read back from a journal).
-    pub survey: Option<crate::survey::Survey>,
+    pub survey: Option<crate::facts::survey::Survey>,
 }
 
 impl Plan {
@@ -119,7 +121,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     let Some(version) = args
         .image_version
         .clone()
-        .or_else(|| crate::cli::dokku_postgres_default_version(&host.env.plugin_available_path))
+        .or_else(|| crate::plan::cli::dokku_postgres_default_version(&host.env.plugin_available_path))
     else {
         bail!("Please specify the new image version with --image-version VERSION (-I)");
     };
@@ -185,7 +187,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     if image_ok && version_ok {
         // dokku-postgres's POSTGRES_DISABLE_PULL (air-gapped hosts): use the image only if it
         // is already here, as its own upgrade does (docs/dokku-postgres-upgrade-flags.md).
-        let timer = crate::progress::timer(format!("pulling {reference}"), out.quiet());
+        let timer = crate::output::progress::timer(format!("pulling {reference}"), out.quiet());
         let pull = if host.env.disable_pull {
             out.verbose(&format!("POSTGRES_DISABLE_PULL is set: not pulling {reference}"));
             host.runner.run(&host.docker(&["image", "inspect", "-f", "{{.Id}}", &reference]))?
@@ -377,7 +379,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
 
     // What is in the old database, and room for the dump and the new service's data.
     let survey = if status == "running" {
-        match crate::survey::Survey::take(host, &old, &old_db) {
+        match crate::facts::survey::Survey::take(host, &old, &old_db) {
             Ok(survey) => {
                 problems.extend(survey.disk_problems());
                 Some(survey)

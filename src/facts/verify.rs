@@ -1,7 +1,7 @@
 //! What "the copy is right" means, checked against the old database as it is after the copy
 //! (nothing is switched before this passes: dokku-postgres's `clone` hides restore errors,
 //! docs/dokku-postgres-service.md#commands, clone):
-//! - every table in every schema, rows compared by content (fingerprint.rs; by count before
+//! - every table in every schema, rows compared by content (facts/fingerprint.rs; by count before
 //!   PostgreSQL 12, whose floats printed differently), and the extensions' configuration tables;
 //! - the schema as one pg_dump (the new image's) prints both: DDL, owners, ACLs, default
 //!   privileges, comments;
@@ -14,9 +14,9 @@
 //! What dump and restore cannot keep the same is listed as a change (docs/fidelity.md), never
 //! passed over in silence.
 
-use crate::client::Client;
-use crate::fingerprint::{Catalog, Fingerprint};
+use crate::facts::fingerprint::{Catalog, Fingerprint};
 use crate::host::Host;
+use crate::host::client::Client;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -82,8 +82,8 @@ pub fn note_text(note: &str) -> String {
     }
 }
 
-/// Row content is compared from PostgreSQL 12 on (majors as naming.rs counts them): before
-/// it, floats printed differently (fingerprint.rs).
+/// Row content is compared from PostgreSQL 12 on (majors as plan/naming.rs counts them): before
+/// it, floats printed differently (facts/fingerprint.rs).
 pub fn content_comparable(old_major: Option<u32>) -> bool {
     old_major.is_some_and(|m| m >= 1200)
 }
@@ -113,7 +113,7 @@ impl Snapshot {
     /// that both sides are cut into the same key ranges), by its own catalog measured when None;
     /// `known` stands in for a new fingerprint while the database's transaction snapshot shows
     /// that no writer has committed since it was taken, or the database has been held still
-    /// since (the flag beside it: hold.rs). Also says whether `known` was used.
+    /// since (the flag beside it: copy/hold.rs). Also says whether `known` was used.
     pub fn take(
         host: &Host,
         service: &str,
@@ -122,7 +122,7 @@ impl Snapshot {
         known: Option<(&Fingerprint, bool)>,
         content: bool,
     ) -> Result<(Snapshot, bool)> {
-        let probe = PROBE.map(|sql| sql.replace("CATALOG", crate::fingerprint::CATALOG));
+        let probe = PROBE.map(|sql| sql.replace("CATALOG", crate::facts::fingerprint::CATALOG));
         let mut snap = Snapshot::default();
         let (mut snapshot, mut own) = (String::new(), None);
         for line in host.sql_statements(service, database, &probe)? {
@@ -345,9 +345,9 @@ impl SchemaReplay {
     pub fn make(host: &Host, client: &Client, old: (&str, &str), new_service: &str) -> Result<SchemaReplay> {
         let schema = dump_schema(host, client, old)?;
         let scratch = "postgres_upgrade_verify";
-        let drop = format!("DROP DATABASE IF EXISTS {}", crate::fingerprint::ident(scratch));
+        let drop = format!("DROP DATABASE IF EXISTS {}", crate::facts::fingerprint::ident(scratch));
         host.sql(new_service, "postgres", &drop)?;
-        host.sql(new_service, "postgres", &format!("CREATE DATABASE {}", crate::fingerprint::ident(scratch)))?;
+        host.sql(new_service, "postgres", &format!("CREATE DATABASE {}", crate::facts::fingerprint::ident(scratch)))?;
         let replay = host.psql(new_service, scratch, true).args(["-q", "-f", "-"]).input(schema.clone());
         let printed = host
             .runner
@@ -401,7 +401,7 @@ fn redact(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fingerprint::Table;
+    use crate::facts::fingerprint::Table;
 
     fn snap(tables: &[(&str, u64, &str)], seqs: &[(&str, &str)], exts: &[&str]) -> Snapshot {
         let catalog = Catalog {

@@ -1,16 +1,16 @@
 //! After a crash: `postgres-upgrade:status` says where an upgrade was, and
 //! `postgres-upgrade:rollback` takes back an unfinished one from its journal.
 
-use crate::cli::{Format, RollbackArgs, StatusArgs};
-use crate::env::Env;
 use crate::host::Host;
-use crate::journal::{Journal, ROLLBACK_FAILED, ROLLING_BACK, RUNNING};
-use crate::lock::Locks;
-use crate::naming;
+use crate::host::env::Env;
+use crate::host::lock::Locks;
+use crate::host::runner::Runner;
 use crate::output::Out;
 use crate::plan::Plan;
-use crate::runner::Runner;
-use crate::upgrade::{Options, Upgrade};
+use crate::plan::cli::{Format, RollbackArgs, StatusArgs};
+use crate::plan::naming;
+use crate::state::journal::{Journal, ROLLBACK_FAILED, ROLLING_BACK, RUNNING};
+use crate::steps::{Options, Upgrade};
 use anyhow::{Result, bail};
 
 /// The journal of `target`, after checking the name can be nothing but a name.
@@ -105,15 +105,15 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
     // The upgrade's own process may still be alive: its locks say so.
     let _locks = take_locks(env, &plan)?;
     let name = plan["app"].as_str().or(plan["old_service"].as_str()).unwrap_or(&args.target);
-    crate::client::remove_password_files(&crate::dumps::dumps_dir(&env.data_dir(), name));
+    crate::host::client::remove_password_files(&crate::state::dumps::dumps_dir(&env.data_dir(), name));
     let host = Host::new(env, runner);
     out.info2(&format!("Rolling back the upgrade of {}", args.target));
     journal.set("status", serde_json::json!(ROLLING_BACK))?;
     let stack = journal.undo()?;
     if let Some(old) = plan["old_service"].as_str() {
-        crate::undo::revive(&host, out, old);
+        crate::state::undo::revive(&host, out, old);
     }
-    let left = crate::undo::roll_back(&host, out, stack, |left| journal.set_undo(left));
+    let left = crate::state::undo::roll_back(&host, out, stack, |left| journal.set_undo(left));
     let error = journal.doc["error"].as_str().map(String::from);
     if !left.is_empty() {
         journal.finish(ROLLBACK_FAILED, error)?;
@@ -121,7 +121,7 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
     }
     journal.finish("rolled-back", error)?;
     if let Some(dump) = journal.doc["dump"].as_str() {
-        let freed = crate::dumps::remove_attempt(std::path::Path::new(dump));
+        let freed = crate::state::dumps::remove_attempt(std::path::Path::new(dump));
         out.verbose(&format!("Removed the dumps of the upgrade rolled back ({} MB)", freed / 1_000_000));
     }
     out.info1(&format!("{} is back on {}", args.target, plan["old_service"].as_str().unwrap_or("the old service")));
@@ -132,7 +132,7 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
 fn take_locks(env: &Env, plan: &serde_json::Value) -> Result<Locks> {
     let apps = plan["apps"].as_array().into_iter().flatten().filter_map(|a| a["name"].as_str());
     let services = ["old_service", "new_service"].into_iter().filter_map(|k| plan[k].as_str());
-    crate::lock::for_upgrade(&env.data_dir(), apps, services)
+    crate::host::lock::for_upgrade(&env.data_dir(), apps, services)
 }
 
 /// `postgres:upgrade TARGET --resume`: continues an interrupted upgrade from its last completed
@@ -179,9 +179,9 @@ pub fn resume(target: &str, env: &Env, runner: &dyn Runner, out: &Out) -> (Optio
     };
     let done =
         journal.doc["steps"].as_array().map(|s| s.iter().take_while(|s| s["state"] == "done").count()).unwrap_or(0);
-    crate::signals::install();
+    crate::host::signals::install();
     out.info2(&format!("Resuming the upgrade of {target} to {} after step {done}", plan.new));
-    let copier = crate::upgrade::choose(&plan, &opts);
+    let copier = crate::steps::choose(&plan, &opts);
     match Upgrade::new(&host, out, &plan, &opts, &*copier).resume(journal) {
         Ok(upgrade) => {
             let (report, result) = upgrade.run();

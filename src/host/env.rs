@@ -17,10 +17,10 @@ pub struct Env {
     pub trace: bool,
     /// dokku-postgres's `POSTGRES_DISABLE_PULL=true`: images are never pulled.
     pub disable_pull: bool,
-    /// Test-only: the step boundary at which the upgrade kills itself (see upgrade.rs).
+    /// Test-only: the step boundary at which the upgrade kills itself (see steps/mod.rs).
     pub kill_at: Option<String>,
     /// Test-only: `N:PROGRAM` runs PROGRAM (no shell) just before step N, as another writer
-    /// would act at that moment (see upgrade.rs).
+    /// would act at that moment (see steps/mod.rs).
     pub hook_at: Option<String>,
 }
 

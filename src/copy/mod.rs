@@ -1,12 +1,16 @@
 //! Copying the data from the old service to the new one, behind one interface: a copier may do
 //! most of its work before the maintenance window (`prepare`) and the rest inside it (`copy`).
 //! Two exist: [`ParallelDirectory`], everything inside the window, and
-//! `CatchUp` (catch_up.rs), a first copy while the apps run and only what changed
+//! `CatchUp` (copy/catch_up.rs), a first copy while the apps run and only what changed
 //! since inside the window.
 
-use crate::client::Client;
-use crate::fingerprint::{Catalog, Fingerprint, ident, literal};
+pub mod catch_up;
+pub mod globals;
+pub mod hold;
+
+use crate::facts::fingerprint::{Catalog, Fingerprint, ident, literal};
 use crate::host::Host;
+use crate::host::client::Client;
 use crate::output::Out;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -71,7 +75,7 @@ pub trait Copier {
 /// loads tables and builds indexes and constraints in parallel (a custom-format dump on a pipe
 /// restores with one job only: docs/copy.md). Both are the new image's ([`Client`]), writing to
 /// the plugin's dump directory. Owners, ACLs and comments are restored as they are, onto the
-/// old server's roles, created first (globals.rs).
+/// old server's roles, created first (copy/globals.rs).
 pub struct ParallelDirectory {
     pub image: String,
     pub jobs: usize,
@@ -105,26 +109,26 @@ impl ParallelDirectory {
         )?;
         let size = |i: usize| sizes.first().and_then(|l| l.split('|').nth(i)).and_then(|n| n.parse().ok()).unwrap_or(0);
         let watched = dump.to_path_buf();
-        let progress = crate::progress::Progress::start(
+        let progress = crate::output::progress::Progress::start(
             format!("dumping {}", from.service),
             size(0),
-            crate::progress::Unit::Bytes,
+            crate::output::progress::Unit::Bytes,
             out.quiet(),
-            move || crate::progress::bytes_under(&watched),
+            move || crate::output::progress::bytes_under(&watched),
         );
         client
             .run(host, from.service, &["pg_dump", "-Fd", "-Z", "0", "-j", &jobs, "-f", &inside, "-d", from.database])
             .with_context(|| format!("Unable to dump service {}", from.service))?;
         drop(progress);
-        crate::globals::copy_roles(host, &client, from.service, to.service)?;
+        crate::copy::globals::copy_roles(host, &client, from.service, to.service)?;
         let files = database_files(&host.service_dir(to.service).join("data"));
-        let before = crate::progress::bytes_under(&files);
-        let progress = crate::progress::Progress::start(
+        let before = crate::output::progress::bytes_under(&files);
+        let progress = crate::output::progress::Progress::start(
             format!("restoring into {}", to.service),
             size(1),
-            crate::progress::Unit::Bytes,
+            crate::output::progress::Unit::Bytes,
             out.quiet(),
-            move || crate::progress::bytes_under(&files).saturating_sub(before),
+            move || crate::output::progress::bytes_under(&files).saturating_sub(before),
         );
         client
             .run(host, to.service, &["pg_restore", "-j", &jobs, "--exit-on-error", "-d", to.database, &inside])

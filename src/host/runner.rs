@@ -231,7 +231,7 @@ pub struct SystemRunner;
 
 /// A `Command` for `cmd`, detached from our terminal's signals and our dokku context: a
 /// terminal's Ctrl-C must not cut a `postgres:link` in half (the upgrade decides at the next step
-/// boundary: signals.rs). Our own `--app` must not rewrite nested calls, and our own flags must
+/// boundary: host/signals.rs). Our own `--app` must not rewrite nested calls, and our own flags must
 /// not stand in for theirs: dokku sets DOKKU_GLOBAL_FLAGS only when it is empty, and
 /// `postgres:unlink` reads `--no-restart` nowhere else (docs/dokku-host.md, docs/dokku-postgres-service.md#commands).
 fn command(cmd: &Cmd) -> Command {
@@ -252,7 +252,7 @@ fn output_of(status: std::process::ExitStatus, stdout: Vec<u8>, stderr: Vec<u8>)
     }
 }
 
-/// Ends the children's process groups when a signal says to stop (signals.rs): SIGTERM first
+/// Ends the children's process groups when a signal says to stop (host/signals.rs): SIGTERM first
 /// (docker's client passes it on to the container), SIGKILL if they are still there after a
 /// few seconds. Stops watching when dropped.
 struct Watchdog {
@@ -269,7 +269,7 @@ impl Watchdog {
         let thread = std::thread::spawn(move || {
             let group = |pid: u32| nix::unistd::Pid::from_raw(-(pid as i32));
             while !watching.load(Ordering::SeqCst) {
-                if let Some(signal) = crate::signals::stopping() {
+                if let Some(signal) = crate::host::signals::stopping() {
                     // Said at once, from here: the step that runs says nothing until its command ends.
                     let _ = writeln!(
                         std::io::stderr(),

@@ -8,9 +8,9 @@
 //! The service's own superuser `postgres` is the image's, with the new service's password:
 //! its attributes and password are never touched, only its settings are carried.
 
-use crate::client::Client;
-use crate::fingerprint::{ident, literal};
+use crate::facts::fingerprint::{ident, literal};
 use crate::host::Host;
+use crate::host::client::Client;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeSet;
 

@@ -2,7 +2,7 @@
 //! They name things, never hold credentials, so they can be printed and kept on disk.
 
 use crate::host::Host;
-use crate::switch::{self, Mode, VarSpec};
+use crate::host::switch::{self, Mode, VarSpec};
 use anyhow::Result;
 use serde_json::{Value, json};
 

@@ -53,7 +53,7 @@ impl Locks {
         };
         lock.set_len(0)?;
         lock.rewind()?;
-        writeln!(lock, "pid {}, started {}", std::process::id(), crate::clock::now_rfc3339())?;
+        writeln!(lock, "pid {}, started {}", std::process::id(), crate::host::clock::now_rfc3339())?;
         self.held.push((key, lock));
         Ok(())
     }

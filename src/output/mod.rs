@@ -2,6 +2,8 @@
 //! as in dokku's plugins/common/log.go. With `--format json` the human lines go to stderr so that
 //! stdout carries only the JSON report.
 
+pub mod progress;
+
 use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::time::Instant;

@@ -13,9 +13,9 @@
 //! comes once the apps run on the new service is ended before the hold is let go: a write
 //! acknowledged on the old service then would be lost.
 
-use crate::fingerprint::Catalog;
+use crate::facts::fingerprint::Catalog;
 use crate::host::Host;
-use crate::runner::Session;
+use crate::host::runner::Session;
 use anyhow::{Context, Result, bail};
 
 /// How long the hold waits for a writer that is in the middle of a transaction.

@@ -33,7 +33,7 @@ pub struct Survey {
     /// Seconds per GB this server takes to fingerprint rows, measured on a sample.
     pub fingerprint_s_per_gb: Option<f64>,
     pub disk: Vec<Disk>,
-    /// What a restore will not keep the same (verify.rs, NOTES), said before.
+    /// What a restore will not keep the same (facts/verify.rs, NOTES), said before.
     pub changes: Vec<String>,
 }
 
@@ -80,9 +80,9 @@ impl Survey {
                 _ => {}
             }
         }
-        for line in host.sql_statements(service, database, &crate::verify::NOTES)? {
+        for line in host.sql_statements(service, database, &crate::facts::verify::NOTES)? {
             let note: Value = serde_json::from_str(&line).unwrap_or_default();
-            survey.changes.extend(note[1].as_str().map(crate::verify::note_text));
+            survey.changes.extend(note[1].as_str().map(crate::facts::verify::note_text));
         }
         survey.fingerprint_s_per_gb = survey.measure_fingerprint(host, service, database);
         survey.disk = disk(host, survey.bytes);
@@ -130,7 +130,7 @@ impl Survey {
     pub fn whole_copy_reason(&self, full_copy_asked: bool, old_major: Option<u32>) -> Option<String> {
         if full_copy_asked {
             Some("--full-copy was given".into())
-        } else if !crate::verify::content_comparable(old_major) {
+        } else if !crate::facts::verify::content_comparable(old_major) {
             Some("the old server is older than PostgreSQL 12, whose rows print differently".into())
         } else if self.large_objects > 0 {
             Some(format!("{} large object(s) are in use: they are copied whole", self.large_objects))

@@ -287,7 +287,7 @@ mod tests {
 
     #[test]
     fn plugin_toml_has_cargos_version() {
-        let toml = include_str!("../plugin.toml");
+        let toml = include_str!("../../plugin.toml");
         assert!(toml.contains(&format!("version = \"{}\"", env!("CARGO_PKG_VERSION"))), "{toml}");
         assert!(toml.contains("[plugin.config]"));
     }

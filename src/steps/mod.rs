@@ -3,17 +3,20 @@
 //! the new service undoes everything in reverse order and returns the original error.
 //! After the window nothing is rolled back: what fails there is said, with the commands to run.
 
+#[cfg(test)]
+mod sequence_tests;
+
+use crate::copy::hold::Hold;
 use crate::copy::{Copier, Endpoint, Job};
-use crate::hold::Hold;
+use crate::facts::verify::{self, Snapshot};
 use crate::host::Host;
-use crate::journal::Journal;
-use crate::naming;
+use crate::host::runner::Cmd;
+use crate::host::switch::{self, Mode};
 use crate::output::Out;
 use crate::plan::Plan;
-use crate::runner::Cmd;
-use crate::switch::{self, Mode};
-use crate::undo::Action;
-use crate::verify::{self, Snapshot};
+use crate::plan::naming;
+use crate::state::journal::Journal;
+use crate::state::undo::Action;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -62,11 +65,11 @@ pub struct Upgrade<'a> {
     window_started: Option<Instant>,
     window_ms: Option<u128>,
     original: Option<Snapshot>,
-    /// The old and the new database held still inside the window (hold.rs).
+    /// The old and the new database held still inside the window (copy/hold.rs).
     holds: Holds,
     /// The dump of the run this one resumes, from its journal.
     earlier_dump: Option<PathBuf>,
-    /// Across majors, the old schema as the new server prints it (verify.rs), made before the
+    /// Across majors, the old schema as the new server prints it (facts/verify.rs), made before the
     /// window.
     replay: Option<verify::SchemaReplay>,
     dump: Option<PathBuf>,
@@ -142,17 +145,17 @@ pub fn step_titles(plan: &Plan, opts: &Options) -> Vec<String> {
 }
 
 /// Whether the old and the new server are of different majors (or one is not known): the
-/// schema is then compared with its replay on the new server (verify.rs, SchemaReplay).
+/// schema is then compared with its replay on the new server (facts/verify.rs, SchemaReplay).
 fn across_majors(plan: &Plan) -> bool {
     plan.old_major.is_none() || plan.old_major != plan.new_major
 }
 
 /// The copier for an upgrade: the catch-up copy when the old server prints rows the way the new
-/// one does (its fingerprints compare: fingerprint.rs) and no full copy was asked for
+/// one does (its fingerprints compare: facts/fingerprint.rs) and no full copy was asked for
 /// ([`Options::catch_up`]), else the whole copy inside the window.
 pub fn choose(plan: &Plan, opts: &Options) -> Box<dyn crate::copy::Copier> {
     let full = crate::copy::ParallelDirectory::new(plan.reference());
-    if opts.catch_up(plan) { Box::new(crate::catch_up::CatchUp::new(full)) } else { Box::new(full) }
+    if opts.catch_up(plan) { Box::new(crate::copy::catch_up::CatchUp::new(full)) } else { Box::new(full) }
 }
 
 /// The bucket the final backup goes to: the one the schedule uses (dokku-postgres stores no
@@ -219,12 +222,12 @@ impl<'a> Upgrade<'a> {
     /// Runs every step; on failure rolls back what can be, then returns the report and the error.
     pub fn run(mut self) -> (Value, Result<()>) {
         let name = self.plan.app.as_deref().unwrap_or(&self.plan.old);
-        crate::client::remove_password_files(&crate::dumps::dumps_dir(&self.host.env.data_dir(), name));
+        crate::host::client::remove_password_files(&crate::state::dumps::dumps_dir(&self.host.env.data_dir(), name));
         let titles = step_titles(self.plan, self.opts);
         self.out.plan_steps(titles.len());
-        crate::signals::stop_commands(true);
+        crate::host::signals::stop_commands(true);
         let mut result = self.sequence(&titles);
-        crate::signals::stop_commands(false);
+        crate::host::signals::stop_commands(false);
         if let Err(err) = result {
             result = Err(self.with_next_step(err));
         }
@@ -246,16 +249,16 @@ impl<'a> Upgrade<'a> {
                 err.context(next)
             });
         }
-        if let Some(signal) = crate::signals::received() {
+        if let Some(signal) = crate::host::signals::received() {
             // What the signal did: a rollback before the switch, a kept old service after it.
             let what = if self.committed {
                 format!("the apps run on {}; {} was kept", self.plan.new, self.plan.old)
             } else {
                 format!("rolled back: the apps run on {}", self.plan.old)
             };
-            let err = anyhow::Error::new(crate::signals::Interrupted(signal)).context(what.clone());
+            let err = anyhow::Error::new(crate::host::signals::Interrupted(signal)).context(what.clone());
             // Said even when the command it stopped was already reported as the failure.
-            self.out.conclusion(&format!("{}; {what}", crate::signals::Interrupted(signal)));
+            self.out.conclusion(&format!("{}; {what}", crate::host::signals::Interrupted(signal)));
             result = Err(err);
         } else if result.is_ok() && !self.manual.is_empty() {
             result = Err(anyhow::anyhow!(
@@ -331,9 +334,9 @@ impl<'a> Upgrade<'a> {
         // A signal stops the run at the next boundary while going back is still possible; once
         // the switch has begun, the window is finished first (the apps end on the new service).
         if !self.switching
-            && let Some(signal) = crate::signals::received()
+            && let Some(signal) = crate::host::signals::received()
         {
-            return Err(crate::signals::Interrupted(signal).into());
+            return Err(crate::host::signals::Interrupted(signal).into());
         }
         self.out.step(&name);
         self.journal_step(index, "running")?;
@@ -368,7 +371,7 @@ impl<'a> Upgrade<'a> {
     /// Dies here, as a crash or `kill -9` would, when the test-only hook names this point:
     /// `N` is just before step N, `N+` just after it (journal written). Runs the test-only
     /// hook program named for this point (`N:PROGRAM`) and waits for it.
-    /// The hook is a writer that got in at that point, as if the window's hold (hold.rs) had
+    /// The hook is a writer that got in at that point, as if the window's hold (copy/hold.rs) had
     /// not been there: the hold is let go first, else its write would wait for the upgrade
     /// that waits for it.
     fn fault_point(&mut self, point: &str) {
@@ -463,7 +466,7 @@ impl<'a> Upgrade<'a> {
             let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
             bail!("image {} lacks extension(s) used by {}: {}", plan.reference(), plan.old, names.join(", "));
         }
-        let conflicts = crate::globals::conflicting_roles(self.host, &plan.old, &plan.new)?;
+        let conflicts = crate::copy::globals::conflicting_roles(self.host, &plan.old, &plan.new)?;
         if !conflicts.is_empty() {
             bail!(
                 "image {} comes with role(s) that {} has with other attributes or not at all: {}",
@@ -484,7 +487,7 @@ impl<'a> Upgrade<'a> {
             // What stops a `git push` is the flock on the file apps:lock creates, taken first so
             // that a push already running is refused before anything is pushed on the undo stack.
             let apps_dir = self.host.env.dokku_lib_root.join("data/apps");
-            crate::lock::hold_deploy(&apps_dir, &app.name, true)?;
+            crate::host::lock::hold_deploy(&apps_dir, &app.name, true)?;
             self.push_undo(Action::Unlock { app: app.name.clone() })?;
             self.check(&self.dokku(&["apps:lock", &app.name]))?;
         }
@@ -528,7 +531,8 @@ impl<'a> Upgrade<'a> {
         if schedule.use_iam {
             cmd = cmd.arg("--use-iam");
         }
-        let timer = crate::progress::timer(format!("backing up {} to {}", plan.old, schedule.bucket), self.out.quiet());
+        let timer =
+            crate::output::progress::timer(format!("backing up {} to {}", plan.old, schedule.bucket), self.out.quiet());
         self.check(&cmd)?;
         drop(timer);
         self.out.verbose(&format!("Backed up to bucket {}", schedule.bucket));
@@ -540,8 +544,8 @@ impl<'a> Upgrade<'a> {
         if across_majors(plan) {
             // Verification compares the new schema with the old one replayed on the new server.
             // The replay names the old server's roles: they come first, as before a restore.
-            let client = crate::client::Client { image: plan.reference(), dir: self.dumps_dir()? };
-            crate::globals::copy_roles(self.host, &client, &plan.old, &plan.new)?;
+            let client = crate::host::client::Client { image: plan.reference(), dir: self.dumps_dir()? };
+            crate::copy::globals::copy_roles(self.host, &client, &plan.old, &plan.new)?;
             self.replay = Some(verify::SchemaReplay::make(self.host, &client, (&plan.old, &plan.old_db), &plan.new)?);
         }
         if !self.opts.catch_up(plan) {
@@ -554,13 +558,13 @@ impl<'a> Upgrade<'a> {
     fn copy(&mut self) -> Result<()> {
         let (host, plan) = (self.host, self.plan);
         // From here until the apps run on the new service, nothing writes to the old tables.
-        let tables = crate::fingerprint::Catalog::read(host, &plan.old, &plan.old_db)?;
+        let tables = crate::facts::fingerprint::Catalog::read(host, &plan.old, &plan.old_db)?;
         self.holds.old = Some(Hold::take(host, &plan.old, &plan.old_db, &tables)?);
         self.with_copy_job(|copier, job| {
             copier.copy(job)?;
             let dir = job.dump.parent().context("dump path has no folder")?;
-            let client = crate::client::Client { image: job.image.to_string(), dir: dir.to_path_buf() };
-            let set = crate::globals::copy_database_properties(
+            let client = crate::host::client::Client { image: job.image.to_string(), dir: dir.to_path_buf() };
+            let set = crate::copy::globals::copy_database_properties(
                 job.host,
                 &client,
                 (job.from.service, job.from.database),
@@ -571,7 +575,7 @@ impl<'a> Upgrade<'a> {
         })?;
         let kept = self.copier.artifacts().unwrap_or_else(|| self.dump.iter().cloned().collect());
         for file in &kept {
-            let size = crate::dumps::size(file);
+            let size = crate::state::dumps::size(file);
             self.out.verbose(&format!("Kept as the rollback artifact: {} ({} MB)", file.display(), size / 1_000_000));
         }
         self.kept = kept;
@@ -596,7 +600,7 @@ impl<'a> Upgrade<'a> {
             Some(dump) => dump.clone(),
             None => {
                 let dir = self.dumps_dir()?;
-                let dump = dir.join(format!("{}-{}", plan.old, crate::clock::now_compact()));
+                let dump = dir.join(format!("{}-{}", plan.old, crate::host::clock::now_compact()));
                 // A rollback after a crash removes this attempt's files by this name.
                 if let Some(journal) = &mut self.journal {
                     journal.set("dump", json!(dump.display().to_string()))?;
@@ -621,7 +625,8 @@ impl<'a> Upgrade<'a> {
 
     fn verify(&mut self) -> Result<()> {
         let (host, plan) = (self.host, self.plan);
-        let _timer = crate::progress::timer(format!("verifying {} against {}", plan.new, plan.old), self.out.quiet());
+        let _timer =
+            crate::output::progress::timer(format!("verifying {} against {}", plan.new, plan.old), self.out.quiet());
         let content = verify::content_comparable(plan.old_major);
         let new_db = host.database_name(&plan.new)?;
         // The original as it is now, after the copy: a write that reached it during the copy
@@ -653,7 +658,7 @@ impl<'a> Upgrade<'a> {
         original.take_extension_tables(host, &plan.old, &plan.old_db, &copy.extensions)?;
         copy.take_extension_tables(host, &plan.new, &new_db, &original.extensions)?;
         verify::compare(&original, &copy)?;
-        let client = crate::client::Client { image: plan.reference(), dir: self.dumps_dir()? };
+        let client = crate::host::client::Client { image: plan.reference(), dir: self.dumps_dir()? };
         verify::compare_schemas(host, &client, (&plan.old, &plan.old_db), (&plan.new, &new_db), self.replay.as_ref())?;
         self.no_writer_waits()?;
         for change in original.changes(&copy) {
@@ -676,7 +681,7 @@ impl<'a> Upgrade<'a> {
     fn switch(&mut self) -> Result<()> {
         // From here a signal no longer cuts a command: the switch is finished first.
         self.switching = true;
-        crate::signals::stop_commands(false);
+        crate::host::signals::stop_commands(false);
         self.no_writer_waits()?;
         let plan = self.plan;
         for app in &plan.apps {
@@ -783,7 +788,7 @@ impl<'a> Upgrade<'a> {
             return Ok(());
         }
         let old_dir = self.host.service_dir(&plan.old);
-        // Written as files, never passed on a command line (host.rs, copy_backup_files).
+        // Written as files, never passed on a command line (host/mod.rs, copy_backup_files).
         let mut files: Vec<(&str, Vec<&str>)> = Vec::new();
         if backup.auth.is_some() {
             files.push(("backup", crate::host::BACKUP_AUTH_FILES.to_vec()));
@@ -856,7 +861,7 @@ impl<'a> Upgrade<'a> {
             ));
             return Ok(());
         }
-        if let Some(signal) = crate::signals::received() {
+        if let Some(signal) = crate::host::signals::received() {
             let text = format!("{} is kept: the upgrade was interrupted by {}", plan.old, signal.as_str());
             self.out.warn(&text);
             self.warnings.push(text);
@@ -898,16 +903,16 @@ impl<'a> Upgrade<'a> {
     /// and the dokku user can read it.
     fn dumps_dir(&self) -> Result<PathBuf> {
         let plan = self.plan;
-        let dir = crate::dumps::dumps_dir(&self.host.env.data_dir(), plan.app.as_deref().unwrap_or(&plan.old));
+        let dir = crate::state::dumps::dumps_dir(&self.host.env.data_dir(), plan.app.as_deref().unwrap_or(&plan.old));
         std::fs::create_dir_all(&dir).with_context(|| format!("Unable to create {}", dir.display()))?;
         restrict(&dir, 0o700);
         Ok(dir)
     }
 
-    /// Keeps the dumps of the newest upgrades of this app only (dumps.rs).
+    /// Keeps the dumps of the newest upgrades of this app only (state/dumps.rs).
     fn prune_dumps(&mut self) {
         let Ok(dir) = self.dumps_dir() else { return };
-        let removed = crate::dumps::prune(&dir, crate::dumps::keep());
+        let removed = crate::state::dumps::prune(&dir, crate::state::dumps::keep());
         if !removed.is_empty() {
             self.out.verbose(&format!(
                 "Removed {} file(s) of older upgrades' dumps from {}",
@@ -949,7 +954,7 @@ impl<'a> Upgrade<'a> {
             self.out.verbose(&format!(
                 "Kept:                {} ({})",
                 file.display(),
-                crate::output::human(crate::dumps::size(file))
+                crate::output::human(crate::state::dumps::size(file))
             ));
         }
         for warning in &self.warnings {
@@ -977,9 +982,9 @@ impl<'a> Upgrade<'a> {
         {
             self.out.warn(&format!("{err:#}"));
         }
-        crate::undo::revive(self.host, self.out, &self.plan.old);
+        crate::state::undo::revive(self.host, self.out, &self.plan.old);
         let stack = std::mem::take(&mut self.undo);
-        self.undo = crate::undo::roll_back(self.host, self.out, stack, |left| match &mut journal {
+        self.undo = crate::state::undo::roll_back(self.host, self.out, stack, |left| match &mut journal {
             Some(j) => j.set_undo(left),
             None => Ok(()),
         });
@@ -987,7 +992,8 @@ impl<'a> Upgrade<'a> {
         // The old service is as it was: this attempt's dumps (and those of the run it resumed)
         // are of no use any more.
         if self.undo.is_empty() {
-            let freed: u64 = self.dump.iter().chain(&self.earlier_dump).map(|d| crate::dumps::remove_attempt(d)).sum();
+            let freed: u64 =
+                self.dump.iter().chain(&self.earlier_dump).map(|d| crate::state::dumps::remove_attempt(d)).sum();
             self.out.verbose(&format!("Removed this attempt's dumps ({} MB)", freed / 1_000_000));
             self.kept.clear();
         }
@@ -1031,7 +1037,7 @@ impl<'a> Upgrade<'a> {
             "old_service_kept": self.opts.keep_old || !self.manual.is_empty(),
             "warnings": self.warnings,
             "manual_steps": self.manual,
-            "interrupted_by": crate::signals::received().map(|s| s.as_str()),
+            "interrupted_by": crate::host::signals::received().map(|s| s.as_str()),
             "error": result.as_ref().err().map(|e| format!("{e:#}")),
         })
     }

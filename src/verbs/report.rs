@@ -3,9 +3,9 @@
 //! it ended, the window, what was verified), whether one is unfinished, and the dumps kept with
 //! their sizes. `postgres-upgrade:cleanup APP [--keep N]` removes the older dumps.
 
-use crate::env::Env;
-use crate::journal::{Journal, RUNNING};
+use crate::host::env::Env;
 use crate::output::Out;
+use crate::state::journal::{Journal, RUNNING};
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
@@ -45,8 +45,8 @@ pub fn fields(env: &Env, target: &str) -> Result<Vec<(&'static str, String)>> {
     let text = |v: &Value| v.as_str().map(String::from).unwrap_or_default();
     let plan = &doc["plan"];
     let unfinished = journal.status() == RUNNING || journal.status().starts_with("rolling-back");
-    let dumps = crate::dumps::dumps_dir(&env.data_dir(), target);
-    let kept = crate::dumps::attempts(&dumps);
+    let dumps = crate::state::dumps::dumps_dir(&env.data_dir(), target);
+    let kept = crate::state::dumps::attempts(&dumps);
     let size: u64 = kept.iter().map(|(_, bytes)| bytes).sum();
     let values = [
         journal.status().to_string(),
@@ -57,7 +57,7 @@ pub fn fields(env: &Env, target: &str) -> Result<Vec<(&'static str, String)>> {
         if unfinished { String::new() } else { text(&doc["updated"]) },
         doc["window_ms"].as_u64().map(|ms| format!("{:.1}s", ms as f64 / 1000.0)).unwrap_or_default(),
         text(&doc["verified"]),
-        match (unfinished, unfinished && crate::recovery::still_running(&journal)) {
+        match (unfinished, unfinished && crate::verbs::recovery::still_running(&journal)) {
             (true, true) => "running".to_string(),
             (true, false) => format!("yes: dokku postgres-upgrade:rollback {target} (or --resume)"),
             _ => "no".to_string(),
@@ -111,10 +111,10 @@ pub fn cleanup(env: &Env, out: &Out, target: &str, keep: usize) -> Result<()> {
     {
         bail!("An upgrade of {target} is unfinished: finish it (--resume) or roll it back first");
     }
-    let dir = crate::dumps::dumps_dir(&env.data_dir(), target);
-    let before: u64 = crate::dumps::attempts(&dir).iter().map(|(_, b)| b).sum();
-    let removed = crate::dumps::prune(&dir, keep);
-    let after: u64 = crate::dumps::attempts(&dir).iter().map(|(_, b)| b).sum();
+    let dir = crate::state::dumps::dumps_dir(&env.data_dir(), target);
+    let before: u64 = crate::state::dumps::attempts(&dir).iter().map(|(_, b)| b).sum();
+    let removed = crate::state::dumps::prune(&dir, keep);
+    let after: u64 = crate::state::dumps::attempts(&dir).iter().map(|(_, b)| b).sum();
     out.info1(&format!(
         "Removed {} file(s) of {target}'s dumps ({} freed); {} kept in {}",
         removed.len(),
@@ -140,7 +140,7 @@ mod tests {
         journal.set("window_ms", json!(2345)).unwrap();
         journal.set("verified", json!("3 tables, 500 rows (content compared)")).unwrap();
         journal.finish("done", None).unwrap();
-        let dumps = crate::dumps::dumps_dir(&env.data_dir(), "memo");
+        let dumps = crate::state::dumps::dumps_dir(&env.data_dir(), "memo");
         std::fs::create_dir_all(dumps.join("memo-db-20261201-090000")).unwrap();
         std::fs::write(dumps.join("memo-db-20261201-090000/toc.dat"), vec![0u8; 2_000_000]).unwrap();
         let fields: std::collections::BTreeMap<_, _> = fields(&env, "memo").unwrap().into_iter().collect();

@@ -2,14 +2,14 @@
 //! (The same sequence runs against real PostgreSQL servers in tests/upgrade.rs.)
 
 use crate::copy::ParallelDirectory;
-use crate::env::Env;
+use crate::host::env::Env;
+use crate::host::runner::Output;
+use crate::host::runner::fake::FakeRunner;
+use crate::host::switch::VarSpec;
 use crate::host::{BackupSettings, Host, Schedule, ServiceSettings};
 use crate::output::Out;
 use crate::plan::{AppState, Plan};
-use crate::runner::Output;
-use crate::runner::fake::FakeRunner;
-use crate::switch::VarSpec;
-use crate::upgrade::{Options, Upgrade};
+use crate::steps::{Options, Upgrade};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -79,7 +79,7 @@ fn healthy() -> FakeRunner {
         .on("dokku postgres:info db2 --dsn", Output::ok(&format!("{NEW_URL}\n")))
         .on_with("docker container exec dokku.postgres.", |cmd| Output::ok(&answer_sql(cmd, "0|0|3|77")))
         .on_with("docker container exec -i dokku.postgres.", |_| Output::ok(""))
-        // A hold's session (hold.rs) answers with its backend and snapshot.
+        // A hold's session (copy/hold.rs) answers with its backend and snapshot.
         .on(
             "docker container exec -i dokku.postgres.db psql -X -U postgres -d db -v ON_ERROR_STOP=1 -q -A -t -f -",
             Output::ok("held 4711 100:100:\n"),
@@ -114,7 +114,7 @@ fn healthy() -> FakeRunner {
 
 /// What a healthy service answers to the plugin's queries; `rows` is the fingerprint line of
 /// its one table, `notes` (`table|range|rows|sum`).
-fn answer_sql(cmd: &crate::runner::Cmd, rows: &str) -> String {
+fn answer_sql(cmd: &crate::host::runner::Cmd, rows: &str) -> String {
     let sql = cmd.args.join(" ");
     let catalog = r#"{"tables": [{"schema": "public", "name": "notes", "columns": ["id", "body"], "key": "id"}],
         "sequences": [["public", "notes_id_seq"]], "large_objects": 0}"#;
@@ -151,7 +151,7 @@ fn answer_sql(cmd: &crate::runner::Cmd, rows: &str) -> String {
 }
 
 /// The new image's tools answer, but pg_restore fails.
-fn restore_fails(cmd: &crate::runner::Cmd) -> Output {
+fn restore_fails(cmd: &crate::host::runner::Cmd) -> Output {
     if cmd.args.iter().any(|a| a == "pg_restore") { Output::fail(1, "pg_restore: error: x") } else { Output::ok("") }
 }
 
@@ -324,8 +324,8 @@ fn backup_carry_over_failure_keeps_the_old_service_and_says_what_to_run() {
 
 #[test]
 fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() {
-    use crate::journal::Journal;
-    use crate::undo::Action;
+    use crate::state::journal::Journal;
+    use crate::state::undo::Action;
     let runner = healthy();
     let root = temp_root("resume");
     std::fs::create_dir_all(root.join("services/postgres/db")).unwrap();
@@ -334,7 +334,7 @@ fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() 
     let out = Out::captured();
     let plan = plan();
     let opts = Options { full_copy: true, ..Options::default() };
-    let titles = crate::upgrade::step_titles(&plan, &opts);
+    let titles = crate::steps::step_titles(&plan, &opts);
     let path = Journal::path_for(&env.data_dir(), "memo");
     let mut journal = Journal::start(&path, plan.public_json(), &titles).unwrap();
     for step in 0..7 {
@@ -376,7 +376,7 @@ fn run_catch_up(runner: &FakeRunner, name: &str) -> (serde_json::Value, anyhow::
     let plan = plan();
     let opts = Options::default();
     assert!(opts.catch_up(&plan));
-    let copier = crate::upgrade::choose(&plan, &opts);
+    let copier = crate::steps::choose(&plan, &opts);
     Upgrade::new(&host, &out, &plan, &opts, &*copier).run()
 }
 

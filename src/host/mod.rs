@@ -4,8 +4,16 @@
 //! credentials) it is read from the service directory, whose layout is in
 //! docs/dokku-postgres-service.md#files.
 
-use crate::env::Env;
-use crate::runner::{Cmd, Output, Runner};
+pub mod client;
+pub mod clock;
+pub mod env;
+pub mod lock;
+pub mod runner;
+pub mod signals;
+pub mod switch;
+
+use crate::host::env::Env;
+use crate::host::runner::{Cmd, Output, Runner};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

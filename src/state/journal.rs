@@ -3,7 +3,7 @@
 //! `postgres-upgrade:status` can say where the upgrade was and `postgres-upgrade:rollback` can
 //! take back what was done. It names things and never holds credentials; mode 0600 anyway.
 
-use crate::undo::Action;
+use crate::state::undo::Action;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -38,7 +38,7 @@ impl Journal {
 
     /// A new journal for a run about to start; `plan` is the plan's public part.
     pub fn start(path: &Path, plan: Value, steps: &[String]) -> Result<Journal> {
-        let now = crate::clock::now_rfc3339();
+        let now = crate::host::clock::now_rfc3339();
         let journal = Journal {
             path: path.to_path_buf(),
             doc: json!({
@@ -61,7 +61,7 @@ impl Journal {
     }
 
     pub fn step(&mut self, index: usize, state: &str) -> Result<()> {
-        let now = crate::clock::now_rfc3339();
+        let now = crate::host::clock::now_rfc3339();
         if let Some(step) = self.doc["steps"].get_mut(index) {
             step["state"] = json!(state);
             let key = if state == "running" { "started" } else { "finished" };
@@ -111,7 +111,7 @@ impl Journal {
         let dir = self.path.parent().context("journal path has no folder")?;
         std::fs::create_dir_all(dir).with_context(|| format!("Unable to create {}", dir.display()))?;
         let mut doc = self.doc.clone();
-        doc["updated"] = json!(crate::clock::now_rfc3339());
+        doc["updated"] = json!(crate::host::clock::now_rfc3339());
         let tmp = self.path.with_extension("json.tmp");
         let mut file = std::fs::OpenOptions::new()
             .write(true)

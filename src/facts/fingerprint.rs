@@ -1,7 +1,7 @@
 //! What a database holds, in a form two servers can compare without moving the data: for every
 //! table, per range of its integer primary key, the row count and the sum of a 64-bit hash of
 //! each row's text. Equal sums mean equal rows (up to a 2^-64 chance per changed row); a range
-//! that differs is the part of a table the catch-up copy moves again (catch_up.rs).
+//! that differs is the part of a table the catch-up copy moves again (copy/catch_up.rs).
 //!
 //! The row text is the server's own output for the row, under pinned settings, so that the same
 //! data prints alike on both servers. Float output changed in PostgreSQL 12 (shortest exact

@@ -1,20 +1,20 @@
 //! The catch-up copy: the whole database is copied before the window, while the apps still
 //! run, and inside the window only what changed since. What changed is found by comparing
-//! fingerprints (fingerprint.rs): each table's rows are summed per range of its integer primary
+//! fingerprints (facts/fingerprint.rs): each table's rows are summed per range of its integer primary
 //! key, so a table the apps append to costs its last ranges, not the whole table. Those ranges
 //! are deleted from the new database and streamed again from the old one in one transaction,
 //! with the sequences and materialized views; the stream is kept as a SQL script beside the
 //! first dump, and the two together are the database as it was at the switch.
 //!
 //! Nothing here is trusted on its own: the verification step compares the fingerprints of the
-//! whole old and new databases afterwards (verify.rs). When the schema changed since the first
+//! whole old and new databases afterwards (facts/verify.rs). When the schema changed since the first
 //! copy (a migration run with `dokku run`), or large objects are in use, the window copies
 //! everything again instead.
 
 use crate::copy::{Copier, Endpoint, Job, ParallelDirectory, Prints, reset_database};
-use crate::fingerprint::{self, Catalog, Fingerprint, Parts, ident, literal};
+use crate::facts::fingerprint::{self, Catalog, Fingerprint, Parts, ident, literal};
+use crate::host::runner::Pipe;
 use crate::host::{Host, container};
-use crate::runner::Pipe;
 use anyhow::{Context, Result, bail};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -104,7 +104,7 @@ impl Copier for CatchUp {
         host.sql(to.service, to.database, "CHECKPOINT")?;
         let mut catalog = Catalog::read(host, from.service, from.database)?;
         catalog.measure(host, from.service, from.database)?;
-        let timer = crate::progress::timer(format!("fingerprinting {}", to.service), job.out.quiet());
+        let timer = crate::output::progress::timer(format!("fingerprinting {}", to.service), job.out.quiet());
         let print = Fingerprint::take(host, to.service, to.database, &catalog, true)?;
         drop(timer);
         job.out.verbose(&format!("{} rows in {} tables copied while the apps run", print.rows(), catalog.tables.len()));
@@ -121,7 +121,7 @@ impl Copier for CatchUp {
         if schema(host, from)? != base.schema {
             return self.copy_all(job, "The schema changed since the first copy");
         }
-        let timer = crate::progress::timer(format!("fingerprinting {}", from.service), job.out.quiet());
+        let timer = crate::output::progress::timer(format!("fingerprinting {}", from.service), job.out.quiet());
         let now = Fingerprint::take(host, from.service, from.database, &base.catalog, true)?;
         drop(timer);
         if now.large_objects > 0 {
@@ -133,7 +133,7 @@ impl Copier for CatchUp {
         }
         // Roles are few: whatever changed in them since the first copy is applied again.
         let client = self.full.client(job.dump.parent().context("dump path has no folder")?);
-        crate::globals::copy_roles(host, &client, from.service, to.service)?;
+        crate::copy::globals::copy_roles(host, &client, from.service, to.service)?;
         let changed = now.differences(&base.print);
         let parts = parts_to_copy(&base.catalog, &changed);
         // Nothing but this copy writes to the new database (no app is linked to it yet): its
@@ -142,12 +142,12 @@ impl Copier for CatchUp {
         let script = producer_script(&base.catalog, &parts);
         let tee = sibling(job.dump, "catch-up.sql");
         let watched = tee.clone();
-        let progress = crate::progress::Progress::start(
+        let progress = crate::output::progress::Progress::start(
             format!("copying what changed into {}", to.service),
             0,
-            crate::progress::Unit::Bytes,
+            crate::output::progress::Unit::Bytes,
             job.out.quiet(),
-            move || crate::progress::bytes_under(&watched),
+            move || crate::output::progress::bytes_under(&watched),
         );
         let consumed = host
             .runner
@@ -299,7 +299,7 @@ fn producer_script(catalog: &Catalog, parts: &Parts) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fingerprint::Table;
+    use crate::facts::fingerprint::Table;
 
     fn catalog() -> Catalog {
         Catalog {

@@ -1,5 +1,5 @@
 //! SIGINT, SIGTERM and SIGHUP during an upgrade: remembered, not fatal. Before the point of no
-//! return the command that runs is stopped at once (runner.rs: a dump, a restore, a fingerprint)
+//! return the command that runs is stopped at once (host/runner.rs: a dump, a restore, a fingerprint)
 //! and the upgrade rolls back like a failure; after it, the switch is finished, the old service
 //! is kept, and what is left is named. Either way the exit code is 128 + the signal's number
 //! (README, "Exit codes").
