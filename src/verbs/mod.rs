@@ -1,5 +1,6 @@
-//! The commands besides the upgrade itself, each a plain function: status, rollback and resume
-//! of an upgrade (recovery), report and cleanup (report).
+//! The commands, each a plain function: the upgrade (upgrade), status, rollback and resume of
+//! an upgrade (recovery), report and cleanup (report).
 
 pub mod recovery;
 pub mod report;
+pub mod upgrade;

@@ -1,0 +1,310 @@
+//! `postgres:upgrade`: the plan, then the steps over it (or, for a service moving within its
+//! major version, dokku-postgres's own in-place upgrade), then the report.
+
+use crate::error;
+use crate::host::env::Env;
+use crate::host::runner::Runner;
+use crate::host::{self, Host, lock, signals};
+use crate::output::Out;
+use crate::plan::cli::{Format, UpgradeArgs};
+use crate::plan::{self, Decision, Plan, naming};
+use crate::state::journal;
+use crate::steps::{self as upgrade, Options, Upgrade};
+use crate::verbs::recovery;
+use serde_json::json;
+
+pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
+    let json_mode = args.format == Format::Json;
+    let out = Out::new(env.quiet, json_mode);
+    let host = Host::new(env, runner);
+    let failed = |err: anyhow::Error| {
+        out.warn(&format!("{err:#}"));
+        if json_mode {
+            out.json(
+                &json!({"changed": false, "status": "failed", "target": args.target, "error": format!("{err:#}")}),
+            );
+        }
+        error::exit_code(&err)
+    };
+    if args.resume {
+        let (report, result) = recovery::resume(&args.target, env, runner, &out);
+        if let (Some(report), true) = (report, json_mode) {
+            out.json(&report);
+        }
+        return match result {
+            Ok(()) => 0,
+            Err(err) => failed(err),
+        };
+    }
+    // An upgrade that died half-way is finished or taken back first (its journal says which).
+    let journal_path = journal::Journal::path_for(&env.data_dir(), &args.target);
+    if naming::valid_app_name(&args.target) || naming::valid_service_name(&args.target) {
+        match journal::Journal::load(&journal_path) {
+            Ok(Some(j)) if j.status() == journal::RUNNING && recovery::still_running(&j) => {
+                return failed(anyhow::anyhow!(
+                    "An upgrade of {0} is running (started {1}, pid {2}): wait for it to end; `dokku postgres-upgrade:status {0}` shows where it is",
+                    args.target,
+                    j.doc["started"].as_str().unwrap_or("?"),
+                    j.doc["pid"]
+                ));
+            }
+            Ok(Some(j))
+                if [journal::RUNNING, journal::ROLLING_BACK, journal::ROLLBACK_FAILED].contains(&j.status()) =>
+            {
+                return failed(anyhow::anyhow!(
+                    "An unfinished upgrade of {0} is recorded (started {1}, pid {2}): see `dokku postgres-upgrade:status {0}`, then run `dokku postgres-upgrade:rollback {0}`",
+                    args.target,
+                    j.doc["started"].as_str().unwrap_or("?"),
+                    j.doc["pid"]
+                ));
+            }
+            Err(err) => return failed(err),
+            _ => {}
+        }
+    }
+    out.info2(&format!("Preflight for {}", args.target));
+    let decision = match plan::preflight(&host, args, &out) {
+        Ok(d) => d,
+        Err(err) => return failed(err),
+    };
+    match decision {
+        Decision::HandOver { service, args: handed, custom_env } => {
+            out.info1(&format!(
+                "{service} is a service moving within its image and major version: handing over to dokku-postgres's postgres:upgrade"
+            ));
+            let shown = handed.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() });
+            out.verbose(&format!("dokku {}", shown.collect::<Vec<_>>().join(" ")));
+            if args.dry_run {
+                out.verbose("Dry run: not run");
+                if json_mode {
+                    out.json(&json!({"changed": false, "status": "dry-run", "service": service, "hand_over": true}));
+                }
+                return 0;
+            }
+            // dokku-postgres's upgrade restarts the service: never while another upgrade copies it.
+            let _locks = match lock::for_upgrade(&env.data_dir(), [], [service.as_str()]) {
+                Ok(locks) => locks,
+                Err(err) => return failed(err),
+            };
+            let code = match hand_over(env, &handed, &custom_env, json_mode) {
+                Ok(code) => code,
+                Err(err) => return failed(err),
+            };
+            if json_mode {
+                out.json(&json!({"changed": code == 0, "status": if code == 0 { "handed-over" } else { "failed" }, "service": service, "exit_code": code}));
+            }
+            code
+        }
+        Decision::Unchanged { service, reference, image_id } => {
+            out.info1(&format!("{service} already runs {reference} ({}): nothing to do", short_id(&image_id)));
+            if json_mode {
+                out.json(&json!({"changed": false, "status": "unchanged", "service": service, "image": reference, "image_id": image_id}));
+            }
+            0
+        }
+        Decision::Upgrade(plan) => {
+            let opts = Options {
+                keep_old: args.keep_old,
+                skip_backup: args.skip_backup,
+                config_options: args.config_options.clone(),
+                custom_env: args.custom_env.clone(),
+                full_copy: args.full_copy,
+            };
+            if args.dry_run {
+                print_plan(&out, &plan, &opts);
+                if json_mode {
+                    out.json(&plan_json(&plan, &opts));
+                }
+                return 0;
+            }
+            // One upgrade at a time for every app and service involved; refused at once, never waits.
+            let services = [plan.old.as_str(), plan.new.as_str()];
+            let _locks = match lock::for_upgrade(&env.data_dir(), plan.apps.iter().map(|a| a.name.as_str()), services) {
+                Ok(locks) => locks,
+                Err(err) => return failed(err),
+            };
+            signals::install();
+            out.info2(&format!(
+                "Upgrading {} from {} to {} ({})",
+                plan.old,
+                plan.old_reference,
+                plan.new,
+                plan.reference()
+            ));
+            print_facts(&out, &plan, &opts);
+            let titles = upgrade::step_titles(&plan, &opts);
+            let journal = journal::Journal::start(&journal_path, plan.public_json(), &titles).and_then(|mut j| {
+                j.set(
+                    "options",
+                    json!({"keep_old": opts.keep_old, "skip_backup": opts.skip_backup, "full_copy": opts.full_copy}),
+                )?;
+                Ok(j)
+            });
+            let journal = match journal {
+                Ok(j) => j,
+                Err(err) => return failed(err),
+            };
+            let copier = upgrade::choose(&plan, &opts);
+            let (report, result) = Upgrade::new(&host, &out, &plan, &opts, &*copier).with_journal(journal).run();
+            if json_mode {
+                out.json(&report);
+            }
+            match result {
+                Ok(()) => 0,
+                Err(err) => {
+                    out.failure(&format!("{err:#}"));
+                    error::exit_code(&err)
+                }
+            }
+        }
+    }
+}
+
+/// Runs dokku-postgres's own `subcommands/upgrade` with its output shown as it comes (on stderr
+/// in json mode, so that stdout stays one report); returns its exit code.
+/// The custom env goes in `POSTGRES_CUSTOM_ENV`, which dokku-postgres reads when `-C` is absent.
+fn hand_over(env: &Env, args: &[String], custom_env: &str, json_mode: bool) -> anyhow::Result<i32> {
+    let script = env.plugin_enabled_path.join("postgres/subcommands/upgrade");
+    let mut cmd = std::process::Command::new(&script);
+    cmd.args(args).env("POSTGRES_CUSTOM_ENV", custom_env);
+    if json_mode {
+        cmd.stdout(std::io::stderr());
+    }
+    let status = cmd.status().map_err(|err| anyhow::anyhow!("Unable to run {}: {err}", script.display()))?;
+    Ok(status.code().unwrap_or(1))
+}
+
+fn short_id(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..id.len().min(12)]
+}
+
+fn print_plan(out: &Out, plan: &Plan, opts: &Options) {
+    out.info2(&format!("Plan (dry run: nothing was changed) for {}", plan.app.as_deref().unwrap_or(&plan.old)));
+    print_facts(out, plan, opts);
+    for (n, title) in upgrade::step_titles(plan, opts).iter().enumerate() {
+        out.verbose(&format!("{:>2}. {title}", n + 1));
+    }
+}
+
+/// The plan's facts: what moves where, how big it is, how it is copied and why, how long it
+/// should take, the disk it needs, what happens to backups and the old service, what changes.
+/// Printed by a dry run and at the top of every run.
+fn print_facts(out: &Out, plan: &Plan, opts: &Options) {
+    out.verbose(&format!("Old service:  {} ({}, PostgreSQL {})", plan.old, plan.old_reference, major(plan.old_major)));
+    out.verbose(&format!(
+        "New service:  {} ({}, {}, created {}, PostgreSQL {})",
+        plan.new,
+        plan.reference(),
+        short_id(&plan.image_id),
+        plan.image_created,
+        major(plan.new_major)
+    ));
+    for app in &plan.apps {
+        let vars: Vec<&str> = app.vars.iter().map(|v| v.name.as_str()).collect();
+        out.verbose(&format!(
+            "App:          {} ({}; {})",
+            app.name,
+            vars.join(", "),
+            if app.running { "running" } else { "stopped" }
+        ));
+    }
+    if let Some(survey) = &plan.survey {
+        let biggest: Vec<String> =
+            survey.biggest.iter().take(3).map(|(t, b)| format!("{t} {}", crate::output::human(*b))).collect();
+        out.verbose(&format!(
+            "Database:     {}, {} in {} table(s){}",
+            plan.old_db,
+            crate::output::human(survey.bytes),
+            survey.tables,
+            if biggest.is_empty() { String::new() } else { format!("; biggest: {}", biggest.join(", ")) }
+        ));
+        let whole = whole_copy_reason(plan, opts);
+        match &whole {
+            Some(why) => out.verbose(&format!("Copy:         all of it inside the window: {why}")),
+            None => out.verbose("Copy:         the bulk while the apps run, inside the window only what changed since"),
+        }
+        let (first, window) = survey.estimate(whole.is_some());
+        out.verbose(&format!(
+            "Estimate:     {}the window about {window:.0} s{} (docs/estimates.md)",
+            if whole.is_some() { String::new() } else { format!("first copy about {first:.0} s while the apps run, ") },
+            if final_backup(plan, opts).is_some() { " plus the final S3 backup" } else { "" }
+        ));
+        for d in &survey.disk {
+            out.verbose(&format!(
+                "Disk:         about {} for {} on the filesystem of {}: {} free",
+                crate::output::human(d.needed),
+                d.what.join(" and "),
+                d.path.display(),
+                crate::output::human(d.free)
+            ));
+        }
+    }
+    out.verbose(&format!("Backups:      {}", backups_text(plan, opts)));
+    out.verbose(&format!(
+        "Old service:  {}",
+        if opts.keep_old {
+            "kept, unlinked".to_string()
+        } else {
+            format!("destroyed once the apps run on {}", plan.new)
+        }
+    ));
+    let mut changes = vec![format!("the postgres superuser keeps {}'s own password", plan.new)];
+    changes.extend(plan.survey.iter().flat_map(|s| s.changes.clone()));
+    for change in changes {
+        out.verbose(&format!("Changes:      {change}"));
+    }
+}
+
+/// Why the whole copy is made inside the window, when it is.
+fn whole_copy_reason(plan: &Plan, opts: &Options) -> Option<String> {
+    plan.survey.as_ref().and_then(|s| s.whole_copy_reason(opts.full_copy, plan.old_major))
+}
+
+fn final_backup<'p>(plan: &'p Plan, opts: &Options) -> Option<&'p host::Schedule> {
+    upgrade::final_backup_bucket(plan).filter(|_| !opts.skip_backup)
+}
+
+fn backups_text(plan: &Plan, opts: &Options) -> String {
+    if !plan.backup.configured() {
+        return format!("{} has none configured", plan.old);
+    }
+    let mut parts = Vec::new();
+    if let Some(schedule) = final_backup(plan, opts) {
+        parts.push(format!("a final backup of {} to bucket {} inside the window", plan.old, schedule.bucket));
+    }
+    let mut carried = Vec::new();
+    if plan.backup.auth.is_some() {
+        carried.push("credentials".to_string());
+    }
+    if plan.backup.encryption_key.is_some() || plan.backup.public_key_id.is_some() {
+        carried.push("encryption".to_string());
+    }
+    if let Some(s) = &plan.backup.schedule {
+        carried.push(format!("the schedule '{}' to bucket {}", s.when, s.bucket));
+        parts.push(format!("{} carried to {}, then one test backup of it", carried.join(", "), plan.new));
+    } else {
+        parts.push(format!("{} carried to {}", carried.join(", "), plan.new));
+    }
+    parts.join("; ")
+}
+
+fn plan_json(plan: &Plan, opts: &Options) -> serde_json::Value {
+    let mut value = plan.public_json();
+    value["changed"] = json!(false);
+    value["status"] = json!("dry-run");
+    value["steps"] = json!(upgrade::step_titles(plan, opts));
+    if let Some(survey) = &plan.survey {
+        let whole = whole_copy_reason(plan, opts);
+        for (k, v) in survey.json(whole.as_deref()).as_object().into_iter().flatten() {
+            value[k] = v.clone();
+        }
+    }
+    value["backups"] = json!(backups_text(plan, opts));
+    value["old_service_kept"] = json!(opts.keep_old);
+    value
+}
+
+fn major(m: Option<u32>) -> String {
+    m.map(naming::major_text).unwrap_or_else(|| "?".into())
+}
