@@ -2,6 +2,7 @@
 //! anything is changed. Every problem is printed, then the run fails once (cargo-release's
 //! `failed |= !verify_…` pattern).
 
+pub mod checks;
 pub mod cli;
 pub mod naming;
 
@@ -11,10 +12,6 @@ use crate::host::{BackupSettings, Host, ServiceSettings};
 use crate::output::Out;
 use crate::plan::cli::UpgradeArgs;
 use anyhow::{Result, bail};
-
-/// The oldest dokku-postgres with `--no-restart` on link/unlink (1.18.0,
-/// docs/dokku-postgres-service.md#versions).
-const MIN_POSTGRES_PLUGIN: (u32, u32, u32) = (1, 18, 0);
 
 /// One app that the switch moves to the new service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,12 +130,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     }
     let image_ok = naming::valid_repository(&image);
     let version_ok = naming::valid_tag(&version);
-    if !image_ok {
-        problems.push(format!("Invalid image name: {image}"));
-    }
-    if !version_ok {
-        problems.push(format!("Invalid image version: {version}"));
-    }
+    problems.extend(checks::image_names(&image, &version));
 
     // A service named on its own, moving within its image family and major version: that is
     // what dokku-postgres's in-place upgrade does safely, so hand the call over unchanged.
@@ -172,11 +164,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
 
     // The old service must be up: its data is read live.
     let status = host.postgres_info(&old, "--status").unwrap_or_default();
-    if status != "running" {
-        problems.push(format!(
-            "Service {old} container is not running (status: {status}); start it with: dokku postgres:start {old}"
-        ));
-    }
+    problems.extend(checks::old_running(&old, &status));
     let old_reference = host.postgres_info(&old, "--version").unwrap_or_default();
 
     // Pull now, outside the maintenance window.
@@ -204,25 +192,11 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
                 new_major = Some(major);
             }
         } else {
-            let why = pull.stderr.trim().lines().last().unwrap_or("").to_string();
-            problems.push(if host.env.disable_pull {
-                format!("Image {reference} is not on this host and POSTGRES_DISABLE_PULL forbids pulling it: run docker image pull {reference} first")
-            } else {
-                format!("Unable to pull image {reference}: {why}")
-            });
+            let why = pull.stderr.trim().lines().last().unwrap_or("");
+            problems.extend(checks::pulled(&reference, host.env.disable_pull, Some(why)));
         }
     }
-
-    if new_major.is_some_and(|m| m >= 1800) && naming::major_of_tag(&version).is_none() {
-        problems.push(format!(
-            "Image {reference} is PostgreSQL 18 or newer, but its tag names no version: dokku-postgres takes the data layout from the tag's leading number and would mount the data where an 18 image does not look (dokku-postgres #383); name the version, e.g. -I 18"
-        ));
-    }
-    if !image_id.is_empty() && new_major.is_none() {
-        problems.push(format!(
-            "Image {reference} is not a PostgreSQL image: it sets no PG_MAJOR and its tag names no version (dokku-postgres runs the official postgres images and those built on them)"
-        ));
-    }
+    problems.extend(checks::postgres_image(&reference, &version, !image_id.is_empty(), new_major));
 
     // Idempotent for deploy scripts: the service already runs this very build.
     if status == "running" && !image_id.is_empty() {
@@ -245,24 +219,8 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     } else {
         naming::major_of_tag(&settings.image_version)
     };
-    if let (Some(from), Some(to)) = (old_major, new_major)
-        && to < from
-    {
-        problems.push(format!(
-            "Image {reference} is PostgreSQL {}, older than the service's PostgreSQL {}: a dump from a newer server does not restore into an older one (dokku-postgres #194)",
-            naming::major_text(to),
-            naming::major_text(from)
-        ));
-    }
-
-    // dokku-postgres must be new enough for link/unlink --no-restart.
-    match host.postgres_plugin_version() {
-        None => problems.push("The dokku-postgres plugin is not installed".to_string()),
-        Some(v) if !version_at_least(&v, MIN_POSTGRES_PLUGIN) => problems.push(format!(
-            "dokku-postgres {v} is too old: version 1.18.0 or newer is needed (run: sudo dokku plugin:update postgres)"
-        )),
-        _ => {}
-    }
+    problems.extend(checks::not_older(&reference, old_major, new_major));
+    problems.extend(checks::postgres_plugin(host.postgres_plugin_version().as_deref()));
 
     // The new service's name.
     let new = match &args.new_service {
@@ -276,19 +234,8 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         }
         None => String::new(),
     };
-    if !new.is_empty() {
-        if !naming::valid_service_name(&new) {
-            problems.push(format!("Invalid new service name {new}: use only letters, digits, - and _"));
-        } else if new.len() > naming::MAX_SERVICE_NAME {
-            problems.push(format!(
-                "The new service name {new} has {} characters: its host name dokku-postgres-{new} must fit in 63, so at most {}; choose a shorter one with --new-service",
-                new.len(),
-                naming::MAX_SERVICE_NAME
-            ));
-        } else if host.service_exists(&new) {
-            problems.push(format!("Postgres service {new} already exists; choose another name with --new-service"));
-        }
-    }
+    let taken = naming::valid_service_name(&new) && host.service_exists(&new);
+    problems.extend(checks::new_service_name(&new, taken));
 
     // The apps that move with the service.
     let use_maintenance = !args.no_maintenance && host.maintenance_installed();
@@ -305,54 +252,14 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
             continue;
         }
         let config = host.config(name)?;
-        let mut vars: Vec<VarSpec> = config
-            .iter()
-            .filter(|(_, v)| v.contains(old_key.as_str()))
-            .map(|(k, v)| VarSpec::from_value(k, v))
-            .collect();
-        vars.sort_by_key(|v| (v.name != "DATABASE_URL", !v.name.ends_with("_URL"), v.name.clone()));
-        if vars.is_empty() {
-            problems.push(format!(
-                "App {name} is linked to service {old} but none of its config vars points at it (dokku-postgres #315); fix its config first"
-            ));
-            continue;
-        }
-        if !vars[0].name.ends_with("_URL") {
-            problems.push(format!(
-                "App {name} refers to service {old} only through {}, which is not a *_URL variable",
-                vars[0].name
-            ));
-            continue;
-        }
-        // dokku-postgres finds an app's vars by the URL with the app's current scheme (docs/dokku-postgres-service.md#commands,
-        // leftover (b)): a var with another scheme would survive the unlink.
-        let scheme =
-            config.get("POSTGRES_DATABASE_SCHEME").filter(|s| !s.is_empty()).map_or("postgres", String::as_str);
-        for (key, value) in config.iter().filter(|(_, v)| v.contains(old_key.as_str())) {
-            if !value.starts_with(&format!("{scheme}://")) {
-                problems.push(format!(
-                    "App {name}'s {key} does not use the scheme {scheme}:// of its POSTGRES_DATABASE_SCHEME; make them agree first"
-                ));
+        let vars = match checks::app_vars(name, &old, &old_key, &config) {
+            Ok(vars) => vars,
+            Err(found) => {
+                problems.extend(found);
+                continue;
             }
-        }
-        // link --alias refuses a name found anywhere in the other config lines (a substring
-        // grep: docs/dokku-postgres-service.md#commands), e.g. DATABASE_URL beside REPLICA_DATABASE_URL; that would strike
-        // after the unlink.
-        let primary = vars[0].name.clone();
-        if let Some((key, _)) = config
-            .iter()
-            .filter(|(_, v)| !v.contains(old_key.as_str()))
-            .find(|(k, v)| format!("{k}={v}").contains(primary.as_str()))
-        {
-            problems.push(format!(
-                "App {name}'s {key} contains the name {primary}, so `postgres:link --alias {primary}` would refuse it; rename {key} first"
-            ));
-        }
-        if host.app_locked(name)? {
-            problems.push(format!(
-                "App {name} is locked (a deploy may be running); retry when `dokku apps:locked {name}` says it is not"
-            ));
-        }
+        };
+        problems.extend(checks::app_unlocked(name, host.app_locked(name)?));
         let maintenance_on = use_maintenance && host.maintenance_enabled(name)?;
         apps.push(AppState { name: name.clone(), running: host.app_running(name)?, maintenance_on, vars });
     }
@@ -362,12 +269,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         problems.push(format!("App {app} is not in the links of service {old}"));
     }
     for other in host.apps()?.into_iter().filter(|a| !linked.contains(a)) {
-        let config = host.config(&other)?;
-        for key in config.iter().filter(|(_, v)| v.contains(old_key.as_str())).map(|(k, _)| k) {
-            problems.push(format!(
-                "App {other} refers to service {old} in {key} but is not linked to it; link it or remove the variable"
-            ));
-        }
+        problems.extend(checks::stray_references(&other, &old, &old_key, &host.config(&other)?));
     }
     if app.is_none() && !apps.is_empty() {
         let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
@@ -476,12 +378,6 @@ fn pg_major_from_env(env_json: &str) -> Option<u32> {
     env.iter().find_map(|e| e.strip_prefix("PG_MAJOR=")).and_then(|v| naming::major_of_tag(v.trim()))
 }
 
-fn version_at_least(version: &str, min: (u32, u32, u32)) -> bool {
-    let mut parts = version.split('.').map(|p| p.trim().parse::<u32>().unwrap_or(0));
-    let v = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    v >= min
-}
-
 impl Plan {
     /// The plan without anything secret: what the journal keeps and `--format json` shows.
     pub fn public_json(&self) -> serde_json::Value {
@@ -574,14 +470,6 @@ mod tests {
         assert!(
             image_argument_hint(Some("postgres@sha256:abc")).unwrap().contains("--image postgres --image-version TAG")
         );
-    }
-
-    #[test]
-    fn plugin_versions_compare_numerically() {
-        assert!(version_at_least("1.48.0", MIN_POSTGRES_PLUGIN));
-        assert!(version_at_least("1.18.0", MIN_POSTGRES_PLUGIN));
-        assert!(!version_at_least("1.11.6", MIN_POSTGRES_PLUGIN));
-        assert!(!version_at_least("1.9.20", MIN_POSTGRES_PLUGIN));
     }
 
     #[test]

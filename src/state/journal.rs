@@ -36,8 +36,9 @@ impl Journal {
         }
     }
 
-    /// A new journal for a run about to start; `plan` is the plan's public part.
-    pub fn start(path: &Path, plan: Value, steps: &[String]) -> Result<Journal> {
+    /// A new journal for a run about to start; `plan` is the plan's public part, `steps` each
+    /// step's id and title, in order.
+    pub fn start(path: &Path, plan: Value, steps: &[(&str, String)]) -> Result<Journal> {
         let now = crate::host::clock::now_rfc3339();
         let journal = Journal {
             path: path.to_path_buf(),
@@ -47,13 +48,29 @@ impl Journal {
                 "started": now,
                 "updated": now,
                 "plan": plan,
-                "steps": steps.iter().map(|s| json!({"name": s, "state": "pending"})).collect::<Vec<_>>(),
+                "steps": steps.iter().map(|(id, name)| json!({"id": id, "name": name, "state": "pending"})).collect::<Vec<_>>(),
                 "undo": [],
                 "error": null,
             }),
         };
         journal.save()?;
         Ok(journal)
+    }
+
+    /// The id of the first step not done, `None` when all are. A step the journal names but
+    /// `known` does not hold (a journal of another version) is an error, not a guess.
+    pub fn next_step<'k>(&self, known: &[&'k str]) -> Result<Option<&'k str>> {
+        let steps = self.doc["steps"].as_array().cloned().unwrap_or_default();
+        let Some(step) = steps.iter().find(|s| s["state"] != "done") else { return Ok(None) };
+        let id = step["id"].as_str().unwrap_or_default();
+        match known.iter().find(|k| **k == id) {
+            Some(k) => Ok(Some(k)),
+            None => anyhow::bail!(
+                "{} names a step this version does not have ({}): finish it with the version that started it, or take it back with `postgres-upgrade:rollback`",
+                self.path.display(),
+                if id.is_empty() { "none" } else { id }
+            ),
+        }
     }
 
     pub fn status(&self) -> &str {
@@ -150,7 +167,7 @@ mod tests {
     fn round_trips_steps_and_undo() {
         let dir = std::env::temp_dir().join(format!("pgu-journal-{}", std::process::id()));
         let path = Journal::path_for(&dir, "memo");
-        let mut j = Journal::start(&path, json!({"old": "db"}), &["a".into(), "b".into()]).unwrap();
+        let mut j = Journal::start(&path, json!({"old": "db"}), &[("a", "A".into()), ("b", "B".into())]).unwrap();
         j.step(0, "running").unwrap();
         j.step(0, "done").unwrap();
         let undo = vec![Action::DestroyService { service: "db2".into() }, Action::Unlock { app: "memo".into() }];
@@ -159,6 +176,11 @@ mod tests {
         assert_eq!(back.status(), RUNNING);
         assert_eq!(back.doc["steps"][0]["state"], "done");
         assert_eq!(back.undo().unwrap(), undo);
+        // Resumed by id: the next step is the first not done, and an id this version does not
+        // know is refused.
+        assert_eq!(back.next_step(&["a", "b"]).unwrap(), Some("b"));
+        let err = format!("{:#}", back.next_step(&["a", "c"]).unwrap_err());
+        assert!(err.contains("names a step this version does not have (b)"), "{err}");
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }

@@ -78,7 +78,8 @@ pub struct Upgrade<'a> {
     warnings: Vec<String>,
     manual: Vec<String>,
     starts: usize,
-    switching: bool,
+    /// The phase of the step that runs (or ran last).
+    phase: Phase,
     journal: Option<Journal>,
     /// Resumed: steps before this index were done by an earlier, interrupted run.
     resume_from: Option<usize>,
@@ -94,54 +95,168 @@ pub struct Upgrade<'a> {
     hook_at: Option<String>,
 }
 
-/// The numbered steps, in order: the same list titles the dry-run plan and the progress lines.
+/// Where a step stands, and so what a failure or a signal in it does. Before the window
+/// nothing the apps use changes; inside it the apps are stopped and all can still be undone;
+/// from the switch on a signal no longer cuts a command (the window is finished first, the apps
+/// end on the new service); after the window failures are reported and finished by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    Before,
+    Window,
+    Switch,
+    After,
+}
+
+/// One row of [`STEPS`]: its id (what the journal records), its phase, its title for this plan
+/// and what it does.
+pub struct Step {
+    pub id: &'static str,
+    pub phase: Phase,
+    title: fn(&Plan, &Options, &str) -> String,
+    run: fn(&mut Upgrade<'_>) -> Result<()>,
+}
+
+/// The upgrade, step by step: the one list of its steps, in order. The dry run's plan, the
+/// numbered progress lines and the journal (by id) are made from it; the test hooks count its
+/// rows (`POSTGRES_UPGRADE_HOOK_AT=N`: just before step N, `N+`: just after).
+pub const STEPS: &[Step] = &[
+    // BEFORE THE WINDOW: nothing the apps use changes yet.
+    Step {
+        id: "create-service",
+        phase: Phase::Before,
+        title: |p, _, _| format!("Creating service {} from {}", p.new, p.reference()),
+        run: |u| u.create_service(),
+    },
+    Step {
+        id: "check-service",
+        phase: Phase::Before,
+        title: |p, _, _| format!("Checking service {}", p.new),
+        run: |u| u.check_new_service(),
+    },
+    // Deploys locked (no migration while the data moves), then the first copy.
+    Step {
+        id: "lock-deploys",
+        phase: Phase::Before,
+        title: |_, _, apps| format!("Locking deploys of {apps}"),
+        run: |u| u.lock_deploys(),
+    },
+    Step {
+        id: "first-copy",
+        phase: Phase::Before,
+        title: |p, o, _| {
+            if o.catch_up(p) {
+                format!("Copying {} into {} while the apps run", p.old, p.new)
+            } else if across_majors(p) {
+                format!(
+                    "Replaying the schema of {} on {} for the verification (the copy is made inside the window)",
+                    p.old, p.new
+                )
+            } else {
+                "Nothing to copy before the window (the copy is made inside it)".to_string()
+            }
+        },
+        run: |u| u.copy_before_window(),
+    },
+    // THE WINDOW: apps stopped so that nothing writes during the copy (maintenance mode alone
+    // does not stop workers: docs/dokku-postgres-service.md#dokku-maintenance-010).
+    Step {
+        id: "maintenance-on",
+        phase: Phase::Window,
+        title: |p, _, apps| {
+            if p.use_maintenance {
+                format!("Enabling maintenance for {apps}")
+            } else {
+                "Maintenance mode not used".into()
+            }
+        },
+        run: |u| u.maintenance_on(),
+    },
+    Step {
+        id: "stop-apps",
+        phase: Phase::Window,
+        title: |_, _, apps| format!("Stopping {apps}"),
+        run: |u| u.stop_apps(),
+    },
+    Step {
+        id: "final-backup",
+        phase: Phase::Window,
+        title: |p, o, _| {
+            if o.skip_backup || final_backup_bucket(p).is_none() {
+                format!("No final backup of {}", p.old)
+            } else {
+                format!("Backing up {} to S3", p.old)
+            }
+        },
+        run: |u| u.final_backup(),
+    },
+    Step {
+        id: "copy",
+        phase: Phase::Window,
+        title: |p, o, _| {
+            if o.catch_up(p) {
+                format!("Copying what changed in {} since the first copy into {}", p.old, p.new)
+            } else {
+                format!("Copying {} into {}", p.old, p.new)
+            }
+        },
+        run: |u| u.copy(),
+    },
+    Step { id: "verify", phase: Phase::Window, title: |_, _, _| "Verifying the copy".into(), run: |u| u.verify() },
+    // FROM THE SWITCH ON: the window is finished whatever comes.
+    Step {
+        id: "switch",
+        phase: Phase::Switch,
+        title: |p, _, apps| format!("Switching {apps} to {}", p.new),
+        run: |u| u.switch(),
+    },
+    Step {
+        id: "start-apps",
+        phase: Phase::Switch,
+        title: |_, _, apps| format!("Starting {apps}"),
+        run: |u| u.start_apps(),
+    },
+    Step {
+        id: "end-window",
+        phase: Phase::Switch,
+        title: |_, _, _| "Ending the maintenance window".into(),
+        run: |u| u.end_window(),
+    },
+    // AFTER THE WINDOW: the apps run on the new service; failures here are reported, not undone.
+    Step {
+        id: "carry-backups",
+        phase: Phase::After,
+        title: |p, _, _| {
+            if p.backup.configured() {
+                format!("Carrying backups over to {}", p.new)
+            } else {
+                "No backups to carry over".to_string()
+            }
+        },
+        run: |u| u.carry_backups_over(),
+    },
+    Step {
+        id: "retire-old",
+        phase: Phase::After,
+        title: |p, o, _| {
+            if o.keep_old { format!("Keeping {} (unlinked)", p.old) } else { format!("Destroying {}", p.old) }
+        },
+        run: |u| u.retire_old(),
+    },
+];
+
+/// Each step's id and title for this plan, in order: what a journal starts with.
+pub fn step_list(plan: &Plan, opts: &Options) -> Vec<(&'static str, String)> {
+    STEPS.iter().map(|s| s.id).zip(step_titles(plan, opts)).collect()
+}
+
+/// The steps' titles for this plan, in order.
 pub fn step_titles(plan: &Plan, opts: &Options) -> Vec<String> {
     let apps = if plan.apps.is_empty() {
         "no app (none is linked)".to_string()
     } else {
         plan.apps.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
     };
-    vec![
-        format!("Creating service {} from {}", plan.new, plan.reference()),
-        format!("Checking service {}", plan.new),
-        format!("Locking deploys of {apps}"),
-        if opts.catch_up(plan) {
-            format!("Copying {} into {} while the apps run", plan.old, plan.new)
-        } else if across_majors(plan) {
-            format!(
-                "Replaying the schema of {} on {} for the verification (the copy is made inside the window)",
-                plan.old, plan.new
-            )
-        } else {
-            "Nothing to copy before the window (the copy is made inside it)".to_string()
-        },
-        if plan.use_maintenance {
-            format!("Enabling maintenance for {apps}")
-        } else {
-            "Maintenance mode not used".to_string()
-        },
-        format!("Stopping {apps}"),
-        if opts.skip_backup || final_backup_bucket(plan).is_none() {
-            format!("No final backup of {}", plan.old)
-        } else {
-            format!("Backing up {} to S3", plan.old)
-        },
-        if opts.catch_up(plan) {
-            format!("Copying what changed in {} since the first copy into {}", plan.old, plan.new)
-        } else {
-            format!("Copying {} into {}", plan.old, plan.new)
-        },
-        "Verifying the copy".to_string(),
-        format!("Switching {apps} to {}", plan.new),
-        format!("Starting {apps}"),
-        "Ending the maintenance window".to_string(),
-        if plan.backup.configured() {
-            format!("Carrying backups over to {}", plan.new)
-        } else {
-            "No backups to carry over".to_string()
-        },
-        if opts.keep_old { format!("Keeping {} (unlinked)", plan.old) } else { format!("Destroying {}", plan.old) },
-    ]
+    STEPS.iter().map(|step| (step.title)(plan, opts, &apps)).collect()
 }
 
 /// Whether the old and the new server are of different majors (or one is not known): the
@@ -192,7 +307,7 @@ impl<'a> Upgrade<'a> {
             replay: None,
             manual: Vec::new(),
             starts: 0,
-            switching: false,
+            phase: Phase::Before,
             journal: None,
             resume_from: None,
             resuming: false,
@@ -205,8 +320,11 @@ impl<'a> Upgrade<'a> {
     /// Continues a journaled run: its done steps are skipped, its undo stack taken over.
     pub fn resume(mut self, journal: Journal) -> Result<Upgrade<'a>> {
         self.undo = journal.undo()?;
-        let steps = journal.doc["steps"].as_array().cloned().unwrap_or_default();
-        self.resume_from = Some(steps.iter().take_while(|s| s["state"] == "done").count());
+        let ids: Vec<&str> = STEPS.iter().map(|s| s.id).collect();
+        self.resume_from = Some(match journal.next_step(&ids)? {
+            Some(id) => STEPS.iter().position(|s| s.id == id).unwrap_or(STEPS.len()),
+            None => STEPS.len(),
+        });
         self.committed = journal.doc["committed"].as_bool().unwrap_or(false);
         self.earlier_dump = journal.doc["dump"].as_str().map(PathBuf::from);
         self.journal = Some(journal);
@@ -291,40 +409,20 @@ impl<'a> Upgrade<'a> {
     }
 
     fn sequence(&mut self, titles: &[String]) -> Result<()> {
-        let plan = self.plan;
-        let mut title = titles.iter().cloned();
-        let mut next = move || title.next().unwrap_or_default();
-
-        // BEFORE THE WINDOW: nothing the apps use changes yet.
-        self.step(next(), |u| u.create_service())?;
-        self.step(next(), |u| u.check_new_service())?;
-
-        // Deploys locked (no migration while the data moves), then the first copy.
-        self.step(next(), |u| u.lock_deploys())?;
-        self.step(next(), |u| u.copy_before_window())?;
-
-        // THE WINDOW: apps stopped so that nothing writes during the copy (maintenance mode
-        // alone does not stop workers: docs/dokku-postgres-service.md#dokku-maintenance-010).
-        self.step(next(), |u| u.maintenance_on())?;
-        self.step(next(), |u| u.stop_apps())?;
-        self.step(next(), |u| u.final_backup())?;
-        self.step(next(), |u| u.copy())?;
-        self.step(next(), |u| u.verify())?;
-        self.step(next(), |u| u.switch())?;
-        self.step(next(), |u| u.start_apps())?;
-        self.step(next(), |u| u.end_window())?;
-
-        // AFTER THE WINDOW: the apps run on the new service; failures here are reported, not undone.
-        self.step(next(), |u| u.carry_backups_over())?;
-        self.step(next(), |u| u.retire_old())?;
+        for (step, title) in STEPS.iter().zip(titles) {
+            self.step(step, title.clone())?;
+        }
         self.prune_dumps();
-        self.summary(plan);
+        self.summary(self.plan);
         Ok(())
     }
 
-    fn step(&mut self, name: String, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+    /// Runs one step: the journal before and after it, the test hooks, and a signal that came
+    /// since the last step, which ends the run here while the switch has not begun.
+    fn step(&mut self, step: &Step, name: String) -> Result<()> {
         let index = self.steps.len();
         if self.resume_from.is_some_and(|first| index < first) {
+            self.phase = step.phase;
             self.out.plan_steps_skip();
             self.steps.push(StepRecord { name, status: "done-before", duration_ms: 0 });
             return Ok(());
@@ -333,15 +431,21 @@ impl<'a> Upgrade<'a> {
         self.fault_point(&format!("{}", index + 1));
         // A signal stops the run at the next boundary while going back is still possible; once
         // the switch has begun, the window is finished first (the apps end on the new service).
-        if !self.switching
+        if self.phase < Phase::Switch
             && let Some(signal) = crate::host::signals::received()
         {
             return Err(crate::host::signals::Interrupted(signal).into());
         }
+        self.phase = step.phase;
+        if step.phase >= Phase::Switch {
+            // From here a signal no longer cuts a command: a `postgres:link` cut in half would
+            // leave an app between services.
+            crate::host::signals::stop_commands(false);
+        }
         self.out.step(&name);
         self.journal_step(index, "running")?;
         let started = Instant::now();
-        let result = f(self);
+        let result = (step.run)(self);
         let status = if result.is_ok() { "done" } else { "failed" };
         self.journal_step(index, status)?;
         if result.is_ok() {
@@ -679,9 +783,6 @@ impl<'a> Upgrade<'a> {
     }
 
     fn switch(&mut self) -> Result<()> {
-        // From here a signal no longer cuts a command: the switch is finished first.
-        self.switching = true;
-        crate::host::signals::stop_commands(false);
         self.no_writer_waits()?;
         let plan = self.plan;
         for app in &plan.apps {

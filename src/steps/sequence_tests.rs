@@ -334,9 +334,8 @@ fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() 
     let out = Out::captured();
     let plan = plan();
     let opts = Options { full_copy: true, ..Options::default() };
-    let titles = crate::steps::step_titles(&plan, &opts);
     let path = Journal::path_for(&env.data_dir(), "memo");
-    let mut journal = Journal::start(&path, plan.public_json(), &titles).unwrap();
+    let mut journal = Journal::start(&path, plan.public_json(), &crate::steps::step_list(&plan, &opts)).unwrap();
     for step in 0..7 {
         journal.step(step, "done").unwrap();
     }

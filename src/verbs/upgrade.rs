@@ -132,14 +132,14 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 plan.reference()
             ));
             print_facts(&out, &plan, &opts);
-            let titles = upgrade::step_titles(&plan, &opts);
-            let journal = journal::Journal::start(&journal_path, plan.public_json(), &titles).and_then(|mut j| {
-                j.set(
+            let journal = journal::Journal::start(&journal_path, plan.public_json(), &upgrade::step_list(&plan, &opts))
+                .and_then(|mut j| {
+                    j.set(
                     "options",
                     json!({"keep_old": opts.keep_old, "skip_backup": opts.skip_backup, "full_copy": opts.full_copy}),
                 )?;
-                Ok(j)
-            });
+                    Ok(j)
+                });
             let journal = match journal {
                 Ok(j) => j,
                 Err(err) => return failed(err),
