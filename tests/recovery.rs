@@ -80,7 +80,7 @@ fn killed_at(point: &str, recovery: Recovery) {
     assert_eq!(sb.sql(expected, "SELECT count(*) FROM notes"), "500");
     let status: Value =
         serde_json::from_str(&sb.dokku(&["postgres-upgrade:status", "memo", "--format", "json"]).ok()).unwrap();
-    let want = if expected == "memo-db" { "rolled-back" } else { "done" };
+    let want = if expected == "memo-db" { "rolled-back" } else { "upgraded" };
     assert_eq!(status["status"], want);
     std::thread::sleep(std::time::Duration::from_millis(500));
     let check = sb.sandbox(&["workload", "memo", "check"]).ok();

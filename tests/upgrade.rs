@@ -147,7 +147,7 @@ fn a_second_upgrade_keeps_the_variable_names_and_leaves_no_colour_alias() {
     assert!(report.contains("Postgres upgrade last from:") && report.contains("shop-v2 (postgres:17.5)"), "{report}");
     let field = |f: &str| sb.dokku(&["postgres-upgrade:report", "shop", f]).ok().trim().to_string();
     assert_eq!(field("--postgres-upgrade-last-to"), "shop-v3");
-    assert_eq!(field("--postgres-upgrade-last-status"), "done");
+    assert_eq!(field("--postgres-upgrade-last-status"), "upgraded");
     assert!(field("--postgres-upgrade-last-window").ends_with('s'));
     let dumps = field("--postgres-upgrade-dumps");
     assert!(dumps.starts_with("shop-v2-") && !dumps.contains(' '), "only the last upgrade's dumps: {dumps}");

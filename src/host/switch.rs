@@ -9,7 +9,7 @@ use crate::host::{Host, container};
 use anyhow::{Context, Result, bail};
 
 /// One config var that points at the service, without its value (which holds the password).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VarSpec {
     pub name: String,
     /// `pool=5` for `…/db?pool=5`.

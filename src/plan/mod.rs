@@ -11,6 +11,7 @@ use crate::host::switch::VarSpec;
 use crate::host::{BackupSettings, Host, ServiceSettings};
 use crate::output::Out;
 use crate::plan::cli::UpgradeArgs;
+use crate::state::journal::{AppRecord, Majors, PlanRecord};
 use anyhow::{Result, bail};
 
 /// One app that the switch moves to the new service.
@@ -380,73 +381,73 @@ fn pg_major_from_env(env_json: &str) -> Option<u32> {
 
 impl Plan {
     /// The plan without anything secret: what the journal keeps and `--format json` shows.
+    pub fn record(&self) -> PlanRecord {
+        PlanRecord {
+            app: self.app.clone(),
+            old_service: self.old.clone(),
+            new_service: self.new.clone(),
+            image: self.reference(),
+            image_repository: self.image.clone(),
+            image_version: self.version.clone(),
+            image_id: self.image_id.clone(),
+            image_created: self.image_created.clone(),
+            old_image: self.old_reference.clone(),
+            postgres_major: Majors {
+                from: self.old_major.map(naming::major_text),
+                to: self.new_major.map(naming::major_text),
+            },
+            old_database: self.old_db.clone(),
+            use_maintenance: self.use_maintenance,
+            apps: self
+                .apps
+                .iter()
+                .map(|a| AppRecord {
+                    name: a.name.clone(),
+                    running: a.running,
+                    maintenance_on: a.maintenance_on,
+                    vars: a.vars.clone(),
+                })
+                .collect(),
+        }
+    }
+
     pub fn public_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "app": self.app,
-            "old_service": self.old,
-            "new_service": self.new,
-            "image": self.reference(),
-            "image_repository": self.image,
-            "image_version": self.version,
-            "image_id": self.image_id,
-            "image_created": self.image_created,
-            "old_image": self.old_reference,
-            "postgres_major": { "from": self.old_major.map(naming::major_text), "to": self.new_major.map(naming::major_text) },
-            "old_database": self.old_db,
-            "use_maintenance": self.use_maintenance,
-            "apps": self.apps.iter().map(|a| serde_json::json!({
-                "name": a.name,
-                "running": a.running,
-                "maintenance_on": a.maintenance_on,
-                "vars": a.vars.iter().map(|v| serde_json::json!({"name": v.name, "query": v.query})).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-        })
+        serde_json::to_value(self.record()).expect("a plan record is JSON")
     }
 
     /// The plan of a journaled run, with what the journal does not keep (the URL with its
     /// password, the settings and backup credentials) read again from the old service.
-    pub fn from_journal(doc: &serde_json::Value, host: &Host) -> Result<Plan> {
-        let s = |k: &str| doc[k].as_str().map(String::from).unwrap_or_default();
-        let old = s("old_service");
-        if old.is_empty() || s("new_service").is_empty() {
-            bail!("the journal has no plan");
+    pub fn from_journal(record: &PlanRecord, host: &Host) -> Result<Plan> {
+        let old = record.old_service.clone();
+        if old.is_empty() || record.new_service.is_empty() {
+            bail!("the journal names no old or no new service");
         }
-        let apps = doc["apps"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|a| AppState {
-                name: a["name"].as_str().unwrap_or_default().to_string(),
-                running: a["running"].as_bool().unwrap_or(false),
-                maintenance_on: a["maintenance_on"].as_bool().unwrap_or(false),
-                vars: a["vars"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|v| VarSpec {
-                        name: v["name"].as_str().unwrap_or_default().to_string(),
-                        query: v["query"].as_str().map(String::from),
-                    })
-                    .collect(),
-            })
-            .collect();
         let old_exists = host.service_exists(&old);
         Ok(Plan {
-            app: doc["app"].as_str().map(String::from),
-            new: s("new_service"),
-            image: s("image_repository"),
-            version: s("image_version"),
-            image_id: s("image_id"),
-            image_created: s("image_created"),
-            old_reference: s("old_image"),
-            old_major: doc["postgres_major"]["from"].as_str().and_then(naming::major_of_tag),
-            new_major: doc["postgres_major"]["to"].as_str().and_then(naming::major_of_tag),
-            old_db: s("old_database"),
+            app: record.app.clone(),
+            new: record.new_service.clone(),
+            image: record.image_repository.clone(),
+            version: record.image_version.clone(),
+            image_id: record.image_id.clone(),
+            image_created: record.image_created.clone(),
+            old_reference: record.old_image.clone(),
+            old_major: record.postgres_major.from.as_deref().and_then(naming::major_of_tag),
+            new_major: record.postgres_major.to.as_deref().and_then(naming::major_of_tag),
+            old_db: record.old_database.clone(),
             old_key: if old_exists { host.url_key(&old)? } else { String::new() },
-            apps,
+            apps: record
+                .apps
+                .iter()
+                .map(|a| AppState {
+                    name: a.name.clone(),
+                    running: a.running,
+                    maintenance_on: a.maintenance_on,
+                    vars: a.vars.clone(),
+                })
+                .collect(),
             settings: if old_exists { host.settings(&old)? } else { ServiceSettings::default() },
             backup: if old_exists { host.backup_settings(&old)? } else { BackupSettings::default() },
-            use_maintenance: doc["use_maintenance"].as_bool().unwrap_or(false),
+            use_maintenance: record.use_maintenance,
             survey: None,
             old,
         })

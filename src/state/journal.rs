@@ -5,53 +5,185 @@
 
 use crate::state::undo::Action;
 use anyhow::{Context, Result};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// One upgrade's journal on disk, typed: what it records, and where.
 pub struct Journal {
     path: PathBuf,
-    pub doc: Value,
+    pub record: Record,
 }
 
-/// `running` is also what a killed upgrade leaves behind.
-pub const RUNNING: &str = "running";
-/// A rollback started (and maybe died): only `postgres-upgrade:rollback` goes on from here.
-pub const ROLLING_BACK: &str = "rolling-back";
-pub const ROLLBACK_FAILED: &str = "rollback-failed";
+/// How an upgrade stands or ended: the journal's `status`, and the JSON report's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Also what a killed upgrade leaves behind.
+    Running,
+    /// A rollback started (and maybe died): only `postgres-upgrade:rollback` goes on from here.
+    RollingBack,
+    RollbackFailed,
+    RolledBack,
+    /// Journals of 0.1 said `done`.
+    #[serde(alias = "done")]
+    Upgraded,
+    #[serde(alias = "done-with-manual-steps")]
+    UpgradedWithManualSteps,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::RollingBack => "rolling-back",
+            Status::RollbackFailed => "rollback-failed",
+            Status::RolledBack => "rolled-back",
+            Status::Upgraded => "upgraded",
+            Status::UpgradedWithManualSteps => "upgraded-with-manual-steps",
+        }
+    }
+}
+
+/// What the journal file holds. It names things and never holds credentials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub status: Status,
+    pub pid: u32,
+    pub started: String,
+    pub updated: String,
+    pub plan: PlanRecord,
+    pub steps: Vec<StepState>,
+    /// The undo stack, oldest first, each entry as written: read one by one ([`Journal::undo`])
+    /// so that one that cannot be read is named, not the whole file.
+    pub undo: Vec<Value>,
+    pub error: Option<String>,
+    /// An app has started on the new service: the point of no return is behind.
+    #[serde(default)]
+    pub committed: bool,
+    #[serde(default)]
+    pub options: RunOptions,
+    /// The copy's dump: the rollback artifact.
+    #[serde(default)]
+    pub dump: Option<String>,
+    #[serde(default)]
+    pub window_ms: Option<u64>,
+    /// What the verification compared, in words.
+    #[serde(default)]
+    pub verified: Option<String>,
+}
+
+/// The plan without anything secret (the URL's password, the settings and backup credentials
+/// are read again from the old service when it is needed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanRecord {
+    pub app: Option<String>,
+    pub old_service: String,
+    pub new_service: String,
+    /// `repository:tag`.
+    pub image: String,
+    pub image_repository: String,
+    pub image_version: String,
+    pub image_id: String,
+    pub image_created: String,
+    pub old_image: String,
+    pub postgres_major: Majors,
+    pub old_database: String,
+    pub use_maintenance: bool,
+    pub apps: Vec<AppRecord>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Majors {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppRecord {
+    pub name: String,
+    pub running: bool,
+    pub maintenance_on: bool,
+    pub vars: Vec<crate::host::switch::VarSpec>,
+}
+
+/// The options of the run that a resume must keep.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOptions {
+    #[serde(default)]
+    pub keep_old: bool,
+    #[serde(default)]
+    pub skip_backup: bool,
+    #[serde(default)]
+    pub full_copy: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepState {
+    /// The step's id in the steps' table (steps/mod.rs, `STEPS`).
+    pub id: String,
+    pub name: String,
+    /// `pending`, `running`, `done` or `failed`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<String>,
+}
 
 impl Journal {
     pub fn path_for(data_dir: &Path, key: &str) -> PathBuf {
         data_dir.join(key).join("journal.json")
     }
 
+    /// The journal at `path`, if there is one. One that cannot be read as a journal is an
+    /// error that says which file and why: recovery never guesses what it held.
     pub fn load(path: &Path) -> Result<Option<Journal>> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let doc = serde_json::from_str(&text).with_context(|| format!("Unable to parse {}", path.display()))?;
-                Ok(Some(Journal { path: path.to_path_buf(), doc }))
+                let record = serde_json::from_str(&text).with_context(|| {
+                    format!(
+                        "Unable to read the journal {}: fix or remove it by hand (README, \"When something goes wrong\")",
+                        path.display()
+                    )
+                })?;
+                Ok(Some(Journal { path: path.to_path_buf(), record }))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("Unable to read {}", path.display())),
         }
     }
 
-    /// A new journal for a run about to start; `plan` is the plan's public part, `steps` each
-    /// step's id and title, in order.
-    pub fn start(path: &Path, plan: Value, steps: &[(&str, String)]) -> Result<Journal> {
+    /// A new journal for a run about to start; `steps` each step's id and title, in order.
+    pub fn start(path: &Path, plan: PlanRecord, steps: &[(&str, String)], options: RunOptions) -> Result<Journal> {
         let now = crate::host::clock::now_rfc3339();
         let journal = Journal {
             path: path.to_path_buf(),
-            doc: json!({
-                "status": RUNNING,
-                "pid": std::process::id(),
-                "started": now,
-                "updated": now,
-                "plan": plan,
-                "steps": steps.iter().map(|(id, name)| json!({"id": id, "name": name, "state": "pending"})).collect::<Vec<_>>(),
-                "undo": [],
-                "error": null,
-            }),
+            record: Record {
+                status: Status::Running,
+                pid: std::process::id(),
+                started: now.clone(),
+                updated: now,
+                plan,
+                steps: steps
+                    .iter()
+                    .map(|(id, name)| StepState {
+                        id: id.to_string(),
+                        name: name.clone(),
+                        state: "pending".into(),
+                        started: None,
+                        finished: None,
+                    })
+                    .collect(),
+                undo: Vec::new(),
+                error: None,
+                committed: false,
+                options,
+                dump: None,
+                window_ms: None,
+                verified: None,
+            },
         };
         journal.save()?;
         Ok(journal)
@@ -60,47 +192,53 @@ impl Journal {
     /// The id of the first step not done, `None` when all are. A step the journal names but
     /// `known` does not hold (a journal of another version) is an error, not a guess.
     pub fn next_step<'k>(&self, known: &[&'k str]) -> Result<Option<&'k str>> {
-        let steps = self.doc["steps"].as_array().cloned().unwrap_or_default();
-        let Some(step) = steps.iter().find(|s| s["state"] != "done") else { return Ok(None) };
-        let id = step["id"].as_str().unwrap_or_default();
-        match known.iter().find(|k| **k == id) {
+        let Some(step) = self.record.steps.iter().find(|s| s.state != "done") else { return Ok(None) };
+        match known.iter().find(|k| **k == step.id) {
             Some(k) => Ok(Some(k)),
             None => anyhow::bail!(
                 "{} names a step this version does not have ({}): finish it with the version that started it, or take it back with `postgres-upgrade:rollback`",
                 self.path.display(),
-                if id.is_empty() { "none" } else { id }
+                if step.id.is_empty() { "none" } else { &step.id }
             ),
         }
     }
 
-    pub fn status(&self) -> &str {
-        self.doc["status"].as_str().unwrap_or("unknown")
+    /// How many steps are done, from the first.
+    pub fn steps_done(&self) -> usize {
+        self.record.steps.iter().take_while(|s| s.state == "done").count()
+    }
+
+    pub fn status(&self) -> Status {
+        self.record.status
     }
 
     pub fn step(&mut self, index: usize, state: &str) -> Result<()> {
         let now = crate::host::clock::now_rfc3339();
-        if let Some(step) = self.doc["steps"].get_mut(index) {
-            step["state"] = json!(state);
-            let key = if state == "running" { "started" } else { "finished" };
-            step[key] = json!(now);
+        if let Some(step) = self.record.steps.get_mut(index) {
+            step.state = state.to_string();
+            if state == "running" {
+                step.started = Some(now);
+            } else {
+                step.finished = Some(now);
+            }
         }
         self.save()
     }
 
     pub fn set_undo(&mut self, undo: &[Action]) -> Result<()> {
-        self.doc["undo"] = Value::Array(undo.iter().map(Action::to_json).collect());
+        self.record.undo = undo.iter().map(|a| serde_json::to_value(a).expect("an undo entry is JSON")).collect();
         self.save()
     }
 
     /// The undo stack, oldest first. An entry that cannot be read stops here: a rollback that
     /// skipped it would leave its change in place without a word.
     pub fn undo(&self) -> Result<Vec<Action>> {
-        let entries = self.doc["undo"].as_array().cloned().unwrap_or_default();
-        entries
+        self.record
+            .undo
             .iter()
             .enumerate()
             .map(|(i, entry)| {
-                Action::from_json(entry).with_context(|| {
+                serde_json::from_value(entry.clone()).with_context(|| {
                     format!(
                         "Entry {} of the undo list in {} cannot be read ({entry}): undo it by hand (README, \"When something goes wrong\"), then remove the entry",
                         i + 1,
@@ -111,14 +249,15 @@ impl Journal {
             .collect()
     }
 
-    pub fn finish(&mut self, status: &str, error: Option<String>) -> Result<()> {
-        self.doc["status"] = json!(status);
-        self.doc["error"] = json!(error);
+    pub fn finish(&mut self, status: Status, error: Option<String>) -> Result<()> {
+        self.record.status = status;
+        self.record.error = error;
         self.save()
     }
 
-    pub fn set(&mut self, key: &str, value: Value) -> Result<()> {
-        self.doc[key] = value;
+    /// Changes the record and writes it out.
+    pub fn update(&mut self, change: impl FnOnce(&mut Record)) -> Result<()> {
+        change(&mut self.record);
         self.save()
     }
 
@@ -127,8 +266,8 @@ impl Journal {
         use std::os::unix::fs::OpenOptionsExt;
         let dir = self.path.parent().context("journal path has no folder")?;
         std::fs::create_dir_all(dir).with_context(|| format!("Unable to create {}", dir.display()))?;
-        let mut doc = self.doc.clone();
-        doc["updated"] = json!(crate::host::clock::now_rfc3339());
+        let mut record = self.record.clone();
+        record.updated = crate::host::clock::now_rfc3339();
         let tmp = self.path.with_extension("json.tmp");
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -138,7 +277,7 @@ impl Journal {
             .open(&tmp)
             .with_context(|| format!("Unable to write {}", tmp.display()))?;
         // A write that fails (a full disk) leaves the journal as it was before this change.
-        let written = file.write_all(serde_json::to_string_pretty(&doc)?.as_bytes()).and_then(|()| file.sync_all());
+        let written = file.write_all(serde_json::to_string_pretty(&record)?.as_bytes()).and_then(|()| file.sync_all());
         if let Err(err) = written {
             let _ = std::fs::remove_file(&tmp);
             return Err(err).with_context(|| format!("Unable to write {} (the journal is unchanged)", tmp.display()));
@@ -153,29 +292,58 @@ impl Journal {
 mod tests {
     use super::*;
 
+    fn temp(name: &str) -> PathBuf {
+        Journal::path_for(&std::env::temp_dir().join(format!("pgu-journal-{name}-{}", std::process::id())), "memo")
+    }
+
     #[test]
     fn an_undo_entry_that_cannot_be_read_stops_the_rollback() {
-        let path = std::env::temp_dir().join(format!("pgu-journal-bad-{}/journal.json", std::process::id()));
-        let mut journal = Journal::start(&path, json!({}), &[]).unwrap();
-        journal.set("undo", json!([{"action": "unlock", "app": "memo"}, {"action": "teleport"}])).unwrap();
+        let path = temp("bad-entry");
+        let mut journal = Journal::start(&path, PlanRecord::default(), &[], RunOptions::default()).unwrap();
+        journal
+            .update(|r| {
+                r.undo = vec![
+                    serde_json::json!({"action": "unlock", "app": "memo"}),
+                    serde_json::json!({"action": "teleport"}),
+                ]
+            })
+            .unwrap();
         let err = format!("{:#}", Journal::load(&path).unwrap().unwrap().undo().unwrap_err());
         assert!(err.contains("Entry 2 of the undo list") && err.contains("teleport"), "{err}");
-        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_journal_that_is_not_one_is_refused_with_its_name() {
+        let path = temp("corrupt");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, r#"{"status": "running", "pid": 1}"#).unwrap();
+        let err = format!("{:#}", Journal::load(&path).err().unwrap());
+        assert!(err.contains("Unable to read the journal") && err.contains("missing field"), "{err}");
+        std::fs::write(&path, r#"{"status": "exploded"#).unwrap();
+        assert!(Journal::load(&path).is_err());
+        std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap()).unwrap();
     }
 
     #[test]
     fn round_trips_steps_and_undo() {
-        let dir = std::env::temp_dir().join(format!("pgu-journal-{}", std::process::id()));
-        let path = Journal::path_for(&dir, "memo");
-        let mut j = Journal::start(&path, json!({"old": "db"}), &[("a", "A".into()), ("b", "B".into())]).unwrap();
+        let path = temp("round-trip");
+        let plan = PlanRecord { old_service: "db".into(), new_service: "db2".into(), ..PlanRecord::default() };
+        let options = RunOptions { keep_old: true, ..RunOptions::default() };
+        let mut j =
+            Journal::start(&path, plan.clone(), &[("a", "A".into()), ("b", "B".into())], options.clone()).unwrap();
         j.step(0, "running").unwrap();
         j.step(0, "done").unwrap();
         let undo = vec![Action::DestroyService { service: "db2".into() }, Action::Unlock { app: "memo".into() }];
         j.set_undo(&undo).unwrap();
+        j.update(|r| r.dump = Some("/x/dump".into())).unwrap();
         let back = Journal::load(&path).unwrap().unwrap();
-        assert_eq!(back.status(), RUNNING);
-        assert_eq!(back.doc["steps"][0]["state"], "done");
+        assert_eq!(back.status(), Status::Running);
+        assert_eq!((&back.record.plan, &back.record.options), (&plan, &options));
+        assert_eq!(back.record.steps[0].state, "done");
+        assert_eq!(back.record.dump.as_deref(), Some("/x/dump"));
         assert_eq!(back.undo().unwrap(), undo);
+        assert_eq!(back.record.undo[0], serde_json::json!({"action": "destroy-service", "service": "db2"}));
         // Resumed by id: the next step is the first not done, and an id this version does not
         // know is refused.
         assert_eq!(back.next_step(&["a", "b"]).unwrap(), Some("b"));
@@ -183,5 +351,13 @@ mod tests {
         assert!(err.contains("names a step this version does not have (b)"), "{err}");
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn statuses_are_the_reports_and_old_journals_still_read() {
+        assert_eq!(serde_json::to_value(Status::UpgradedWithManualSteps).unwrap(), "upgraded-with-manual-steps");
+        assert_eq!(serde_json::from_value::<Status>(serde_json::json!("done")).unwrap(), Status::Upgraded);
+        assert_eq!(Status::RollingBack.as_str(), "rolling-back");
     }
 }

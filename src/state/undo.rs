@@ -4,9 +4,11 @@
 use crate::host::Host;
 use crate::host::switch::{self, Mode, VarSpec};
 use anyhow::Result;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// As the journal keeps it: `{"action": "relink", "app": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
     /// The half-made new service.
     DestroyService {
@@ -41,45 +43,6 @@ impl Action {
             Action::Restart { app } => format!("restart {app}"),
             Action::Relink { app, to, .. } => format!("switch {app} back to {to}"),
         }
-    }
-
-    pub fn to_json(&self) -> Value {
-        match self {
-            Action::DestroyService { service } => {
-                json!({"action": "destroy-service", "service": service})
-            }
-            Action::Unlock { app } => json!({"action": "unlock", "app": app}),
-            Action::MaintenanceOff { app } => json!({"action": "maintenance-off", "app": app}),
-            Action::Restart { app } => json!({"action": "restart", "app": app}),
-            Action::Relink { app, from, to, vars } => json!({
-                "action": "relink", "app": app, "from": from, "to": to,
-                "vars": vars.iter().map(|v| json!({"name": v.name, "query": v.query})).collect::<Vec<_>>(),
-            }),
-        }
-    }
-
-    pub fn from_json(v: &Value) -> Option<Action> {
-        let s = |k: &str| v[k].as_str().map(String::from);
-        Some(match v["action"].as_str()? {
-            "destroy-service" => Action::DestroyService { service: s("service")? },
-            "unlock" => Action::Unlock { app: s("app")? },
-            "maintenance-off" => Action::MaintenanceOff { app: s("app")? },
-            "restart" => Action::Restart { app: s("app")? },
-            "relink" => Action::Relink {
-                app: s("app")?,
-                from: s("from")?,
-                to: s("to")?,
-                vars: v["vars"]
-                    .as_array()?
-                    .iter()
-                    .map(|x| VarSpec {
-                        name: x["name"].as_str().unwrap_or_default().to_string(),
-                        query: x["query"].as_str().map(String::from),
-                    })
-                    .collect(),
-            },
-            _ => return None,
-        })
     }
 
     pub fn run(&self, host: &Host) -> Result<()> {
@@ -161,7 +124,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn actions_survive_json() {
+    fn actions_survive_json_in_the_journals_words() {
+        let relink = serde_json::json!({"action": "relink", "app": "a", "from": "n", "to": "o",
+            "vars": [{"name": "DATABASE_URL", "query": null}]});
+        assert!(matches!(serde_json::from_value::<Action>(relink).unwrap(), Action::Relink { .. }));
+        assert!(serde_json::from_value::<Action>(serde_json::json!({"action": "unlock"})).is_err());
         let all = [
             Action::DestroyService { service: "s".into() },
             Action::Unlock { app: "a".into() },
@@ -175,7 +142,8 @@ mod tests {
             },
         ];
         for action in all {
-            assert_eq!(Action::from_json(&action.to_json()), Some(action));
+            let json = serde_json::to_value(&action).unwrap();
+            assert_eq!(serde_json::from_value::<Action>(json).unwrap(), action);
         }
     }
 }

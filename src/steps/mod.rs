@@ -15,7 +15,7 @@ use crate::host::switch::{self, Mode};
 use crate::output::Out;
 use crate::plan::Plan;
 use crate::plan::naming;
-use crate::state::journal::Journal;
+use crate::state::journal::{Journal, RunOptions, Status};
 use crate::state::undo::Action;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -37,6 +37,11 @@ impl Options {
     /// PostgreSQL 12 on, unless `--full-copy`.
     pub fn catch_up(&self, plan: &Plan) -> bool {
         !self.full_copy && verify::content_comparable(plan.old_major)
+    }
+
+    /// What a resume of this run must keep (the journal's `options`).
+    pub fn record(&self) -> RunOptions {
+        RunOptions { keep_old: self.keep_old, skip_backup: self.skip_backup, full_copy: self.full_copy }
     }
 }
 
@@ -325,8 +330,8 @@ impl<'a> Upgrade<'a> {
             Some(id) => STEPS.iter().position(|s| s.id == id).unwrap_or(STEPS.len()),
             None => STEPS.len(),
         });
-        self.committed = journal.doc["committed"].as_bool().unwrap_or(false);
-        self.earlier_dump = journal.doc["dump"].as_str().map(PathBuf::from);
+        self.committed = journal.record.committed;
+        self.earlier_dump = journal.record.dump.as_ref().map(PathBuf::from);
         self.journal = Some(journal);
         Ok(self)
     }
@@ -385,22 +390,19 @@ impl<'a> Upgrade<'a> {
                 self.manual.len()
             ));
         }
+        let status = self.outcome(&result);
         if let Some(journal) = &mut self.journal {
             // What postgres-upgrade:report shows of this run.
-            journal.doc["window_ms"] = json!(self.window_ms.map(|v| v as u64));
-            journal.doc["verified"] = json!(self.original.as_ref().map(|s| format!(
-                "{} tables, {} rows{}, the schema, {} roles and settings",
-                s.catalog.tables.len(),
-                s.rows(),
-                if verify::content_comparable(self.plan.old_major) { " (content compared)" } else { " (counted)" },
-                s.facts.len()
-            )));
-            let status = match (&result, self.committed) {
-                (Ok(()), _) => "done",
-                (Err(_), true) => "done-with-manual-steps",
-                (Err(_), false) if self.undo.is_empty() => "rolled-back",
-                (Err(_), false) => "rollback-failed",
-            };
+            journal.record.window_ms = self.window_ms.map(|v| v as u64);
+            journal.record.verified = self.original.as_ref().map(|s| {
+                format!(
+                    "{} tables, {} rows{}, the schema, {} roles and settings",
+                    s.catalog.tables.len(),
+                    s.rows(),
+                    if verify::content_comparable(self.plan.old_major) { " (content compared)" } else { " (counted)" },
+                    s.facts.len()
+                )
+            });
             if let Err(err) = journal.finish(status, result.as_ref().err().map(|e| format!("{e:#}"))) {
                 self.out.warn(&format!("{err:#}"));
             }
@@ -707,7 +709,7 @@ impl<'a> Upgrade<'a> {
                 let dump = dir.join(format!("{}-{}", plan.old, crate::host::clock::now_compact()));
                 // A rollback after a crash removes this attempt's files by this name.
                 if let Some(journal) = &mut self.journal {
-                    journal.set("dump", json!(dump.display().to_string()))?;
+                    journal.update(|r| r.dump = Some(dump.display().to_string()))?;
                 }
                 dump
             }
@@ -837,7 +839,7 @@ impl<'a> Upgrade<'a> {
         self.undo.clear();
         self.save_undo()?;
         match &mut self.journal {
-            Some(journal) => journal.set("committed", serde_json::Value::Bool(true)),
+            Some(journal) => journal.update(|r| r.committed = true),
             None => Ok(()),
         }
     }
@@ -1079,7 +1081,7 @@ impl<'a> Upgrade<'a> {
         self.holds = Holds::default();
         let mut journal = self.journal.take();
         if let Some(j) = &mut journal
-            && let Err(err) = j.set("status", serde_json::json!("rolling-back"))
+            && let Err(err) = j.update(|r| r.status = Status::RollingBack)
         {
             self.out.warn(&format!("{err:#}"));
         }
@@ -1100,16 +1102,21 @@ impl<'a> Upgrade<'a> {
         }
     }
 
+    /// How the run ended: the one name the journal and the report both give it.
+    fn outcome(&self, result: &Result<()>) -> Status {
+        match (result.is_ok(), self.committed) {
+            (true, _) => Status::Upgraded,
+            (false, true) => Status::UpgradedWithManualSteps,
+            (false, false) if self.undo.is_empty() => Status::RolledBack,
+            (false, false) => Status::RollbackFailed,
+        }
+    }
+
     fn report(&self, result: &Result<()>) -> Value {
         let plan = self.plan;
         json!({
             "changed": result.is_ok() || self.committed,
-            "status": match (result.is_ok(), self.committed) {
-                (true, _) => "upgraded",
-                (false, true) => "upgraded-with-manual-steps",
-                (false, false) if self.undo.is_empty() => "rolled-back",
-                (false, false) => "rollback-failed",
-            },
+            "status": self.outcome(result),
             "app": plan.app,
             "apps": plan.apps.iter().map(|a| json!({
                 "name": a.name,

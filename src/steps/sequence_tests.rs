@@ -335,7 +335,8 @@ fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() 
     let plan = plan();
     let opts = Options { full_copy: true, ..Options::default() };
     let path = Journal::path_for(&env.data_dir(), "memo");
-    let mut journal = Journal::start(&path, plan.public_json(), &crate::steps::step_list(&plan, &opts)).unwrap();
+    let mut journal =
+        Journal::start(&path, plan.record(), &crate::steps::step_list(&plan, &opts), opts.record()).unwrap();
     for step in 0..7 {
         journal.step(step, "done").unwrap();
     }
@@ -363,7 +364,7 @@ fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() 
     assert_eq!(mutations(&runner)[..3], COPY);
     assert!(!mutations(&runner).iter().any(|c| c.contains("postgres:create") || c.contains("ps:stop")));
     assert_eq!(report["steps"][0]["status"], "done-before");
-    assert_eq!(Journal::load(&path).unwrap().unwrap().status(), "done");
+    assert_eq!(Journal::load(&path).unwrap().unwrap().status(), crate::state::journal::Status::Upgraded);
 }
 
 /// An upgrade with the copier and options a real run picks for the plan: the catch-up copy.

@@ -9,7 +9,7 @@ use crate::output::Out;
 use crate::plan::Plan;
 use crate::plan::cli::{Format, RollbackArgs, StatusArgs};
 use crate::plan::naming;
-use crate::state::journal::{Journal, ROLLBACK_FAILED, ROLLING_BACK, RUNNING};
+use crate::state::journal::{Journal, PlanRecord, Status};
 use crate::steps::{Options, Upgrade};
 use anyhow::{Result, bail};
 
@@ -24,7 +24,7 @@ fn journal(env: &Env, target: &str) -> Result<Option<Journal>> {
 /// Whether the upgrade that wrote `journal` still runs: its pid is alive and is this plugin's
 /// binary (a pid the kernel gave to another program since does not count).
 pub fn still_running(journal: &Journal) -> bool {
-    let Some(pid) = journal.doc["pid"].as_u64() else { return false };
+    let pid = journal.record.pid;
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|raw| {
             let argv0 = raw.split(|b| *b == 0).next().unwrap_or_default();
@@ -38,36 +38,35 @@ pub fn status(args: &StatusArgs, env: &Env, out: &Out) -> Result<()> {
         out.info1(&format!("No upgrade of {} is recorded", args.target));
         return Ok(());
     };
-    let unfinished = journal.status() == RUNNING;
+    let unfinished = journal.status() == Status::Running;
     let running = unfinished && still_running(&journal);
     if args.format == Format::Json {
-        let mut doc = journal.doc.clone();
+        let mut doc = serde_json::to_value(&journal.record)?;
         doc["process_running"] = serde_json::json!(running);
         out.json(&doc);
         return Ok(());
     }
-    let doc = &journal.doc;
-    let plan = &doc["plan"];
-    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+    let record = &journal.record;
+    let plan = &record.plan;
     out.info2(&format!("Upgrade of {}", args.target));
     out.verbose(&format!(
         "Status:       {}{}",
-        journal.status(),
+        journal.status().as_str(),
         match (unfinished, running) {
             (true, true) => " (its process still runs)",
             (true, false) => " (unfinished: its process is gone)",
             _ => "",
         }
     ));
-    out.verbose(&format!("Started:      {} (pid {})", text(&doc["started"]), doc["pid"]));
-    out.verbose(&format!("Updated:      {}", text(&doc["updated"])));
-    out.verbose(&format!("From:         {}", text(&plan["old_service"])));
-    out.verbose(&format!("To:           {} ({})", text(&plan["new_service"]), text(&plan["image"])));
-    if let Some(error) = doc["error"].as_str() {
+    out.verbose(&format!("Started:      {} (pid {})", record.started, record.pid));
+    out.verbose(&format!("Updated:      {}", record.updated));
+    out.verbose(&format!("From:         {}", plan.old_service));
+    out.verbose(&format!("To:           {} ({})", plan.new_service, plan.image));
+    if let Some(error) = &record.error {
         out.verbose(&format!("Error:        {error}"));
     }
-    for (n, step) in doc["steps"].as_array().into_iter().flatten().enumerate() {
-        out.verbose(&format!("{:>2}. {:<8} {}", n + 1, text(&step["state"]), text(&step["name"])));
+    for (n, step) in record.steps.iter().enumerate() {
+        out.verbose(&format!("{:>2}. {:<8} {}", n + 1, step.state, step.name));
     }
     let undo = journal.undo()?;
     if unfinished && !running && !undo.is_empty() {
@@ -82,56 +81,55 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
         return Ok(());
     };
     match journal.status() {
-        RUNNING | ROLLING_BACK | ROLLBACK_FAILED => {}
-        "rolled-back" => {
+        Status::Running | Status::RollingBack | Status::RollbackFailed => {}
+        Status::RolledBack => {
             out.info1(&format!("The last upgrade of {} was already rolled back: nothing to do", args.target));
             return Ok(());
         }
         status => {
-            out.info1(&format!("The last upgrade of {} ended ({status}): nothing to roll back", args.target));
+            out.info1(&format!(
+                "The last upgrade of {} ended ({}): nothing to roll back",
+                args.target,
+                status.as_str()
+            ));
             return Ok(());
         }
     }
-    let plan = journal.doc["plan"].clone();
-    if journal.doc["committed"].as_bool().unwrap_or(false) {
+    let plan = journal.record.plan.clone();
+    if journal.record.committed {
         // An app already ran on the new service: its writes live only there, so going back would
         // lose them. Finish this upgrade instead.
-        out.info1(&format!(
-            "The apps already run on {}: finishing the upgrade instead",
-            plan["new_service"].as_str().unwrap_or("the new service")
-        ));
+        out.info1(&format!("The apps already run on {}: finishing the upgrade instead", plan.new_service));
         return resume(&args.target, env, runner, out).1;
     }
     // The upgrade's own process may still be alive: its locks say so.
     let _locks = take_locks(env, &plan)?;
-    let name = plan["app"].as_str().or(plan["old_service"].as_str()).unwrap_or(&args.target);
+    let name = plan.app.as_deref().unwrap_or(&plan.old_service);
     crate::host::client::remove_password_files(&crate::state::dumps::dumps_dir(&env.data_dir(), name));
     let host = Host::new(env, runner);
     out.info2(&format!("Rolling back the upgrade of {}", args.target));
-    journal.set("status", serde_json::json!(ROLLING_BACK))?;
+    journal.update(|r| r.status = Status::RollingBack)?;
     let stack = journal.undo()?;
-    if let Some(old) = plan["old_service"].as_str() {
-        crate::state::undo::revive(&host, out, old);
-    }
+    crate::state::undo::revive(&host, out, &plan.old_service);
     let left = crate::state::undo::roll_back(&host, out, stack, |left| journal.set_undo(left));
-    let error = journal.doc["error"].as_str().map(String::from);
+    let error = journal.record.error.clone();
     if !left.is_empty() {
-        journal.finish(ROLLBACK_FAILED, error)?;
+        journal.finish(Status::RollbackFailed, error)?;
         bail!("{} rollback step(s) are not done; fix the cause above and run this again", left.len());
     }
-    journal.finish("rolled-back", error)?;
-    if let Some(dump) = journal.doc["dump"].as_str() {
+    journal.finish(Status::RolledBack, error)?;
+    if let Some(dump) = journal.record.dump.as_deref() {
         let freed = crate::state::dumps::remove_attempt(std::path::Path::new(dump));
         out.verbose(&format!("Removed the dumps of the upgrade rolled back ({} MB)", freed / 1_000_000));
     }
-    out.info1(&format!("{} is back on {}", args.target, plan["old_service"].as_str().unwrap_or("the old service")));
+    out.info1(&format!("{} is back on {}", args.target, plan.old_service));
     Ok(())
 }
 
 /// Takes every lock the journaled upgrade needs; fails at once if its own process still runs.
-fn take_locks(env: &Env, plan: &serde_json::Value) -> Result<Locks> {
-    let apps = plan["apps"].as_array().into_iter().flatten().filter_map(|a| a["name"].as_str());
-    let services = ["old_service", "new_service"].into_iter().filter_map(|k| plan[k].as_str());
+fn take_locks(env: &Env, plan: &PlanRecord) -> Result<Locks> {
+    let apps = plan.apps.iter().map(|a| a.name.as_str());
+    let services = [plan.old_service.as_str(), plan.new_service.as_str()];
     crate::host::lock::for_upgrade(&env.data_dir(), apps, services)
 }
 
@@ -146,8 +144,8 @@ pub fn resume(target: &str, env: &Env, runner: &dyn Runner, out: &Out) -> (Optio
         Err(err) => return (None, Err(err)),
     };
     match journal.status() {
-        RUNNING => {}
-        ROLLING_BACK | ROLLBACK_FAILED => {
+        Status::Running => {}
+        Status::RollingBack | Status::RollbackFailed => {
             return (
                 None,
                 Err(anyhow::anyhow!(
@@ -156,29 +154,28 @@ pub fn resume(target: &str, env: &Env, runner: &dyn Runner, out: &Out) -> (Optio
             );
         }
         status => {
-            out.info1(&format!("The last upgrade of {target} ended ({status}): nothing to resume"));
+            out.info1(&format!("The last upgrade of {target} ended ({}): nothing to resume", status.as_str()));
             return (None, Ok(()));
         }
     }
-    let _locks = match take_locks(env, &journal.doc["plan"]) {
+    let _locks = match take_locks(env, &journal.record.plan) {
         Ok(locks) => locks,
         Err(err) => return (None, Err(err)),
     };
     let host = Host::new(env, runner);
-    let plan = match Plan::from_journal(&journal.doc["plan"], &host) {
+    let plan = match Plan::from_journal(&journal.record.plan, &host) {
         Ok(plan) => plan,
         Err(err) => return (None, Err(err)),
     };
-    let options = &journal.doc["options"];
+    let options = &journal.record.options;
     let opts = Options {
-        keep_old: options["keep_old"].as_bool().unwrap_or(false),
-        skip_backup: options["skip_backup"].as_bool().unwrap_or(false),
+        keep_old: options.keep_old,
+        skip_backup: options.skip_backup,
         config_options: None,
         custom_env: None,
-        full_copy: options["full_copy"].as_bool().unwrap_or(false),
+        full_copy: options.full_copy,
     };
-    let done =
-        journal.doc["steps"].as_array().map(|s| s.iter().take_while(|s| s["state"] == "done").count()).unwrap_or(0);
+    let done = journal.steps_done();
     crate::host::signals::install();
     out.info2(&format!("Resuming the upgrade of {target} to {} after step {done}", plan.new));
     let copier = crate::steps::choose(&plan, &opts);

@@ -5,7 +5,7 @@
 
 use crate::host::env::Env;
 use crate::output::Out;
-use crate::state::journal::{Journal, RUNNING};
+use crate::state::journal::{Journal, Status};
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
@@ -41,22 +41,21 @@ fn targets(env: &Env) -> Vec<String> {
 pub fn fields(env: &Env, target: &str) -> Result<Vec<(&'static str, String)>> {
     let journal = Journal::load(&Journal::path_for(&env.data_dir(), target))?;
     let Some(journal) = journal else { bail!("No upgrade of {target} is recorded") };
-    let doc = &journal.doc;
-    let text = |v: &Value| v.as_str().map(String::from).unwrap_or_default();
-    let plan = &doc["plan"];
-    let unfinished = journal.status() == RUNNING || journal.status().starts_with("rolling-back");
+    let record = &journal.record;
+    let plan = &record.plan;
+    let unfinished = matches!(journal.status(), Status::Running | Status::RollingBack);
     let dumps = crate::state::dumps::dumps_dir(&env.data_dir(), target);
     let kept = crate::state::dumps::attempts(&dumps);
     let size: u64 = kept.iter().map(|(_, bytes)| bytes).sum();
     let values = [
-        journal.status().to_string(),
-        format!("{} ({})", text(&plan["old_service"]), text(&plan["old_image"])),
-        text(&plan["new_service"]),
-        text(&plan["image"]),
-        text(&doc["started"]),
-        if unfinished { String::new() } else { text(&doc["updated"]) },
-        doc["window_ms"].as_u64().map(|ms| format!("{:.1}s", ms as f64 / 1000.0)).unwrap_or_default(),
-        text(&doc["verified"]),
+        journal.status().as_str().to_string(),
+        format!("{} ({})", plan.old_service, plan.old_image),
+        plan.new_service.clone(),
+        plan.image.clone(),
+        record.started.clone(),
+        if unfinished { String::new() } else { record.updated.clone() },
+        record.window_ms.map(|ms| format!("{:.1}s", ms as f64 / 1000.0)).unwrap_or_default(),
+        record.verified.clone().unwrap_or_default(),
         match (unfinished, unfinished && crate::verbs::recovery::still_running(&journal)) {
             (true, true) => "running".to_string(),
             (true, false) => format!("yes: dokku postgres-upgrade:rollback {target} (or --resume)"),
@@ -107,7 +106,7 @@ pub fn report(env: &Env, out: &Out, target: Option<&str>, json_format: bool, fie
 /// upgrade of it is unfinished (its dump may be what a rollback needs).
 pub fn cleanup(env: &Env, out: &Out, target: &str, keep: usize) -> Result<()> {
     if let Some(journal) = Journal::load(&Journal::path_for(&env.data_dir(), target))?
-        && journal.status() == RUNNING
+        && journal.status() == Status::Running
     {
         bail!("An upgrade of {target} is unfinished: finish it (--resume) or roll it back first");
     }
@@ -135,16 +134,26 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
         let env = Env::for_tests(&root);
         let path = Journal::path_for(&env.data_dir(), "memo");
-        let plan = json!({"old_service": "memo-db", "old_image": "postgres:15", "new_service": "memo-v17", "image": "postgres:17"});
-        let mut journal = Journal::start(&path, plan, &[]).unwrap();
-        journal.set("window_ms", json!(2345)).unwrap();
-        journal.set("verified", json!("3 tables, 500 rows (content compared)")).unwrap();
-        journal.finish("done", None).unwrap();
+        let plan = crate::state::journal::PlanRecord {
+            old_service: "memo-db".into(),
+            old_image: "postgres:15".into(),
+            new_service: "memo-v17".into(),
+            image: "postgres:17".into(),
+            ..Default::default()
+        };
+        let mut journal = Journal::start(&path, plan, &[], Default::default()).unwrap();
+        journal
+            .update(|r| {
+                r.window_ms = Some(2345);
+                r.verified = Some("3 tables, 500 rows (content compared)".into());
+            })
+            .unwrap();
+        journal.finish(Status::Upgraded, None).unwrap();
         let dumps = crate::state::dumps::dumps_dir(&env.data_dir(), "memo");
         std::fs::create_dir_all(dumps.join("memo-db-20261201-090000")).unwrap();
         std::fs::write(dumps.join("memo-db-20261201-090000/toc.dat"), vec![0u8; 2_000_000]).unwrap();
         let fields: std::collections::BTreeMap<_, _> = fields(&env, "memo").unwrap().into_iter().collect();
-        assert_eq!(fields["postgres-upgrade-last-status"], "done");
+        assert_eq!(fields["postgres-upgrade-last-status"], "upgraded");
         assert_eq!(fields["postgres-upgrade-last-from"], "memo-db (postgres:15)");
         assert_eq!(fields["postgres-upgrade-last-window"], "2.3s");
         assert_eq!(fields["postgres-upgrade-unfinished"], "no");

@@ -8,7 +8,7 @@ use crate::host::{self, Host, lock, signals};
 use crate::output::Out;
 use crate::plan::cli::{Format, UpgradeArgs};
 use crate::plan::{self, Decision, Plan, naming};
-use crate::state::journal;
+use crate::state::journal::{self, Status};
 use crate::steps::{self as upgrade, Options, Upgrade};
 use crate::verbs::recovery;
 use serde_json::json;
@@ -40,22 +40,20 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
     let journal_path = journal::Journal::path_for(&env.data_dir(), &args.target);
     if naming::valid_app_name(&args.target) || naming::valid_service_name(&args.target) {
         match journal::Journal::load(&journal_path) {
-            Ok(Some(j)) if j.status() == journal::RUNNING && recovery::still_running(&j) => {
+            Ok(Some(j)) if j.status() == Status::Running && recovery::still_running(&j) => {
                 return failed(anyhow::anyhow!(
                     "An upgrade of {0} is running (started {1}, pid {2}): wait for it to end; `dokku postgres-upgrade:status {0}` shows where it is",
                     args.target,
-                    j.doc["started"].as_str().unwrap_or("?"),
-                    j.doc["pid"]
+                    j.record.started,
+                    j.record.pid
                 ));
             }
-            Ok(Some(j))
-                if [journal::RUNNING, journal::ROLLING_BACK, journal::ROLLBACK_FAILED].contains(&j.status()) =>
-            {
+            Ok(Some(j)) if [Status::Running, Status::RollingBack, Status::RollbackFailed].contains(&j.status()) => {
                 return failed(anyhow::anyhow!(
                     "An unfinished upgrade of {0} is recorded (started {1}, pid {2}): see `dokku postgres-upgrade:status {0}`, then run `dokku postgres-upgrade:rollback {0}`",
                     args.target,
-                    j.doc["started"].as_str().unwrap_or("?"),
-                    j.doc["pid"]
+                    j.record.started,
+                    j.record.pid
                 ));
             }
             Err(err) => return failed(err),
@@ -132,14 +130,8 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 plan.reference()
             ));
             print_facts(&out, &plan, &opts);
-            let journal = journal::Journal::start(&journal_path, plan.public_json(), &upgrade::step_list(&plan, &opts))
-                .and_then(|mut j| {
-                    j.set(
-                    "options",
-                    json!({"keep_old": opts.keep_old, "skip_backup": opts.skip_backup, "full_copy": opts.full_copy}),
-                )?;
-                    Ok(j)
-                });
+            let journal =
+                journal::Journal::start(&journal_path, plan.record(), &upgrade::step_list(&plan, &opts), opts.record());
             let journal = match journal {
                 Ok(j) => j,
                 Err(err) => return failed(err),
