@@ -150,7 +150,6 @@ impl Copier for CatchUp {
             move || crate::output::progress::bytes_under(&watched),
         );
         let consumed = host
-            .runner
             .check_pipe(&Pipe {
                 producer: &host.psql(from.service, from.database, true).args(["-q", "-A", "-t", "-f", "-"]),
                 script: &script,
@@ -242,7 +241,7 @@ fn schema(host: &Host, db: &Endpoint) -> Result<String> {
         "-d",
         db.database,
     ]);
-    let dump = host.runner.check(&cmd)?.stdout;
+    let dump = host.check(&cmd)?.stdout;
     Ok(dump
         .lines()
         .filter(|l| !l.starts_with("\\restrict ") && !l.starts_with("\\unrestrict "))

@@ -27,7 +27,7 @@ pub fn copy_roles(host: &Host, client: &Client, old: &str, new: &str) -> Result<
     let script = roles_script(&dump, &existing);
     let secrets = password_literals(&script);
     let cmd = host.psql(new, "postgres", true).args(["-q", "-1", "-f", "-"]).input(script).hiding(secrets);
-    host.runner.check(&cmd).with_context(|| format!("Unable to create the roles of {old} in {new}"))?;
+    host.check(&cmd).with_context(|| format!("Unable to create the roles of {old} in {new}"))?;
     Ok(())
 }
 
@@ -70,9 +70,7 @@ pub fn copy_database_properties(
     }
     let script = statements.join("\n") + "\n";
     let cmd = host.psql(new_service, "postgres", true).args(["-q", "-1", "-f", "-"]).input(script);
-    host.runner
-        .check(&cmd)
-        .with_context(|| format!("Unable to set the properties of database {old_db} on {new_service}"))?;
+    host.check(&cmd).with_context(|| format!("Unable to set the properties of database {old_db} on {new_service}"))?;
     Ok(statements)
 }
 

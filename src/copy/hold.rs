@@ -37,7 +37,7 @@ impl Hold {
     pub fn take(host: &Host, service: &str, database: &str, catalog: &Catalog) -> Result<Hold> {
         let tables: Vec<String> = catalog.tables.iter().map(|t| t.qualified()).collect();
         let cmd = host.psql(service, database, true).args(["-q", "-A", "-t", "-f", "-"]);
-        let mut session = host.runner.session(&cmd)?;
+        let mut session = host.session(&cmd)?;
         let lock = if tables.is_empty() {
             String::new()
         } else {

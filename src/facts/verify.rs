@@ -350,7 +350,6 @@ impl SchemaReplay {
         host.sql(new_service, "postgres", &format!("CREATE DATABASE {}", crate::facts::fingerprint::ident(scratch)))?;
         let replay = host.psql(new_service, scratch, true).args(["-q", "-f", "-"]).input(schema.clone());
         let printed = host
-            .runner
             .check(&replay)
             .with_context(|| format!("Unable to replay the schema of {} on {new_service}", old.0))
             .and_then(|_| dump_schema(host, client, (new_service, scratch)));

@@ -35,7 +35,7 @@ impl Client {
             .args(["--user", &user, &self.image])
             .args(tool.iter().copied())
             .args(["-h", &alias, "-U", "postgres"]);
-        Ok(host.runner.check(&cmd)?.stdout)
+        Ok(host.check(&cmd)?.stdout)
     }
 }
 

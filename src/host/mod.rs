@@ -4,6 +4,7 @@
 //! credentials) it is read from the service directory, whose layout is in
 //! docs/dokku-postgres-service.md#files.
 
+pub mod changes;
 pub mod client;
 pub mod clock;
 pub mod env;
@@ -20,7 +21,8 @@ use std::path::PathBuf;
 
 pub struct Host<'a> {
     pub env: &'a Env,
-    pub runner: &'a dyn Runner,
+    /// Private: every command outside this layer goes through the methods below.
+    runner: &'a dyn Runner,
 }
 
 /// A service's settings that dokku-postgres's `clone` does not carry over (docs/dokku-postgres-service.md#commands, clone).
@@ -37,8 +39,9 @@ pub struct ServiceSettings {
     pub post_start_network: String,
 }
 
-/// S3 backup configuration: credentials stay in memory only and never reach output.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// S3 backup configuration: credentials stay in memory only and never reach output (its
+/// `Debug` says which parts are set, never their values).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct BackupSettings {
     /// `backup/` files, in backup-auth's positional order, None when not configured.
     pub auth: Option<Vec<String>>,
@@ -52,6 +55,18 @@ pub struct Schedule {
     pub when: String,
     pub bucket: String,
     pub use_iam: bool,
+}
+
+impl std::fmt::Debug for BackupSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: bool| if v { "<set>" } else { "<none>" };
+        f.debug_struct("BackupSettings")
+            .field("auth", &set(self.auth.is_some()))
+            .field("encryption_key", &set(self.encryption_key.is_some()))
+            .field("public_key_id", &self.public_key_id)
+            .field("schedule", &self.schedule)
+            .finish()
+    }
 }
 
 impl BackupSettings {
@@ -72,6 +87,31 @@ pub fn container(service: &str) -> String {
 impl<'a> Host<'a> {
     pub fn new(env: &'a Env, runner: &'a dyn Runner) -> Host<'a> {
         Host { env, runner }
+    }
+
+    /// Runs `cmd`; its output whatever its exit code.
+    pub fn run(&self, cmd: &Cmd) -> Result<Output> {
+        self.runner.run(cmd)
+    }
+
+    /// Runs `cmd`; a non-zero exit is an error that says what failed.
+    pub fn check(&self, cmd: &Cmd) -> Result<Output> {
+        self.runner.check(cmd)
+    }
+
+    /// Runs `cmd` and returns its standard output, trimmed of the last newline.
+    pub fn read(&self, cmd: &Cmd) -> Result<String> {
+        self.runner.read(cmd)
+    }
+
+    /// A long-lived process to talk to (a held session).
+    pub fn session(&self, cmd: &Cmd) -> Result<Box<dyn runner::Session>> {
+        self.runner.session(cmd)
+    }
+
+    /// A producer piped into a consumer, the stream kept as `tee`.
+    pub fn check_pipe(&self, pipe: &runner::Pipe) -> Result<Output> {
+        self.runner.check_pipe(pipe)
     }
 
     pub fn dokku(&self, args: &[&str]) -> Cmd {
@@ -349,6 +389,20 @@ fn read_trimmed(path: &std::path::Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backup_settings_never_print_their_secrets() {
+        let b = BackupSettings {
+            auth: Some(vec!["AKIAKEY".into(), "secret-key".into()]),
+            encryption_key: Some("passphrase".into()),
+            ..Default::default()
+        };
+        let shown = format!("{b:?}");
+        assert!(
+            shown.contains("auth: \"<set>\"") && !shown.contains("secret-key") && !shown.contains("passphrase"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn cron_lines_parse_with_and_without_iam() {

@@ -42,14 +42,14 @@ pub fn relink(host: &Host, app: &str, from: &str, to: &str, vars: &[VarSpec], mo
     let primary = vars.first().context("no variable to move")?;
     let unlink = |service: &str| host.dokku(&["postgres:unlink", service, app, "--no-restart"]);
     match mode {
-        Mode::Forward => host.runner.check(&unlink(from)).map(drop)?,
+        Mode::Forward => host.check(&unlink(from)).map(drop)?,
         // Going back (or redoing a move that died half-way), any of the two links may be half
         // there: unlink drops the LINKS entry and the docker link before it checks the vars
         // (docs/dokku-postgres-service.md#commands, unlink; #315), so "Not linked" is fine, and `to` is
         // unlinked too so that the link below starts clean.
         Mode::Back => {
-            host.runner.run(&unlink(from))?;
-            host.runner.run(&unlink(to))?;
+            host.run(&unlink(from))?;
+            host.run(&unlink(to))?;
         }
     }
     let to_key = host.url_key(to)?;
@@ -58,7 +58,7 @@ pub fn relink(host: &Host, app: &str, from: &str, to: &str, vars: &[VarSpec], mo
     if let Some(query) = &primary.query {
         link = link.arg("--querystring").arg(query.clone());
     }
-    host.runner.check(&link)?;
+    host.check(&link)?;
     let config = host.config(app)?;
     let value = config
         .get(&primary.name)
@@ -67,7 +67,7 @@ pub fn relink(host: &Host, app: &str, from: &str, to: &str, vars: &[VarSpec], mo
     let base = value.split('?').next().unwrap_or(value).to_string();
     let others: Vec<(String, String)> = vars[1..].iter().map(|v| (v.name.clone(), v.with_base(&base))).collect();
     if !others.is_empty() {
-        host.runner.check(&host.config_set(app, &others))?;
+        host.check(&host.config_set(app, &others))?;
     }
     check(host, app, from, to, vars, &to_key)
 }
@@ -87,7 +87,7 @@ fn check(host: &Host, app: &str, from: &str, to: &str, vars: &[VarSpec], to_key:
     {
         bail!("{name} of app {app} still points at {from} after the switch");
     }
-    let options = host.runner.read(&host.dokku(&["docker-options:report", app, "--docker-options-run"]))?;
+    let options = host.read(&host.dokku(&["docker-options:report", app, "--docker-options-run"]))?;
     if options.contains(&format!("{}:", container(from))) {
         bail!("the docker options of app {app} still link {}", container(from));
     }

@@ -179,10 +179,10 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         let timer = crate::output::progress::timer(format!("pulling {reference}"), out.quiet());
         let pull = if host.env.disable_pull {
             out.verbose(&format!("POSTGRES_DISABLE_PULL is set: not pulling {reference}"));
-            host.runner.run(&host.docker(&["image", "inspect", "-f", "{{.Id}}", &reference]))?
+            host.run(&host.docker(&["image", "inspect", "-f", "{{.Id}}", &reference]))?
         } else {
             out.verbose(&format!("Pulling {reference}"));
-            host.runner.run(&host.docker(&["pull", &reference]))?
+            host.run(&host.docker(&["pull", &reference]))?
         };
         drop(timer);
         if pull.success() {

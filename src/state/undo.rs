@@ -2,6 +2,7 @@
 //! They name things, never hold credentials, so they can be printed and kept on disk.
 
 use crate::host::Host;
+use crate::host::changes::Change;
 use crate::host::switch::{self, Mode, VarSpec};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -46,18 +47,18 @@ impl Action {
     }
 
     pub fn run(&self, host: &Host) -> Result<()> {
-        let check = |args: &[&str]| host.runner.check(&host.dokku(args)).map(drop);
+        let check = |change: Change| host.check(&host.change(change)).map(drop);
         match self {
             // A rollback that ran before (and could not say so) already removed it.
             Action::DestroyService { service } if !host.service_exists(service) => Ok(()),
-            Action::DestroyService { service } => check(&["postgres:destroy", service, "-f"]),
+            Action::DestroyService { service } => check(Change::DestroyService(service)),
             // apps:unlock fails when there is no lock (the lock step may have failed before it).
-            Action::Unlock { app } => match host.runner.run(&host.dokku(&["apps:locked", app]))?.success() {
-                true => check(&["apps:unlock", app]),
+            Action::Unlock { app } => match host.app_locked(app)? {
+                true => check(Change::UnlockApp(app)),
                 false => Ok(()),
             },
-            Action::MaintenanceOff { app } => check(&["maintenance:disable", app]),
-            Action::Restart { app } => check(&["ps:restart", app]),
+            Action::MaintenanceOff { app } => check(Change::MaintenanceOff(app)),
+            Action::Restart { app } => check(Change::RestartApp(app)),
             Action::Relink { app, from, to, vars } => switch::relink(host, app, from, to, vars, Mode::Back),
         }
     }
@@ -112,7 +113,7 @@ pub fn revive(host: &Host, out: &crate::output::Out, service: &str) {
         return;
     }
     out.warn(&format!("{service} is not running: starting it, the apps go back to it"));
-    if let Err(err) = host.runner.check(&host.dokku(&["postgres:start", service])) {
+    if let Err(err) = host.check(&host.change(Change::StartService(service))) {
         out.warn(&format!(
             "{err:#}\n       Start it by hand (dokku postgres:start {service}), then run this rollback again"
         ));

@@ -10,6 +10,7 @@ use crate::copy::hold::Hold;
 use crate::copy::{Copier, Endpoint, Job};
 use crate::facts::verify::{self, Snapshot};
 use crate::host::Host;
+use crate::host::changes::Change;
 use crate::host::runner::Cmd;
 use crate::host::switch::{self, Mode};
 use crate::output::Out;
@@ -458,11 +459,7 @@ impl<'a> Upgrade<'a> {
     }
 
     fn check(&self, cmd: &Cmd) -> Result<()> {
-        self.host.runner.check(cmd).map(|_| ())
-    }
-
-    fn dokku(&self, args: &[&str]) -> Cmd {
-        self.host.dokku(args)
+        self.host.check(cmd).map(|_| ())
     }
 
     /// Records how to take back what is about to change, on disk before the change. A resumed
@@ -527,30 +524,19 @@ impl<'a> Upgrade<'a> {
         let plan = self.plan;
         if self.resuming && self.host.service_exists(&plan.new) {
             // The earlier run died while creating it: start again from nothing.
-            self.check(&self.dokku(&["postgres:destroy", &plan.new, "-f"]))?;
+            self.check(&self.host.change(Change::DestroyService(&plan.new)))?;
         }
         let s = &plan.settings;
-        let mut cmd =
-            self.dokku(&["postgres:create", &plan.new, "--image", &plan.image, "--image-version", &plan.version]);
         let config_options = self.opts.config_options.clone().unwrap_or_else(|| s.config_options.clone());
-        if !config_options.is_empty() {
-            cmd = cmd.arg("--config-options").arg(config_options);
-        }
         let custom_env = self.opts.custom_env.clone().unwrap_or_else(|| s.custom_env.join(";"));
-        if !custom_env.is_empty() {
-            cmd = cmd.arg("--custom-env").secret(custom_env);
-        }
-        for (flag, value) in [
-            ("--shm-size", &s.shm_size),
-            ("--memory", &s.memory),
-            ("--initial-network", &s.initial_network),
-            ("--post-create-network", &s.post_create_network),
-            ("--post-start-network", &s.post_start_network),
-        ] {
-            if !value.is_empty() {
-                cmd = cmd.arg(flag).arg(value.clone());
-            }
-        }
+        let cmd = self.host.change(Change::CreateService {
+            service: &plan.new,
+            image: &plan.image,
+            version: &plan.version,
+            settings: s,
+            config_options: &config_options,
+            custom_env: &custom_env,
+        });
         // Undo first: a create that fails half-way leaves its directory behind (docs/dokku-postgres-service.md#commands).
         self.push_undo(Action::DestroyService { service: plan.new.clone() })?;
         self.check(&cmd)?;
@@ -595,7 +581,7 @@ impl<'a> Upgrade<'a> {
             let apps_dir = self.host.env.dokku_lib_root.join("data/apps");
             crate::host::lock::hold_deploy(&apps_dir, &app.name, true)?;
             self.push_undo(Action::Unlock { app: app.name.clone() })?;
-            self.check(&self.dokku(&["apps:lock", &app.name]))?;
+            self.check(&self.host.change(Change::LockApp(&app.name)))?;
         }
         Ok(())
     }
@@ -608,7 +594,7 @@ impl<'a> Upgrade<'a> {
         }
         for app in self.plan.apps.iter().filter(|a| !a.maintenance_on) {
             self.push_undo(Action::MaintenanceOff { app: app.name.clone() })?;
-            self.check(&self.dokku(&["maintenance:enable", &app.name]))?;
+            self.check(&self.host.change(Change::MaintenanceOn(&app.name)))?;
         }
         Ok(())
     }
@@ -618,7 +604,7 @@ impl<'a> Upgrade<'a> {
             if app.running {
                 self.push_undo(Action::Restart { app: app.name.clone() })?;
             }
-            self.check(&self.dokku(&["ps:stop", &app.name]))?;
+            self.check(&self.host.change(Change::StopApp(&app.name)))?;
         }
         Ok(())
     }
@@ -633,10 +619,11 @@ impl<'a> Upgrade<'a> {
             self.out.verbose(&format!("Skipped: {} has no S3 backup schedule", plan.old));
             return Ok(());
         };
-        let mut cmd = self.dokku(&["postgres:backup", &plan.old, &schedule.bucket]);
-        if schedule.use_iam {
-            cmd = cmd.arg("--use-iam");
-        }
+        let cmd = self.host.change(Change::Backup {
+            service: &plan.old,
+            bucket: &schedule.bucket,
+            use_iam: schedule.use_iam,
+        });
         let timer =
             crate::output::progress::timer(format!("backing up {} to {}", plan.old, schedule.bucket), self.out.quiet());
         self.check(&cmd)?;
@@ -814,8 +801,8 @@ impl<'a> Upgrade<'a> {
     /// on the new service, so the others' failures are reported, never rolled back.
     fn start_apps(&mut self) -> Result<()> {
         for app in self.plan.apps.iter().filter(|a| a.running) {
-            let cmd = self.dokku(&["ps:start", &app.name]);
-            match self.host.runner.check(&cmd) {
+            let cmd = self.host.change(Change::StartApp(&app.name));
+            match self.host.check(&cmd) {
                 Ok(_) => {
                     self.starts += 1;
                     self.commit()?;
@@ -862,17 +849,20 @@ impl<'a> Upgrade<'a> {
         let mut cmds = Vec::new();
         if plan.use_maintenance {
             cmds.extend(
-                plan.apps.iter().filter(|a| !a.maintenance_on).map(|a| self.dokku(&["maintenance:disable", &a.name])),
+                plan.apps
+                    .iter()
+                    .filter(|a| !a.maintenance_on)
+                    .map(|a| self.host.change(Change::MaintenanceOff(&a.name))),
             );
         }
         for app in &plan.apps {
             if self.resuming && !self.host.app_locked(&app.name)? {
                 continue;
             }
-            cmds.push(self.dokku(&["apps:unlock", &app.name]));
+            cmds.push(self.host.change(Change::UnlockApp(&app.name)));
         }
         for cmd in cmds {
-            if let Err(err) = self.host.runner.check(&cmd) {
+            if let Err(err) = self.host.check(&cmd) {
                 self.by_hand(err, cmd.display());
             }
         }
@@ -914,14 +904,16 @@ impl<'a> Upgrade<'a> {
             }
         }
         if let Some(key_id) = &backup.public_key_id {
-            let cmd = self.dokku(&["postgres:backup-set-public-key-encryption", &plan.new, key_id]);
+            let cmd = self.host.change(Change::BackupPublicKey { service: &plan.new, key_id });
             self.after_window(vec![cmd.clone()], cmd.display());
         }
         if let Some(schedule) = &backup.schedule {
-            let mut cmd = self.dokku(&["postgres:backup-schedule", &plan.new, &schedule.when, &schedule.bucket]);
-            if schedule.use_iam {
-                cmd = cmd.arg("--use-iam");
-            }
+            let cmd = self.host.change(Change::BackupSchedule {
+                service: &plan.new,
+                when: &schedule.when,
+                bucket: &schedule.bucket,
+                use_iam: schedule.use_iam,
+            });
             self.after_window(vec![cmd.clone()], cmd.display());
             self.out.verbose(&format!("Schedule '{}' to bucket {} carried over", schedule.when, schedule.bucket));
         }
@@ -929,10 +921,11 @@ impl<'a> Upgrade<'a> {
         if self.manual.is_empty()
             && let Some(schedule) = final_backup_bucket(plan)
         {
-            let mut cmd = self.dokku(&["postgres:backup", &plan.new, &schedule.bucket]);
-            if schedule.use_iam {
-                cmd = cmd.arg("--use-iam");
-            }
+            let cmd = self.host.change(Change::Backup {
+                service: &plan.new,
+                bucket: &schedule.bucket,
+                use_iam: schedule.use_iam,
+            });
             self.after_window(vec![cmd.clone()], cmd.display());
             if self.manual.is_empty() {
                 self.out.verbose(&format!("Test backup of {} written to bucket {}", plan.new, schedule.bucket));
@@ -944,7 +937,7 @@ impl<'a> Upgrade<'a> {
     /// Runs commands after the window; a failure becomes a warning and a command to run by hand.
     fn after_window(&mut self, cmds: Vec<Cmd>, by_hand: String) {
         for cmd in &cmds {
-            if let Err(err) = self.host.runner.check(cmd) {
+            if let Err(err) = self.host.check(cmd) {
                 self.by_hand(err, by_hand);
                 return;
             }
@@ -978,7 +971,7 @@ impl<'a> Upgrade<'a> {
             self.manual.push(format!("dokku postgres:destroy {} -f", plan.old));
             return Ok(());
         }
-        let cmd = self.dokku(&["postgres:destroy", &plan.old, "-f"]);
+        let cmd = self.host.change(Change::DestroyService(&plan.old));
         self.after_window(vec![cmd.clone()], cmd.display());
         Ok(())
     }
