@@ -88,6 +88,43 @@ impl UpgradeArgs {
         ]
     }
 
+    /// The flags that shape the new service, for the journal, so that a resumed run that still
+    /// has to create it creates it the same. The custom env may hold secrets: only whether it
+    /// was given is kept (src/recovery.rs, resume).
+    pub fn new_service_flags(&self) -> serde_json::Value {
+        let mut flags = serde_json::json!({
+            "config_options": self.config_options,
+            "custom_env_given": self.custom_env.is_some(),
+        });
+        for (flag, value) in self.container_flags() {
+            flags[flag.trim_start_matches("--").replace('-', "_")] = serde_json::json!(value);
+        }
+        flags
+    }
+
+    /// The inverse of `new_service_flags`, the custom env left out.
+    pub fn from_new_service_flags(flags: &serde_json::Value) -> UpgradeArgs {
+        let s = |k: &str| flags[k].as_str().map(String::from);
+        UpgradeArgs {
+            config_options: s("config_options"),
+            initial_network: s("initial_network"),
+            post_create_network: s("post_create_network"),
+            post_start_network: s("post_start_network"),
+            shm_size: s("shm_size"),
+            ..Default::default()
+        }
+    }
+
+    /// Flags that `--resume` takes from the journal instead: giving them again is refused.
+    pub fn resume_conflicts(&self) -> Vec<&'static str> {
+        let mut given: Vec<&'static str> =
+            self.container_flags().into_iter().filter(|(_, v)| v.is_some()).map(|(f, _)| f).collect();
+        if self.config_options.is_some() {
+            given.push("--config-options");
+        }
+        given
+    }
+
     /// The old service's settings with this command line's container flags over them: what the
     /// new service is created with.
     pub fn new_service_settings(&self, mut s: crate::host::ServiceSettings) -> crate::host::ServiceSettings {

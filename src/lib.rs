@@ -101,7 +101,14 @@ fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
         error::exit_code(&err)
     };
     if args.resume {
-        let (report, result) = recovery::resume(&args.target, env, runner, &out);
+        let given = args.resume_conflicts();
+        if !given.is_empty() {
+            return failed(anyhow::anyhow!(
+                "--resume creates the new service with the first run's flags, kept in its journal: leave out {}",
+                given.join(", ")
+            ));
+        }
+        let (report, result) = recovery::resume(&args.target, args.custom_env.as_deref(), env, runner, &out);
         if let (Some(report), true) = (report, json_mode) {
             out.json(&report);
         }
@@ -210,7 +217,8 @@ fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
             let journal = journal::Journal::start(&journal_path, plan.public_json(), &titles).and_then(|mut j| {
                 j.set(
                     "options",
-                    json!({"keep_old": opts.keep_old, "skip_backup": opts.skip_backup, "full_copy": opts.full_copy}),
+                    json!({"keep_old": opts.keep_old, "skip_backup": opts.skip_backup, "full_copy": opts.full_copy,
+                           "new_service": args.new_service_flags()}),
                 )?;
                 Ok(j)
             });
@@ -315,6 +323,14 @@ fn print_facts(out: &Out, plan: &Plan, opts: &Options) {
         }
     }
     out.verbose(&format!("Backups:      {}", backups_text(plan, opts)));
+    if !plan.exposed.is_empty() {
+        out.verbose(&format!(
+            "Exposed:      {} on {}: unexposed at the switch, {} exposed there instead (docs/expose.md)",
+            plan.old,
+            plan.exposed.join(" "),
+            plan.new
+        ));
+    }
     out.verbose(&format!(
         "Old service:  {}",
         if opts.keep_old {

@@ -42,6 +42,9 @@ pub struct Plan {
     pub old_key: String,
     pub apps: Vec<AppState>,
     pub settings: ServiceSettings,
+    /// The old service's exposed host ports (`postgres:expose`), moved to the new one at the
+    /// switch (docs/expose.md); empty when it is not exposed.
+    pub exposed: Vec<String>,
     pub backup: BackupSettings,
     pub use_maintenance: bool,
     /// What preflight found in the old database (None for a plan read back from a journal).
@@ -322,19 +325,8 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
                 ));
             }
         }
-        // link --alias refuses a name found anywhere in the other config lines (a substring
-        // grep: docs/dokku-postgres-service.md#commands), e.g. DATABASE_URL beside REPLICA_DATABASE_URL; that would strike
-        // after the unlink.
-        let primary = vars[0].name.clone();
-        if let Some((key, _)) = config
-            .iter()
-            .filter(|(_, v)| !v.contains(old_key.as_str()))
-            .find(|(k, v)| format!("{k}={v}").contains(primary.as_str()))
-        {
-            problems.push(format!(
-                "App {name}'s {key} contains the name {primary}, so `postgres:link --alias {primary}` would refuse it; rename {key} first"
-            ));
-        }
+        // A name that link --alias would refuse (DATABASE_URL beside REPLICA_DATABASE_URL) is
+        // set by the switch itself (src/switch.rs, relink): no problem here.
         if host.app_locked(name)? {
             problems.push(format!(
                 "App {name} is locked (a deploy may be running); retry when `dokku apps:locked {name}` says it is not"
@@ -381,6 +373,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     };
 
     let backup = host.backup_settings(&old)?;
+    let exposed = host.exposed_ports(&old)?;
     if !problems.is_empty() {
         return fail(out, problems);
     }
@@ -399,6 +392,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         old_key,
         apps,
         settings: args.new_service_settings(settings),
+        exposed,
         backup,
         use_maintenance,
         survey,
@@ -485,6 +479,7 @@ impl Plan {
             "postgres_major": { "from": self.old_major.map(naming::major_text), "to": self.new_major.map(naming::major_text) },
             "old_database": self.old_db,
             "use_maintenance": self.use_maintenance,
+            "exposed_ports": self.exposed,
             "apps": self.apps.iter().map(|a| serde_json::json!({
                 "name": a.name,
                 "running": a.running,
@@ -536,6 +531,13 @@ impl Plan {
             old_key: if old_exists { host.url_key(&old)? } else { String::new() },
             apps,
             settings: if old_exists { host.settings(&old)? } else { ServiceSettings::default() },
+            // Kept in the journal: the switch unexposes the old service before it exposes the new.
+            exposed: doc["exposed_ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.as_str().map(String::from))
+                .collect(),
             backup: if old_exists { host.backup_settings(&old)? } else { BackupSettings::default() },
             use_maintenance: doc["use_maintenance"].as_bool().unwrap_or(false),
             survey: None,

@@ -1,7 +1,7 @@
 //! After a crash: `postgres-upgrade:status` says where an upgrade was, and
 //! `postgres-upgrade:rollback` takes back an unfinished one from its journal.
 
-use crate::cli::{Format, RollbackArgs, StatusArgs};
+use crate::cli::{Format, RollbackArgs, StatusArgs, UpgradeArgs};
 use crate::env::Env;
 use crate::host::Host;
 use crate::journal::{Journal, ROLLBACK_FAILED, ROLLING_BACK, RUNNING};
@@ -100,7 +100,7 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
             "The apps already run on {}: finishing the upgrade instead",
             plan["new_service"].as_str().unwrap_or("the new service")
         ));
-        return resume(&args.target, env, runner, out).1;
+        return resume(&args.target, None, env, runner, out).1;
     }
     // The upgrade's own process may still be alive: its locks say so.
     let _locks = take_locks(env, &plan)?;
@@ -136,8 +136,16 @@ fn take_locks(env: &Env, plan: &serde_json::Value) -> Result<Locks> {
 }
 
 /// `postgres:upgrade TARGET --resume`: continues an interrupted upgrade from its last completed
-/// step. Returns the run's report when one ran.
-pub fn resume(target: &str, env: &Env, runner: &dyn Runner, out: &Out) -> (Option<serde_json::Value>, Result<()>) {
+/// step, with the first run's flags for the new service from the journal. `custom_env` is the
+/// `--custom-env` given to this run: the journal never holds it. Returns the run's report when
+/// one ran.
+pub fn resume(
+    target: &str,
+    custom_env: Option<&str>,
+    env: &Env,
+    runner: &dyn Runner,
+    out: &Out,
+) -> (Option<serde_json::Value>, Result<()>) {
     let journal = match journal(env, target) {
         Ok(Some(j)) => j,
         Ok(None) => {
@@ -165,16 +173,22 @@ pub fn resume(target: &str, env: &Env, runner: &dyn Runner, out: &Out) -> (Optio
         Err(err) => return (None, Err(err)),
     };
     let host = Host::new(env, runner);
-    let plan = match Plan::from_journal(&journal.doc["plan"], &host) {
+    let mut plan = match Plan::from_journal(&journal.doc["plan"], &host) {
         Ok(plan) => plan,
         Err(err) => return (None, Err(err)),
     };
     let options = &journal.doc["options"];
+    let flags = UpgradeArgs::from_new_service_flags(&options["new_service"]);
+    plan.settings = flags.new_service_settings(plan.settings);
+    let custom_env = match custom_env_for_resume(&journal, target, custom_env) {
+        Ok(custom_env) => custom_env,
+        Err(err) => return (None, Err(err)),
+    };
     let opts = Options {
         keep_old: options["keep_old"].as_bool().unwrap_or(false),
         skip_backup: options["skip_backup"].as_bool().unwrap_or(false),
-        config_options: None,
-        custom_env: None,
+        config_options: flags.config_options.clone(),
+        custom_env,
         full_copy: options["full_copy"].as_bool().unwrap_or(false),
     };
     let done =
@@ -188,5 +202,21 @@ pub fn resume(target: &str, env: &Env, runner: &dyn Runner, out: &Out) -> (Optio
             (Some(report), result)
         }
         Err(err) => (None, Err(err)),
+    }
+}
+
+/// The custom env a resumed run creates the new service with. It matters only while the new
+/// service is still to be created (the first step not done). The first run's `--custom-env` may
+/// hold secrets and is not in the journal, so it must be given again; without it the old
+/// service's ENV would be used, which is not what the first run was told.
+fn custom_env_for_resume(journal: &Journal, target: &str, given: Option<&str>) -> Result<Option<String>> {
+    let first_run_had_it = journal.doc["options"]["new_service"]["custom_env_given"].as_bool().unwrap_or(false);
+    let created = journal.doc["steps"][0]["state"] == "done";
+    match (first_run_had_it, given) {
+        (false, Some(_)) => bail!("The first run of this upgrade was given no --custom-env: resume it without one"),
+        (true, None) if !created => bail!(
+            "The first run was given --custom-env, which the journal does not keep (it may hold secrets), and the new service is not created yet: give it again, dokku postgres:upgrade {target} --resume --custom-env '…'"
+        ),
+        (_, given) => Ok(given.map(String::from)),
     }
 }

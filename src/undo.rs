@@ -30,6 +30,12 @@ pub enum Action {
         to: String,
         vars: Vec<VarSpec>,
     },
+    /// Expose `service` again on `ports`, once `from` has let go of them (docs/expose.md).
+    Expose {
+        service: String,
+        from: String,
+        ports: Vec<String>,
+    },
 }
 
 impl Action {
@@ -40,6 +46,7 @@ impl Action {
             Action::MaintenanceOff { app } => format!("maintenance off for {app}"),
             Action::Restart { app } => format!("restart {app}"),
             Action::Relink { app, to, .. } => format!("switch {app} back to {to}"),
+            Action::Expose { service, ports, .. } => format!("expose {service} again on {}", ports.join(" ")),
         }
     }
 
@@ -55,6 +62,9 @@ impl Action {
                 "action": "relink", "app": app, "from": from, "to": to,
                 "vars": vars.iter().map(|v| json!({"name": v.name, "query": v.query})).collect::<Vec<_>>(),
             }),
+            Action::Expose { service, from, ports } => {
+                json!({"action": "expose", "service": service, "from": from, "ports": ports})
+            }
         }
     }
 
@@ -78,6 +88,11 @@ impl Action {
                     })
                     .collect(),
             },
+            "expose" => Action::Expose {
+                service: s("service")?,
+                from: s("from")?,
+                ports: v["ports"].as_array()?.iter().filter_map(|p| p.as_str().map(String::from)).collect(),
+            },
             _ => return None,
         })
     }
@@ -96,6 +111,7 @@ impl Action {
             Action::MaintenanceOff { app } => check(&["maintenance:disable", app]),
             Action::Restart { app } => check(&["ps:restart", app]),
             Action::Relink { app, from, to, vars } => switch::relink(host, app, from, to, vars, Mode::Back),
+            Action::Expose { service, from, ports } => switch::move_exposure(host, from, service, ports),
         }
     }
 }
@@ -173,6 +189,7 @@ mod tests {
                 to: "o".into(),
                 vars: vec![VarSpec { name: "DATABASE_URL".into(), query: Some("pool=5".into()) }],
             },
+            Action::Expose { service: "o".into(), from: "n".into(), ports: vec!["127.0.0.1:4242".into()] },
         ];
         for action in all {
             assert_eq!(Action::from_json(&action.to_json()), Some(action));

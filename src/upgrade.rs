@@ -129,7 +129,11 @@ pub fn step_titles(plan: &Plan, opts: &Options) -> Vec<String> {
             format!("Copying {} into {}", plan.old, plan.new)
         },
         "Verifying the copy".to_string(),
-        format!("Switching {apps} to {}", plan.new),
+        if plan.exposed.is_empty() {
+            format!("Switching {apps} to {}", plan.new)
+        } else {
+            format!("Switching {apps} to {}, and its exposed port(s) {}", plan.new, plan.exposed.join(" "))
+        },
         format!("Starting {apps}"),
         "Ending the maintenance window".to_string(),
         if plan.backup.configured() {
@@ -686,6 +690,16 @@ impl<'a> Upgrade<'a> {
             )?;
             let names: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
             self.out.verbose(&format!("{}: {} now on {}", app.name, names.join(", "), plan.new));
+        }
+        if !plan.exposed.is_empty() {
+            // Undone first on a rollback, before the apps go back: the old ambassador returns.
+            self.push_undo(Action::Expose {
+                service: plan.old.clone(),
+                from: plan.new.clone(),
+                ports: plan.exposed.clone(),
+            })?;
+            switch::move_exposure(self.host, &plan.old, &plan.new, &plan.exposed)?;
+            self.out.verbose(&format!("Exposed on {}: {}", plan.exposed.join(" "), plan.new));
         }
         Ok(())
     }
