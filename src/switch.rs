@@ -2,8 +2,11 @@
 //! and back (new → old, on rollback). dokku-postgres's unlink drops the LINKS entry, the docker
 //! `--link` and every var holding the service's URL; link `--alias NAME` recreates the primary var
 //! under its own name (link always appends `_URL`: docs/dokku-postgres-service.md#commands) with the
-//! app's scheme and the query string; the other vars get the same URL. Everything runs with
-//! `--no-restart`: the app starts once, later.
+//! app's scheme and the query string; the other vars get the same URL. When link would refuse
+//! the name (its substring check: DATABASE_URL beside REPLICA_DATABASE_URL), the link is made
+//! under a stand-in alias and the real names are set with config:set. Everything runs with
+//! `--no-restart`: the app starts once, later. An exposed service's host ports move too
+//! (docs/expose.md).
 
 use crate::host::{Host, container};
 use anyhow::{Context, Result, bail};
@@ -56,7 +59,11 @@ pub fn relink(host: &Host, app: &str, from: &str, to: &str, vars: &[VarSpec], mo
     let config = host.config(app)?;
     // link --alias refuses a name found anywhere in the app's config lines, a substring grep
     // (docs/dokku-postgres-service.md#commands, link): DATABASE_URL beside REPLICA_DATABASE_URL.
-    let collides = config.iter().any(|(k, v)| format!("{k}={v}").contains(primary.name.as_str()));
+    // The moved vars themselves are gone after the unlinks.
+    let collides = config
+        .iter()
+        .filter(|(k, _)| !vars.iter().any(|v| &v.name == *k))
+        .any(|(k, v)| format!("{k}={v}").contains(primary.name.as_str()));
     let (alias, query) = match collides {
         true => (free_alias(&config), None),
         // link --alias strips one trailing _URL and appends _URL again: the full name round-trips.
@@ -150,5 +157,14 @@ mod tests {
         assert_eq!(v.query.as_deref(), Some("pool=5&ssl=1"));
         assert_eq!(v.with_base("postgres://n"), "postgres://n?pool=5&ssl=1");
         assert_eq!(VarSpec::from_value("X", "postgres://u:p@h/db").query, None);
+    }
+
+    #[test]
+    fn the_stand_in_alias_is_one_no_config_line_mentions() {
+        let mut config = std::collections::BTreeMap::new();
+        config.insert("REPLICA_DATABASE_URL".to_string(), "postgres://r".to_string());
+        assert_eq!(free_alias(&config), "POSTGRES_UPGRADE_SWITCH0");
+        config.insert("NOTE".to_string(), "see POSTGRES_UPGRADE_SWITCH0_URL".to_string());
+        assert_eq!(free_alias(&config), "POSTGRES_UPGRADE_SWITCH1");
     }
 }
