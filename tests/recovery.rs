@@ -362,3 +362,68 @@ fn a_server_that_dies_inside_the_window_is_started_again_and_the_app_with_it() {
     let check = sb.sandbox(&["workload", "memo", "check"]).ok();
     assert!(check.contains(" lost=0 "), "{check}");
 }
+
+/// The new service's settings files, as `postgres:create` wrote them.
+fn created_with(sb: &Sandbox, service: &str) -> (String, String, String) {
+    let read =
+        |f: &str| std::fs::read_to_string(sb.service_dir(service).join(f)).unwrap_or_default().trim().to_string();
+    (read("SHM_SIZE"), read("CONFIG_OPTIONS"), read("ENV"))
+}
+
+#[test]
+fn a_run_killed_before_it_created_the_new_service_resumes_with_its_flags() {
+    let sb = setup("kill-flags-resume");
+    let run = sb.dokku_env(
+        &[("POSTGRES_UPGRADE_KILL_AT", "1")],
+        &[
+            "postgres:upgrade",
+            "memo",
+            "-I",
+            "17",
+            "--new-service",
+            "memo-v17",
+            "-s",
+            "256m",
+            "-c",
+            "-c max_connections=42",
+        ],
+    );
+    assert_eq!(run.code, 137, "{}\n{}", run.stdout, run.stderr);
+    assert!(!sb.service_dir("memo-v17").exists());
+    // Flags again on resume are refused: the journal's are used.
+    let again = sb.dokku(&["postgres:upgrade", "memo", "--resume", "-s", "1g"]);
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("leave out --shm-size"), "{}", again.stderr);
+
+    let resumed = sb.dokku(&["postgres:upgrade", "memo", "--resume"]);
+    assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
+    assert_eq!(created_with(&sb, "memo-v17"), ("256m".into(), "-c max_connections=42".into(), String::new()));
+    assert_eq!(sb.sql("memo-v17", "SHOW max_connections"), "42");
+}
+
+#[test]
+fn a_custom_env_is_never_journaled_and_must_be_given_again_to_resume() {
+    let sb = setup("kill-custom-env");
+    let secret = "PGU_TEST_TOKEN=sw0rdf1sh";
+    let run = sb.dokku_env(
+        &[("POSTGRES_UPGRADE_KILL_AT", "1")],
+        &["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17", "-C", secret],
+    );
+    assert_eq!(run.code, 137, "{}\n{}", run.stdout, run.stderr);
+    let journal = std::fs::read_to_string(sb.lib_root().join("data/postgres-upgrade/memo/journal.json")).unwrap();
+    assert!(!journal.contains("sw0rdf1sh"), "{journal}");
+
+    let without = sb.dokku(&["postgres:upgrade", "memo", "--resume"]);
+    assert_eq!(without.code, 1);
+    assert!(
+        without.stderr.contains("give it again, dokku postgres:upgrade memo --resume --custom-env"),
+        "{}",
+        without.stderr
+    );
+    assert!(!sb.service_dir("memo-v17").exists());
+
+    let resumed = sb.dokku(&["postgres:upgrade", "memo", "--resume", "-C", secret]);
+    assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
+    assert!(!resumed.stdout.contains("sw0rdf1sh") && !resumed.stderr.contains("sw0rdf1sh"));
+    assert_eq!(created_with(&sb, "memo-v17").2, secret);
+}

@@ -637,7 +637,9 @@ fn upgrade_in_place_from_17_to_18_fails_as_on_a_host() {
 fn help_and_unknown_commands() {
     let sb = Sandbox::up("pg-help");
     let help = sb.dokku(&["postgres:help"]).ok();
-    assert!(help.starts_with("Usage: dokku postgres[:COMMAND]"), "{help}");
+    // The postgres-upgrade plugin, installed by `up`, puts its note about postgres:upgrade first.
+    assert!(help.lines().any(|l| l == "Usage: dokku postgres[:COMMAND]"), "{help}");
+    assert!(help.contains("postgres:expose <service> <ports...>"), "{help}");
     assert!(help.contains("postgres:upgrade"), "{help}");
     let unknown = sb.dokku(&["postgres:nope", "x"]);
     assert_eq!(unknown.code, 1, "{unknown:?}");
@@ -646,4 +648,81 @@ fn help_and_unknown_commands() {
         "{unknown:?}"
     );
     assert!(sb.dokku(&["postgres:list"]).stderr.contains("There are no Postgres services"));
+}
+
+/// The ambassador's record (docs/expose.md): status and host ports, or None when there is none.
+fn ambassador(sb: &Sandbox, service: &str) -> Option<String> {
+    let path = sb.lib_root().join("../../../docker/ambassadors").join(format!("dokku.postgres.{service}.ambassador"));
+    std::fs::read_to_string(path).ok()
+}
+
+#[test]
+fn expose_unexpose_and_their_refusals() {
+    let sb = Sandbox::up("pg-expose");
+    create(&sb, "a", &["-I", PG15]);
+    create(&sb, "b", &["-I", PG15]);
+    assert_eq!(info(&sb, "a", "--exposed-ports"), "-");
+    fails(sb.dokku(&["postgres:expose"]), 1, "Please specify a valid name for the service");
+    fails(sb.dokku(&["postgres:expose", "nope"]), 1, "Postgres service nope does not exist");
+    fails(sb.dokku(&["postgres:expose", "a", "1", "2"]), 1, "1 ports to be exposed need to be provided");
+
+    let out = sb.dokku(&["postgres:expose", "a", "4242"]).ok();
+    assert!(out.contains("Service a exposed on port(s) [container->host]: 5432->4242"), "{out}");
+    assert_eq!(file(&sb, "a", "PORT"), "4242\n");
+    assert_eq!(info(&sb, "a", "--exposed-ports"), "5432->4242");
+    assert_eq!(ambassador(&sb, "a").as_deref(), Some("running\n4242\n"));
+    fails(sb.dokku(&["postgres:expose", "a", "4343"]), 1, "Service a already exposed on port(s) 4242");
+
+    // Another service on the same host port: docker refuses after the PORT file is written.
+    fails(sb.dokku(&["postgres:expose", "b", "127.0.0.1:4242"]), 125, "port is already allocated");
+    assert_eq!(file(&sb, "b", "PORT"), "127.0.0.1:4242\n");
+    assert_eq!(ambassador(&sb, "b"), None);
+    sb.dokku(&["postgres:unexpose", "b"]).ok();
+
+    // Stopping the service stops its ambassador, and the port is free for another one.
+    sb.dokku(&["postgres:stop", "a"]).ok();
+    assert_eq!(ambassador(&sb, "a").as_deref(), Some("exited\n4242\n"));
+    sb.dokku(&["postgres:expose", "b", "127.0.0.1:4242"]).ok();
+    assert_eq!(info(&sb, "b", "--exposed-ports"), "5432->127.0.0.1:4242");
+    // Starting a again fails while b holds its port; unexposed, b frees it.
+    fails(sb.dokku(&["postgres:start", "a"]), 1, "port is already allocated");
+    let out = sb.dokku(&["postgres:unexpose", "b"]).ok();
+    assert!(out.contains("Service b unexposed"), "{out}");
+    assert!(!sb.service_dir("b").join("PORT").exists());
+    assert_eq!(ambassador(&sb, "b"), None);
+    // The server did start: a second start only says so and leaves the ambassador stopped, as
+    // service_start returns before reconciling it; a restart brings it back.
+    sb.dokku(&["postgres:start", "a"]).ok();
+    assert_eq!(ambassador(&sb, "a").as_deref(), Some("exited\n4242\n"));
+    sb.dokku(&["postgres:restart", "a"]).ok();
+    assert_eq!(ambassador(&sb, "a").as_deref(), Some("running\n4242\n"));
+
+    // A random port when none is given.
+    let out = sb.dokku(&["postgres:expose", "b"]).ok();
+    let port = file(&sb, "b", "PORT").trim().to_string();
+    assert!(port.parse::<u16>().is_ok() && port != "4242", "{port}");
+    assert!(out.contains(&format!("5432->{port}")), "{out}");
+
+    // destroy leaves a stopped ambassador behind; the next expose of that name removes it.
+    sb.dokku(&["postgres:destroy", "a", "-f"]).ok();
+    assert_eq!(ambassador(&sb, "a").as_deref(), Some("exited\n4242\n"));
+    create(&sb, "a", &["-I", PG15]);
+    let run = sb.dokku(&["postgres:expose", "a", "4444"]).code(0);
+    assert!(run.stderr.contains("Service a has an untracked expose container, removing"), "{}", run.stderr);
+    assert_eq!(ambassador(&sb, "a").as_deref(), Some("running\n4444\n"));
+}
+
+#[test]
+fn promote_beside_another_database_url_fails() {
+    let sb = Sandbox::up("pg-promote-replica");
+    app(&sb, "web");
+    create(&sb, "old", &["-I", PG15]);
+    create(&sb, "new", &["-I", PG15]);
+    sb.dokku(&["postgres:link", "old", "web", "--no-restart"]).ok();
+    sb.dokku(&["config:set", "--no-restart", "web", "REPLICA_DATABASE_URL=postgres://u:p@replica:5432/db"]).ok();
+    sb.dokku(&["postgres:link", "new", "web", "--no-restart"]).ok();
+    let before = env(&sb, "web");
+    // get_url_from_config joins DATABASE_URL's value with `REPLICA_postgres://…`: not a pair.
+    fails(sb.dokku(&["postgres:promote", "new", "web"]), 1, "Invalid env pair: REPLICA_postgres://u:p@replica:5432/db");
+    assert_eq!(env(&sb, "web"), before, "a refused config:set changes nothing");
 }

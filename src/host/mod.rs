@@ -195,6 +195,14 @@ impl<'a> Host<'a> {
         self.runner.read(&self.dokku(&["postgres:info", service, flag]))
     }
 
+    /// The host ports a service is exposed on, as `postgres:expose` was given them (`4242` or
+    /// `127.0.0.1:4242`); empty when it is not exposed. `--exposed-ports` prints `-` or
+    /// `5432->PORT` per container port (docs/expose.md).
+    pub fn exposed_ports(&self, service: &str) -> Result<Vec<String>> {
+        let out = self.postgres_info(service, "--exposed-ports")?;
+        Ok(parse_exposed_ports(&out))
+    }
+
     /// The apps in the service's LINKS file.
     pub fn service_links(&self, service: &str) -> Result<Vec<String>> {
         let out = self.runner.read(&self.dokku(&["postgres:links", service]))?;
@@ -369,6 +377,11 @@ pub fn parse_cron_line(line: &str) -> Option<Schedule> {
 }
 
 /// Writes `contents` to a file only its owner may read (mode 0600 from its creation on).
+/// `5432->4242 ` to `["4242"]`, `-` to nothing.
+fn parse_exposed_ports(out: &str) -> Vec<String> {
+    out.split_whitespace().filter_map(|w| w.split_once("->")).map(|(_, host)| host.to_string()).collect()
+}
+
 pub fn write_private(path: &std::path::Path, contents: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -402,6 +415,13 @@ mod tests {
             shown.contains("auth: \"<set>\"") && !shown.contains("secret-key") && !shown.contains("passphrase"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn exposed_ports_are_the_host_side() {
+        assert_eq!(parse_exposed_ports("5432->4242 \n"), ["4242"]);
+        assert_eq!(parse_exposed_ports("5432->127.0.0.1:4242"), ["127.0.0.1:4242"]);
+        assert!(parse_exposed_ports("-\n").is_empty());
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //! and back (new → old, on rollback). dokku-postgres's unlink drops the LINKS entry, the docker
 //! `--link` and every var holding the service's URL; link `--alias NAME` recreates the primary var
 //! under its own name (link always appends `_URL`: docs/dokku-postgres-service.md#commands) with the
-//! app's scheme and the query string; the other vars get the same URL. Everything runs with
-//! `--no-restart`: the app starts once, later.
+//! app's scheme and the query string; the other vars get the same URL. When link would refuse
+//! the name (its substring check: DATABASE_URL beside REPLICA_DATABASE_URL), the link is made
+//! under a stand-in alias and the real names are set with config:set. Everything runs with
+//! `--no-restart`: the app starts once, later. An exposed service's host ports move too
+//! (docs/expose.md).
 
 use crate::host::{Host, container};
 use anyhow::{Context, Result, bail};
@@ -53,23 +56,67 @@ pub fn relink(host: &Host, app: &str, from: &str, to: &str, vars: &[VarSpec], mo
         }
     }
     let to_key = host.url_key(to)?;
-    // link --alias strips one trailing _URL and appends _URL again: the full name round-trips.
-    let mut link = host.dokku(&["postgres:link", to, app, "--no-restart", "--alias", &primary.name]);
-    if let Some(query) = &primary.query {
+    let config = host.config(app)?;
+    // link --alias refuses a name found anywhere in the app's config lines, a substring grep
+    // (docs/dokku-postgres-service.md#commands, link): DATABASE_URL beside REPLICA_DATABASE_URL.
+    // The moved vars themselves are gone after the unlinks.
+    let collides = config
+        .iter()
+        .filter(|(k, _)| !vars.iter().any(|v| &v.name == *k))
+        .any(|(k, v)| format!("{k}={v}").contains(primary.name.as_str()));
+    let (alias, query) = match collides {
+        true => (free_alias(&config), None),
+        // link --alias strips one trailing _URL and appends _URL again: the full name round-trips.
+        false => (primary.name.clone(), primary.query.clone()),
+    };
+    let mut link = host.dokku(&["postgres:link", to, app, "--no-restart", "--alias", &alias]);
+    if let Some(query) = &query {
         link = link.arg("--querystring").arg(query.clone());
     }
     host.check(&link)?;
+    let linked = format!("{}_URL", alias.strip_suffix("_URL").unwrap_or(&alias));
     let config = host.config(app)?;
     let value = config
-        .get(&primary.name)
+        .get(&linked)
         .filter(|v| v.contains(to_key.as_str()))
-        .with_context(|| format!("after postgres:link, {} of app {app} does not point at {to}", primary.name))?;
+        .with_context(|| format!("after postgres:link, {linked} of app {app} does not point at {to}"))?;
     let base = value.split('?').next().unwrap_or(value).to_string();
-    let others: Vec<(String, String)> = vars[1..].iter().map(|v| (v.name.clone(), v.with_base(&base))).collect();
+    let rest = if collides { vars } else { &vars[1..] };
+    let others: Vec<(String, String)> = rest.iter().map(|v| (v.name.clone(), v.with_base(&base))).collect();
     if !others.is_empty() {
         host.check(&host.config_set(app, &others))?;
     }
+    if collides {
+        // The stand-in var has done its work: the service's URL now sits under the real names,
+        // which unlink finds by that URL (docs/dokku-postgres-service.md#commands, unlink).
+        host.check(&host.dokku(&["config:unset", "--no-restart", app, &linked]))?;
+    }
     check(host, app, from, to, vars, &to_key)
+}
+
+/// A link alias no config line mentions, so that link accepts it.
+fn free_alias(config: &std::collections::BTreeMap<String, String>) -> String {
+    let used = |name: &str| config.iter().any(|(k, v)| format!("{k}={v}").contains(name));
+    (0..).map(|n| format!("POSTGRES_UPGRADE_SWITCH{n}")).find(|a| !used(&format!("{a}_URL"))).unwrap_or_default()
+}
+
+/// Moves an exposure (docs/expose.md): `from` is unexposed first, since two ambassadors cannot
+/// publish one host port, then `to` is exposed on `ports`. Each half is skipped when already
+/// done, so an interrupted move can be run again; a PORT file left by a refused expose counts as
+/// exposed and is cleared too.
+pub fn move_exposure(host: &Host, from: &str, to: &str, ports: &[String]) -> Result<()> {
+    if host.service_exists(from) && !host.exposed_ports(from)?.is_empty() {
+        host.check(&host.dokku(&["postgres:unexpose", from]))?;
+    }
+    if host.exposed_ports(to)? != ports {
+        if !host.exposed_ports(to)?.is_empty() {
+            host.check(&host.dokku(&["postgres:unexpose", to]))?;
+        }
+        let mut args = vec!["postgres:expose", to];
+        args.extend(ports.iter().map(String::as_str));
+        host.check(&host.dokku(&args))?;
+    }
+    Ok(())
 }
 
 /// What a relink promises: the same names, all on `to`, none left on `from`; the app in `to`'s
@@ -110,5 +157,14 @@ mod tests {
         assert_eq!(v.query.as_deref(), Some("pool=5&ssl=1"));
         assert_eq!(v.with_base("postgres://n"), "postgres://n?pool=5&ssl=1");
         assert_eq!(VarSpec::from_value("X", "postgres://u:p@h/db").query, None);
+    }
+
+    #[test]
+    fn the_stand_in_alias_is_one_no_config_line_mentions() {
+        let mut config = std::collections::BTreeMap::new();
+        config.insert("REPLICA_DATABASE_URL".to_string(), "postgres://r".to_string());
+        assert_eq!(free_alias(&config), "POSTGRES_UPGRADE_SWITCH0");
+        config.insert("NOTE".to_string(), "see POSTGRES_UPGRADE_SWITCH0_URL".to_string());
+        assert_eq!(free_alias(&config), "POSTGRES_UPGRADE_SWITCH1");
     }
 }

@@ -133,16 +133,8 @@ pub fn app_vars(
             ));
         }
     }
-    // link --alias refuses a name found anywhere in the other config lines (a substring grep:
-    // docs/dokku-postgres-service.md#commands), e.g. DATABASE_URL beside REPLICA_DATABASE_URL;
-    // that would strike after the unlink.
-    if let Some((key, _)) =
-        config.iter().filter(|(_, v)| !v.contains(old_key)).find(|(k, v)| format!("{k}={v}").contains(primary.as_str()))
-    {
-        problems.push(format!(
-            "App {app}'s {key} contains the name {primary}, so `postgres:link --alias {primary}` would refuse it; rename {key} first"
-        ));
-    }
+    // A name that link --alias would refuse (DATABASE_URL beside REPLICA_DATABASE_URL) is set
+    // by the switch itself (host/switch.rs, relink): no problem here.
     if problems.is_empty() { Ok(vars) } else { Err(problems) }
 }
 
@@ -272,10 +264,9 @@ mod tests {
             said(&[("DATABASE_URL", &url), ("POSTGRES_DATABASE_SCHEME", "postgresql")])
                 .contains("scheme postgresql://")
         );
-        assert!(
-            said(&[("DATABASE_URL", &url), ("REPLICA_DATABASE_URL", "postgres://elsewhere/x")])
-                .contains("REPLICA_DATABASE_URL contains the name DATABASE_URL")
-        );
+        // Beside another *DATABASE_URL the switch relinks through a stand-in alias: no problem.
+        let replica = config(&[("DATABASE_URL", &url), ("REPLICA_DATABASE_URL", "postgres://elsewhere/x")]);
+        assert_eq!(app_vars("memo", "memo-db", KEY, &replica).unwrap().len(), 1);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! (`postgres:upgrade` or `postgres-upgrade:run`), and may leave global flags such as `--trace`
 //! anywhere after it (docs/dokku-host.md: parse_args only strips the leading ones).
 
+use crate::state::journal::NewServiceFlags;
 use clap::{Parser, ValueEnum};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -86,6 +87,42 @@ impl UpgradeArgs {
             ("--post-start-network", &self.post_start_network),
             ("--shm-size", &self.shm_size),
         ]
+    }
+
+    /// The flags that shape the new service, for the journal, so that a resumed run that still
+    /// has to create it creates it the same. The custom env may hold secrets: only whether it
+    /// was given is kept (src/verbs/recovery.rs, resume).
+    pub fn new_service_flags(&self) -> NewServiceFlags {
+        NewServiceFlags {
+            config_options: self.config_options.clone(),
+            custom_env_given: self.custom_env.is_some(),
+            initial_network: self.initial_network.clone(),
+            post_create_network: self.post_create_network.clone(),
+            post_start_network: self.post_start_network.clone(),
+            shm_size: self.shm_size.clone(),
+        }
+    }
+
+    /// The inverse of `new_service_flags`, the custom env left out.
+    pub fn from_new_service_flags(flags: &NewServiceFlags) -> UpgradeArgs {
+        UpgradeArgs {
+            config_options: flags.config_options.clone(),
+            initial_network: flags.initial_network.clone(),
+            post_create_network: flags.post_create_network.clone(),
+            post_start_network: flags.post_start_network.clone(),
+            shm_size: flags.shm_size.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Flags that `--resume` takes from the journal instead: giving them again is refused.
+    pub fn resume_conflicts(&self) -> Vec<&'static str> {
+        let mut given: Vec<&'static str> =
+            self.container_flags().into_iter().filter(|(_, v)| v.is_some()).map(|(f, _)| f).collect();
+        if self.config_options.is_some() {
+            given.push("--config-options");
+        }
+        given
     }
 
     /// The old service's settings with this command line's container flags over them: what the

@@ -42,6 +42,9 @@ pub struct Plan {
     pub old_key: String,
     pub apps: Vec<AppState>,
     pub settings: ServiceSettings,
+    /// The old service's exposed host ports (`postgres:expose`), moved to the new one at the
+    /// switch (docs/expose.md); empty when it is not exposed.
+    pub exposed: Vec<String>,
     pub backup: BackupSettings,
     pub use_maintenance: bool,
     /// What preflight found in the old database (None for a plan read back from a journal).
@@ -297,6 +300,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     };
 
     let backup = host.backup_settings(&old)?;
+    let exposed = host.exposed_ports(&old)?;
     if !problems.is_empty() {
         return fail(out, problems);
     }
@@ -315,6 +319,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         old_key,
         apps,
         settings: args.new_service_settings(settings),
+        exposed,
         backup,
         use_maintenance,
         survey,
@@ -398,6 +403,7 @@ impl Plan {
             },
             old_database: self.old_db.clone(),
             use_maintenance: self.use_maintenance,
+            exposed_ports: self.exposed.clone(),
             apps: self
                 .apps
                 .iter()
@@ -446,6 +452,8 @@ impl Plan {
                 })
                 .collect(),
             settings: if old_exists { host.settings(&old)? } else { ServiceSettings::default() },
+            // Kept in the journal: the switch unexposes the old service before it exposes the new.
+            exposed: record.exposed_ports.clone(),
             backup: if old_exists { host.backup_settings(&old)? } else { BackupSettings::default() },
             use_maintenance: record.use_maintenance,
             survey: None,

@@ -91,6 +91,9 @@ pub struct PlanRecord {
     pub postgres_major: Majors,
     pub old_database: String,
     pub use_maintenance: bool,
+    /// The old service's exposed host ports: the switch unexposes it before it exposes the new.
+    #[serde(default)]
+    pub exposed_ports: Vec<String>,
     pub apps: Vec<AppRecord>,
 }
 
@@ -117,6 +120,21 @@ pub struct RunOptions {
     pub skip_backup: bool,
     #[serde(default)]
     pub full_copy: bool,
+    #[serde(default)]
+    pub new_service: NewServiceFlags,
+}
+
+/// dokku-postgres's flags for the new service as the first run was given them. The custom env
+/// may hold secrets: only whether it was given is kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewServiceFlags {
+    pub config_options: Option<String>,
+    #[serde(default)]
+    pub custom_env_given: bool,
+    pub initial_network: Option<String>,
+    pub post_create_network: Option<String>,
+    pub post_start_network: Option<String>,
+    pub shm_size: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -33,6 +33,12 @@ pub enum Action {
         to: String,
         vars: Vec<VarSpec>,
     },
+    /// Expose `service` again on `ports`, once `from` has let go of them (docs/expose.md).
+    Expose {
+        service: String,
+        from: String,
+        ports: Vec<String>,
+    },
 }
 
 impl Action {
@@ -43,6 +49,7 @@ impl Action {
             Action::MaintenanceOff { app } => format!("maintenance off for {app}"),
             Action::Restart { app } => format!("restart {app}"),
             Action::Relink { app, to, .. } => format!("switch {app} back to {to}"),
+            Action::Expose { service, ports, .. } => format!("expose {service} again on {}", ports.join(" ")),
         }
     }
 
@@ -60,6 +67,7 @@ impl Action {
             Action::MaintenanceOff { app } => check(Change::MaintenanceOff(app)),
             Action::Restart { app } => check(Change::RestartApp(app)),
             Action::Relink { app, from, to, vars } => switch::relink(host, app, from, to, vars, Mode::Back),
+            Action::Expose { service, from, ports } => switch::move_exposure(host, from, service, ports),
         }
     }
 }
@@ -141,6 +149,7 @@ mod tests {
                 to: "o".into(),
                 vars: vec![VarSpec { name: "DATABASE_URL".into(), query: Some("pool=5".into()) }],
             },
+            Action::Expose { service: "o".into(), from: "n".into(), ports: vec!["127.0.0.1:4242".into()] },
         ];
         for action in all {
             let json = serde_json::to_value(&action).unwrap();

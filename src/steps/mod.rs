@@ -42,7 +42,12 @@ impl Options {
 
     /// What a resume of this run must keep (the journal's `options`).
     pub fn record(&self) -> RunOptions {
-        RunOptions { keep_old: self.keep_old, skip_backup: self.skip_backup, full_copy: self.full_copy }
+        RunOptions {
+            keep_old: self.keep_old,
+            skip_backup: self.skip_backup,
+            full_copy: self.full_copy,
+            ..RunOptions::default()
+        }
     }
 }
 
@@ -212,7 +217,13 @@ pub const STEPS: &[Step] = &[
     Step {
         id: "switch",
         phase: Phase::Switch,
-        title: |p, _, apps| format!("Switching {apps} to {}", p.new),
+        title: |p, _, apps| {
+            if p.exposed.is_empty() {
+                format!("Switching {apps} to {}", p.new)
+            } else {
+                format!("Switching {apps} to {}, and its exposed port(s) {}", p.new, p.exposed.join(" "))
+            }
+        },
         run: |u| u.switch(),
     },
     Step {
@@ -792,6 +803,16 @@ impl<'a> Upgrade<'a> {
             )?;
             let names: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
             self.out.verbose(&format!("{}: {} now on {}", app.name, names.join(", "), plan.new));
+        }
+        if !plan.exposed.is_empty() {
+            // Undone first on a rollback, before the apps go back: the old ambassador returns.
+            self.push_undo(Action::Expose {
+                service: plan.old.clone(),
+                from: plan.new.clone(),
+                ports: plan.exposed.clone(),
+            })?;
+            switch::move_exposure(self.host, &plan.old, &plan.new, &plan.exposed)?;
+            self.out.verbose(&format!("Exposed on {}: {}", plan.exposed.join(" "), plan.new));
         }
         Ok(())
     }

@@ -54,6 +54,7 @@ fn plan() -> Plan {
             vars: vec![VarSpec::from_value("DATABASE_URL", &format!("{OLD_URL}?pool=5"))],
         }],
         settings: ServiceSettings { image: "postgres".into(), image_version: "15".into(), ..Default::default() },
+        exposed: Vec::new(),
         backup: BackupSettings {
             auth: Some(vec!["AKIA".into(), "SECRET".into()]),
             encryption_key: None,

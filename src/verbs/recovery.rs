@@ -7,7 +7,7 @@ use crate::host::lock::Locks;
 use crate::host::runner::Runner;
 use crate::output::Out;
 use crate::plan::Plan;
-use crate::plan::cli::{Format, RollbackArgs, StatusArgs};
+use crate::plan::cli::{Format, RollbackArgs, StatusArgs, UpgradeArgs};
 use crate::plan::naming;
 use crate::state::journal::{Journal, PlanRecord, Status};
 use crate::steps::{Options, Upgrade};
@@ -100,7 +100,7 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
         // An app already ran on the new service: its writes live only there, so going back would
         // lose them. Finish this upgrade instead.
         out.info1(&format!("The apps already run on {}: finishing the upgrade instead", plan.new_service));
-        return resume(&args.target, env, runner, out).1;
+        return resume(&args.target, None, env, runner, out).1;
     }
     // The upgrade's own process may still be alive: its locks say so.
     let _locks = take_locks(env, &plan)?;
@@ -134,8 +134,16 @@ fn take_locks(env: &Env, plan: &PlanRecord) -> Result<Locks> {
 }
 
 /// `postgres:upgrade TARGET --resume`: continues an interrupted upgrade from its last completed
-/// step. Returns the run's report when one ran.
-pub fn resume(target: &str, env: &Env, runner: &dyn Runner, out: &Out) -> (Option<serde_json::Value>, Result<()>) {
+/// step, with the first run's flags for the new service from the journal. `custom_env` is the
+/// `--custom-env` given to this run: the journal never holds it. Returns the run's report when
+/// one ran.
+pub fn resume(
+    target: &str,
+    custom_env: Option<&str>,
+    env: &Env,
+    runner: &dyn Runner,
+    out: &Out,
+) -> (Option<serde_json::Value>, Result<()>) {
     let journal = match journal(env, target) {
         Ok(Some(j)) => j,
         Ok(None) => {
@@ -163,16 +171,22 @@ pub fn resume(target: &str, env: &Env, runner: &dyn Runner, out: &Out) -> (Optio
         Err(err) => return (None, Err(err)),
     };
     let host = Host::new(env, runner);
-    let plan = match Plan::from_journal(&journal.record.plan, &host) {
+    let mut plan = match Plan::from_journal(&journal.record.plan, &host) {
         Ok(plan) => plan,
         Err(err) => return (None, Err(err)),
     };
     let options = &journal.record.options;
+    let flags = UpgradeArgs::from_new_service_flags(&options.new_service);
+    plan.settings = flags.new_service_settings(plan.settings);
+    let custom_env = match custom_env_for_resume(&journal, target, custom_env) {
+        Ok(custom_env) => custom_env,
+        Err(err) => return (None, Err(err)),
+    };
     let opts = Options {
         keep_old: options.keep_old,
         skip_backup: options.skip_backup,
-        config_options: None,
-        custom_env: None,
+        config_options: flags.config_options.clone(),
+        custom_env,
         full_copy: options.full_copy,
     };
     let done = journal.steps_done();
@@ -185,5 +199,21 @@ pub fn resume(target: &str, env: &Env, runner: &dyn Runner, out: &Out) -> (Optio
             (Some(report), result)
         }
         Err(err) => (None, Err(err)),
+    }
+}
+
+/// The custom env a resumed run creates the new service with. It matters only while the new
+/// service is still to be created (the first step not done). The first run's `--custom-env` may
+/// hold secrets and is not in the journal, so it must be given again; without it the old
+/// service's ENV would be used, which is not what the first run was told.
+fn custom_env_for_resume(journal: &Journal, target: &str, given: Option<&str>) -> Result<Option<String>> {
+    let first_run_had_it = journal.record.options.new_service.custom_env_given;
+    let created = journal.record.steps.first().is_some_and(|s| s.state == "done");
+    match (first_run_had_it, given) {
+        (false, Some(_)) => bail!("The first run of this upgrade was given no --custom-env: resume it without one"),
+        (true, None) if !created => bail!(
+            "The first run was given --custom-env, which the journal does not keep (it may hold secrets), and the new service is not created yet: give it again, dokku postgres:upgrade {target} --resume --custom-env '…'"
+        ),
+        (_, given) => Ok(given.map(String::from)),
     }
 }

@@ -8,7 +8,7 @@ use crate::host::{self, Host, lock, signals};
 use crate::output::Out;
 use crate::plan::cli::{Format, UpgradeArgs};
 use crate::plan::{self, Decision, Plan, naming};
-use crate::state::journal::{self, Status};
+use crate::state::journal::{self, RunOptions, Status};
 use crate::steps::{self as upgrade, Options, Upgrade};
 use crate::verbs::recovery;
 use serde_json::json;
@@ -27,7 +27,14 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
         error::exit_code(&err)
     };
     if args.resume {
-        let (report, result) = recovery::resume(&args.target, env, runner, &out);
+        let given = args.resume_conflicts();
+        if !given.is_empty() {
+            return failed(anyhow::anyhow!(
+                "--resume creates the new service with the first run's flags, kept in its journal: leave out {}",
+                given.join(", ")
+            ));
+        }
+        let (report, result) = recovery::resume(&args.target, args.custom_env.as_deref(), env, runner, &out);
         if let (Some(report), true) = (report, json_mode) {
             out.json(&report);
         }
@@ -130,8 +137,10 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 plan.reference()
             ));
             print_facts(&out, &plan, &opts);
+            // The new service's flags too, for a resume that still has to create it.
+            let options = RunOptions { new_service: args.new_service_flags(), ..opts.record() };
             let journal =
-                journal::Journal::start(&journal_path, plan.record(), &upgrade::step_list(&plan, &opts), opts.record());
+                journal::Journal::start(&journal_path, plan.record(), &upgrade::step_list(&plan, &opts), options);
             let journal = match journal {
                 Ok(j) => j,
                 Err(err) => return failed(err),
@@ -233,6 +242,14 @@ fn print_facts(out: &Out, plan: &Plan, opts: &Options) {
         }
     }
     out.verbose(&format!("Backups:      {}", backups_text(plan, opts)));
+    if !plan.exposed.is_empty() {
+        out.verbose(&format!(
+            "Exposed:      {} on {}: unexposed at the switch, {} exposed there instead (docs/expose.md)",
+            plan.old,
+            plan.exposed.join(" "),
+            plan.new
+        ));
+    }
     out.verbose(&format!(
         "Old service:  {}",
         if opts.keep_old {
