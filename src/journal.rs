@@ -20,6 +20,14 @@ pub const RUNNING: &str = "running";
 pub const ROLLING_BACK: &str = "rolling-back";
 pub const ROLLBACK_FAILED: &str = "rollback-failed";
 
+/// Bytes kept free for the journal (it is a few KB; each write needs room for a second copy).
+const RESERVE: usize = 64 * 1024;
+
+fn full(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.raw_os_error() == Some(nix::libc::ENOSPC)))
+}
+
 impl Journal {
     pub fn path_for(data_dir: &Path, key: &str) -> PathBuf {
         data_dir.join(key).join("journal.json")
@@ -53,7 +61,15 @@ impl Journal {
             }),
         };
         journal.save()?;
+        journal.reserve();
         Ok(journal)
+    }
+
+    /// Room kept beside the journal for its own writes: a disk that fills during the run (the
+    /// dump, or anything else on that filesystem) still lets the rollback record what it did,
+    /// so that nothing stays "running" with undo steps that are already undone.
+    fn reserve(&self) {
+        let _ = std::fs::write(self.path.with_extension("reserve"), vec![0u8; RESERVE]);
     }
 
     pub fn status(&self) -> &str {
@@ -105,8 +121,18 @@ impl Journal {
         self.save()
     }
 
-    /// Atomic: a crash leaves either the old or the new file, never half of one.
+    /// Atomic: a crash leaves either the old or the new file, never half of one. On a full disk
+    /// the reserve is given up once and the write tried again.
     fn save(&self) -> Result<()> {
+        match self.write() {
+            Err(err) if full(&err) && std::fs::remove_file(self.path.with_extension("reserve")).is_ok() => self
+                .write()
+                .context("the filesystem is full: the room kept for the journal was used, free some space there"),
+            result => result,
+        }
+    }
+
+    fn write(&self) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         let dir = self.path.parent().context("journal path has no folder")?;
         std::fs::create_dir_all(dir).with_context(|| format!("Unable to create {}", dir.display()))?;
