@@ -61,15 +61,19 @@ impl Journal {
             }),
         };
         journal.save()?;
-        journal.reserve();
+        journal.keep_room();
         Ok(journal)
     }
 
     /// Room kept beside the journal for its own writes: a disk that fills during the run (the
     /// dump, or anything else on that filesystem) still lets the rollback record what it did,
-    /// so that nothing stays "running" with undo steps that are already undone.
-    fn reserve(&self) {
-        let _ = std::fs::write(self.path.with_extension("reserve"), vec![0u8; RESERVE]);
+    /// so that nothing stays "running" with undo steps that are already undone. Made again by
+    /// a resume or a rollback; on a disk too full for it, none is left half-written.
+    pub fn keep_room(&self) {
+        let reserve = self.path.with_extension("reserve");
+        if std::fs::write(&reserve, vec![0u8; RESERVE]).is_err() {
+            let _ = std::fs::remove_file(&reserve);
+        }
     }
 
     pub fn status(&self) -> &str {

@@ -104,6 +104,7 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
     }
     // The upgrade's own process may still be alive: its locks say so.
     let _locks = take_locks(env, &plan)?;
+    journal.keep_room();
     let name = plan["app"].as_str().or(plan["old_service"].as_str()).unwrap_or(&args.target);
     crate::copy::remove_password_files(&crate::copy::dumps_dir(&env.data_dir(), name));
     let host = Host::new(env, runner);
@@ -164,6 +165,7 @@ pub fn resume(target: &str, env: &Env, runner: &dyn Runner, out: &Out) -> (Optio
         Ok(locks) => locks,
         Err(err) => return (None, Err(err)),
     };
+    journal.keep_room();
     let host = Host::new(env, runner);
     let plan = match Plan::from_journal(&journal.doc["plan"], &host) {
         Ok(plan) => plan,

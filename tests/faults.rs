@@ -198,3 +198,25 @@ fn something_else_fills_the_disk_just_before_the_journal_is_written() {
     std::fs::remove_file(&filler).unwrap();
     rolled_back_and_not_stuck(&sb, &disk, run, &before, starts);
 }
+
+/// The rollback of a failure after the switch (the app's config already on the new service)
+/// starts the app once, on the old config: the relink back restarts nothing.
+#[test]
+fn a_rollback_after_the_switch_starts_the_app_once() {
+    let sb = setup("start-once");
+    // The app's deploy checks pass only on PostgreSQL 15: its start on 17 fails (step 11).
+    let check = "SANDBOX_HEALTHCHECK_SQL=SELECT current_setting('server_version_num')::int < 160000";
+    sb.dokku(&["config:set", "--no-restart", "memo", check]).ok();
+    let before = state(&sb);
+    let starts = restarts(&sb);
+    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17"]);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 1, "{said}");
+    assert!(said.contains("Undone: switch memo back to memo-db"), "{said}");
+    assert_eq!(state(&sb), before);
+    assert_eq!(restarts(&sb) - starts, 1, "{said}");
+    lost_nothing(&sb);
+    assert_eq!(status(&sb)["status"], "rolled-back");
+    assert!(sb.dokku(&["postgres-upgrade:rollback", "memo"]).ok().contains("nothing to do"));
+    assert_eq!(restarts(&sb) - starts, 1);
+}
