@@ -189,8 +189,9 @@ fn round(x: f64) -> f64 {
 }
 
 /// The dump (about the database's size: an uncompressed directory-format dump holds the rows,
-/// not the indexes) in `dumps` (the app's own folder may be a filesystem of its own), and the new service's data (the database
-/// again, indexes included) under dokku-postgres's services folder, grouped by filesystem.
+/// not the indexes) in `dumps` (the app's own folder may be a filesystem of its own), and the
+/// new service's data (the database again, indexes included) under dokku-postgres's services
+/// folder, grouped by filesystem.
 /// The catch-up script holds only what changed, and is not counted.
 fn disk(host: &Host, dumps: &Path, bytes: u64) -> Vec<Disk> {
     let existing = |p: PathBuf| p.ancestors().find(|a| a.exists()).map(Path::to_path_buf).unwrap_or(p);
