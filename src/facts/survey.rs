@@ -47,11 +47,13 @@ pub struct Disk {
 }
 
 impl Survey {
-    pub fn take(host: &Host, service: &str, database: &str) -> Result<Survey> {
-        Survey::read(host, service, database).with_context(|| format!("Unable to survey the database of {service}"))
+    /// `dumps` is the folder the dump will be written to (it may not exist yet).
+    pub fn take(host: &Host, service: &str, database: &str, dumps: &Path) -> Result<Survey> {
+        Survey::read(host, service, database, dumps)
+            .with_context(|| format!("Unable to survey the database of {service}"))
     }
 
-    fn read(host: &Host, service: &str, database: &str) -> Result<Survey> {
+    fn read(host: &Host, service: &str, database: &str, dumps: &Path) -> Result<Survey> {
         let lines = host.sql_statements(
             service,
             database,
@@ -85,7 +87,7 @@ impl Survey {
             survey.changes.extend(note[1].as_str().map(crate::facts::verify::note_text));
         }
         survey.fingerprint_s_per_gb = survey.measure_fingerprint(host, service, database);
-        survey.disk = disk(host, survey.bytes);
+        survey.disk = disk(host, dumps, survey.bytes);
         Ok(survey)
     }
 
@@ -187,13 +189,14 @@ fn round(x: f64) -> f64 {
 }
 
 /// The dump (about the database's size: an uncompressed directory-format dump holds the rows,
-/// not the indexes) under the plugin's data folder, and the new service's data (the database
-/// again, indexes included) under dokku-postgres's services folder, grouped by filesystem.
+/// not the indexes) in `dumps` (the app's own folder may be a filesystem of its own), and the
+/// new service's data (the database again, indexes included) under dokku-postgres's services
+/// folder, grouped by filesystem.
 /// The catch-up script holds only what changed, and is not counted.
-fn disk(host: &Host, bytes: u64) -> Vec<Disk> {
+fn disk(host: &Host, dumps: &Path, bytes: u64) -> Vec<Disk> {
     let existing = |p: PathBuf| p.ancestors().find(|a| a.exists()).map(Path::to_path_buf).unwrap_or(p);
     let needs =
-        [("the dump", existing(host.env.data_dir())), ("the new service's data", existing(host.env.services_root()))];
+        [("the dump", existing(dumps.to_path_buf())), ("the new service's data", existing(host.env.services_root()))];
     let mut filesystems: Vec<(u64, Disk)> = Vec::new();
     for (what, path) in needs {
         use std::os::unix::fs::MetadataExt;

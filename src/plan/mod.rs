@@ -285,7 +285,8 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
 
     // What is in the old database, and room for the dump and the new service's data.
     let survey = if status == "running" {
-        match crate::facts::survey::Survey::take(host, &old, &old_db) {
+        let dumps = crate::state::dumps::dumps_dir(&host.env.data_dir(), app.as_deref().unwrap_or(&old));
+        match crate::facts::survey::Survey::take(host, &old, &old_db, &dumps) {
             Ok(survey) => {
                 problems.extend(survey.disk_problems());
                 Some(survey)

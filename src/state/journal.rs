@@ -10,6 +10,14 @@ use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Bytes kept free for the journal (it is a few KB; each write needs room for a second copy).
+const RESERVE: usize = 64 * 1024;
+
+fn full(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.raw_os_error() == Some(nix::libc::ENOSPC)))
+}
+
 /// One upgrade's journal on disk, typed: what it records, and where.
 pub struct Journal {
     path: PathBuf,
@@ -204,7 +212,19 @@ impl Journal {
             },
         };
         journal.save()?;
+        journal.keep_room();
         Ok(journal)
+    }
+
+    /// Room kept beside the journal for its own writes: a disk that fills during the run (the
+    /// dump, or anything else on that filesystem) still lets the rollback record what it did,
+    /// so that nothing stays "running" with undo steps that are already undone. Made again by
+    /// a resume or a rollback; on a disk too full for it, none is left half-written.
+    pub fn keep_room(&self) {
+        let reserve = self.path.with_extension("reserve");
+        if std::fs::write(&reserve, vec![0u8; RESERVE]).is_err() {
+            let _ = std::fs::remove_file(&reserve);
+        }
     }
 
     /// The id of the first step not done, `None` when all are. A step the journal names but
@@ -279,8 +299,18 @@ impl Journal {
         self.save()
     }
 
-    /// Atomic: a crash leaves either the old or the new file, never half of one.
+    /// Atomic: a crash leaves either the old or the new file, never half of one. On a full disk
+    /// the reserve is given up once and the write tried again.
     fn save(&self) -> Result<()> {
+        match self.write() {
+            Err(err) if full(&err) && std::fs::remove_file(self.path.with_extension("reserve")).is_ok() => self
+                .write()
+                .context("the filesystem is full: the room kept for the journal was used, free some space there"),
+            result => result,
+        }
+    }
+
+    fn write(&self) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         let dir = self.path.parent().context("journal path has no folder")?;
         std::fs::create_dir_all(dir).with_context(|| format!("Unable to create {}", dir.display()))?;

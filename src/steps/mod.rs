@@ -1007,8 +1007,14 @@ impl<'a> Upgrade<'a> {
             || format!("{err:#}").contains("No space left on device");
         let mut hints = Vec::new();
         if full {
-            let dir = self.host.env.data_dir();
-            hints.push(format!("the filesystem of {} is full: free some space there", dir.display()));
+            // The dumps and the journal are in the app's own folder, which may be a filesystem of
+            // its own; the new service's server writes under dokku-postgres's services folder.
+            let folder = self.host.env.data_dir().join(target);
+            hints.push(format!("the filesystem of {} is full: free some space there", folder.display()));
+            let services = self.host.env.services_root();
+            if device(&folder) != device(&services) {
+                hints.push(format!("or on that of {}, if the new service's server said so", services.display()));
+            }
         }
         if self.committed && full {
             hints.push(format!("then run `dokku postgres:upgrade {target} --resume`"));
@@ -1163,6 +1169,12 @@ impl<'a> Upgrade<'a> {
             "error": result.as_ref().err().map(|e| format!("{e:#}")),
         })
     }
+}
+
+/// The filesystem `path` is on (None when it cannot be read).
+fn device(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| m.dev())
 }
 
 fn restrict(path: &std::path::Path, mode: u32) {

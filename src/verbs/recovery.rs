@@ -104,6 +104,7 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
     }
     // The upgrade's own process may still be alive: its locks say so.
     let _locks = take_locks(env, &plan)?;
+    journal.keep_room();
     let name = plan.app.as_deref().unwrap_or(&plan.old_service);
     crate::host::client::remove_password_files(&crate::state::dumps::dumps_dir(&env.data_dir(), name));
     let host = Host::new(env, runner);
@@ -170,6 +171,7 @@ pub fn resume(
         Ok(locks) => locks,
         Err(err) => return (None, Err(err)),
     };
+    journal.keep_room();
     let host = Host::new(env, runner);
     let mut plan = match Plan::from_journal(&journal.record.plan, &host) {
         Ok(plan) => plan,
