@@ -140,7 +140,7 @@ fn a_second_upgrade_is_refused_at_once_and_names_the_running_one() {
     std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
     std::fs::write(&lock, "pid 4242, started 2026-11-25T00:00:00Z\n").unwrap();
     // Another process holds the flock, as a running upgrade would.
-    let mut holder = std::process::Command::new("flock").arg("-n").arg(&lock).arg("sleep").arg("30").spawn().unwrap();
+    let mut holder = std::process::Command::new("flock").arg("-n").arg(&lock).arg("sleep").arg("600").spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let started = std::time::Instant::now();
     let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17"]);
@@ -152,7 +152,7 @@ fn a_second_upgrade_is_refused_at_once_and_names_the_running_one() {
         "{}",
         run.stderr
     );
-    assert!(started.elapsed() < std::time::Duration::from_secs(25), "it waited for the lock");
+    assert!(started.elapsed() < std::time::Duration::from_secs(300), "it waited for the lock");
     assert_eq!(sb.services(), vec!["memo-db".to_string()]);
     // Unrelated apps are not blocked.
     sb.dokku(&["apps:create", "other"]).ok();
@@ -174,7 +174,7 @@ fn sigterm_during_the_copy_rolls_back_and_exits_143() {
         .spawn()
         .unwrap();
     // Wait until the apps are stopped (step 6 done), then signal the upgrade's own process.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     let pid = loop {
         assert!(std::time::Instant::now() < deadline, "the upgrade never reached step 7");
         if let Ok(text) = std::fs::read_to_string(&journal)
@@ -217,7 +217,7 @@ fn a_sigkill_while_a_password_file_exists_leaves_none_after_the_rollback() {
         .spawn()
         .unwrap();
     // Killed while a tool of the copy runs with its password file beside the dumps.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     let pid = loop {
         assert!(std::time::Instant::now() < deadline, "no password file was ever written");
         if !env_files().is_empty()
@@ -247,7 +247,7 @@ fn upgrade_in_background(sb: &Sandbox, ready: impl Fn(&Value) -> bool) -> (std::
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
