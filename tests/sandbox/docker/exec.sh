@@ -1,0 +1,132 @@
+# shellcheck shell=bash
+# Containers: `docker exec`, `docker logs` and the sandbox-only verbs.
+
+# ---------------------------------------------------------------- exec / logs ------------------
+
+cmd_exec() { # [-i] [-t] [-e K=V]... [-u U] [-w D] CONTAINER CMD...
+  local interactive="" user="" workdir="" envs=() opt val
+  while (($#)); do
+    opt="$1"
+    val=""
+    case "$opt" in
+      --*=*) val="${opt#*=}"; opt="${opt%%=*}" ;;
+      -[euw]?*) val="${opt:2}"; opt="${opt:0:2}"; val="${val#=}" ;;
+    esac
+    case "$opt" in
+      -e | --env | -u | --user | -w | --workdir | --env-file | --detach-keys)
+        if [[ -z "$val" && "$1" != *=* ]]; then val="$2"; shift; fi ;;
+    esac
+    case "$opt" in
+      -i | --interactive) interactive=1 ;;
+      -t | --tty | --privileged) ;;
+      -it | -ti) interactive=1 ;;
+      -d | --detach) ;;
+      -e | --env)
+        if [[ "$val" == *=* ]]; then envs+=("$val"); elif [[ -n "${!val+x}" ]]; then envs+=("$val=${!val}"); fi ;;
+      --env-file) mapfile -t -O "${#envs[@]}" envs < <(read_env_file "$val") ;;
+      -u | --user) user="$val" ;;
+      -w | --workdir) workdir="$val" ;;
+      --detach-keys) ;;
+      --) shift; break ;;
+      -*) die "unknown flag: $opt"$'\n'"See 'docker exec --help'." 125 ;;
+      *) break ;;
+    esac
+    shift
+  done
+  (($# >= 2)) || die $'"docker exec" requires at least 2 arguments.\nSee \'docker exec --help\'.\n\nUsage:  docker exec [OPTIONS] CONTAINER COMMAND [ARG...]\n\nExecute a command in a running container' 1
+  local id cdir config flavour penv=() bin
+  id="$(need_container "$1")"
+  shift
+  cdir="$CONTAINERS/$id"
+  config="$cdir/config.json"
+  refresh_state "$id"
+  is_running "$id" || daemon_error "container $id is not running"
+  flavour="$(<"$cdir/flavour")"
+  mapfile -t penv < <(process_env "$config" "$flavour" "$(sock_dir "$id")" "$(<"$cdir/port")")
+  bin="$(flavour_bin "$flavour")"
+  run_in_image "$config" "$interactive" "$user" "$workdir" "${penv[@]}" ${envs[@]+"${envs[@]}"} -- "$@"
+}
+
+# Run CMD... on the host as a process "inside" an image: clean environment, container paths
+# under bind mounts translated, stdin only when interactive; exits with the command's code.
+run_in_image() { # CONFIG INTERACTIVE USER WORKDIR ENV... -- CMD...
+  local config="$1" interactive="$2" user="$3" workdir="$4" envs=() path
+  shift 4
+  while (($#)) && [[ "$1" != -- ]]; do envs+=("$1"); shift; done
+  shift
+  translate_args "$config" "$@"
+  path="$(printf '%s\n' "${envs[@]}" | grep '^PATH=' | tail -n1)"
+  path="${path#PATH=}"
+  if [[ "${XARGS[0]}" != */* ]] && ! PATH="$path" command -v "${XARGS[0]}" >/dev/null 2>&1; then
+    die "OCI runtime exec failed: exec failed: unable to start container process: exec: \"${XARGS[0]}\": executable file not found in \$PATH: unknown" 126
+  fi
+  if [[ -n "$workdir" ]]; then
+    local h
+    h="$(host_path "$config" "$workdir")"
+    workdir="${h:-$workdir}"
+  fi
+  local runas=()
+  if [[ -n "$user" && -n "$IS_ROOT" && "$user" != root && "$user" != 0 ]]; then
+    runas=(setpriv "--reuid=${user%%:*}" "--regid=${user%%:*}" --init-groups --)
+  fi
+  local rc=0
+  (
+    cd "${workdir:-/}" 2>/dev/null || cd / || exit 1
+    if [[ -n "$interactive" ]]; then
+      exec ${runas[@]+"${runas[@]}"} env -i "${envs[@]}" "${XARGS[@]}"
+    else
+      exec ${runas[@]+"${runas[@]}"} env -i "${envs[@]}" "${XARGS[@]}" </dev/null
+    fi
+  ) || rc=$?
+  exit "$rc"
+}
+
+cmd_logs() { # [-f] [--tail N] CONTAINER
+  local follow="" tail="" arg="" id
+  while (($#)); do
+    case "$1" in
+      -f | --follow) follow=1 ;;
+      -n | --tail) tail="$2"; shift ;;
+      --tail=* | -n=*) tail="${1#*=}" ;;
+      -t | --timestamps | --details) ;;
+      --since | --until) shift ;;
+      --since=* | --until=*) ;;
+      -*) die "unknown flag: $1" 125 ;;
+      *) arg="$1" ;;
+    esac
+    shift
+  done
+  [[ -n "$arg" ]] || die "\"docker logs\" requires exactly 1 argument." 1
+  id="$(need_container "$arg")"
+  local log="$CONTAINERS/$id/log"
+  [[ -f "$log" ]] || return 0
+  if [[ -n "$follow" ]] && is_running "$id"; then
+    tail -n "${tail:-+1}" --pid="$(<"$CONTAINERS/$id/supervisor.pid")" -f "$log"
+  elif [[ -n "$tail" && "$tail" != all ]]; then
+    tail -n "$tail" "$log"
+  else
+    cat "$log"
+  fi
+}
+
+# ---------------------------------------------------------------- sandbox-only verbs -----------
+
+cmd_sandbox_port() { # CONTAINER
+  (($# == 1)) || die "usage: docker sandbox-port CONTAINER" 1
+  local id
+  id="$(need_container "$1")"
+  refresh_state "$id"
+  is_running "$id" || daemon_error "container $id is not running"
+  cat "$CONTAINERS/$id/port"
+}
+
+cmd_sandbox_stop_all() {
+  local id
+  while IFS= read -r id; do
+    [[ -n "$id" ]] || continue
+    if is_running "$id" || supervisor_alive "$id"; then
+      with_lock "$CONTAINERS/$id/lock" stop_container "$id" 10
+    fi
+  done < <(all_container_ids)
+  return 0
+}
