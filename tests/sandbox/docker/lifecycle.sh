@@ -65,19 +65,23 @@ start_container() { # ID
     printf '%s\n' "$!" >"$cdir/supervisor.pid"
   )
   set_state "$id" running
-  # Unlike docker, return once the server accepts connections or has exited, so that the
-  # next command sees a settled container.
-  local i
+  await_server "$id" "$bin" "$sockdir" "$port" "$superuser"
+  refresh_state "$id"
+  return 0
+}
+
+# Unlike docker, `start` returns once the server accepts connections or has exited (60 s at
+# most), so that the next command sees a settled container.
+await_server() { # ID BIN SOCKDIR PORT SUPERUSER
+  local id="$1" bin="$2" sockdir="$3" port="$4" superuser="$5" cdir="$CONTAINERS/$1" i
   for ((i = 0; i < 600; i++)); do
-    [[ -f "$cdir/exitcode" ]] && break
-    supervisor_alive "$id" || break
+    [[ -f "$cdir/exitcode" ]] && return 0
+    supervisor_alive "$id" || return 0
     if [[ -f "$cdir/server.pid" ]] && "$bin/pg_isready" -q -h "$sockdir" -p "$port" -U "$superuser" -d postgres 2>/dev/null; then
-      break
+      return 0
     fi
     sleep 0.1
   done
-  refresh_state "$id"
-  return 0
 }
 
 # PGDATA inside the container: the container's env (the image's unless -e overrode it).
