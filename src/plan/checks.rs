@@ -10,6 +10,33 @@ use std::collections::BTreeMap;
 /// docs/dokku-postgres-service.md#versions).
 pub const MIN_POSTGRES_PLUGIN: (u32, u32, u32) = (1, 18, 0);
 
+/// The command line names something: not nothing, not a flag.
+pub fn target_given(target: &str) -> Option<String> {
+    (target.is_empty() || target.starts_with('-')).then(|| "Please specify an app or service to upgrade".to_string())
+}
+
+/// `--service SVC` with an app: a postgres service, linked to that app.
+pub fn named_service(app: &str, service: &str, exists: bool, linked: bool) -> Option<String> {
+    if !exists {
+        Some(format!("Postgres service {service} does not exist"))
+    } else if !linked {
+        Some(format!("Postgres service {service} is not linked to app {app}"))
+    } else {
+        None
+    }
+}
+
+/// An app in the old service's links must exist: dokku-postgres leaves a destroyed app's name
+/// in LINKS.
+pub fn linked_app_exists(app: &str, old: &str, exists: bool) -> Option<String> {
+    (!exists).then(|| format!("App {app} is in the links of service {old} but does not exist"))
+}
+
+/// The app named on the command line is one the old service is linked to.
+pub fn app_in_links(app: &str, old: &str, linked: &[String]) -> Option<String> {
+    (!linked.iter().any(|l| l == app)).then(|| format!("App {app} is not in the links of service {old}"))
+}
+
 /// The names the new image is pulled by.
 pub fn image_names(image: &str, version: &str) -> Vec<String> {
     let mut problems = Vec::new();
@@ -178,6 +205,21 @@ mod tests {
     }
 
     const KEY: &str = "postgres:pw@dokku-postgres-memo-db:5432/memo_db";
+
+    #[test]
+    fn the_target_and_the_service_named_are_real() {
+        assert!(target_given("").is_some() && target_given("--dry-run").is_some());
+        assert_eq!(target_given("memo"), None);
+        assert_eq!(named_service("memo", "db", false, false).unwrap(), "Postgres service db does not exist");
+        assert_eq!(named_service("memo", "db", true, false).unwrap(), "Postgres service db is not linked to app memo");
+        assert_eq!(named_service("memo", "db", true, true), None);
+        assert!(
+            linked_app_exists("gone", "db", false).unwrap().contains("in the links of service db but does not exist")
+        );
+        assert_eq!(linked_app_exists("memo", "db", true), None);
+        assert!(app_in_links("memo", "db", &["other".into()]).is_some());
+        assert_eq!(app_in_links("memo", "db", &["memo".into()]), None);
+    }
 
     #[test]
     fn image_names_are_checked_as_docker_has_them() {

@@ -82,8 +82,8 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     let target = args.target.as_str();
     let mut problems: Vec<String> = Vec::new();
 
-    if target.is_empty() || target.starts_with('-') {
-        bail!("Please specify an app or service to upgrade");
+    if let Some(problem) = checks::target_given(target) {
+        bail!("{problem}");
     }
     let is_app = naming::valid_app_name(target) && host.app_exists(target)?;
     let is_service = naming::valid_service_name(target) && host.service_exists(target);
@@ -104,11 +104,10 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     // Which service moves.
     let old = match (&app, &args.service) {
         (Some(app), Some(svc)) => {
-            if !naming::valid_service_name(svc) || !host.service_exists(svc) {
-                bail!("Postgres service {svc} does not exist");
-            }
-            if !host.app_links(app)?.contains(svc) {
-                bail!("Postgres service {svc} is not linked to app {app}");
+            let exists = naming::valid_service_name(svc) && host.service_exists(svc);
+            let linked = exists && host.app_links(app)?.contains(svc);
+            if let Some(problem) = checks::named_service(app, svc, exists, linked) {
+                bail!("{problem}");
             }
             svc.clone()
         }
@@ -167,7 +166,11 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     }
 
     // The old service must be up: its data is read live.
-    let status = host.postgres_info(&old, "--status").unwrap_or_default();
+    // What dokku-postgres says of it: an error reading it is a problem of its own, not a status.
+    let status = host.postgres_info(&old, "--status").unwrap_or_else(|err| {
+        problems.push(format!("{err:#}"));
+        String::new()
+    });
     problems.extend(checks::old_running(&old, &status));
     let old_reference = host.postgres_info(&old, "--version").unwrap_or_default();
 
@@ -251,8 +254,8 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     let linked = host.service_links(&old)?;
     let mut apps = Vec::new();
     for name in &linked {
-        if !host.app_exists(name)? {
-            problems.push(format!("App {name} is in the links of service {old} but does not exist"));
+        if let Some(problem) = checks::linked_app_exists(name, &old, host.app_exists(name)?) {
+            problems.push(problem);
             continue;
         }
         let config = host.config(name)?;
@@ -267,10 +270,8 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         let maintenance_on = use_maintenance && host.maintenance_enabled(name)?;
         apps.push(AppState { name: name.clone(), running: host.app_running(name)?, maintenance_on, vars });
     }
-    if let Some(app) = &app
-        && !linked.contains(app)
-    {
-        problems.push(format!("App {app} is not in the links of service {old}"));
+    if let Some(app) = &app {
+        problems.extend(checks::app_in_links(app, &old, &linked));
     }
     for other in host.apps()?.into_iter().filter(|a| !linked.contains(a)) {
         problems.extend(checks::stray_references(&other, &old, &old_key, &host.config(&other)?));
