@@ -226,9 +226,12 @@ impl<'a> Host<'a> {
         }
     }
 
+    /// The service's database. `create` writes DATABASE_NAME with `.` and `-` made `_`; when the
+    /// file is missing, dokku-postgres's `get_database_name` writes and uses the service name as
+    /// it is (docs/dokku-datastore.md), so that is the name here too.
     pub fn database_name(&self, service: &str) -> Result<String> {
         let name = read_trimmed(&self.service_dir(service).join("DATABASE_NAME"));
-        if name.is_empty() { Ok(service.replace(['.', '-'], "_")) } else { Ok(name) }
+        if name.is_empty() { Ok(service.to_string()) } else { Ok(name) }
     }
 
     pub fn settings(&self, service: &str) -> Result<ServiceSettings> {

@@ -518,7 +518,6 @@ impl<'a> Upgrade<'a> {
         }
     }
 
-
     /// The point of no return: the undo stack is dropped and the journal says so.
     fn commit(&mut self) -> Result<()> {
         if self.committed {
@@ -625,7 +624,6 @@ impl<'a> Upgrade<'a> {
             (false, false) => Status::RollbackFailed,
         }
     }
-
 }
 
 /// The filesystem `path` is on (None when it cannot be read).
