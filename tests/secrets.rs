@@ -83,7 +83,9 @@ fn password(sb: &Sandbox, service: &str) -> String {
 fn no_secret_reaches_a_process_argument_in_an_upgrade_or_a_rollback() {
     let sb = Sandbox::up("secrets");
     sb.dokku(&["apps:create", "memo"]).ok();
-    sb.dokku(&["postgres:create", "memo-db", "-I", "15"]).ok();
+    // A custom env holding a token: the new service gets it too, never on a command line.
+    let token = "custom-env-token-Rw4p";
+    sb.dokku(&["postgres:create", "memo-db", "-I", "15", "-C", &format!("APP_TOKEN={token}")]).ok();
     sb.dokku(&["postgres:link", "memo-db", "memo", "--no-restart"]).ok();
     sb.sql("memo-db", "CREATE TABLE notes (id serial PRIMARY KEY, body text); INSERT INTO notes (body) VALUES ('a');");
     // Set up as a user would (these three commands are the user's own, not the plugin's).
@@ -105,7 +107,12 @@ fn no_secret_reaches_a_process_argument_in_an_upgrade_or_a_rollback() {
     sb.sql("memo-db", "DROP FUNCTION lib_version();");
     let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let secrets = [secret.to_string(), passphrase.to_string(), old_password, password(&sb, "memo-v17")];
+    assert_eq!(
+        std::fs::read_to_string(sb.service_dir("memo-v17").join("ENV")).unwrap().trim(),
+        format!("APP_TOKEN={token}")
+    );
+    let secrets =
+        [secret.to_string(), passphrase.to_string(), token.to_string(), old_password, password(&sb, "memo-v17")];
     let leaks = sampler.leaks(&secrets);
     assert!(leaks.is_empty(), "secrets in process arguments:\n{}", leaks.join("\n"));
     // The backups were carried over and work (the plugin's own test backup ran).

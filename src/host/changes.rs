@@ -7,7 +7,9 @@ use crate::host::{Host, ServiceSettings};
 
 pub enum Change<'a> {
     /// A new service with the old one's settings; `config_options` and `custom_env` as the run
-    /// was given them (the custom env may hold secrets: it is never shown).
+    /// was given them. The custom env may hold secrets: it goes in `POSTGRES_CUSTOM_ENV`, which
+    /// dokku-postgres's create reads when `--custom-env` is not given (its `service_commit_config`),
+    /// never on the command line.
     CreateService {
         service: &'a str,
         image: &'a str,
@@ -53,7 +55,7 @@ impl Host<'_> {
                     cmd = cmd.arg("--config-options").arg(config_options);
                 }
                 if !custom_env.is_empty() {
-                    cmd = cmd.arg("--custom-env").secret(custom_env.to_string());
+                    cmd = cmd.secret_env("POSTGRES_CUSTOM_ENV", custom_env);
                 }
                 for (flag, value) in [
                     ("--shm-size", &settings.shm_size),

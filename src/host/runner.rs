@@ -17,6 +17,9 @@ pub struct Cmd {
     pub input: Option<String>,
     /// Other text that must never reach output, such as password hashes in `input`.
     pub hidden: Vec<String>,
+    /// Variables set for the command alone: how a secret reaches it without a command line
+    /// (`ps` shows every process's arguments to every user, not its environment).
+    pub env: Vec<(String, String)>,
 }
 
 impl Cmd {
@@ -27,6 +30,7 @@ impl Cmd {
             secret_args: Vec::new(),
             input: None,
             hidden: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -49,6 +53,14 @@ impl Cmd {
 
     pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Cmd {
         self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets `name` for the command to a value that must never reach output, logs or arguments.
+    pub fn secret_env(mut self, name: &str, value: impl Into<String>) -> Cmd {
+        let value = value.into();
+        self.hidden.push(value.clone());
+        self.env.push((name.to_string(), value));
         self
     }
 
@@ -239,6 +251,7 @@ fn command(cmd: &Cmd) -> Command {
     log::debug!("exec: {}", cmd.display());
     let mut command = Command::new(&cmd.program);
     command.args(&cmd.args);
+    command.envs(cmd.env.iter().map(|(k, v)| (k, v)));
     command.process_group(0).env_remove("DOKKU_APP_NAME").env_remove("DOKKU_GLOBAL_FLAGS");
     command.stdin(Stdio::null());
     command
