@@ -13,9 +13,7 @@ const TABLES: [&str; 3] = ["notes", "lines", "totals"];
 /// memo on a PostgreSQL 15 service with several kinds of table, its workload writing.
 fn setup(name: &str) -> Sandbox {
     let sb = Sandbox::up(name);
-    sb.dokku(&["apps:create", "memo"]).ok();
-    sb.dokku(&["postgres:create", "memo-db", "-I", "15"]).ok();
-    sb.dokku(&["postgres:link", "memo-db", "memo", "--no-restart"]).ok();
+    sb.app_on_service("memo", "memo-db", "15");
     sb.sql(
         "memo-db",
         "CREATE TABLE notes (id bigserial PRIMARY KEY, body text NOT NULL, score float8); \

@@ -8,9 +8,7 @@ use support::Sandbox;
 
 fn setup(name: &str) -> Sandbox {
     let sb = Sandbox::up(name);
-    sb.dokku(&["apps:create", "memo"]).ok();
-    sb.dokku(&["postgres:create", "memo-db", "-I", "15"]).ok();
-    sb.dokku(&["postgres:link", "memo-db", "memo", "--no-restart"]).ok();
+    sb.app_on_service("memo", "memo-db", "15");
     sb.sql(
         "memo-db",
         "CREATE TABLE notes (id serial PRIMARY KEY, body text); INSERT INTO notes (body) VALUES ('a'), ('b');",

@@ -9,9 +9,7 @@ use support::Sandbox;
 /// memo on a PostgreSQL 15 service, its workload writing; `sql` sets up the database.
 fn setup(name: &str, sql: &str) -> Sandbox {
     let sb = Sandbox::up(name);
-    sb.dokku(&["apps:create", "memo"]).ok();
-    sb.dokku(&["postgres:create", "memo-db", "-I", "15"]).ok();
-    sb.dokku(&["postgres:link", "memo-db", "memo", "--no-restart"]).ok();
+    sb.app_on_service("memo", "memo-db", "15");
     sb.sql("memo-db", sql);
     sb.sandbox(&["workload", "memo", "on"]).ok();
     sb.dokku(&["ps:start", "memo"]).ok();

@@ -11,9 +11,7 @@ const STEPS: usize = 14;
 /// memo on a PostgreSQL 15 service with data, a backup schedule and a worker writing.
 fn setup(name: &str) -> Sandbox {
     let sb = Sandbox::up(name);
-    sb.dokku(&["apps:create", "memo"]).ok();
-    sb.dokku(&["postgres:create", "memo-db", "-I", "15"]).ok();
-    sb.dokku(&["postgres:link", "memo-db", "memo", "--no-restart"]).ok();
+    sb.app_on_service("memo", "memo-db", "15");
     sb.sql("memo-db", "CREATE TABLE notes (id serial PRIMARY KEY, body text); INSERT INTO notes (body) SELECT 'n' || g FROM generate_series(1, 500) g;");
     sb.dokku(&["postgres:backup-auth", "memo-db", "AKIAEXAMPLE", "s3cr3t"]).ok();
     sb.dokku(&["postgres:backup-schedule", "memo-db", "0 3 * * *", "memo-backups"]).ok();

@@ -109,6 +109,13 @@ impl Sandbox {
         self.run(&repo().join("tests/sandbox/sandbox"), &args, None)
     }
 
+    /// A new app linked to a new PostgreSQL `version` service, as a user makes them (no restart).
+    pub fn app_on_service(&self, app: &str, service: &str, version: &str) {
+        self.dokku(&["apps:create", app]).ok();
+        self.dokku(&["postgres:create", service, "-I", version]).ok();
+        self.dokku(&["postgres:link", service, app, "--no-restart"]).ok();
+    }
+
     /// One value from a service's database: `psql -Atc SQL` through `postgres:enter`.
     pub fn sql(&self, service: &str, sql: &str) -> String {
         let db = std::fs::read_to_string(self.service_dir(service).join("DATABASE_NAME")).expect("DATABASE_NAME");
