@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use support::{Run, repo};
 
 /// `target/sandboxes/docker-<name>` with a `bin/docker` wrapper; every server under it is
-/// stopped when this is dropped.
+/// stopped, and its files removed, when this is dropped.
 struct Dock {
     dir: PathBuf,
 }
@@ -125,6 +125,7 @@ impl Dock {
 impl Drop for Dock {
     fn drop(&mut self) {
         let _ = Command::new(self.dir.join("bin/docker")).arg("sandbox-stop-all").status();
+        support::discard(&self.dir);
     }
 }
 
