@@ -131,9 +131,9 @@ impl Copier for CatchUp {
         if owned_now.sums != base.owned_print.sums {
             return self.copy_all(job, "A table an extension owns changed since the first copy");
         }
-        // Roles are few: whatever changed in them since the first copy is applied again.
+        // Roles are few: they are dumped again, and applied again if they changed since the first copy.
         let client = self.full.client(job.dump.parent().context("dump path has no folder")?);
-        crate::copy::globals::copy_roles(host, &client, from.service, to.service)?;
+        self.full.copy_roles(host, &client, from.service, to.service)?;
         let changed = now.differences(&base.print);
         let parts = parts_to_copy(&base.catalog, &changed);
         // Nothing but this copy writes to the new database (no app is linked to it yet): its

@@ -21,10 +21,25 @@ pub const SUPERUSER: &str = "postgres";
 /// given the old attributes, memberships and settings. A role the new image made itself with
 /// other attributes than the old one's stops the upgrade (never merged silently).
 pub fn copy_roles(host: &Host, client: &Client, old: &str, new: &str) -> Result<()> {
+    apply_roles(host, &dump_roles(host, client, old)?, old, new)
+}
+
+/// The old server's roles as `pg_dumpall --roles-only` prints them, less the `\restrict`
+/// lines whose key differs on every run: two dumps of the same roles are the same text.
+pub fn dump_roles(host: &Host, client: &Client, old: &str) -> Result<String> {
     let dump = client.run(host, old, &["pg_dumpall", "--roles-only"])?;
+    Ok(dump
+        .lines()
+        .filter(|l| !l.starts_with("\\restrict ") && !l.starts_with("\\unrestrict "))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+/// A roles dump of `old` applied to `new` (see [`copy_roles`]).
+pub fn apply_roles(host: &Host, dump: &str, old: &str, new: &str) -> Result<()> {
     let existing: BTreeSet<String> =
         host.sql(new, "postgres", "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_'")?.into_iter().collect();
-    let script = roles_script(&dump, &existing);
+    let script = roles_script(dump, &existing);
     let secrets = password_literals(&script);
     let cmd = host.psql(new, "postgres", true).args(["-q", "-1", "-f", "-"]).input(script).hiding(secrets);
     host.check(&cmd).with_context(|| format!("Unable to create the roles of {old} in {new}"))?;

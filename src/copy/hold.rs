@@ -64,21 +64,19 @@ impl Hold {
         if !self.session.running() {
             return Ok(false);
         }
-        let held = host.sql(
+        // One query for both: each costs a `docker exec` inside the window.
+        let answer = host.sql(
             &self.service,
             &self.database,
             &format!(
-                "SELECT count(*) FROM pg_locks WHERE pid = {} AND locktype = 'relation' AND mode = 'ShareLock' AND granted",
-                self.pid
+                "SELECT (SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}) || '|' || \
+                 (SELECT count(*) FROM pg_locks WHERE pid = {pid} AND locktype = 'relation' AND mode = 'ShareLock' AND granted)",
+                pid = self.pid
             ),
         )?;
-        let alive = host.sql(
-            &self.service,
-            &self.database,
-            &format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {}", self.pid),
-        )?;
-        let count = |v: Vec<String>| v.first().and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
-        Ok(count(alive) == 1 && count(held) >= self.tables)
+        let counts: Vec<usize> =
+            answer.first().map(|l| l.split('|').filter_map(|n| n.parse().ok()).collect()).unwrap_or_default();
+        Ok(matches!(counts[..], [alive, held] if alive == 1 && held >= self.tables))
     }
 
     /// The sessions waiting for a table the hold has: writers the stopped apps do not cover.

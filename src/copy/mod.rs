@@ -13,6 +13,7 @@ use crate::host::Host;
 use crate::host::client::Client;
 use crate::output::Out;
 use anyhow::{Context, Result};
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 /// One end of a copy: a service and its database.
@@ -79,12 +80,29 @@ pub trait Copier {
 pub struct ParallelDirectory {
     pub image: String,
     pub jobs: usize,
+    /// The new service and the roles dump last applied to it.
+    pub roles: RefCell<Option<(String, String)>>,
 }
 
 impl ParallelDirectory {
     pub fn new(image: String) -> ParallelDirectory {
         let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        ParallelDirectory { image, jobs }
+        ParallelDirectory { image, jobs, roles: RefCell::default() }
+    }
+
+    /// The old server's roles onto the new one, unless they are what this copy last applied
+    /// there: nothing else writes roles to the new server, and inside the window applying
+    /// them again costs two round trips for nothing.
+    pub fn copy_roles(&self, host: &Host, client: &Client, old: &str, new: &str) -> Result<()> {
+        let dump = crate::copy::globals::dump_roles(host, client, old)?;
+        let applied = self.roles.borrow().as_ref().is_some_and(|(to, last)| to == new && *last == dump);
+        if applied {
+            log::debug!("the roles of {old} are as {new} has them");
+            return Ok(());
+        }
+        crate::copy::globals::apply_roles(host, &dump, old, new)?;
+        *self.roles.borrow_mut() = Some((new.to_string(), dump));
+        Ok(())
     }
 
     /// The new image's tools, with `dir` for their files.
@@ -120,7 +138,7 @@ impl ParallelDirectory {
             .run(host, from.service, &["pg_dump", "-Fd", "-Z", "0", "-j", &jobs, "-f", &inside, "-d", from.database])
             .with_context(|| format!("Unable to dump service {}", from.service))?;
         drop(progress);
-        crate::copy::globals::copy_roles(host, &client, from.service, to.service)?;
+        self.copy_roles(host, &client, from.service, to.service)?;
         let files = database_files(&host.service_dir(to.service).join("data"));
         let before = crate::output::progress::bytes_under(&files);
         let progress = crate::output::progress::Progress::start(

@@ -15,8 +15,10 @@ use std::path::{Path, PathBuf};
 const FIRST_COPY_S_PER_GB: f64 = 24.0;
 /// The whole copy inside the window, per GB.
 const FULL_COPY_S_PER_GB: f64 = 18.0;
-/// What every window costs whatever the size: maintenance, stop, switch, start, checks.
-const WINDOW_BASE_S: f64 = 2.0;
+/// What every window costs whatever the size: maintenance, stop, the hold, the roles and the
+/// stream's round trips, verification's queries and schema dumps, the switch, one start
+/// (`make bench` at 10 MB, docs/estimates.md).
+const WINDOW_BASE_S: f64 = 8.5;
 /// The fingerprint rate assumed when it cannot be measured (an empty database).
 const FINGERPRINT_S_PER_GB: f64 = 3.0;
 /// How much of the biggest table the measurement reads, at most.
@@ -30,7 +32,7 @@ pub struct Survey {
     pub biggest: Vec<(String, u64)>,
     pub large_objects: u64,
     pub replica_triggers: u64,
-    /// Seconds per GB this server takes to fingerprint rows, measured on a sample.
+    /// Seconds per GB the window's fingerprint takes on this server, from a timed sample.
     pub fingerprint_s_per_gb: Option<f64>,
     pub disk: Vec<Disk>,
     /// What a restore will not keep the same (facts/verify.rs, NOTES), said before.
@@ -92,7 +94,8 @@ impl Survey {
     }
 
     /// Fingerprints a sample of the biggest table as the catch-up copy does (the text of each
-    /// row, hashed) and scales the time taken to a GB. None when there is nothing to sample.
+    /// row, hashed) and scales the time taken to a GB and to the cores the window's fingerprint
+    /// uses. None when there is nothing to sample.
     fn measure_fingerprint(&self, host: &Host, service: &str, database: &str) -> Option<f64> {
         let (table, bytes) = self.biggest.first()?;
         if *bytes < 1_000_000 {
@@ -103,11 +106,17 @@ impl Survey {
             "SELECT sum(pg_catalog.hashtextextended(t::text, 0)), pg_catalog.sum(pg_catalog.pg_column_size(t.*)) \
              FROM {table} t TABLESAMPLE SYSTEM ({percent:.4})"
         );
-        let started = std::time::Instant::now();
-        let rows = host.sql(service, database, &sql).ok()?;
-        let seconds = started.elapsed().as_secs_f64();
-        let read: f64 = rows.first()?.split('|').nth(1)?.parse().ok()?;
-        (read > 0.0).then(|| seconds / (read / 1e9))
+        // Timed by the server's clock around the query: a `docker exec` and psql's start cost
+        // about 0.3 s, which would count ten times over when scaled from 32 MB to a GB.
+        let clock = "SELECT extract(epoch FROM pg_catalog.clock_timestamp())";
+        let rows = host.sql_statements(service, database, &[clock, &sql, clock]).ok()?;
+        let [started, sample, ended] = &rows[..] else { return None };
+        let seconds = ended.parse::<f64>().ok()? - started.parse::<f64>().ok()?;
+        let read: f64 = sample.split('|').nth(1)?.parse().ok()?;
+        // A sample scan runs in one process; the window's fingerprint runs in parallel, a
+        // leader and PostgreSQL's default two workers per query, each on a core of its own.
+        let processes = std::thread::available_parallelism().map_or(1, |n| n.get()).min(3) as f64;
+        (read > 0.0 && seconds >= 0.0).then(|| seconds / (read / 1e9) / processes)
     }
 
     /// What does not fit, one line per filesystem.
@@ -225,9 +234,9 @@ mod tests {
 
     #[test]
     fn the_estimate_follows_the_model() {
-        assert_eq!(survey(2_000_000_000).estimate(false), (48.0, 10.0));
-        assert_eq!(survey(2_000_000_000).estimate(true), (0.0, 38.0));
-        assert_eq!(Survey { fingerprint_s_per_gb: None, ..survey(1_000_000_000) }.estimate(false), (24.0, 5.0));
+        assert_eq!(survey(2_000_000_000).estimate(false), (48.0, 16.5));
+        assert_eq!(survey(2_000_000_000).estimate(true), (0.0, 44.5));
+        assert_eq!(Survey { fingerprint_s_per_gb: None, ..survey(1_000_000_000) }.estimate(false), (24.0, 11.5));
     }
 
     #[test]
