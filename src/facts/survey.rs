@@ -10,9 +10,11 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-/// The first copy (dump and restore in parallel, then VACUUM and the new side's fingerprint)
-/// per GB of database, measured by `make bench` on 2 cores (docs/estimates.md).
-const FIRST_COPY_S_PER_GB: f64 = 24.0;
+/// The first copy (dump and restore in parallel, then VACUUM and the new side's fingerprint):
+/// what it costs whatever the size, and per GB of database, measured by `make bench` on 2
+/// cores (docs/estimates.md).
+const FIRST_COPY_BASE_S: f64 = 6.5;
+const FIRST_COPY_S_PER_GB: f64 = 43.0;
 /// The whole copy inside the window, per GB.
 const FULL_COPY_S_PER_GB: f64 = 18.0;
 /// What every window costs whatever the size: maintenance, stop, the hold, the roles and the
@@ -165,7 +167,7 @@ impl Survey {
         // Inside the window the old database is fingerprinted once more; what the apps change
         // between the first copy and the window is not known before.
         let rate = self.fingerprint_s_per_gb.unwrap_or(FINGERPRINT_S_PER_GB);
-        (gb * FIRST_COPY_S_PER_GB, WINDOW_BASE_S + gb * rate)
+        (FIRST_COPY_BASE_S + gb * FIRST_COPY_S_PER_GB, WINDOW_BASE_S + gb * rate)
     }
 
     pub fn json(&self, whole_copy: Option<&str>) -> Value {
@@ -234,9 +236,9 @@ mod tests {
 
     #[test]
     fn the_estimate_follows_the_model() {
-        assert_eq!(survey(2_000_000_000).estimate(false), (48.0, 16.5));
+        assert_eq!(survey(2_000_000_000).estimate(false), (92.5, 16.5));
         assert_eq!(survey(2_000_000_000).estimate(true), (0.0, 44.5));
-        assert_eq!(Survey { fingerprint_s_per_gb: None, ..survey(1_000_000_000) }.estimate(false), (24.0, 11.5));
+        assert_eq!(Survey { fingerprint_s_per_gb: None, ..survey(1_000_000_000) }.estimate(false), (49.5, 11.5));
     }
 
     #[test]
