@@ -43,13 +43,25 @@ impl Dock {
 
     fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
         use std::io::Write;
-        let mut child = Command::new(self.dir.join("bin/docker"))
+        let mut command = Command::new(self.dir.join("bin/docker"));
+        command
             .args(args)
             .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn docker");
+            .stderr(Stdio::piped());
+        // The wrapper was just written by this process: a child another test thread forked
+        // meanwhile holds its write descriptor until that child execs, and exec of the wrapper
+        // fails with ETXTBSY until then. A moment later it runs.
+        let mut tries = 0;
+        let mut child = loop {
+            match command.spawn() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                spawned => break spawned.expect("spawn docker"),
+            }
+        };
         if let Some(input) = stdin {
             child.stdin.take().unwrap().write_all(input).unwrap();
         }
