@@ -229,9 +229,8 @@ fn sibling(dump: &Path, suffix: &str) -> PathBuf {
     dump.with_file_name(name)
 }
 
-/// The old database's schema as its own pg_dump prints it: compared with itself only. Since
-/// 17.6, 16.10, 15.14, 14.19 and 13.22 a plain dump opens with `\restrict KEY` and ends with
-/// `\unrestrict KEY`, KEY random on every run (CVE-2025-8714): those lines are left out.
+/// The old database's schema as its own pg_dump prints it, without the restrict lines whose
+/// key is random on every run: compared with itself only.
 fn schema(host: &Host, db: &Endpoint) -> Result<String> {
     let cmd = host.docker(&["container", "exec", &container(db.service)]).args([
         "pg_dump",
@@ -241,12 +240,7 @@ fn schema(host: &Host, db: &Endpoint) -> Result<String> {
         "-d",
         db.database,
     ]);
-    let dump = host.check(&cmd)?.stdout;
-    Ok(dump
-        .lines()
-        .filter(|l| !l.starts_with("\\restrict ") && !l.starts_with("\\unrestrict "))
-        .collect::<Vec<_>>()
-        .join("\n"))
+    Ok(crate::host::client::without_restrict_lines(&host.check(&cmd)?.stdout))
 }
 
 /// The script the old server runs, in one repeatable-read snapshot: it prints the SQL script

@@ -24,15 +24,10 @@ pub fn copy_roles(host: &Host, client: &Client, old: &str, new: &str) -> Result<
     apply_roles(host, &dump_roles(host, client, old)?, old, new)
 }
 
-/// The old server's roles as `pg_dumpall --roles-only` prints them, less the `\restrict`
-/// lines whose key differs on every run: two dumps of the same roles are the same text.
+/// The old server's roles as `pg_dumpall --roles-only` prints them, less the restrict lines
+/// whose key differs on every run: two dumps of the same roles are the same text.
 pub fn dump_roles(host: &Host, client: &Client, old: &str) -> Result<String> {
-    let dump = client.run(host, old, &["pg_dumpall", "--roles-only"])?;
-    Ok(dump
-        .lines()
-        .filter(|l| !l.starts_with("\\restrict ") && !l.starts_with("\\unrestrict "))
-        .collect::<Vec<_>>()
-        .join("\n"))
+    Ok(crate::host::client::without_restrict_lines(&client.run(host, old, &["pg_dumpall", "--roles-only"])?))
 }
 
 /// A roles dump of `old` applied to `new` (see [`copy_roles`]).
@@ -96,7 +91,7 @@ pub fn roles_script(dump: &str, existing: &BTreeSet<String>) -> String {
     let superuser = format!("ALTER ROLE {SUPERUSER} WITH ");
     let mut lines = Vec::new();
     for line in dump.lines() {
-        if line.starts_with("\\restrict ") || line.starts_with("\\unrestrict ") || line.starts_with(&superuser) {
+        if crate::host::client::restrict_line(line) || line.starts_with(&superuser) {
             continue;
         }
         if let Some(name) = line.strip_prefix("CREATE ROLE ").and_then(|r| r.strip_suffix(';'))

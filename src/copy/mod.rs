@@ -81,12 +81,16 @@ pub struct ParallelDirectory {
     pub image: String,
     pub jobs: usize,
     /// The new service and the roles dump last applied to it.
-    pub roles: RefCell<Option<(String, String)>>,
+    roles: RefCell<Option<(String, String)>>,
 }
 
 impl ParallelDirectory {
+    /// One job per core.
     pub fn new(image: String) -> ParallelDirectory {
-        let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        ParallelDirectory::with_jobs(image, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+    }
+
+    pub fn with_jobs(image: String, jobs: usize) -> ParallelDirectory {
         ParallelDirectory { image, jobs, roles: RefCell::default() }
     }
 

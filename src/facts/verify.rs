@@ -368,7 +368,7 @@ fn dump_schema(host: &Host, client: &Client, (service, database): (&str, &str)) 
 /// A schema dump's lines, without those that differ on every run or by server version.
 fn schema_lines(text: &str) -> Vec<String> {
     text.lines()
-        .filter(|l| !l.starts_with("\\restrict ") && !l.starts_with("\\unrestrict "))
+        .filter(|l| !crate::host::client::restrict_line(l))
         .filter(|l| !l.starts_with("-- Dumped from database version "))
         .map(String::from)
         .collect()

@@ -186,14 +186,7 @@ fn run(runner: &FakeRunner, name: &str) -> (serde_json::Value, anyhow::Result<()
     let out = Out::captured();
     let plan = plan();
     let opts = Options { full_copy: true, ..Options::default() };
-    Upgrade::new(
-        &host,
-        &out,
-        &plan,
-        &opts,
-        &ParallelDirectory { image: "postgres:17".into(), jobs: 2, roles: Default::default() },
-    )
-    .run()
+    Upgrade::new(&host, &out, &plan, &opts, &ParallelDirectory::with_jobs("postgres:17".into(), 2)).run()
 }
 
 const BEFORE_COPY: [&str; 6] = [
@@ -357,16 +350,11 @@ fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() 
     ];
     journal.set_undo(&undo).unwrap();
 
-    let (report, result) = Upgrade::new(
-        &host,
-        &out,
-        &plan,
-        &opts,
-        &ParallelDirectory { image: "postgres:17".into(), jobs: 2, roles: Default::default() },
-    )
-    .resume(journal)
-    .unwrap()
-    .run();
+    let (report, result) =
+        Upgrade::new(&host, &out, &plan, &opts, &ParallelDirectory::with_jobs("postgres:17".into(), 2))
+            .resume(journal)
+            .unwrap()
+            .run();
     result.unwrap();
     // The old database held still, then the new one emptied before the copy starts over.
     let calls = runner.calls();
