@@ -109,7 +109,7 @@ impl Survey {
              FROM {table} t TABLESAMPLE SYSTEM ({percent:.4})"
         );
         // Timed by the server's clock around the query: a `docker exec` and psql's start cost
-        // about 0.3 s, which would count ten times over when scaled from 32 MB to a GB.
+        // about 0.3 s, which scaled from 32 MB to a GB would count as about 9 s of fingerprint.
         let clock = "SELECT extract(epoch FROM pg_catalog.clock_timestamp())";
         let rows = host.sql_statements(service, database, &[clock, &sql, clock]).ok()?;
         let [started, sample, ended] = &rows[..] else { return None };
