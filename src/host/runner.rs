@@ -275,7 +275,6 @@ struct Watchdog {
 
 impl Watchdog {
     fn new(pids: Vec<u32>) -> Watchdog {
-        use std::io::Write;
         use std::sync::atomic::Ordering;
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let watching = done.clone();
@@ -284,11 +283,10 @@ impl Watchdog {
             while !watching.load(Ordering::SeqCst) {
                 if let Some(signal) = crate::host::signals::stopping() {
                     // Said at once, from here: the step that runs says nothing until its command ends.
-                    let _ = writeln!(
-                        std::io::stderr(),
+                    crate::output::say(&format!(
                         " !     {}: stopping the running command, then rolling back…",
                         signal.as_str()
-                    );
+                    ));
                     for &pid in &pids {
                         let _ = nix::sys::signal::kill(group(pid), nix::sys::signal::Signal::SIGTERM);
                     }

@@ -6,7 +6,74 @@ pub mod progress;
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;
+use std::sync::Mutex;
 use std::time::Instant;
+
+/// `text` as it may be printed: every control character (a newline, a carriage return, a
+/// terminal escape) and every invisible direction override written as an escape, so that a
+/// string given on the command line can neither start a line of its own (a forged ` !     `
+/// line) nor drive the terminal. Every user-given string in a message goes through it.
+pub fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The terminal's one line that a progress rewrites in place, shared by every writer of the
+/// process: a detail line ends it first, and no two writers mix within a line.
+pub(crate) struct Terminal {
+    /// A progress line is on the terminal without its newline.
+    open: bool,
+}
+
+/// The process's terminal; every line the plugin prints goes through it.
+pub(crate) static TERMINAL: Mutex<Terminal> = Mutex::new(Terminal { open: false });
+
+impl Terminal {
+    /// A whole line on stdout or stderr, after ending an open progress line.
+    pub(crate) fn line(&mut self, err: &mut dyn Write, out: &mut dyn Write, to_stderr: bool, line: &str) {
+        self.close(err);
+        let _ = if to_stderr { writeln!(err, "{line}") } else { writeln!(out, "{line}") };
+        let _ = out.flush();
+    }
+
+    /// A progress line: rewritten in place on a terminal (left open), a line of its own in a log.
+    pub(crate) fn progress(&mut self, err: &mut dyn Write, line: &str, rewrite: bool) {
+        if rewrite {
+            let _ = write!(err, "\r\x1b[K{line}");
+            self.open = true;
+        } else {
+            self.close(err);
+            let _ = writeln!(err, "{line}");
+        }
+        let _ = err.flush();
+    }
+
+    /// Erases an open progress line, leaving the cursor at the start of that line.
+    pub(crate) fn close(&mut self, err: &mut dyn Write) {
+        if std::mem::take(&mut self.open) {
+            let _ = write!(err, "\r\x1b[K");
+        }
+    }
+}
+
+/// Runs `f` on the process's terminal, with its real stderr and stdout.
+pub(crate) fn with_terminal<T>(f: impl FnOnce(&mut Terminal, &mut dyn Write, &mut dyn Write) -> T) -> T {
+    let mut terminal = TERMINAL.lock().unwrap_or_else(|e| e.into_inner());
+    f(&mut terminal, &mut std::io::stderr(), &mut std::io::stdout())
+}
+
+/// A line on stderr from anywhere in the process (a watchdog thread, say), in turn with the others.
+pub fn say(line: &str) {
+    let line = shown(line);
+    with_terminal(|t, err, out| t.line(err, out, true, &line));
+}
 
 pub struct Out {
     quiet: bool,
@@ -48,17 +115,15 @@ impl Out {
         self.capture.as_ref().map(|c| c.borrow().clone()).unwrap_or_default()
     }
 
-    #[allow(clippy::print_stdout, clippy::print_stderr)]
+    /// Every line the plugin prints, escaped (no control character of any string in it reaches
+    /// the terminal: [`shown`]).
     fn emit(&self, to_stderr: bool, line: String) {
+        let line = shown(&line);
         if let Some(capture) = &self.capture {
             capture.borrow_mut().push(line);
             return;
         }
-        if to_stderr || self.json {
-            let _ = writeln!(std::io::stderr(), "{line}");
-        } else {
-            let _ = writeln!(std::io::stdout(), "{line}");
-        }
+        with_terminal(|t, err, out| t.line(err, out, to_stderr || self.json, &line));
     }
 
     /// A plain line on stdout (the version, help).
@@ -129,13 +194,13 @@ impl Out {
     }
 
     /// The JSON report: the only thing written to stdout in json mode.
-    #[allow(clippy::print_stdout)]
     pub fn json(&self, value: &serde_json::Value) {
+        // serde_json escapes every control character in a string.
         let text = serde_json::to_string_pretty(value).unwrap_or_default();
         if let Some(capture) = &self.capture {
             capture.borrow_mut().push(text);
         } else {
-            let _ = writeln!(std::io::stdout(), "{text}");
+            with_terminal(|t, err, out| t.line(err, out, false, &text));
         }
     }
 }
@@ -165,6 +230,40 @@ mod tests {
         assert_eq!(lines[0], "=====> Upgrade");
         assert!(lines[1].starts_with("-----> [1/2] Preflight (+"), "{}", lines[1]);
         assert_eq!(lines[2..], ["       detail", "       more", " !     careful"]);
+    }
+
+    #[test]
+    fn a_string_from_the_command_line_cannot_start_a_line_or_drive_the_terminal() {
+        assert_eq!(shown("memo"), "memo");
+        assert_eq!(shown("x\n !     forged"), "x\\n !     forged");
+        assert_eq!(shown("a\x1b[31mred\r\t"), "a\\u{1b}[31mred\\r\\t");
+        assert_eq!(shown("\u{202e}gnp.exe \u{9b}"), "\\u{202e}gnp.exe \\u{9b}");
+        assert_eq!(shown("café"), "café");
+        let out = Out::captured();
+        out.info1("App x\n!     forged");
+        out.warn("two\nlines");
+        assert_eq!(out.lines(), ["-----> App x\\n!     forged", " !     two", " !     lines"]);
+    }
+
+    #[test]
+    fn a_detail_line_ends_an_open_progress_line_first() {
+        let mut terminal = Terminal { open: false };
+        let (mut err, mut out) = (Vec::new(), Vec::new());
+        terminal.progress(&mut err, "       dumping: 1 MB", true);
+        terminal.progress(&mut err, "       dumping: 2 MB", true);
+        terminal.line(&mut err, &mut out, true, " !     careful");
+        terminal.progress(&mut err, "       dumping: 3 MB", true);
+        terminal.line(&mut err, &mut out, false, "       detail");
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "\r\x1b[K       dumping: 1 MB\r\x1b[K       dumping: 2 MB\r\x1b[K !     careful\n\r\x1b[K       dumping: 3 MB\r\x1b[K"
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), "       detail\n");
+        // In a log, each progress line is a line of its own.
+        let mut log = Vec::new();
+        terminal.progress(&mut log, "       dumping: 4 MB", false);
+        terminal.line(&mut log, &mut Vec::new(), true, " !     x");
+        assert_eq!(String::from_utf8(log).unwrap(), "       dumping: 4 MB\n !     x\n");
     }
 
     #[test]

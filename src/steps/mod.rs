@@ -463,7 +463,11 @@ impl<'a> Upgrade<'a> {
         self.out.step(&name);
         self.journal_step(index, "running")?;
         let started = Instant::now();
+        // One progress owner per step: a line within seconds of its start and then regularly,
+        // whichever of its parts runs (output/progress.rs).
+        let progress = crate::output::progress::step(name.clone(), self.out.quiet());
         let result = (step.run)(self);
+        drop(progress);
         let status = if result.is_ok() { "done" } else { "failed" };
         self.journal_step(index, status)?;
         if result.is_ok() {
@@ -590,6 +594,7 @@ impl<'a> Upgrade<'a> {
     /// Undoes every recorded step, newest first; a failing undo is a warning, never the error.
     fn rollback(&mut self) {
         self.out.info1("Rolling back");
+        let _progress = crate::output::progress::step("Rolling back".into(), self.out.quiet());
         // The old service takes writes again before its apps start on it.
         self.holds = Holds::default();
         let mut journal = self.journal.take();
