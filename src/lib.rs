@@ -41,7 +41,7 @@ pub fn run(argv: &[String], env: &Env, runner: &dyn Runner) -> i32 {
         Ok(Invocation::Upgrade(args)) => verbs::upgrade::upgrade(&args, env, runner),
         Ok(Invocation::Status(args)) => {
             let out = Out::new(env.quiet, args.format == Format::Json);
-            finish(&out, recovery::status(&args, env, &out))
+            finish(&out, recovery::status(&args, env, runner, &out))
         }
         Ok(Invocation::Rollback(args)) => {
             let out = Out::new(env.quiet, false);
@@ -49,11 +49,11 @@ pub fn run(argv: &[String], env: &Env, runner: &dyn Runner) -> i32 {
         }
         Ok(Invocation::Report(args)) => {
             let out = Out::new(env.quiet, false);
-            finish(&out, report::report(env, &out, args.target.as_deref(), args.json, args.field.as_deref()))
+            finish(&out, report::report(env, runner, &out, args.target.as_deref(), args.json, args.field.as_deref()))
         }
         Ok(Invocation::Cleanup(args)) => {
             let out = Out::new(env.quiet, false);
-            finish(&out, report::cleanup(env, &out, &args.target, args.keep))
+            finish(&out, report::cleanup(env, runner, &out, &args.target, args.keep))
         }
     }
 }

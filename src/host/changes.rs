@@ -42,6 +42,7 @@ pub enum Change<'a> {
         service: &'a str,
         key_id: &'a str,
     },
+    BackupUnschedule(&'a str),
 }
 
 impl Host<'_> {
@@ -88,6 +89,7 @@ impl Host<'_> {
             Change::BackupPublicKey { service, key_id } => {
                 self.dokku(&["postgres:backup-set-public-key-encryption", service, key_id])
             }
+            Change::BackupUnschedule(service) => self.dokku(&["postgres:backup-unschedule", service]),
         }
     }
 }

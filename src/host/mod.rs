@@ -187,8 +187,10 @@ impl<'a> Host<'a> {
         self.env.services_root().join(service)
     }
 
+    /// Whether the service's folder is there. A name that is no one folder (empty, `..`, with a
+    /// `/`) names no service: its path would be the services root or outside it.
     pub fn service_exists(&self, service: &str) -> bool {
-        self.service_dir(service).is_dir()
+        one_component(service) && self.service_dir(service).is_dir()
     }
 
     pub fn postgres_info(&self, service: &str, flag: &str) -> Result<String> {
@@ -364,6 +366,60 @@ impl<'a> Host<'a> {
     pub fn inspect_image(&self, reference: &str, format: &str) -> Result<String> {
         self.runner.read(&self.docker(&["image", "inspect", "-f", format, reference]))
     }
+
+    /// dokku-postgres's own `postgres:upgrade` of `service` with `args` (its subcommand, as the
+    /// dispatcher would run it), its output shown as it comes but for the service's password
+    /// and any URL's (its service info prints the DSN), and the custom env in
+    /// `POSTGRES_CUSTOM_ENV`, which it reads when `-C` is absent. Returns its exit code.
+    pub fn hand_over(&self, service: &str, args: &[String], custom_env: &str, to_stderr: bool) -> Result<i32> {
+        let script = self.env.plugin_enabled_path.join("postgres/subcommands/upgrade");
+        let password = read_trimmed(&self.service_dir(service).join("PASSWORD"));
+        let cmd = Cmd::new(&script.to_string_lossy(), &[])
+            .args(args.iter().cloned())
+            .secret_env("POSTGRES_CUSTOM_ENV", custom_env)
+            .hiding([password]);
+        self.runner.stream(&cmd, to_stderr)
+    }
+
+    /// The extensions an image's server offers, read from the image alone, without a service:
+    /// the control files under pg_config's share folder, listed by a throwaway container
+    /// (docs/postgres-image.md#extensions). A build never changes, so the list is kept per
+    /// image id in the plugin's data folder and read from there the next time.
+    pub fn image_extensions(&self, reference: &str, image_id: &str) -> Result<Vec<String>> {
+        let id: String = image_id.trim().trim_start_matches("sha256:").to_string();
+        let cache = (id.len() >= 12 && id.chars().all(|c| c.is_ascii_hexdigit()))
+            .then(|| self.env.data_dir().join("images").join(format!("{id}.extensions")));
+        if let Some(text) = cache.as_ref().and_then(|c| std::fs::read_to_string(c).ok())
+            && !text.trim().is_empty()
+        {
+            return Ok(text.lines().map(String::from).collect());
+        }
+        let list = r#"ls -1 "$(pg_config --sharedir)/extension""#;
+        let listed = self.runner.read(&self.docker(&["container", "run", "--rm", reference, "sh", "-c", list]))?;
+        let mut names: Vec<String> =
+            listed.lines().filter_map(|f| f.trim().strip_suffix(".control")).map(String::from).collect();
+        names.sort();
+        // Every server has plpgsql: a list without it was not read from a server's share folder.
+        if !names.iter().any(|n| n == "plpgsql") {
+            bail!("no extension control file was found in image {reference}");
+        }
+        if let Some(cache) = cache {
+            // Only saves a read next time: a cache that cannot be written is no problem.
+            let tmp = cache.with_extension("tmp");
+            let written = cache.parent().map(std::fs::create_dir_all).transpose().is_ok()
+                && std::fs::write(&tmp, names.join("\n") + "\n").is_ok()
+                && std::fs::rename(&tmp, &cache).is_ok();
+            if !written {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+        Ok(names)
+    }
+}
+
+/// A name that is one path component: not empty, no `/`, not `.` or `..`, and short enough.
+fn one_component(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 255 && !name.contains('/') && name != "." && name != ".."
 }
 
 /// Splits a dokku-postgres cron line on " dokku " rather than taking five fields, since the

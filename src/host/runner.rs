@@ -189,6 +189,20 @@ pub trait Runner {
         Ok(consumed)
     }
 
+    /// Runs a command whose output the user reads as it comes (dokku-postgres's own upgrade):
+    /// each line shown as the command writes it, with what [`Cmd::redact`] hides taken out;
+    /// its stdout on stderr when `to_stderr`. Returns its exit code.
+    fn stream(&self, cmd: &Cmd, to_stderr: bool) -> Result<i32> {
+        let out = self.run(cmd)?;
+        for line in cmd.redact(&out.stdout).lines() {
+            crate::output::write_line(to_stderr, line);
+        }
+        for line in cmd.redact(&out.stderr).lines() {
+            crate::output::write_line(true, line);
+        }
+        Ok(out.code)
+    }
+
     /// Runs the command and turns a non-zero exit into an error naming the command and its stderr.
     fn check(&self, cmd: &Cmd) -> Result<Output> {
         let out = self.run(cmd)?;
@@ -371,6 +385,34 @@ impl Drop for Child {
 }
 
 impl Runner for SystemRunner {
+    fn stream(&self, cmd: &Cmd, to_stderr: bool) -> Result<i32> {
+        use std::io::BufRead;
+        log::debug!("exec: {}", cmd.display());
+        // As the user's own call of it would run: in this process group (a Ctrl-C stops both),
+        // with dokku's environment and the terminal's stdin.
+        let mut child = Command::new(&cmd.program)
+            .args(&cmd.args)
+            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("Unable to run `{}`", cmd.display()))?;
+        let cmd = std::sync::Arc::new(cmd.clone());
+        let pass_on = |from: Box<dyn std::io::Read + Send>, on_stderr: bool| {
+            let cmd = cmd.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
+                    crate::output::write_line(on_stderr, &cmd.redact(&line));
+                }
+            })
+        };
+        let out = pass_on(Box::new(child.stdout.take().context("stdout")?), to_stderr);
+        let err = pass_on(Box::new(child.stderr.take().context("stderr")?), true);
+        let status = child.wait().with_context(|| format!("Unable to run `{}`", cmd.display()))?;
+        let _ = (out.join(), err.join());
+        Ok(status.code().unwrap_or(128 + signal_of(&status)))
+    }
+
     fn session(&self, cmd: &Cmd) -> Result<Box<dyn Session>> {
         let mut child = command(cmd)
             .stdin(Stdio::piped())

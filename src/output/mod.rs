@@ -9,21 +9,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// `text` as it may be printed: every control character (a newline, a carriage return, a
-/// terminal escape) and every invisible direction override written as an escape, so that a
-/// string given on the command line can neither start a line of its own (a forged ` !     `
-/// line) nor drive the terminal. Every user-given string in a message goes through it.
-pub fn shown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub use crate::error::shown;
 
 /// The terminal's one line that a progress rewrites in place, shared by every writer of the
 /// process: a detail line ends it first, and no two writers mix within a line.
@@ -71,8 +57,13 @@ pub(crate) fn with_terminal<T>(f: impl FnOnce(&mut Terminal, &mut dyn Write, &mu
 
 /// A line on stderr from anywhere in the process (a watchdog thread, say), in turn with the others.
 pub fn say(line: &str) {
+    write_line(true, line);
+}
+
+/// A line of another program's output passed on, on stderr or stdout, escaped as every line.
+pub fn write_line(to_stderr: bool, line: &str) {
     let line = shown(line);
-    with_terminal(|t, err, out| t.line(err, out, true, &line));
+    with_terminal(|t, err, out| t.line(err, out, to_stderr, &line));
 }
 
 pub struct Out {

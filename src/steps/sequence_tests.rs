@@ -63,6 +63,8 @@ fn plan() -> Plan {
         },
         use_maintenance: true,
         survey: None,
+        pulled: None,
+        namesake: false,
     }
 }
 
@@ -78,6 +80,8 @@ fn healthy() -> FakeRunner {
         .on("dokku postgres:info db2 --status", Output::ok("running\n"))
         .on("dokku postgres:info db --status", Output::ok("running\n"))
         .on("dokku postgres:info db2 --dsn", Output::ok(&format!("{NEW_URL}\n")))
+        // Maintenance is on once the window has begun; the rollback turns it off.
+        .on("dokku maintenance:report memo --maintenance-enabled", Output::ok("true\n"))
         .on_with("docker container exec dokku.postgres.", |cmd| Output::ok(&answer_sql(cmd, "0|0|3|77")))
         .on_with("docker container exec -i dokku.postgres.", |_| Output::ok(""))
         // A hold's session (copy/hold.rs) answers with its backend and snapshot.
@@ -173,20 +177,42 @@ fn mutations(runner: &FakeRunner) -> Vec<String> {
                 && !c.contains("docker-options:report")
                 && !c.contains("postgres:links")
                 && !c.contains("apps:locked")
+                && !c.contains("maintenance:report")
         })
         .map(|c| uid.replace_all(&ts.replace_all(&root.replace_all(&c, "ROOT"), "TS"), "--user UID").into_owned())
         .collect()
 }
 
 fn run(runner: &FakeRunner, name: &str) -> (serde_json::Value, anyhow::Result<()>) {
+    run_with(runner, name, Options { full_copy: true, ..Options::default() })
+}
+
+fn run_with(runner: &FakeRunner, name: &str, opts: Options) -> (serde_json::Value, anyhow::Result<()>) {
     let root = temp_root(name);
     std::fs::create_dir_all(root.join("services/postgres/db")).unwrap();
     let env = Env::for_tests(&root);
     let host = Host::new(&env, runner);
     let out = Out::captured();
     let plan = plan();
-    let opts = Options { full_copy: true, ..Options::default() };
     Upgrade::new(&host, &out, &plan, &opts, &ParallelDirectory::with_jobs("postgres:17".into(), 2)).run()
+}
+
+#[test]
+fn a_kept_old_service_is_backed_up_on_its_schedule_no_more() {
+    let runner = healthy();
+    let (report, result) =
+        run_with(&runner, "keep-old", Options { full_copy: true, keep_old: true, ..Options::default() });
+    result.unwrap();
+    let calls = mutations(&runner);
+    assert_eq!(
+        calls[calls.len() - 3..],
+        [
+            "dokku postgres:backup-schedule db2 '0 3 * * *' bucket",
+            "dokku postgres:backup db2 bucket",
+            "dokku postgres:backup-unschedule db",
+        ]
+    );
+    assert_eq!(report["old_service_kept"], true);
 }
 
 const BEFORE_COPY: [&str; 6] = [

@@ -8,18 +8,9 @@ use crate::host::runner::Runner;
 use crate::output::Out;
 use crate::plan::Plan;
 use crate::plan::cli::{Format, RollbackArgs, StatusArgs, UpgradeArgs};
-use crate::plan::naming;
 use crate::state::journal::{Journal, PlanRecord, Status};
 use crate::steps::{Options, Upgrade};
 use anyhow::{Result, bail};
-
-/// The journal of `target`, after checking the name can be nothing but a name.
-fn journal(env: &Env, target: &str) -> Result<Option<Journal>> {
-    if !(naming::valid_app_name(target) || naming::valid_service_name(target)) {
-        bail!("Invalid app or service name: {target}");
-    }
-    Journal::load(&Journal::path_for(&env.data_dir(), target))
-}
 
 /// Whether the upgrade that wrote `journal` still runs: its pid is alive and is this plugin's
 /// binary (a pid the kernel gave to another program since does not count).
@@ -33,16 +24,17 @@ pub fn still_running(journal: &Journal) -> bool {
         .unwrap_or(false)
 }
 
-pub fn status(args: &StatusArgs, env: &Env, out: &Out) -> Result<()> {
-    let Some(journal) = journal(env, &args.target)? else {
+pub fn status(args: &StatusArgs, env: &Env, runner: &dyn Runner, out: &Out) -> Result<()> {
+    let Some(journal) = super::journal_of(env, runner, &args.target)? else {
         out.info1(&format!("No upgrade of {} is recorded", args.target));
         return Ok(());
     };
-    let unfinished = journal.status() == Status::Running;
-    let running = unfinished && still_running(&journal);
+    let unfinished = journal.unfinished();
+    let running = journal.status() == Status::Running && still_running(&journal);
     if args.format == Format::Json {
         let mut doc = serde_json::to_value(&journal.record)?;
         doc["process_running"] = serde_json::json!(running);
+        doc["unfinished"] = serde_json::json!(unfinished);
         out.json(&doc);
         return Ok(());
     }
@@ -69,19 +61,25 @@ pub fn status(args: &StatusArgs, env: &Env, out: &Out) -> Result<()> {
         out.verbose(&format!("{:>2}. {:<8} {}", n + 1, step.state, step.name));
     }
     let undo = journal.undo()?;
-    if unfinished && !running && !undo.is_empty() {
-        out.verbose(&format!("To take it back: dokku postgres-upgrade:rollback {}", args.target));
+    for action in undo.iter().rev() {
+        out.verbose(&format!("To undo:      {}", action.label()));
+    }
+    if unfinished && !running {
+        out.verbose(&format!("Next:         {}", journal.next_command()));
+        if journal.status() == Status::Running {
+            out.verbose(&format!("          or: dokku postgres:upgrade {} --resume", args.target));
+        }
     }
     Ok(())
 }
 
 pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) -> Result<()> {
-    let Some(mut journal) = journal(env, &args.target)? else {
+    let Some(mut journal) = super::journal_of(env, runner, &args.target)? else {
         out.info1(&format!("No upgrade of {} is recorded: nothing to roll back", args.target));
         return Ok(());
     };
     match journal.status() {
-        Status::Running | Status::RollingBack | Status::RollbackFailed => {}
+        _ if journal.unfinished() => {}
         Status::RolledBack => {
             out.info1(&format!("The last upgrade of {} was already rolled back: nothing to do", args.target));
             return Ok(());
@@ -111,12 +109,17 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
     out.info2(&format!("Rolling back the upgrade of {}", args.target));
     journal.update(|r| r.status = Status::RollingBack)?;
     let stack = journal.undo()?;
+    let _progress = crate::output::progress::step(format!("Rolling back the upgrade of {}", args.target), out.quiet());
     crate::state::undo::revive(&host, out, &plan.old_service);
     let left = crate::state::undo::roll_back(&host, out, stack, |left| journal.set_undo(left));
     let error = journal.record.error.clone();
     if !left.is_empty() {
         journal.finish(Status::RollbackFailed, error)?;
-        bail!("{} rollback step(s) are not done; fix the cause above and run this again", left.len());
+        bail!(
+            "{} rollback step(s) are not done: fix what is said above, then run `{}` again",
+            left.len(),
+            journal.next_command()
+        );
     }
     journal.finish(Status::RolledBack, error)?;
     if let Some(dump) = journal.record.dump.as_deref() {
@@ -145,7 +148,7 @@ pub fn resume(
     runner: &dyn Runner,
     out: &Out,
 ) -> (Option<serde_json::Value>, Result<()>) {
-    let journal = match journal(env, target) {
+    let journal = match super::journal_of(env, runner, target) {
         Ok(Some(j)) => j,
         Ok(None) => {
             return (None, Err(anyhow::anyhow!("No upgrade of {target} is recorded: nothing to resume")));
