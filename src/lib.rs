@@ -35,7 +35,7 @@ pub fn run(argv: &[String], env: &Env, runner: &dyn Runner) -> i32 {
             0
         }
         Ok(Invocation::Unknown(command)) => {
-            Out::new(false, false).warn(&format!("Invalid plugin subcommand call: {command}"));
+            Out::new(false, false).warn(&format!("Invalid plugin subcommand call: {}", output::shown(&command)));
             1
         }
         Ok(Invocation::Upgrade(args)) => verbs::upgrade::upgrade(&args, env, runner),

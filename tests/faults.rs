@@ -210,6 +210,7 @@ fn a_rollback_after_the_switch_starts_the_app_once() {
     let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17"]);
     let said = format!("{}{}", run.stdout, run.stderr);
     assert_eq!(run.code, 1, "{said}");
+    assert!(run.stderr.contains("Starting memo") && run.stderr.contains("failed its health check"), "{said}");
     assert!(said.contains("Undone: switch memo back to memo-db"), "{said}");
     assert_eq!(state(&sb), before);
     assert_eq!(restarts(&sb) - starts, 1, "{said}");

@@ -224,6 +224,9 @@ fn help_all_lists_one_line_per_command_and_completion_stays_clean() {
         assert!(line.starts_with("    postgres"), "{line:?}");
     }
     assert!(!all.contains("--keep-old"), "flags belong to postgres-upgrade:help:\n{all}");
+    // dokku-postgres lists postgres:upgrade already: once is enough.
+    let listed = all.lines().filter(|l| l.trim_start().starts_with("postgres:upgrade ")).count();
+    assert_eq!(listed, 1, "{all}");
     let cache = std::fs::read_to_string(sb.dir.join("var/cache/dokku-completion")).unwrap();
     for word in cache.lines() {
         assert!(!word.starts_with('-') && !word.contains(','), "completion word {word:?}:\n{cache}");

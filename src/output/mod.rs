@@ -186,8 +186,29 @@ impl Out {
 
     /// The JSON report: the only thing written to stdout in json mode.
     pub fn json(&self, value: &serde_json::Value) {
-        // serde_json escapes every control character in a string.
-        let text = serde_json::to_string_pretty(value).unwrap_or_default();
+        self.json_text(serde_json::to_string_pretty(value).unwrap_or_default());
+    }
+
+    /// A JSON document on one line, as dokku's `*:report --format json` print theirs.
+    pub fn json_line(&self, value: &serde_json::Value) {
+        self.json_text(value.to_string());
+    }
+
+    /// JSON is not written through [`shown`] (JSON has no `\u{…}` escape): serde_json escapes
+    /// the ASCII control characters in a string itself, and the others, C1 controls such as a
+    /// one-byte CSI and the invisible ones, are written as JSON's `\u00XX` here (outside its
+    /// strings JSON has none of them).
+    fn json_text(&self, text: String) {
+        let text: String = text
+            .chars()
+            .map(|c| {
+                if (c.is_control() && !c.is_ascii()) || crate::error::invisible(c) {
+                    format!("\\u{:04x}", c as u32)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
         if let Some(capture) = &self.capture {
             capture.borrow_mut().push(text);
         } else {
@@ -234,6 +255,16 @@ mod tests {
         out.info1("App x\n!     forged");
         out.warn("two\nlines");
         assert_eq!(out.lines(), ["-----> App x\\n!     forged", " !     two", " !     lines"]);
+    }
+
+    #[test]
+    fn json_carries_every_string_escaped_and_stays_json() {
+        let out = Out::captured();
+        let value = serde_json::json!({"target": "a\nb\u{1b}[2J\u{9b}c\u{202e}d"});
+        out.json_line(&value);
+        let text = &out.lines()[0];
+        assert_eq!(text, r#"{"target":"a\nb\u001b[2J\u009bc\u202ed"}"#);
+        assert_eq!(serde_json::from_str::<serde_json::Value>(text).unwrap(), value);
     }
 
     #[test]

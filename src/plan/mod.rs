@@ -120,6 +120,12 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         let settings = host.settings(target)?;
         let image = args.image.clone().unwrap_or_else(|| settings.image.clone());
         if checks::image_names(&image, &version).is_empty() && in_place(&image, &version, &settings) {
+            if is_app {
+                out.verbose(&format!(
+                    "{target} is an app and a postgres service: within the service's major version the service is meant, \
+                     as before this plugin; across majors, the app moves blue-green"
+                ));
+            }
             return Ok(hand_over(target, image, version, settings, args, out));
         }
     }
@@ -171,7 +177,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     if !image.is_empty() && !version.is_empty() {
         problems.extend(checks::image_names(&image, &version));
     }
-    if app.is_none() && names_ok && in_place(&image, &version, &settings) {
+    if app.is_none() && names_ok && !args.blue_green_flags().is_empty() && in_place(&image, &version, &settings) {
         out.verbose(&format!(
             "{old} moves within its image and major version, blue-green because of {} (without it, dokku-postgres's in-place upgrade would do it)",
             args.blue_green_flags().join(", ")

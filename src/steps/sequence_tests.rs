@@ -349,6 +349,25 @@ fn backup_carry_over_failure_keeps_the_old_service_and_says_what_to_run() {
     assert!(!mutations(&runner).contains(&"dokku postgres:destroy db -f".to_string()));
 }
 
+/// Each step after the switch failing on its own: never undone, said as the command to run.
+#[test]
+fn a_failure_after_the_switch_is_a_command_to_run_whichever_step_it_is() {
+    for (failing, manual) in [
+        ("dokku maintenance:disable memo", vec!["dokku maintenance:disable memo", "dokku postgres:destroy db -f"]),
+        ("dokku postgres:destroy db -f", vec!["dokku postgres:destroy db -f"]),
+    ] {
+        let runner = healthy().on(failing, Output::fail(1, "no"));
+        let (report, result) = run(&runner, "after-switch");
+        assert!(result.is_err(), "{failing}");
+        assert_eq!(report["status"], "upgraded-with-manual-steps", "{failing}");
+        assert_eq!(report["manual_steps"], serde_json::json!(manual), "{failing}");
+        assert!(
+            !mutations(&runner).iter().any(|c| c.contains("postgres:link db memo")),
+            "{failing}: nothing goes back"
+        );
+    }
+}
+
 #[test]
 fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() {
     use crate::state::journal::Journal;

@@ -27,6 +27,9 @@ pub fn still_running(journal: &Journal) -> bool {
 pub fn status(args: &StatusArgs, env: &Env, runner: &dyn Runner, out: &Out) -> Result<()> {
     let Some(journal) = super::journal_of(env, runner, &args.target)? else {
         out.info1(&format!("No upgrade of {} is recorded", args.target));
+        if args.format == Format::Json {
+            out.json(&serde_json::json!({"status": null, "unfinished": false, "process_running": false}));
+        }
         return Ok(());
     };
     let unfinished = journal.unfinished();

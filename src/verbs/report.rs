@@ -111,7 +111,7 @@ pub fn report(
             Some(_) => reports.first().map(|(_, f)| object(f)).unwrap_or_default(),
             None => Value::Object(reports.iter().map(|(name, f)| (name.to_string(), object(f))).collect()),
         };
-        out.line(&doc.to_string());
+        out.json_line(&doc);
         return Ok(());
     }
     if reports.is_empty() {

@@ -92,6 +92,17 @@ impl Sandbox {
         self.run(&self.dir.join("bin/dokku"), args, None)
     }
 
+    /// `DIR/bin/dokku ARGS…` started and left running, its stdout and stderr piped: for a test
+    /// that watches it run or signals it.
+    pub fn spawn_dokku(&self, args: &[&str]) -> std::process::Child {
+        Command::new(self.dir.join("bin/dokku"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start dokku")
+    }
+
     /// `DIR/bin/dokku ARGS…` with `input` on stdin.
     pub fn dokku_stdin(&self, args: &[&str], input: &[u8]) -> Run {
         self.run(&self.dir.join("bin/dokku"), args, Some(input))
