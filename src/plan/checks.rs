@@ -41,6 +41,12 @@ pub fn arguments(args: &UpgradeArgs) -> Vec<String> {
                 .into(),
         );
     }
+    if let Some(size) = args.shm_size.as_deref().filter(|s| !s.is_empty() && !naming::valid_size(s)) {
+        problems.push(format!(
+            "Invalid --shm-size {}: docker takes a number with an optional unit, e.g. 256m or 1g",
+            shown(size)
+        ));
+    }
     if empty(&args.new_service) {
         problems.push(
             "--new-service is empty: give the new service a name, or leave it out for the default <app>-<image>-<version>-<image date>"
@@ -316,6 +322,11 @@ mod tests {
         assert!(said[0].starts_with("--image is empty") && said[1].starts_with("--image-version is empty"));
         assert!(said[2].starts_with("--service is empty") && said[3].starts_with("--new-service is empty"));
         assert!(arguments(&UpgradeArgs::default()).is_empty());
+        let shm = UpgradeArgs { shm_size: Some("lots".into()), ..Default::default() };
+        assert_eq!(
+            arguments(&shm),
+            ["Invalid --shm-size lots: docker takes a number with an optional unit, e.g. 256m or 1g"]
+        );
         let tagged = UpgradeArgs { image: Some("postgis/postgis:15-3.4".into()), ..Default::default() };
         assert_eq!(
             arguments(&tagged),

@@ -20,6 +20,15 @@ static APP_OLD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9
 /// docs/dokku-postgres-service.md#names).
 static SERVICE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_-]+$").unwrap());
 
+/// A size as docker's `--shm-size` takes it (go-units' `RAMInBytes`): a number, an optional
+/// space, then nothing, `b`, or `k`, `m`, `g`, `t`, `p` with an optional `b` or `ib`, any case.
+static SIZE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^([0-9]+\.?[0-9]*|\.[0-9]+) ?([bB]|[kKmMgGtTpP]([bB]|[iI][bB])?)?$").unwrap());
+
+pub fn valid_size(size: &str) -> bool {
+    SIZE.is_match(size)
+}
+
 /// The longest name a folder can have (Linux's `NAME_MAX`): an app's, a service's and this
 /// plugin's own folder for either are each one path component, so a longer name names nothing.
 pub const MAX_NAME_BYTES: usize = 255;
@@ -145,6 +154,16 @@ mod tests {
         assert!(possible_target("memo") && possible_target("Memo_DB") && possible_target(&"a".repeat(255)));
         for bad in ["", "-x", "--dry-run", "a/b", "..", "a\nb", &"a".repeat(256)] {
             assert!(!possible_target(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_are_docker_s() {
+        for ok in ["256m", "256mb", "1.5g", "512 MiB", "67108864", "64K"] {
+            assert!(valid_size(ok), "{ok}");
+        }
+        for bad in ["", "abc", "256 mbb", "-1g", "1x", "256m\n"] {
+            assert!(!valid_size(bad), "{bad:?}");
         }
     }
 

@@ -93,6 +93,23 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
                 args.target,
                 status.as_str()
             ));
+            // After the window the apps' writes are on the new service only: going back is by
+            // hand and loses them (README, "Going back").
+            let plan = &journal.record.plan;
+            if Host::new(env, runner).service_exists(&plan.old_service) {
+                out.verbose(&format!(
+                    "{old} is kept; going back to it loses what the apps wrote to {new} since: \
+                     dokku postgres:unlink {new} APP, then dokku postgres:link {old} APP --alias DATABASE",
+                    old = plan.old_service,
+                    new = plan.new_service
+                ));
+            } else {
+                out.verbose(&format!(
+                    "{} was destroyed after the switch (--keep-old keeps it); its dump is in {}",
+                    plan.old_service,
+                    crate::state::dumps::dumps_dir(&env.data_dir(), &args.target).display()
+                ));
+            }
             return Ok(());
         }
     }
@@ -153,8 +170,10 @@ pub fn resume(
 ) -> (Option<serde_json::Value>, Result<()>) {
     let journal = match super::journal_of(env, runner, target) {
         Ok(Some(j)) => j,
+        // As rollback and status say of it: nothing to do is no failure.
         Ok(None) => {
-            return (None, Err(anyhow::anyhow!("No upgrade of {target} is recorded: nothing to resume")));
+            out.info1(&format!("No upgrade of {target} is recorded: nothing to resume"));
+            return (None, Ok(()));
         }
         Err(err) => return (None, Err(err)),
     };

@@ -22,6 +22,6 @@ sandbox_fault() { # dokku|docker ARGS...
   if ((${#kept[@]})); then printf '%s\n' "${kept[@]}" >"$faults"; else : >"$faults"; fi
   exec 9>&-
   [[ -n "$hit" ]] || return 0
-  echo " !     sandbox: an injected failure of \`$call\` (DIR/faults: $hit)" >&2
+  echo " !     sandbox: an injected failure of \`${call//$'\n'/ }\` (DIR/faults: $hit)" >&2
   exit 1
 }
