@@ -60,6 +60,26 @@ pub fn say(line: &str) {
     write_line(true, line);
 }
 
+/// The diagnostics' writer (`--trace`): each whole line goes to stderr in turn with the others,
+/// so that none lands on an open progress line.
+#[derive(Default)]
+pub struct LogLines(Vec<u8>);
+
+impl Write for LogLines {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        while let Some(end) = self.0.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.0.drain(..=end).collect();
+            write_line(true, String::from_utf8_lossy(&line[..end]).as_ref());
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A line of another program's output passed on, on stderr or stdout, escaped as every line.
 pub fn write_line(to_stderr: bool, line: &str) {
     let line = shown(line);
