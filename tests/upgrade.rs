@@ -573,6 +573,13 @@ fn an_app_and_its_service_of_one_name_mean_what_they_meant_before_the_plugin() {
         journal["returns"],
         serde_json::json!([{"action": "reschedule", "service": "shop", "when": "0 3 * * *", "bucket": "shop-backups", "use_iam": false}])
     );
+    // After the window there is nothing to roll back; what going back takes is said.
+    let back = sb.dokku(&["postgres-upgrade:rollback", "shop"]).ok();
+    assert!(
+        back.contains("nothing to roll back") && back.contains("going back to it loses what the apps wrote"),
+        "{back}"
+    );
+    assert!(back.contains("dokku postgres:backup-schedule shop '0 3 * * *' shop-backups"), "{back}");
 }
 
 #[test]

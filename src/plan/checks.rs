@@ -180,7 +180,8 @@ pub fn new_service_name(new: &str, exists: bool) -> Option<String> {
             "Invalid new service name {}: it must not start with -, or no later command could name it (each would read it as a flag)",
             shown(new)
         ))
-    } else if !naming::valid_service_name(new) {
+    } else if !new.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        // dokku-postgres's own rule (naming.rs), the length said on its own below.
         Some(format!("Invalid new service name {}: use only letters, digits, - and _", shown(new)))
     } else if new.len() > naming::MAX_SERVICE_NAME {
         Some(format!(
@@ -417,6 +418,7 @@ mod tests {
             "Invalid new service name a\\nb: use only letters, digits, - and _"
         );
         assert!(new_service_name(&"a".repeat(49), false).unwrap().contains("has 49 characters"));
+        assert!(new_service_name(&"a".repeat(300), false).unwrap().contains("has 300 characters"));
         assert!(new_service_name("memo-v17", true).unwrap().contains("already exists"));
     }
 

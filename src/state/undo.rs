@@ -58,9 +58,10 @@ impl Action {
             Action::Restart { app } => format!("restart {app}"),
             Action::Relink { app, to, .. } => format!("switch {app} back to {to}"),
             Action::Expose { service, ports, .. } => format!("expose {service} again on {}", ports.join(" ")),
-            Action::Reschedule { service, when, bucket, .. } => {
-                format!("back up {service} on '{when}' to bucket {bucket} again")
-            }
+            Action::Reschedule { service, when, bucket, use_iam } => format!(
+                "back up {service} on its schedule again: dokku postgres:backup-schedule {service} '{when}' {bucket}{}",
+                if *use_iam { " --use-iam" } else { "" }
+            ),
         }
     }
 

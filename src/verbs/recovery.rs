@@ -9,6 +9,7 @@ use crate::output::Out;
 use crate::plan::Plan;
 use crate::plan::cli::{Format, RollbackArgs, StatusArgs, UpgradeArgs};
 use crate::state::journal::{Journal, PlanRecord, Status};
+use crate::state::undo::Action;
 use crate::steps::{Options, Upgrade};
 use anyhow::{Result, bail};
 
@@ -96,13 +97,20 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
             // After the window the apps' writes are on the new service only: going back is by
             // hand and loses them (README, "Going back").
             let plan = &journal.record.plan;
-            if Host::new(env, runner).service_exists(&plan.old_service) {
+            let host = Host::new(env, runner);
+            if host.service_exists(&plan.old_service) {
                 out.verbose(&format!(
                     "{old} is kept; going back to it loses what the apps wrote to {new} since: \
                      dokku postgres:unlink {new} APP, then dokku postgres:link {old} APP --alias DATABASE",
                     old = plan.old_service,
                     new = plan.new_service
                 ));
+                // What keeping it took away, recorded for going back (steps/after.rs).
+                for back in
+                    journal.record.returns.iter().filter_map(|v| serde_json::from_value::<Action>(v.clone()).ok())
+                {
+                    out.verbose(&format!("and put back what was removed from it: {}", back.label()));
+                }
             } else {
                 out.verbose(&format!(
                     "{} was destroyed after the switch (--keep-old keeps it); its dump is in {}",
