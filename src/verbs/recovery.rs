@@ -18,7 +18,7 @@ fn journal(env: &Env, target: &str) -> Result<Option<Journal>> {
     if !(naming::valid_app_name(target) || naming::valid_service_name(target)) {
         bail!("Invalid app or service name: {target}");
     }
-    Journal::load(&Journal::path_for(&env.data_dir(), target))
+    Journal::load(&Journal::found_for(&env.data_dir(), target))
 }
 
 /// Whether the upgrade that wrote `journal` still runs: its pid is alive and is this plugin's
@@ -76,7 +76,7 @@ pub fn status(args: &StatusArgs, env: &Env, out: &Out) -> Result<()> {
 }
 
 pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) -> Result<()> {
-    let Some(mut journal) = journal(env, &args.target)? else {
+    let Some(journal) = journal(env, &args.target)? else {
         out.info1(&format!("No upgrade of {} is recorded: nothing to roll back", args.target));
         return Ok(());
     };
@@ -104,6 +104,7 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
     }
     // The upgrade's own process may still be alive: its locks say so.
     let _locks = take_locks(env, &plan)?;
+    let mut journal = move_state(env, &args.target, out, journal)?;
     journal.keep_room();
     let name = plan.app.as_deref().unwrap_or(&plan.old_service);
     crate::host::client::remove_password_files(&crate::state::dumps::dumps_dir(&env.data_dir(), name));
@@ -125,6 +126,27 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
     }
     out.info1(&format!("{} is back on {}", args.target, plan.old_service));
     Ok(())
+}
+
+/// Moves `target`'s journal and dumps out of the legacy layout (state/layout.rs) once the run
+/// that wrote them is known to be over (its locks are held here), and the journal with them: the
+/// dump it names moves too. Returns the journal as it is now.
+pub fn move_state(env: &Env, target: &str, out: &Out, journal: Journal) -> Result<Journal> {
+    let data_dir = env.data_dir();
+    let legacy = crate::state::layout::legacy_folder(&data_dir, target);
+    let moved = crate::state::layout::migrate(&data_dir, target)?;
+    if moved.is_empty() {
+        return Ok(journal);
+    }
+    let folder = crate::state::layout::folder(&data_dir, target);
+    out.verbose(&format!("Moved the journal and dumps of {target} to {}", folder.display()));
+    let Some(mut journal) = Journal::load(&Journal::path_for(&data_dir, target))? else { return Ok(journal) };
+    if let Some(rest) = journal.record.dump.as_deref().and_then(|d| std::path::Path::new(d).strip_prefix(&legacy).ok())
+    {
+        let dump = folder.join(rest).to_string_lossy().into_owned();
+        journal.update(|r| r.dump = Some(dump))?;
+    }
+    Ok(journal)
 }
 
 /// Takes every lock the journaled upgrade needs; fails at once if its own process still runs.
@@ -169,6 +191,10 @@ pub fn resume(
     }
     let _locks = match take_locks(env, &journal.record.plan) {
         Ok(locks) => locks,
+        Err(err) => return (None, Err(err)),
+    };
+    let journal = match move_state(env, target, out, journal) {
+        Ok(journal) => journal,
         Err(err) => return (None, Err(err)),
     };
     journal.keep_room();

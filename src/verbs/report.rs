@@ -24,27 +24,19 @@ const FIELDS: [(&str, &str); 11] = [
     ("postgres-upgrade-dumps-size", "Postgres upgrade dumps size"),
 ];
 
-/// Every name (app or service) with a journal under the plugin's data folder.
+/// Every name (app or service) with a journal under the plugin's data folder, in either layout.
 fn targets(env: &Env) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(env.data_dir())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().join("journal.json").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    crate::state::layout::targets(&env.data_dir())
 }
 
 /// The fields of one target, as dokku's reports name them.
 pub fn fields(env: &Env, target: &str) -> Result<Vec<(&'static str, String)>> {
-    let journal = Journal::load(&Journal::path_for(&env.data_dir(), target))?;
+    let journal = Journal::load(&Journal::found_for(&env.data_dir(), target))?;
     let Some(journal) = journal else { bail!("No upgrade of {target} is recorded") };
     let record = &journal.record;
     let plan = &record.plan;
     let unfinished = matches!(journal.status(), Status::Running | Status::RollingBack);
-    let dumps = crate::state::dumps::dumps_dir(&env.data_dir(), target);
+    let dumps = crate::state::dumps::found_dir(&env.data_dir(), target);
     let kept = crate::state::dumps::attempts(&dumps);
     let size: u64 = kept.iter().map(|(_, bytes)| bytes).sum();
     let values = [
@@ -105,12 +97,12 @@ pub fn report(env: &Env, out: &Out, target: Option<&str>, json_format: bool, fie
 /// Removes the dumps of `target`'s older upgrades, keeping the newest `keep`; never while an
 /// upgrade of it is unfinished (its dump may be what a rollback needs).
 pub fn cleanup(env: &Env, out: &Out, target: &str, keep: usize) -> Result<()> {
-    if let Some(journal) = Journal::load(&Journal::path_for(&env.data_dir(), target))?
+    if let Some(journal) = Journal::load(&Journal::found_for(&env.data_dir(), target))?
         && journal.status() == Status::Running
     {
         bail!("An upgrade of {target} is unfinished: finish it (--resume) or roll it back first");
     }
-    let dir = crate::state::dumps::dumps_dir(&env.data_dir(), target);
+    let dir = crate::state::dumps::found_dir(&env.data_dir(), target);
     let before: u64 = crate::state::dumps::attempts(&dir).iter().map(|(_, b)| b).sum();
     let removed = crate::state::dumps::prune(&dir, keep);
     let after: u64 = crate::state::dumps::attempts(&dir).iter().map(|(_, b)| b).sum();

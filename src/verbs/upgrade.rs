@@ -44,7 +44,7 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
         };
     }
     // An upgrade that died half-way is finished or taken back first (its journal says which).
-    let journal_path = journal::Journal::path_for(&env.data_dir(), &args.target);
+    let journal_path = journal::Journal::found_for(&env.data_dir(), &args.target);
     if naming::valid_app_name(&args.target) || naming::valid_service_name(&args.target) {
         match journal::Journal::load(&journal_path) {
             Ok(Some(j)) if j.status() == Status::Running && recovery::still_running(&j) => {
@@ -128,6 +128,17 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 Ok(locks) => locks,
                 Err(err) => return failed(err),
             };
+            // The last upgrade's journal and dumps, if an older version left them beside the
+            // plugin's own files, go to the target's own folder (state/layout.rs).
+            match crate::state::layout::migrate(&env.data_dir(), &args.target) {
+                Ok(moved) if !moved.is_empty() => out.verbose(&format!(
+                    "Moved the journal and dumps of {} to {}",
+                    args.target,
+                    crate::state::layout::folder(&env.data_dir(), &args.target).display()
+                )),
+                Ok(_) => {}
+                Err(err) => return failed(err),
+            }
             signals::install();
             out.info2(&format!(
                 "Upgrading {} from {} to {} ({})",
