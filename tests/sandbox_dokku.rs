@@ -572,7 +572,7 @@ fn up_installs_the_checkout_as_a_clone_and_keeps_data_on_rerun() {
     assert!(plugin.join("commands").is_file());
     assert!(plugin.join("bin/postgres-upgrade").is_file());
     assert!(!plugin.join("target").exists(), "ignored files are not copied");
-    assert!(sb.lib_root().join("data/postgres-upgrade/postgres-upgrade").is_file(), "install trigger ran");
+    assert!(sb.lib_root().join("data/postgres-upgrade/bin/postgres-upgrade").is_file(), "install trigger ran");
     for core in ["apps", "config", "ps", "docker-options", "plugin"] {
         let link = enabled(&sb).join(core);
         assert!(fs::canonicalize(&link).unwrap().to_string_lossy().contains("core-plugins"), "{core}");
