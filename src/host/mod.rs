@@ -12,6 +12,7 @@ pub mod lock;
 pub mod runner;
 pub mod signals;
 pub mod switch;
+pub mod versions;
 
 use crate::host::env::Env;
 use crate::host::runner::{Cmd, Output, Runner};
@@ -137,6 +138,22 @@ impl<'a> Host<'a> {
         Ok(out.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("=====>")).map(String::from).collect())
     }
 
+    /// The apps among `apps` whose own config may hold `needle`: every app whose config file
+    /// (where this dokku keeps it: `Env::app_config_file`) holds it or cannot be read. dokku
+    /// writes a value's letters, digits and `@:/._-` as they are in every version
+    /// (docs/dokku-versions.md), so an app left out cannot hold a value with `needle` in it; the
+    /// ones kept are asked with `config:export`. One read per app instead of one dokku call.
+    pub fn apps_whose_config_may_hold(&self, apps: &[String], needle: &str) -> Vec<String> {
+        apps.iter()
+            .filter(|app| {
+                std::fs::read(self.env.app_config_file(app))
+                    .map(|text| text.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                    .unwrap_or(true)
+            })
+            .cloned()
+            .collect()
+    }
+
     /// The app's whole config, via `config:export --format json`.
     pub fn config(&self, app: &str) -> Result<BTreeMap<String, String>> {
         let out = self.runner.read(&self.dokku(&["config:export", "--format", "json", app]))?;
@@ -177,8 +194,26 @@ impl<'a> Host<'a> {
         self.env.plugin_enabled_path.join("maintenance").exists()
     }
 
+    /// Whether maintenance is on for `app`: `maintenance:report` from dokku-maintenance 0.6; 0.5
+    /// has only `dokku maintenance APP`, whose last line says `on` or `off` (docs/dokku-versions.md).
     pub fn maintenance_enabled(&self, app: &str) -> Result<bool> {
+        if self.env.maintenance_version().is_some_and(|v| v < versions::MAINTENANCE_REPORT) {
+            let out = self.runner.read(&self.dokku(&["maintenance", app]))?;
+            return Ok(out.lines().last().map(str::trim) == Some("on"));
+        }
         Ok(self.runner.read(&self.dokku(&["maintenance:report", app, "--maintenance-enabled"]))? == "true")
+    }
+
+    /// The command that turns maintenance on or off: `maintenance:enable`/`disable` from
+    /// dokku-maintenance 0.7, `maintenance:on`/`off` before (docs/dokku-versions.md).
+    pub fn maintenance_command(&self, on: bool) -> &'static str {
+        let old = self.env.maintenance_version().is_some_and(|v| v < versions::MAINTENANCE_ENABLE);
+        match (on, old) {
+            (true, false) => "maintenance:enable",
+            (false, false) => "maintenance:disable",
+            (true, true) => "maintenance:on",
+            (false, true) => "maintenance:off",
+        }
     }
 
     // ----- dokku-postgres ----------------------------------------------------------------

@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod cli;
 pub mod naming;
+pub mod requirements;
 
 use crate::error::{AppMissing, PreflightFailed};
 use crate::host::switch::VarSpec;
@@ -83,6 +84,9 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     let mut problems: Vec<String> = Vec::new();
 
     if let Some(problem) = checks::target_given(target) {
+        bail!("{problem}");
+    }
+    if let Some(problem) = requirements::dokku_version(host.env.dokku_version) {
         bail!("{problem}");
     }
     let is_app = naming::valid_app_name(target) && host.app_exists(target)?;
@@ -273,7 +277,10 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     if let Some(app) = &app {
         problems.extend(checks::app_in_links(app, &old, &linked));
     }
-    for other in host.apps()?.into_iter().filter(|a| !linked.contains(a)) {
+    // Every URL of the old service names its container's alias: only apps whose config file
+    // holds that are asked for their config (a dokku call each; a host has a hundred apps).
+    let others: Vec<String> = host.apps()?.into_iter().filter(|a| !linked.contains(a)).collect();
+    for other in host.apps_whose_config_may_hold(&others, &format!("dokku-postgres-{old}")) {
         problems.extend(checks::stray_references(&other, &old, &old_key, &host.config(&other)?));
     }
     if app.is_none() && !apps.is_empty() {

@@ -153,7 +153,7 @@ pub fn move_state(env: &Env, target: &str, out: &Out, journal: Journal) -> Resul
 fn take_locks(env: &Env, plan: &PlanRecord) -> Result<Locks> {
     let apps = plan.apps.iter().map(|a| a.name.as_str());
     let services = [plan.old_service.as_str(), plan.new_service.as_str()];
-    crate::host::lock::for_upgrade(&env.data_dir(), apps, services)
+    crate::host::lock::for_upgrade(env, apps, services)
 }
 
 /// `postgres:upgrade TARGET --resume`: continues an interrupted upgrade from its last completed

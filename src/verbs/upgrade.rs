@@ -87,7 +87,7 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 return 0;
             }
             // dokku-postgres's upgrade restarts the service: never while another upgrade copies it.
-            let _locks = match lock::for_upgrade(&env.data_dir(), [], [service.as_str()]) {
+            let _locks = match lock::for_upgrade(env, [], [service.as_str()]) {
                 Ok(locks) => locks,
                 Err(err) => return failed(err),
             };
@@ -124,7 +124,7 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
             }
             // One upgrade at a time for every app and service involved; refused at once, never waits.
             let services = [plan.old.as_str(), plan.new.as_str()];
-            let _locks = match lock::for_upgrade(&env.data_dir(), plan.apps.iter().map(|a| a.name.as_str()), services) {
+            let _locks = match lock::for_upgrade(env, plan.apps.iter().map(|a| a.name.as_str()), services) {
                 Ok(locks) => locks,
                 Err(err) => return failed(err),
             };
