@@ -14,25 +14,30 @@ fn restarts(sb: &Sandbox, app: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_push_inside_the_window_is_refused_and_deploys_work_after_it() {
-    let sb = Sandbox::up("host-deploy-lock");
+/// A `git push` of memo just before the apps stop (step 6), while the deploys are locked, on a
+/// host of the given dokku and dokku-maintenance versions: the push is refused as that dokku
+/// refuses it, the upgrade goes on with that maintenance plugin's commands, and memo deploys
+/// again afterwards. The lock file is where that dokku's push takes it (docs/deploy-lock.md).
+fn a_push_inside_the_window(name: &str, versions: &[&str], lock: &str) {
+    let sb = Sandbox::up_with(name, versions);
     sb.dokku(&["apps:create", "memo"]).ok();
     sb.dokku(&["postgres:create", "memo-db", "-I", "15"]).ok();
     sb.dokku(&["postgres:link", "memo-db", "memo"]).ok();
     sb.sql("memo-db", "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);");
     sb.dokku(&["ps:start", "memo"]).ok();
 
-    // A `git push` just before the apps stop (step 6), while the deploys are locked.
     let push = sb.dir.join("push-now");
     let log = sb.dir.join("push.log");
     std::fs::write(
         &push,
         format!(
-            "#!/usr/bin/env bash\n{} deploy {} memo >{} 2>&1; echo \"exit=$?\" >>{}\n",
+            "#!/usr/bin/env bash\n{} deploy {} memo >{} 2>&1; echo \"exit=$?\" >>{}\n\
+             [ -f {}/home/dokku/memo/nginx.conf.d/maintenance.conf ] && echo maintenance=on >>{}.maintenance\n",
             support::repo().join("tests/sandbox/sandbox").display(),
             sb.dir.display(),
             log.display(),
+            log.display(),
+            sb.dir.display(),
             log.display()
         ),
     )
@@ -45,12 +50,40 @@ fn a_push_inside_the_window_is_refused_and_deploys_work_after_it() {
     let pushed = std::fs::read_to_string(&log).unwrap();
     assert!(pushed.contains("memo currently has a deploy lock in place. Exiting..."), "{pushed}");
     assert!(pushed.ends_with("exit=1\n"), "{pushed}");
-    // No deploy ran, the run needed no step by hand, and the app is deployable again.
+    // No deploy ran, the run needed no step by hand, no lock file is left, and memo deploys again.
     assert!(!restarts(&sb, "memo").contains(&"deploy".to_string()), "{:?}", restarts(&sb, "memo"));
     assert!(!run.stderr.contains("by hand"), "{}", run.stderr);
+    assert!(!sb.dir.join(lock).exists(), "{lock} is left");
+    assert!(
+        !sb.lib_root().join("data/apps/memo/.deploy.lock").exists()
+            && !sb.dir.join("home/dokku/memo/.deploy.lock").exists()
+    );
     sb.dokku(&["apps:locked", "memo"]).code(1);
     sb.sandbox(&["deploy", "memo"]).ok();
     assert_eq!(restarts(&sb, "memo").last().map(String::as_str), Some("deploy"));
+    // Maintenance went on and off with that release's commands, and is off.
+    assert!(sb.dir.join("push.log.maintenance").exists(), "maintenance was not on inside the window");
+    assert!(!sb.dir.join("home/dokku/memo/nginx.conf.d/maintenance.conf").exists());
+}
+
+#[test]
+fn a_push_inside_the_window_is_refused_on_dokku_0_38_with_maintenance_0_6() {
+    a_push_inside_the_window(
+        "host-deploy-lock",
+        &["--maintenance-version", "0.6.0"],
+        "var/lib/dokku/data/apps/memo/.deploy.lock",
+    );
+}
+
+/// dokku 0.30 to 0.33 lock `$DOKKU_ROOT/APP/.deploy.lock`; dokku-maintenance 0.5 has only
+/// `maintenance:on`/`off` and `dokku maintenance APP`.
+#[test]
+fn a_push_inside_the_window_is_refused_on_dokku_0_32_with_maintenance_0_5() {
+    a_push_inside_the_window(
+        "host-deploy-lock-0.32",
+        &["--dokku-version", "0.32.4", "--maintenance-version", "0.5.0"],
+        "home/dokku/memo/.deploy.lock",
+    );
 }
 
 #[test]
