@@ -224,6 +224,34 @@ fn route(sb: &Sandbox) -> PathBuf {
     sb.lib_root().join("plugins/enabled/postgres:upgrade")
 }
 
+/// dokku 0.25 to 0.27 ship plugn 0.8, which has no "not managed by git" case: it reads the
+/// route's .plugin_committish instead, and without it the whole `plugin:update` stops there
+/// (docs/plugin-lifecycle.md). The plugin itself is installed pinned, as the README says to on
+/// those versions.
+#[test]
+fn plugin_update_on_dokku_0_25_goes_past_the_route() {
+    let sb = Sandbox::up_with("install-update-0.25", &["--dokku-version", "0.25.7"]);
+    let later = later_plugin(&sb);
+    std::fs::write(later.join(".plugin_committish"), "1\n").unwrap();
+    let plugin = plugin_dir(&sb);
+    let git = |args: &[&str]| {
+        let out = Command::new("git").args(["-c", "safe.directory=*", "-C"]).arg(&plugin).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v"]);
+    git(&["checkout", "-q", "--detach"]);
+    std::fs::write(plugin.join(".plugin_committish"), format!("v{}\n", version())).unwrap();
+    let out = sb.dokku(&["plugin:update"]).ok();
+    assert!(out.contains("Plugin pinned to made by postgres-upgrade"), "{out}");
+    assert!(later.join("ran-update").exists(), "the update trigger ran for every plugin:\n{out}");
+    // Without the file the route would stop it, as it did before.
+    std::fs::remove_file(route(&sb).join(".plugin_committish")).unwrap();
+    let run = sb.dokku(&["plugin:update"]);
+    assert_eq!(run.code, 1, "{run:?}");
+}
+
 #[test]
 fn plugin_update_without_a_name_runs_every_plugins_update() {
     let sb = Sandbox::up("install-update-all");
