@@ -367,6 +367,33 @@ fn installed_as_root_from_a_clone_chowned_to_dokku_reads_its_origin_and_blocks_n
     assert!(run.stderr.contains("binary missing") && run.stderr.contains("the download of"), "{}", run.stderr);
 }
 
+/// The offline install (README, "Offline install"): the release archive scripts/release-archive
+/// makes, installed with `plugin:install file:///…tar.gz` on a host with no route to any
+/// release; dokku 0.38's plugn fetches file:// URLs with curl. The binary comes from the
+/// archive's bin/, and postgres:upgrade is the plugin's.
+#[test]
+fn the_offline_release_archive_installs_with_plugin_install() {
+    let sb = Sandbox::up("install-archive");
+    sb.dokku(&["plugin:uninstall", "postgres-upgrade"]).ok();
+    let source = PathBuf::from(sb.sandbox(&["git-source"]).ok().trim());
+    let archive = sb.dir.join(format!("postgres-upgrade-{}-linux-{}.tar.gz", version(), arch()));
+    let out = Command::new(support::repo().join("scripts/release-archive"))
+        .arg(&source)
+        .arg(env!("CARGO_BIN_EXE_postgres-upgrade"))
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let url = format!("file://{}", archive.display());
+    let env = [("POSTGRES_UPGRADE_RELEASE_URL", "file:///nonexistent"), ("PATH", "/usr/local/bin:/usr/bin:/bin")];
+    let out = sb.dokku_env(&env, &["plugin:install", &url, "--name", "postgres-upgrade"]).ok();
+    assert!(out.contains("shipped with the plugin"), "{out}");
+    assert_eq!(sha256(&installed(&sb)), sha256(Path::new(env!("CARGO_BIN_EXE_postgres-upgrade"))));
+    assert!(plugin_dir(&sb).join("install").is_file(), "the archive's single folder is flattened");
+    assert!(route(&sb).join("subcommands/default").is_file());
+    assert!(!dokku_postgres_answers(&sb), "the plugin answers postgres:upgrade");
+}
+
 #[test]
 fn the_end_to_end_scenario_of_the_real_host_workflow_passes_in_the_sandbox() {
     let sb = Sandbox::up("install-scenario");
