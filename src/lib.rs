@@ -21,6 +21,9 @@ use verbs::{recovery, report};
 
 /// Runs one invocation and returns the exit code.
 pub fn run(argv: &[String], env: &Env, runner: &dyn Runner) -> i32 {
+    if let Some(code) = verbs::upgrade::pass_through(argv, env) {
+        return code;
+    }
     match cli::parse(argv) {
         Err(err) if err.use_stderr() => {
             Out::new(false, false).warn(&cli::mistake(&err, argv.first().map(String::as_str).unwrap_or_default()));

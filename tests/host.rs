@@ -154,3 +154,38 @@ fn postgres_disable_pull_uses_only_images_already_here() {
     let out = sb.dokku_env(&env, &["postgres:upgrade", "memo", "-I", "17", "--dry-run"]).ok();
     assert!(out.contains("not pulling postgres:17"), "{out}");
 }
+
+/// dokku-postgres's own upgrade keeps answering its own flags (docs/dokku-datastore.md): a
+/// `--definition` call is handed to dokku-postgres's `subcommands/upgrade` with its arguments
+/// unchanged once dokku-postgres has its dokku-datastore binary, and refused, with nothing done,
+/// by 1.48, whose upgrade would ignore the flag and upgrade in place.
+#[test]
+fn dokku_postgres_own_flags_reach_dokku_postgres_unchanged() {
+    let sb = Sandbox::up("host-pass-through");
+    sb.dokku(&["postgres:create", "plain", "-I", "15.6"]).ok();
+    let args = ["postgres:upgrade", "plain", "--definition", "postgres-18", "-I", "18"];
+    let run = sb.dokku(&args).code(1);
+    assert!(run.stderr.contains("--definition is a flag of dokku-postgres's own upgrade"), "{}", run.stderr);
+    assert!(run.stderr.contains("(1.48.0)"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(sb.service_dir("plain").join("IMAGE_VERSION")).unwrap().trim(), "15.6");
+
+    // A dokku-postgres after #390: its binary is there, and its upgrade (a stand-in that records
+    // what it was given, dokku-postgres's part not being this plugin's) answers.
+    let datastore = sb.lib_root().join("data/postgres/dokku-datastore");
+    std::fs::create_dir_all(datastore.parent().unwrap()).unwrap();
+    std::fs::write(&datastore, "").unwrap();
+    let upgrade = sb.lib_root().join("plugins/available/postgres/subcommands/upgrade");
+    let seen = sb.dir.join("upgrade-argv");
+    std::fs::remove_file(&upgrade).unwrap();
+    std::fs::write(&upgrade, format!("#!/usr/bin/env bash\nprintf '%s\\n' \"$@\" >{}\nexit 7\n", seen.display()))
+        .unwrap();
+    std::fs::set_permissions(&upgrade, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = sb.dokku(&args);
+    assert_eq!(run.code, 7, "dokku-postgres's exit code is the answer: {run:?}");
+    assert!(run.stdout.contains("handing postgres:upgrade to dokku-postgres unchanged"), "{}", run.stdout);
+    assert_eq!(std::fs::read_to_string(&seen).unwrap().lines().collect::<Vec<_>>(), args);
+    // Without that flag the call stays this plugin's: dokku-postgres's upgrade is not run.
+    std::fs::remove_file(&seen).unwrap();
+    let run = sb.dokku(&["postgres:upgrade", "plain", "-I", "17", "--dry-run"]);
+    assert!(!run.stdout.contains("handing postgres:upgrade") && !seen.exists(), "{run:?}");
+}

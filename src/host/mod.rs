@@ -335,7 +335,12 @@ impl<'a> Host<'a> {
 
     /// The installed dokku-postgres version, from its plugin.toml.
     pub fn postgres_plugin_version(&self) -> Option<String> {
-        let text = std::fs::read_to_string(self.env.plugin_available_path.join("postgres/plugin.toml")).ok()?;
+        Host::plugin_version_at(&self.env.plugin_available_path, "postgres")
+    }
+
+    /// A plugin's version as its plugin.toml says it.
+    pub fn plugin_version_at(plugin_available_path: &std::path::Path, name: &str) -> Option<String> {
+        let text = std::fs::read_to_string(plugin_available_path.join(name).join("plugin.toml")).ok()?;
         text.lines().find_map(|l| {
             l.trim()
                 .strip_prefix("version")

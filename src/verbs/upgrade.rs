@@ -175,6 +175,42 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
 /// Runs dokku-postgres's own `subcommands/upgrade` with its output shown as it comes (on stderr
 /// in json mode, so that stdout stays one report); returns its exit code.
 /// The custom env goes in `POSTGRES_CUSTOM_ENV`, which dokku-postgres reads when `-C` is absent.
+/// Flags of dokku-postgres's own `postgres:upgrade` that this plugin does not have: its
+/// dokku-datastore upgrade's (docs/dokku-datastore.md, "Reaching dokku-postgres's own upgrade").
+const DOKKU_POSTGRES_ONLY_FLAGS: [&str; 1] = ["--definition"];
+
+/// `dokku postgres:upgrade … --definition …` is dokku-postgres's call, not this plugin's: it goes
+/// to dokku-postgres's `subcommands/upgrade` with its arguments unchanged, and its exit code is
+/// the answer. Only a dokku-postgres that has the dokku-datastore binary knows such a flag; 1.48's
+/// own upgrade would skip it and upgrade in place, so there it is refused. None when the call is
+/// this plugin's.
+pub fn pass_through(argv: &[String], env: &Env) -> Option<i32> {
+    if argv.first().map(String::as_str) != Some("postgres:upgrade") {
+        return None;
+    }
+    let flag = argv[1..]
+        .iter()
+        .find_map(|a| DOKKU_POSTGRES_ONLY_FLAGS.iter().find(|f| a == *f || a.starts_with(&format!("{f}="))))?;
+    let out = Out::new(env.quiet, false);
+    let datastore = env.dokku_lib_root.join("data/postgres/dokku-datastore");
+    if !datastore.is_file() {
+        out.warn(&format!(
+            "{flag} is a flag of dokku-postgres's own upgrade from its dokku-datastore release on; the dokku-postgres here ({}) has none (its upgrade would ignore it and upgrade in place): nothing was done",
+            Host::plugin_version_at(&env.plugin_available_path, "postgres").unwrap_or_else(|| "unknown version".into())
+        ));
+        return Some(1);
+    }
+    out.info1(&format!("{flag} is dokku-postgres's own: handing postgres:upgrade to dokku-postgres unchanged"));
+    let script = env.plugin_enabled_path.join("postgres/subcommands/upgrade");
+    match std::process::Command::new(&script).args(argv).status() {
+        Ok(status) => Some(status.code().unwrap_or(1)),
+        Err(err) => {
+            out.warn(&format!("Unable to run {}: {err}", script.display()));
+            Some(1)
+        }
+    }
+}
+
 fn hand_over(env: &Env, args: &[String], custom_env: &str, json_mode: bool) -> anyhow::Result<i32> {
     let script = env.plugin_enabled_path.join("postgres/subcommands/upgrade");
     let mut cmd = std::process::Command::new(&script);
