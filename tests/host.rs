@@ -189,3 +189,48 @@ fn dokku_postgres_own_flags_reach_dokku_postgres_unchanged() {
     let run = sb.dokku(&["postgres:upgrade", "plain", "-I", "17", "--dry-run"]);
     assert!(!run.stdout.contains("handing postgres:upgrade") && !seen.exists(), "{run:?}");
 }
+
+/// With dokku-acl, every dokku command the upgrade runs is asked again as the user who ran it
+/// (docs/dokku-acl.md). A user allowed to read but not to change is refused in preflight, every
+/// refused command named, before anything is changed; DOKKU_SUPER_USER runs it.
+#[test]
+fn dokku_acl_refusals_are_named_in_preflight() {
+    let sb = Sandbox::up("host-acl");
+    sb.app_on_service("memo", "memo-db", "15");
+    let acl = sb.lib_root().join("plugins/available/acl");
+    std::fs::create_dir_all(&acl).unwrap();
+    for file in ["plugin.toml", "user-auth"] {
+        std::fs::copy(support::repo().join("tests/sandbox/plugins/acl").join(file), acl.join(file)).unwrap();
+    }
+    sb.dokku(&["plugin:enable", "acl"]).ok();
+    for dir in [sb.dir.join("home/dokku/memo/acl"), sb.service_dir("memo-db").join("acl")] {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("alice"), "").unwrap();
+    }
+    let rc = "export DOKKU_ACL_USER_COMMANDS=\"apps:list config:export postgres:app-links\"\n\
+              export DOKKU_ACL_PER_APP_COMMANDS=\"postgres:upgrade apps:exists apps:locked ps:report maintenance:report docker-options:report\"\n\
+              export DOKKU_ACL_PER_SERVICE_COMMANDS=\"postgres:info postgres:links postgres:backup-schedule-cat\"\n";
+    std::fs::write(sb.dir.join("home/dokku/dokkurc"), rc).unwrap();
+
+    let alice = [("NAME", "alice"), ("SSH_USER", "dokku")];
+    let run = sb.dokku_env(&alice, &["postgres:upgrade", "memo", "-I", "17", "--dry-run"]).code(1);
+    assert!(run.stderr.contains("would refuse") && run.stderr.contains("as user alice"), "{}", run.stderr);
+    for refused in [
+        "dokku postgres:create memo-",
+        "dokku apps:lock memo",
+        "dokku config:set --no-restart memo",
+        "dokku ps:stop memo",
+        "dokku postgres:link memo-",
+    ] {
+        assert!(run.stderr.contains(refused), "{refused} not named:\n{}", run.stderr);
+    }
+    assert!(run.stderr.contains("User alice does not have permissions to run postgres:create"), "{}", run.stderr);
+    assert_eq!(sb.services(), ["memo-db"]);
+    // Another user of the same commands is refused at the first one, by dokku itself.
+    let run =
+        sb.dokku_env(&[("NAME", "bob"), ("SSH_USER", "dokku")], &["postgres:upgrade", "memo", "-I", "17", "--dry-run"]);
+    assert!(run.code != 0 && run.stderr.contains("Access denied"), "{run:?}");
+    // The super user runs it.
+    std::fs::write(sb.dir.join("home/dokku/dokkurc"), format!("{rc}export DOKKU_SUPER_USER=alice\n")).unwrap();
+    sb.dokku_env(&alice, &["postgres:upgrade", "memo", "-I", "17", "--dry-run"]).ok();
+}

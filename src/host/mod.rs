@@ -4,6 +4,7 @@
 //! credentials) it is read from the service directory, whose layout is in
 //! docs/dokku-postgres-service.md#files.
 
+pub mod calls;
 pub mod changes;
 pub mod client;
 pub mod clock;
@@ -198,10 +199,19 @@ impl<'a> Host<'a> {
     /// has only `dokku maintenance APP`, whose last line says `on` or `off` (docs/dokku-versions.md).
     pub fn maintenance_enabled(&self, app: &str) -> Result<bool> {
         if self.env.maintenance_version().is_some_and(|v| v < versions::MAINTENANCE_REPORT) {
-            let out = self.runner.read(&self.dokku(&["maintenance", app]))?;
+            let out = self.runner.read(&self.dokku(&[self.maintenance_state_command(), app]))?;
             return Ok(out.lines().last().map(str::trim) == Some("on"));
         }
         Ok(self.runner.read(&self.dokku(&["maintenance:report", app, "--maintenance-enabled"]))? == "true")
+    }
+
+    /// The command that says whether maintenance is on (see `maintenance_enabled`).
+    pub fn maintenance_state_command(&self) -> &'static str {
+        if self.env.maintenance_version().is_some_and(|v| v < versions::MAINTENANCE_REPORT) {
+            "maintenance"
+        } else {
+            "maintenance:report"
+        }
     }
 
     /// The command that turns maintenance on or off: `maintenance:enable`/`disable` from

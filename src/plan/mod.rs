@@ -310,6 +310,9 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
 
     let backup = host.backup_settings(&old)?;
     let exposed = host.exposed_ports(&old)?;
+    let app_names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
+    let names = crate::host::calls::Names { apps: &app_names, old: &old, new: &new, image: &image, version: &version };
+    problems.extend(requirements::acl(host, &names)?);
     if !problems.is_empty() {
         return fail(out, problems);
     }
