@@ -89,6 +89,12 @@ release-check:
 bench: deps
 	$(CARGO) build --release --locked
 	benches/window
+	benches/preflight
+
+# Preflight on a host with 100 apps (not part of `make test`): target/bench/preflight.json.
+bench-preflight: deps
+	$(CARGO) build --release --locked
+	benches/preflight
 
 clean:
 	$(CARGO) clean
