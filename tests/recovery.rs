@@ -411,6 +411,17 @@ fn a_custom_env_is_never_journaled_and_must_be_given_again_to_resume() {
     let journal = std::fs::read_to_string(sb.lib_root().join("data/postgres-upgrade/apps/memo/journal.json")).unwrap();
     assert!(!journal.contains("sw0rdf1sh"), "{journal}");
 
+    // As an older version kept it: memo's journal beside the plugin's own files. status reads it
+    // there, and the resume moves it to memo's own folder (state/layout.rs).
+    let data = sb.lib_root().join("data/postgres-upgrade");
+    std::fs::create_dir_all(data.join("memo")).unwrap();
+    for entry in std::fs::read_dir(data.join("apps/memo")).unwrap().flatten() {
+        std::fs::rename(entry.path(), data.join("memo").join(entry.file_name())).unwrap();
+    }
+    std::fs::remove_dir(data.join("apps/memo")).unwrap();
+    let status = sb.dokku(&["postgres-upgrade:status", "memo"]).ok();
+    assert!(status.contains("unfinished"), "the legacy journal is read: {status}");
+
     let without = sb.dokku(&["postgres:upgrade", "memo", "--resume"]);
     assert_eq!(without.code, 1);
     assert!(
@@ -424,4 +435,7 @@ fn a_custom_env_is_never_journaled_and_must_be_given_again_to_resume() {
     assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
     assert!(!resumed.stdout.contains("sw0rdf1sh") && !resumed.stderr.contains("sw0rdf1sh"));
     assert_eq!(created_with(&sb, "memo-v17").2, secret);
+    assert!(data.join("apps/memo/journal.json").is_file() && !data.join("memo").exists(), "moved by the resume");
+    let report = sb.dokku(&["postgres-upgrade:report", "memo", "--postgres-upgrade-last-status"]).ok();
+    assert_eq!(report.trim(), "upgraded");
 }
