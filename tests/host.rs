@@ -26,6 +26,19 @@ fn a_push_inside_the_window(name: &str, versions: &[&str], lock: &str) {
     sb.sql("memo-db", "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);");
     sb.dokku(&["ps:start", "memo"]).ok();
 
+    // An app not linked to memo-db that holds its URL is found, wherever this dokku keeps its
+    // config (preflight reads the files and asks config:export only of the ones that name the
+    // service); one whose URL names another service is not.
+    let url = sb.config("memo")["DATABASE_URL"].clone();
+    for (app, value) in [("reports", url.as_str()), ("elsewhere", "postgres://u:p@dokku-postgres-memo-db2:5432/x")] {
+        sb.dokku(&["apps:create", app]).ok();
+        sb.dokku(&["config:set", "--no-restart", app, &format!("REPORTING_URL={value}")]).ok();
+    }
+    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--dry-run"]).code(1);
+    assert!(run.stderr.contains("App reports refers to service memo-db in REPORTING_URL"), "{}", run.stderr);
+    assert!(!run.stderr.contains("App elsewhere"), "{}", run.stderr);
+    sb.dokku(&["config:unset", "--no-restart", "reports", "REPORTING_URL"]).ok();
+
     let push = sb.dir.join("push-now");
     let log = sb.dir.join("push.log");
     std::fs::write(
