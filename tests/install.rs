@@ -174,6 +174,23 @@ fn nothing_to_install_from_leaves_dokku_postgres_answering_and_is_not_tried_agai
     assert!(!sb.lib_root().join("data/postgres-upgrade/bin/install-failed").exists());
 }
 
+/// An update from 0.1, whose binary sat beside the apps' folders, that gets no new binary: the
+/// old one moves to bin/ and keeps answering, and the one line says so.
+#[test]
+fn an_update_that_gets_no_binary_keeps_the_one_that_ran() {
+    let sb = Sandbox::up("install-keep-old");
+    without_binaries(&sb);
+    let legacy = sb.lib_root().join("data/postgres-upgrade/postgres-upgrade");
+    std::fs::write(&legacy, "#!/bin/sh\necho postgres-upgrade 0.1.0\n").unwrap();
+    std::fs::set_permissions(&legacy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let env = [("PATH", "/usr/bin:/bin"), ("DOCKER_BIN", "/nonexistent/docker")];
+    let run = trigger(&sb, "update", &[], &env).code(0);
+    assert!(run.stderr.contains("0.1.0 stays in use"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(!legacy.exists() && installed(&sb).is_file());
+    assert!(route(&sb).join("subcommands/default").is_file(), "the route stays");
+}
+
 #[test]
 fn uninstall_gives_postgres_upgrade_back_and_keeps_every_apps_state() {
     let sb = Sandbox::up("install-uninstall");
