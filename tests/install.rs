@@ -131,6 +131,12 @@ fn dokku_postgres_answers(sb: &Sandbox) -> bool {
         && std::fs::read_to_string(sb.service_dir("plain").join("IMAGE_VERSION")).unwrap().trim() == "15.18"
 }
 
+/// Whether the plugin answers `dokku postgres:upgrade`: for a name that is neither an app nor a
+/// service it exits 20 ("no such app"), where dokku-postgres's upgrade exits 1.
+fn the_plugin_answers(sb: &Sandbox) -> bool {
+    sb.dokku(&["postgres:upgrade", "no-such-thing", "-I", "17"]).code == 20
+}
+
 #[test]
 fn nothing_to_install_from_leaves_dokku_postgres_answering_and_is_not_tried_again() {
     let sb = Sandbox::up("install-nothing");
@@ -170,7 +176,7 @@ fn nothing_to_install_from_leaves_dokku_postgres_answering_and_is_not_tried_agai
     let out = sb.dokku_env(&env, &["postgres-upgrade:install"]).ok();
     assert!(out.contains("shipped with the plugin"), "{out}");
     assert!(route(&sb).join("subcommands/default").is_file());
-    assert!(!dokku_postgres_answers(&sb), "the plugin answers postgres:upgrade again");
+    assert!(the_plugin_answers(&sb), "the plugin answers postgres:upgrade again");
     assert!(!sb.lib_root().join("data/postgres-upgrade/bin/install-failed").exists());
 }
 
@@ -189,6 +195,8 @@ fn an_update_that_gets_no_binary_keeps_the_one_that_ran() {
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(!legacy.exists() && installed(&sb).is_file());
     assert!(route(&sb).join("subcommands/default").is_file(), "the route stays");
+    let run = sb.dokku(&["postgres:upgrade", "x"]);
+    assert!(run.stdout.contains("postgres-upgrade 0.1.0"), "the binary that ran answers: {run:?}");
 }
 
 #[test]
@@ -408,7 +416,7 @@ fn the_offline_release_archive_installs_with_plugin_install() {
     assert_eq!(sha256(&installed(&sb)), sha256(Path::new(env!("CARGO_BIN_EXE_postgres-upgrade"))));
     assert!(plugin_dir(&sb).join("install").is_file(), "the archive's single folder is flattened");
     assert!(route(&sb).join("subcommands/default").is_file());
-    assert!(!dokku_postgres_answers(&sb), "the plugin answers postgres:upgrade");
+    assert!(the_plugin_answers(&sb), "the plugin answers postgres:upgrade");
 }
 
 #[test]
