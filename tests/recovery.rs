@@ -164,7 +164,7 @@ fn a_second_upgrade_is_refused_at_once_and_names_the_running_one() {
 fn sigterm_during_the_copy_rolls_back_and_exits_143() {
     let sb = setup("sigterm");
     let before = sb.config("memo");
-    let journal = sb.lib_root().join("data/postgres-upgrade/memo/journal.json");
+    let journal = sb.lib_root().join("data/postgres-upgrade/apps/memo/journal.json");
     let child = std::process::Command::new(sb.dir.join("bin/dokku"))
         .args(["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17"])
         .stdout(std::process::Stdio::piped())
@@ -197,8 +197,8 @@ fn sigterm_during_the_copy_rolls_back_and_exits_143() {
 #[test]
 fn a_sigkill_while_a_password_file_exists_leaves_none_after_the_rollback() {
     let sb = setup("sigkill-env");
-    let journal = sb.lib_root().join("data/postgres-upgrade/memo/journal.json");
-    let dumps = sb.lib_root().join("data/postgres-upgrade/memo/dumps");
+    let journal = sb.lib_root().join("data/postgres-upgrade/apps/memo/journal.json");
+    let dumps = sb.lib_root().join("data/postgres-upgrade/apps/memo/dumps");
     let env_files = || -> Vec<String> {
         std::fs::read_dir(&dumps)
             .into_iter()
@@ -238,7 +238,7 @@ fn a_sigkill_while_a_password_file_exists_leaves_none_after_the_rollback() {
 // The caller waits for the child it is handed.
 #[allow(clippy::zombie_processes)]
 fn upgrade_in_background(sb: &Sandbox, ready: impl Fn(&Value) -> bool) -> (std::process::Child, i32) {
-    let journal = sb.lib_root().join("data/postgres-upgrade/memo/journal.json");
+    let journal = sb.lib_root().join("data/postgres-upgrade/apps/memo/journal.json");
     let mut child =
         sb.spawn_dokku(&["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17", "--format", "json"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
@@ -406,8 +406,19 @@ fn a_custom_env_is_never_journaled_and_must_be_given_again_to_resume() {
         &["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17", "-C", secret],
     );
     assert_eq!(run.code, 137, "{}\n{}", run.stdout, run.stderr);
-    let journal = std::fs::read_to_string(sb.lib_root().join("data/postgres-upgrade/memo/journal.json")).unwrap();
+    let journal = std::fs::read_to_string(sb.lib_root().join("data/postgres-upgrade/apps/memo/journal.json")).unwrap();
     assert!(!journal.contains("sw0rdf1sh"), "{journal}");
+
+    // As an older version kept it: memo's journal beside the plugin's own files. status reads it
+    // there, and the resume moves it to memo's own folder (state/layout.rs).
+    let data = sb.lib_root().join("data/postgres-upgrade");
+    std::fs::create_dir_all(data.join("memo")).unwrap();
+    for entry in std::fs::read_dir(data.join("apps/memo")).unwrap().flatten() {
+        std::fs::rename(entry.path(), data.join("memo").join(entry.file_name())).unwrap();
+    }
+    std::fs::remove_dir(data.join("apps/memo")).unwrap();
+    let status = sb.dokku(&["postgres-upgrade:status", "memo"]).ok();
+    assert!(status.contains("unfinished"), "the legacy journal is read: {status}");
 
     let without = sb.dokku(&["postgres:upgrade", "memo", "--resume"]);
     assert_eq!(without.code, 1);
@@ -422,6 +433,9 @@ fn a_custom_env_is_never_journaled_and_must_be_given_again_to_resume() {
     assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
     assert!(!resumed.stdout.contains("sw0rdf1sh") && !resumed.stderr.contains("sw0rdf1sh"));
     assert_eq!(created_with(&sb, "memo-v17").2, secret);
+    assert!(data.join("apps/memo/journal.json").is_file() && !data.join("memo").exists(), "moved by the resume");
+    let report = sb.dokku(&["postgres-upgrade:report", "memo", "--postgres-upgrade-last-status"]).ok();
+    assert_eq!(report.trim(), "upgraded");
 }
 
 /// Makes the sandbox fail `calls` once each (tests/sandbox/faults.sh): the first call whose

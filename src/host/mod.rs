@@ -4,6 +4,7 @@
 //! credentials) it is read from the service directory, whose layout is in
 //! docs/dokku-postgres-service.md#files.
 
+pub mod calls;
 pub mod changes;
 pub mod client;
 pub mod clock;
@@ -12,6 +13,7 @@ pub mod lock;
 pub mod runner;
 pub mod signals;
 pub mod switch;
+pub mod versions;
 
 use crate::host::env::Env;
 use crate::host::runner::{Cmd, Output, Runner};
@@ -137,6 +139,22 @@ impl<'a> Host<'a> {
         Ok(out.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("=====>")).map(String::from).collect())
     }
 
+    /// The apps among `apps` whose own config may hold `needle`: every app whose config file
+    /// (where this dokku keeps it: `Env::app_config_file`) holds it or cannot be read. dokku
+    /// writes a value's letters, digits and `@:/._-` as they are in every version
+    /// (docs/dokku-versions.md), so an app left out cannot hold a value with `needle` in it; the
+    /// ones kept are asked with `config:export`. One read per app instead of one dokku call.
+    pub fn apps_whose_config_may_hold(&self, apps: &[String], needle: &str) -> Vec<String> {
+        apps.iter()
+            .filter(|app| {
+                std::fs::read(self.env.app_config_file(app))
+                    .map(|text| text.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                    .unwrap_or(true)
+            })
+            .cloned()
+            .collect()
+    }
+
     /// The app's whole config, via `config:export --format json`.
     pub fn config(&self, app: &str) -> Result<BTreeMap<String, String>> {
         let out = self.runner.read(&self.dokku(&["config:export", "--format", "json", app]))?;
@@ -177,8 +195,35 @@ impl<'a> Host<'a> {
         self.env.plugin_enabled_path.join("maintenance").exists()
     }
 
+    /// Whether maintenance is on for `app`: `maintenance:report` from dokku-maintenance 0.6; 0.5
+    /// has only `dokku maintenance APP`, whose last line says `on` or `off` (docs/dokku-versions.md).
     pub fn maintenance_enabled(&self, app: &str) -> Result<bool> {
+        if self.env.maintenance_version().is_some_and(|v| v < versions::MAINTENANCE_REPORT) {
+            let out = self.runner.read(&self.dokku(&[self.maintenance_state_command(), app]))?;
+            return Ok(out.lines().last().map(str::trim) == Some("on"));
+        }
         Ok(self.runner.read(&self.dokku(&["maintenance:report", app, "--maintenance-enabled"]))? == "true")
+    }
+
+    /// The command that says whether maintenance is on (see `maintenance_enabled`).
+    pub fn maintenance_state_command(&self) -> &'static str {
+        if self.env.maintenance_version().is_some_and(|v| v < versions::MAINTENANCE_REPORT) {
+            "maintenance"
+        } else {
+            "maintenance:report"
+        }
+    }
+
+    /// The command that turns maintenance on or off: `maintenance:enable`/`disable` from
+    /// dokku-maintenance 0.7, `maintenance:on`/`off` before (docs/dokku-versions.md).
+    pub fn maintenance_command(&self, on: bool) -> &'static str {
+        let old = self.env.maintenance_version().is_some_and(|v| v < versions::MAINTENANCE_ENABLE);
+        match (on, old) {
+            (true, false) => "maintenance:enable",
+            (false, false) => "maintenance:disable",
+            (true, true) => "maintenance:on",
+            (false, true) => "maintenance:off",
+        }
     }
 
     // ----- dokku-postgres ----------------------------------------------------------------
@@ -302,7 +347,12 @@ impl<'a> Host<'a> {
 
     /// The installed dokku-postgres version, from its plugin.toml.
     pub fn postgres_plugin_version(&self) -> Option<String> {
-        let text = std::fs::read_to_string(self.env.plugin_available_path.join("postgres/plugin.toml")).ok()?;
+        Host::plugin_version_at(&self.env.plugin_available_path, "postgres")
+    }
+
+    /// A plugin's version as its plugin.toml says it.
+    pub fn plugin_version_at(plugin_available_path: &std::path::Path, name: &str) -> Option<String> {
+        let text = std::fs::read_to_string(plugin_available_path.join(name).join("plugin.toml")).ok()?;
         text.lines().find_map(|l| {
             l.trim()
                 .strip_prefix("version")

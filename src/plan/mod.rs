@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod cli;
 pub mod naming;
+pub mod requirements;
 
 use crate::error::{AppMissing, PreflightFailed};
 use crate::host::switch::VarSpec;
@@ -92,6 +93,9 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     // the same of a name it refuses): exit 20, before anything is read or made with it.
     if !naming::possible_target(target) {
         return Err(AppMissing(target.to_string()).into());
+    }
+    if let Some(problem) = requirements::dokku_version(host.env.dokku_version) {
+        bail!("{problem}");
     }
     let is_app = naming::valid_app_name(target) && host.app_exists(target)?;
     let is_service = naming::valid_service_name(target) && host.service_exists(target);
@@ -310,7 +314,10 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     if let Some(app) = &app {
         problems.extend(checks::app_in_links(app, &old, &linked));
     }
-    for other in host.apps()?.into_iter().filter(|a| !linked.contains(a)) {
+    // Every URL of the old service names its container's alias: only apps whose config file
+    // holds that are asked for their config (a dokku call each; a host has a hundred apps).
+    let others: Vec<String> = host.apps()?.into_iter().filter(|a| !linked.contains(a)).collect();
+    for other in host.apps_whose_config_may_hold(&others, &format!("dokku-postgres-{old}")) {
         problems.extend(checks::stray_references(&other, &old, &old_key, &host.config(&other)?));
     }
     if app.is_none() && !apps.is_empty() {
@@ -340,6 +347,9 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
 
     let backup = host.backup_settings(&old)?;
     let exposed = host.exposed_ports(&old)?;
+    let app_names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
+    let names = crate::host::calls::Names { apps: &app_names, old: &old, new: &new, image: &image, version: &version };
+    problems.extend(requirements::acl(host, &names)?);
     if !problems.is_empty() {
         return fail(out, problems, pulled);
     }

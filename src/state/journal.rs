@@ -167,8 +167,14 @@ pub struct StepState {
 }
 
 impl Journal {
+    /// Where the journal of `key` is written (state/layout.rs).
     pub fn path_for(data_dir: &Path, key: &str) -> PathBuf {
-        data_dir.join(key).join("journal.json")
+        crate::state::layout::folder(data_dir, key).join("journal.json")
+    }
+
+    /// Where the journal of `key` is read from: the legacy folder until a run has moved it.
+    pub fn found_for(data_dir: &Path, key: &str) -> PathBuf {
+        crate::state::layout::current(data_dir, key).join("journal.json")
     }
 
     /// The journal at `path`, if there is one. One that cannot be read as a journal is an

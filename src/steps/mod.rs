@@ -555,7 +555,7 @@ impl<'a> Upgrade<'a> {
         if full {
             // The dumps and the journal are in the app's own folder, which may be a filesystem of
             // its own; the new service's server writes under dokku-postgres's services folder.
-            let folder = self.host.env.data_dir().join(target);
+            let folder = crate::state::layout::folder(&self.host.env.data_dir(), target);
             hints.push(format!("the filesystem of {} is full: free some space there", folder.display()));
             let services = self.host.env.services_root();
             if device(&folder) != device(&services) {

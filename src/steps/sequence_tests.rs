@@ -219,22 +219,22 @@ const BEFORE_COPY: [&str; 6] = [
     "dokku postgres:create db2 --image postgres --image-version 17",
     "dokku apps:lock memo",
     // Across majors, before the window: the roles, then the schema replayed (a read: not listed).
-    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/memo/dumps:/dump \
-     --env-file ROOT/data/postgres-upgrade/memo/dumps/.db.env --user UID postgres:17 \
+    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/apps/memo/dumps:/dump \
+     --env-file ROOT/data/postgres-upgrade/apps/memo/dumps/.db.env --user UID postgres:17 \
      pg_dumpall --roles-only -h dokku-postgres-db -U postgres",
     "dokku maintenance:enable memo",
     "dokku ps:stop memo",
     "dokku postgres:backup db bucket",
 ];
 const COPY: [&str; 3] = [
-    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/memo/dumps:/dump \
-     --env-file ROOT/data/postgres-upgrade/memo/dumps/.db.env --user UID postgres:17 \
+    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/apps/memo/dumps:/dump \
+     --env-file ROOT/data/postgres-upgrade/apps/memo/dumps/.db.env --user UID postgres:17 \
      pg_dump -Fd -Z 0 -j 2 -f /dump/db-TS -d db -h dokku-postgres-db -U postgres",
-    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/memo/dumps:/dump \
-     --env-file ROOT/data/postgres-upgrade/memo/dumps/.db.env --user UID postgres:17 \
+    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/apps/memo/dumps:/dump \
+     --env-file ROOT/data/postgres-upgrade/apps/memo/dumps/.db.env --user UID postgres:17 \
      pg_dumpall --roles-only -h dokku-postgres-db -U postgres",
-    "docker run --rm --link dokku.postgres.db2:dokku-postgres-db2 -v ROOT/data/postgres-upgrade/memo/dumps:/dump \
-     --env-file ROOT/data/postgres-upgrade/memo/dumps/.db2.env --user UID postgres:17 \
+    "docker run --rm --link dokku.postgres.db2:dokku-postgres-db2 -v ROOT/data/postgres-upgrade/apps/memo/dumps:/dump \
+     --env-file ROOT/data/postgres-upgrade/apps/memo/dumps/.db2.env --user UID postgres:17 \
      pg_restore -j 2 --exit-on-error -d db2 /dump/db-TS -h dokku-postgres-db2 -U postgres",
 ];
 
@@ -269,8 +269,8 @@ fn happy_path_runs_every_step_in_order_with_one_start() {
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "SECRET\n");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
-    let dumps =
-        std::env::temp_dir().join(format!("pgu-unit-happy-{}/data/postgres-upgrade/memo/dumps", std::process::id()));
+    let dumps = std::env::temp_dir()
+        .join(format!("pgu-unit-happy-{}/data/postgres-upgrade/apps/memo/dumps", std::process::id()));
     let left: Vec<_> = std::fs::read_dir(dumps).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(!left.iter().any(|n| n.to_string_lossy().ends_with(".env")), "{left:?}");
 }

@@ -29,10 +29,10 @@ pub fn journal_of(env: &Env, runner: &dyn Runner, target: &str) -> Result<Option
     if let Some(err) = impossible(target) {
         return Err(err);
     }
-    let journal = Journal::load(&Journal::path_for(&env.data_dir(), target))?;
+    let journal = Journal::load(&Journal::found_for(&env.data_dir(), target))?;
     if journal.is_none() {
         let host = Host::new(env, runner);
-        let known = env.data_dir().join(target).is_dir()
+        let known = crate::state::layout::current(&env.data_dir(), target).is_dir()
             || host.service_exists(target)
             || naming::valid_app_name(target) && host.app_exists(target)?;
         if !known {

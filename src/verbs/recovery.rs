@@ -78,7 +78,7 @@ pub fn status(args: &StatusArgs, env: &Env, runner: &dyn Runner, out: &Out) -> R
 }
 
 pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) -> Result<()> {
-    let Some(mut journal) = super::journal_of(env, runner, &args.target)? else {
+    let Some(journal) = super::journal_of(env, runner, &args.target)? else {
         out.info1(&format!("No upgrade of {} is recorded: nothing to roll back", args.target));
         return Ok(());
     };
@@ -115,7 +115,7 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
                 out.verbose(&format!(
                     "{} was destroyed after the switch (--keep-old keeps it); its dump is in {}",
                     plan.old_service,
-                    crate::state::dumps::dumps_dir(&env.data_dir(), &args.target).display()
+                    crate::state::dumps::found_dir(&env.data_dir(), &args.target).display()
                 ));
             }
             return Ok(());
@@ -130,6 +130,7 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
     }
     // The upgrade's own process may still be alive: its locks say so.
     let _locks = take_locks(env, &plan)?;
+    let mut journal = move_state(env, &args.target, out, journal)?;
     journal.keep_room();
     let name = plan.app.as_deref().unwrap_or(&plan.old_service);
     crate::host::client::remove_password_files(&crate::state::dumps::dumps_dir(&env.data_dir(), name));
@@ -158,11 +159,32 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
     Ok(())
 }
 
+/// Moves `target`'s journal and dumps out of the legacy layout (state/layout.rs) once the run
+/// that wrote them is known to be over (its locks are held here), and the journal with them: the
+/// dump it names moves too. Returns the journal as it is now.
+pub fn move_state(env: &Env, target: &str, out: &Out, journal: Journal) -> Result<Journal> {
+    let data_dir = env.data_dir();
+    let legacy = crate::state::layout::legacy_folder(&data_dir, target);
+    let moved = crate::state::layout::migrate(&data_dir, target)?;
+    if moved.is_empty() {
+        return Ok(journal);
+    }
+    let folder = crate::state::layout::folder(&data_dir, target);
+    out.verbose(&format!("Moved the journal and dumps of {target} to {}", folder.display()));
+    let Some(mut journal) = Journal::load(&Journal::path_for(&data_dir, target))? else { return Ok(journal) };
+    if let Some(rest) = journal.record.dump.as_deref().and_then(|d| std::path::Path::new(d).strip_prefix(&legacy).ok())
+    {
+        let dump = folder.join(rest).to_string_lossy().into_owned();
+        journal.update(|r| r.dump = Some(dump))?;
+    }
+    Ok(journal)
+}
+
 /// Takes every lock the journaled upgrade needs; fails at once if its own process still runs.
 fn take_locks(env: &Env, plan: &PlanRecord) -> Result<Locks> {
     let apps = plan.apps.iter().map(|a| a.name.as_str());
     let services = [plan.old_service.as_str(), plan.new_service.as_str()];
-    crate::host::lock::for_upgrade(&env.data_dir(), apps, services)
+    crate::host::lock::for_upgrade(env, apps, services)
 }
 
 /// `postgres:upgrade TARGET --resume`: continues an interrupted upgrade from its last completed
@@ -202,6 +224,10 @@ pub fn resume(
     }
     let _locks = match take_locks(env, &journal.record.plan) {
         Ok(locks) => locks,
+        Err(err) => return (None, Err(err)),
+    };
+    let journal = match move_state(env, target, out, journal) {
+        Ok(journal) => journal,
         Err(err) => return (None, Err(err)),
     };
     journal.keep_room();

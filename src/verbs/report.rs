@@ -25,23 +25,15 @@ const FIELDS: [(&str, &str); 11] = [
     ("postgres-upgrade-dumps-size", "Postgres upgrade dumps size"),
 ];
 
-/// Every name (app or service) with a journal under the plugin's data folder.
+/// Every name (app or service) with a journal under the plugin's data folder, in either layout.
 fn targets(env: &Env) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(env.data_dir())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().join("journal.json").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    crate::state::layout::targets(&env.data_dir())
 }
 
 /// The fields of one target, as dokku's reports name them; empty for a target with no upgrade
 /// recorded (it has none unfinished).
 pub fn fields(env: &Env, target: &str, journal: Option<&Journal>) -> Vec<(&'static str, String)> {
-    let dumps = crate::state::dumps::dumps_dir(&env.data_dir(), target);
+    let dumps = crate::state::dumps::found_dir(&env.data_dir(), target);
     let kept = crate::state::dumps::attempts(&dumps);
     let size: u64 = kept.iter().map(|(_, bytes)| bytes).sum();
     let mut values: [String; 11] = Default::default();
@@ -135,7 +127,7 @@ pub fn cleanup(env: &Env, runner: &dyn Runner, out: &Out, target: &str, keep: us
     {
         bail!("An upgrade of {target} is unfinished: run `{}` first", journal.next_command());
     }
-    let dir = crate::state::dumps::dumps_dir(&env.data_dir(), target);
+    let dir = crate::state::dumps::found_dir(&env.data_dir(), target);
     let before: u64 = crate::state::dumps::attempts(&dir).iter().map(|(_, b)| b).sum();
     let removed = crate::state::dumps::prune(&dir, keep);
     let after: u64 = crate::state::dumps::attempts(&dir).iter().map(|(_, b)| b).sum();

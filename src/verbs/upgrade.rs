@@ -49,7 +49,7 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
         return failed(err);
     }
     // An upgrade that died half-way is finished or taken back first (its journal says which).
-    let journal_path = journal::Journal::path_for(&env.data_dir(), &args.target);
+    let journal_path = journal::Journal::found_for(&env.data_dir(), &args.target);
     match journal::Journal::load(&journal_path) {
         Ok(Some(j)) if j.status() == Status::Running && recovery::still_running(&j) => {
             return failed(anyhow::anyhow!(
@@ -92,7 +92,7 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 return 0;
             }
             // dokku-postgres's upgrade restarts the service: never while another upgrade copies it.
-            let _locks = match lock::for_upgrade(&env.data_dir(), [], [service.as_str()]) {
+            let _locks = match lock::for_upgrade(env, [], [service.as_str()]) {
                 Ok(locks) => locks,
                 Err(err) => return failed(err),
             };
@@ -129,10 +129,21 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
             }
             // One upgrade at a time for every app and service involved; refused at once, never waits.
             let services = [plan.old.as_str(), plan.new.as_str()];
-            let _locks = match lock::for_upgrade(&env.data_dir(), plan.apps.iter().map(|a| a.name.as_str()), services) {
+            let _locks = match lock::for_upgrade(env, plan.apps.iter().map(|a| a.name.as_str()), services) {
                 Ok(locks) => locks,
                 Err(err) => return failed(err),
             };
+            // The last upgrade's journal and dumps, if an older version left them beside the
+            // plugin's own files, go to the target's own folder (state/layout.rs).
+            match crate::state::layout::migrate(&env.data_dir(), &args.target) {
+                Ok(moved) if !moved.is_empty() => out.verbose(&format!(
+                    "Moved the journal and dumps of {} to {}",
+                    args.target,
+                    crate::state::layout::folder(&env.data_dir(), &args.target).display()
+                )),
+                Ok(_) => {}
+                Err(err) => return failed(err),
+            }
             signals::install();
             out.info2(&format!(
                 "Upgrading {} from {} to {} ({})",
@@ -162,6 +173,42 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                     error::exit_code(&err)
                 }
             }
+        }
+    }
+}
+
+/// Flags of dokku-postgres's own `postgres:upgrade` that this plugin does not have: its
+/// dokku-datastore upgrade's (docs/dokku-datastore.md, "Reaching dokku-postgres's own upgrade").
+const DOKKU_POSTGRES_ONLY_FLAGS: [&str; 1] = ["--definition"];
+
+/// `dokku postgres:upgrade … --definition …` is dokku-postgres's call, not this plugin's: it goes
+/// to dokku-postgres's `subcommands/upgrade` with its arguments unchanged, and its exit code is
+/// the answer. Only a dokku-postgres that has the dokku-datastore binary knows such a flag; 1.48's
+/// own upgrade would skip it and upgrade in place, so there it is refused. None when the call is
+/// this plugin's.
+pub fn pass_through(argv: &[String], env: &Env) -> Option<i32> {
+    if argv.first().map(String::as_str) != Some("postgres:upgrade") {
+        return None;
+    }
+    let flag = argv[1..]
+        .iter()
+        .find_map(|a| DOKKU_POSTGRES_ONLY_FLAGS.iter().find(|f| a == *f || a.starts_with(&format!("{f}="))))?;
+    let out = Out::new(env.quiet, false);
+    let datastore = env.dokku_lib_root.join("data/postgres/dokku-datastore");
+    if !datastore.is_file() {
+        out.warn(&format!(
+            "{flag} is a flag of dokku-postgres's own upgrade from its dokku-datastore release on; the dokku-postgres here ({}) has none (its upgrade would ignore it and upgrade in place): nothing was done",
+            Host::plugin_version_at(&env.plugin_available_path, "postgres").unwrap_or_else(|| "unknown version".into())
+        ));
+        return Some(1);
+    }
+    out.info1(&format!("{flag} is dokku-postgres's own: handing postgres:upgrade to dokku-postgres unchanged"));
+    let script = env.plugin_enabled_path.join("postgres/subcommands/upgrade");
+    match std::process::Command::new(&script).args(argv).status() {
+        Ok(status) => Some(status.code().unwrap_or(1)),
+        Err(err) => {
+            out.warn(&format!("Unable to run {}: {err}", script.display()));
+            Some(1)
         }
     }
 }

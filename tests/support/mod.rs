@@ -50,6 +50,12 @@ impl Run {
 impl Sandbox {
     /// A fresh host named after the test; any leftover from an earlier run is removed first.
     pub fn up(name: &str) -> Sandbox {
+        Sandbox::up_with(name, &[])
+    }
+
+    /// A fresh host with `sandbox up` options: `--dokku-version X`, `--maintenance-version Y`
+    /// (tests/sandbox/versions).
+    pub fn up_with(name: &str, options: &[&str]) -> Sandbox {
         let dir = repo().join("target/sandboxes").join(name);
         if dir.exists() {
             let _ = Command::new(repo().join("tests/sandbox/sandbox")).arg("down").arg(&dir).status();
@@ -57,7 +63,9 @@ impl Sandbox {
         }
         std::fs::create_dir_all(&dir).expect("create sandbox dir");
         let sandbox = Sandbox { dir };
-        sandbox.sandbox(&["up"]).ok();
+        let mut up = vec!["up"];
+        up.extend_from_slice(options);
+        sandbox.sandbox(&up).ok();
         sandbox
     }
 
