@@ -25,7 +25,7 @@ fn a_push_inside_the_window_is_refused_and_deploys_work_after_it() {
 
     // A `git push` just before the apps stop (step 6), while the deploys are locked.
     let push = sb.dir.join("push-now");
-    let log = sb.dir.join("push.log");
+    let log = support::dokku_file(&sb.dir.join("push.log"));
     std::fs::write(
         &push,
         format!(

@@ -403,26 +403,31 @@ fn an_18_image_refuses_a_17_cluster_and_an_unused_data_mount() {
 }
 
 #[test]
-fn password_is_required_over_tcp() {
+fn localhost_is_trusted_inside_and_other_containers_need_the_password() {
     let d = Dock::new("password");
     d.docker(&["pull", "postgres:15"]).ok();
     d.service("pw", "postgres:15", "s3cret", &[]);
-    // `psql -h localhost` inside the container, with the env flags given (both docker forms).
-    let over_tcp = |env: &[&str]| {
-        let mut args = vec!["exec"];
+    // Inside the container, as in the image: the socket and localhost are trusted.
+    let inside = d.docker(&["exec", "dokku.postgres.pw", "psql", "-h", "localhost", "-U", "postgres", "-w", "-Atc", "select 1"]);
+    assert_eq!(inside.ok().trim(), "1");
+    assert_eq!(d.psql("dokku.postgres.pw", "select current_user").ok().trim(), "postgres");
+    // From another container, over a link, with the env flags given (both docker forms).
+    let linked = |env: &[&str]| {
+        let mut args = vec!["run", "--rm", "--link", "dokku.postgres.pw:db"];
         args.extend_from_slice(env);
-        args.extend(["dokku.postgres.pw", "psql", "-h", "localhost", "-U", "postgres", "-w", "-Atc", "select 1"]);
+        args.extend(["postgres:15", "psql", "-h", "db", "-U", "postgres", "-w", "-Atc", "select 1"]);
         d.docker(&args)
     };
-    let no_password = over_tcp(&[]);
+    let no_password = linked(&[]);
     assert_eq!(no_password.code, 2, "{no_password:?}");
     assert!(no_password.stderr.contains("password"), "{}", no_password.stderr);
-    let wrong = over_tcp(&["-e", "PGPASSWORD=nope"]);
+    let wrong = linked(&["-e", "PGPASSWORD=nope"]);
     assert_eq!(wrong.code, 2, "{wrong:?}");
     assert!(wrong.stderr.contains("password authentication failed"), "{}", wrong.stderr);
-    assert_eq!(over_tcp(&["--env=PGPASSWORD=s3cret"]).ok().trim(), "1");
-    // the local socket is trusted, as in the image
-    assert_eq!(d.psql("dokku.postgres.pw", "select current_user").ok().trim(), "postgres");
+    assert_eq!(linked(&["--env=PGPASSWORD=s3cret"]).ok().trim(), "1");
+    // The address other containers use is the container's own, never localhost.
+    let address = d.docker(&["sandbox-address", "dokku.postgres.pw"]).ok();
+    assert!(address.starts_with("127.1.") && !address.starts_with("127.0.0.1"), "{address}");
 }
 
 #[test]

@@ -495,6 +495,8 @@ fn docker_options_add_remove_clear_report() {
 /// Holds an exclusive flock on `path` (created if missing) until dropped, as a running deploy does.
 fn hold_flock(path: &Path) -> nix::fcntl::Flock<fs::File> {
     let file = fs::OpenOptions::new().write(true).create(true).truncate(false).open(path).unwrap();
+    // The dokku user's file, as a push or apps:lock makes it.
+    support::give_to_dokku(path);
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e).unwrap()
 }
 
