@@ -433,7 +433,8 @@ fn localhost_is_trusted_inside_and_other_containers_need_the_password() {
     d.docker(&["pull", "postgres:15"]).ok();
     d.service("pw", "postgres:15", "s3cret", &[]);
     // Inside the container, as in the image: the socket and localhost are trusted.
-    let inside = d.docker(&["exec", "dokku.postgres.pw", "psql", "-h", "localhost", "-U", "postgres", "-w", "-Atc", "select 1"]);
+    let inside =
+        d.docker(&["exec", "dokku.postgres.pw", "psql", "-h", "localhost", "-U", "postgres", "-w", "-Atc", "select 1"]);
     assert_eq!(inside.ok().trim(), "1");
     assert_eq!(d.psql("dokku.postgres.pw", "select current_user").ok().trim(), "postgres");
     // From another container, over a link, with the env flags given (both docker forms).
@@ -464,18 +465,37 @@ fn ambassadors_update_and_su_as_the_daemon_and_the_image_do_them() {
 
     // `su - postgres` as root is a login shell of the image's postgres user, whose tools reach
     // the container's own server; only root switches users without a password.
-    let made = d.docker(&["exec", "dokku.postgres.svc", "su", "-", "postgres", "-c", "createdb -E utf8 made && echo $HOME"]);
+    let made =
+        d.docker(&["exec", "dokku.postgres.svc", "su", "-", "postgres", "-c", "createdb -E utf8 made && echo $HOME"]);
     assert_eq!(made.ok(), "/var/lib/postgresql\n");
-    assert_eq!(d.psql("dokku.postgres.svc", "select count(*) from pg_database where datname = 'made'").ok().trim(), "1");
-    let refused = d.docker(&["exec", "-u", "postgres", "dokku.postgres.svc", "su", "-", "postgres", "-c", "true"]).code(1);
+    assert_eq!(
+        d.psql("dokku.postgres.svc", "select count(*) from pg_database where datname = 'made'").ok().trim(),
+        "1"
+    );
+    let refused =
+        d.docker(&["exec", "-u", "postgres", "dokku.postgres.svc", "su", "-", "postgres", "-c", "true"]).code(1);
     assert!(refused.stderr.contains("su: Authentication failure"), "{refused:?}");
 
     // An ambassador: linked to the service, publishing a host port that no other running
     // container may publish too (nothing listens there in the sandbox).
     let run = |name: &str, port: &str| {
         let publish = format!("{port}:5432");
-        let args = ["container", "run", "-d", "--link", "dokku.postgres.svc:postgres", "--name", name, "-p", &publish,
-            "--restart", "always", "--label", "dokku=ambassador", "dokku/ambassador:0.8.2"];
+        let args = [
+            "container",
+            "run",
+            "-d",
+            "--link",
+            "dokku.postgres.svc:postgres",
+            "--name",
+            name,
+            "-p",
+            &publish,
+            "--restart",
+            "always",
+            "--label",
+            "dokku=ambassador",
+            "dokku/ambassador:0.8.2",
+        ];
         d.docker(&args)
     };
     run("amb1", "127.0.0.1:4242").ok();

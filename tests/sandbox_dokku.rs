@@ -92,16 +92,23 @@ fn commands_run_as_the_unprivileged_dokku_user_with_what_sudoers_allows() {
     let sb = Sandbox::up("dokku-users");
     script(&enabled(&sb).join("who/subcommands/am-i"), WHO_PLUGIN);
     // Triggers of plugin:* run as root, as dokku's plugin:* commands do.
-    script(&enabled(&sb).join("who/whoami-trigger"), "#!/usr/bin/env bash
+    script(
+        &enabled(&sb).join("who/whoami-trigger"),
+        "#!/usr/bin/env bash
 id -un
-");
+",
+    );
     assert_eq!(sb.dokku(&["plugin:trigger", "whoami-trigger"]).ok(), "root\n");
 
     // The sandbox's /etc/cron.d and /etc/sudoers.d are those dokku's plugins see, root's.
     let cron = sb.dir.join("etc/cron.d");
     use std::os::unix::fs::MetadataExt;
     assert_eq!(fs::metadata(&cron).unwrap().uid(), 0);
-    fs::write(sb.dir.join("etc/sudoers.d/dokku-postgres"), "%dokku ALL=(ALL) NOPASSWD:/bin/rm -f /etc/cron.d/dokku-postgres-*\n").unwrap();
+    fs::write(
+        sb.dir.join("etc/sudoers.d/dokku-postgres"),
+        "%dokku ALL=(ALL) NOPASSWD:/bin/rm -f /etc/cron.d/dokku-postgres-*\n",
+    )
+    .unwrap();
     fs::write(cron.join("dokku-postgres-nothing"), "").unwrap();
 
     let run = sb.dokku(&["who:am-i"]).code(0);
@@ -128,7 +135,11 @@ id -un
         .args(["ps"])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&nobody.stderr).contains("permission denied while trying to connect to the Docker daemon socket"), "{nobody:?}");
+    assert!(
+        String::from_utf8_lossy(&nobody.stderr)
+            .contains("permission denied while trying to connect to the Docker daemon socket"),
+        "{nobody:?}"
+    );
 }
 
 /// A bash plugin using the functions dokku offers bash plugins, as dokku-postgres does.
