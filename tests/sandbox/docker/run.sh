@@ -14,18 +14,11 @@ cmd_run() {
   flavour="$(jq -r .Flavour "$img")"
   local cmd=("${C_REST[@]:1}")
 
-  if is_postgres_flavour "$flavour" && { ((${#cmd[@]} == 0)) || [[ "${cmd[0]}" == postgres || "${cmd[0]}" == -* ]]; }; then
+  # A server, or an ambassador: a container that stays, created then started.
+  if { is_postgres_flavour "$flavour" && { ((${#cmd[@]} == 0)) || [[ "${cmd[0]}" == postgres || "${cmd[0]}" == -* ]]; }; } ||
+    [[ "$flavour" == ambassador ]]; then
     [[ -n "$C_DETACH" && -z "$C_RM" ]] ||
-      die "docker (sandbox): a postgres server runs only detached and kept: docker run -d (without --rm), or create + start" 125
-    create_container 125
-    with_lock "$CONTAINERS/$CREATED_ID/lock" start_container "$CREATED_ID" || exit 125
-    printf '%s\n' "$CREATED_ID"
-    return 0
-  fi
-
-  if [[ "$flavour" == ambassador ]]; then
-    [[ -n "$C_DETACH" && -z "$C_RM" ]] ||
-      die "docker (sandbox): an ambassador runs only detached and kept: docker run -d (without --rm)" 125
+      die "docker (sandbox): a $flavour container runs only detached and kept: docker run -d (without --rm), or create + start" 125
     create_container 125
     with_lock "$CONTAINERS/$CREATED_ID/lock" start_container "$CREATED_ID" || exit 125
     printf '%s\n' "$CREATED_ID"
