@@ -207,10 +207,11 @@ process_env() { # CONFIG_FILE FLAVOUR [SOCKDIR PORT]
 }
 
 # The bind mounts of a container under the image's /var/lib/postgresql, as SRC:DST with SRC on
-# the host (named volumes under $STATE/volumes), one per line.
+# the host (named volumes under $STATE/volumes), one per line, shortest DST first.
 image_binds() { # CONFIG_FILE
   jq -r --arg vols "$STATE/volumes" '
-    .HostConfig.Binds[]? | split(":") | select(length >= 2)
+    [.HostConfig.Binds[]? | split(":") | select(length >= 2)
     | select(.[1] | rtrimstr("/") | . == "/var/lib/postgresql" or startswith("/var/lib/postgresql/"))
-    | (if .[0] | startswith("/") then .[0] else $vols + "/" + .[0] end) + ":" + (.[1] | rtrimstr("/"))' "$1"
+    | {src: (if .[0] | startswith("/") then .[0] else $vols + "/" + .[0] end), dst: (.[1] | rtrimstr("/"))}]
+    | sort_by(.dst | length)[] | .src + ":" + .dst' "$1"
 }

@@ -55,8 +55,9 @@ run_in_image() { # CONFIG INTERACTIVE USER WORKDIR ENV... -- CMD...
   while (($#)) && [[ "$1" != -- ]]; do envs+=("$1"); shift; done
   shift
   translate_args "$config" "$@"
-  path="$(printf '%s\n' "${envs[@]}" | grep '^PATH=' | tail -n1)"
-  path="${path#PATH=}"
+  local e
+  path=""
+  for e in "${envs[@]}"; do [[ "$e" != PATH=* ]] || path="${e#PATH=}"; done
   if [[ "${XARGS[0]}" != */* ]] && ! PATH="$path" command -v "${XARGS[0]}" >/dev/null 2>&1; then
     die "OCI runtime exec failed: exec failed: unable to start container process: exec: \"${XARGS[0]}\": executable file not found in \$PATH: unknown" 126
   fi
