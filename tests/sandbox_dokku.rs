@@ -140,6 +140,8 @@ id -un
             .contains("permission denied while trying to connect to the Docker daemon socket"),
         "{nobody:?}"
     );
+
+    bash_plugins_find_dokkus_functions(&sb);
 }
 
 /// A bash plugin using the functions dokku offers bash plugins, as dokku-postgres does.
@@ -170,11 +172,10 @@ DOKKU_FORCE_TTY=true has_tty && echo "forced tty"
 has_tty || echo "no tty"
 "#;
 
-#[test]
-fn bash_plugins_find_dokkus_functions() {
-    let sb = Sandbox::up("dokku-functions");
+/// In the sandbox of `commands_run_as_the_unprivileged_dokku_user_with_what_sudoers_allows`.
+fn bash_plugins_find_dokkus_functions(sb: &Sandbox) {
     sb.dokku(&["apps:create", "app"]).ok();
-    script(&enabled(&sb).join("fnp/subcommands/use"), FUNCTIONS_PLUGIN);
+    script(&enabled(sb).join("fnp/subcommands/use"), FUNCTIONS_PLUGIN);
     let out = sb.dokku(&["fnp:use"]).ok();
     assert_eq!(
         out,
