@@ -19,8 +19,10 @@ impl Tmpfs {
     /// Fails the test, never skips it, when the mount cannot be made.
     fn mount(path: &Path, size: &str) -> Tmpfs {
         std::fs::create_dir_all(path).unwrap();
+        // The dokku user's, as the folder it is mounted on is.
+        let (uid, gid) = support::dokku_user();
         let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"])
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755,uid={uid},gid={gid}"), "tmpfs"])
             .arg(path)
             .output()
             .expect("run mount");

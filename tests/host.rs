@@ -40,7 +40,7 @@ fn a_push_inside_the_window(name: &str, versions: &[&str], lock: &str) {
     sb.dokku(&["config:unset", "--no-restart", "reports", "REPORTING_URL"]).ok();
 
     let push = sb.dir.join("push-now");
-    let log = sb.dir.join("push.log");
+    let log = support::dokku_file(&sb.dir.join("push.log"));
     std::fs::write(
         &push,
         format!(

@@ -137,6 +137,9 @@ fn a_second_upgrade_is_refused_at_once_and_names_the_running_one() {
     let lock = sb.lib_root().join("data/postgres-upgrade/locks/app-memo.lock");
     std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
     std::fs::write(&lock, "pid 4242, started 2026-11-25T00:00:00Z\n").unwrap();
+    // As the running upgrade (the dokku user) left them.
+    support::give_to_dokku(lock.parent().unwrap());
+    support::give_to_dokku(&lock);
     // Another process holds the flock, as a running upgrade would.
     let mut holder = std::process::Command::new("flock").arg("-n").arg(&lock).arg("sleep").arg("600").spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));

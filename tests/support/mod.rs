@@ -136,10 +136,11 @@ impl Sandbox {
         self.dokku(&["postgres:link", service, app, "--no-restart"]).ok();
     }
 
-    /// One value from a service's database: `psql -Atc SQL` through `postgres:enter`.
+    /// One value from a service's database: `psql -Atc SQL` through `postgres:enter` (`--quiet`:
+    /// dokku-postgres prints a banner on stdout before the command's output otherwise).
     pub fn sql(&self, service: &str, sql: &str) -> String {
         let db = std::fs::read_to_string(self.service_dir(service).join("DATABASE_NAME")).expect("DATABASE_NAME");
-        self.dokku(&["postgres:enter", service, "psql", "-U", "postgres", "-d", db.trim(), "-Atc", sql])
+        self.dokku(&["--quiet", "postgres:enter", service, "psql", "-U", "postgres", "-d", db.trim(), "-Atc", sql])
             .ok()
             .trim()
             .to_string()
@@ -164,6 +165,32 @@ impl Sandbox {
             .unwrap_or_default();
         names.sort();
         names
+    }
+
+    /// The ambassador container of an exposed service (docs/expose.md) as "STATUS\nPORTS\n",
+    /// PORTS its host ports as the PORT file gives them (`4242` or `127.0.0.1:4242`); None
+    /// when there is no such container.
+    pub fn ambassador(&self, service: &str) -> Option<String> {
+        let run = self.docker(&["container", "inspect", &format!("dokku.postgres.{service}.ambassador")]);
+        if run.code != 0 {
+            return None;
+        }
+        let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("inspect json");
+        let status = json[0]["State"]["Status"].as_str().unwrap_or_default().to_string();
+        let ports: Vec<String> = json[0]["HostConfig"]["PortBindings"]
+            .as_object()
+            .map(|bindings| {
+                bindings
+                    .values()
+                    .flat_map(|b| b.as_array().cloned().unwrap_or_default())
+                    .map(|b| match b["HostIp"].as_str().unwrap_or_default() {
+                        "" => b["HostPort"].as_str().unwrap_or_default().to_string(),
+                        ip => format!("{ip}:{}", b["HostPort"].as_str().unwrap_or_default()),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(format!("{status}\n{}\n", ports.join(" ")))
     }
 
     pub fn lib_root(&self) -> PathBuf {
@@ -196,6 +223,27 @@ impl Drop for Sandbox {
         let _ = Command::new(repo().join("tests/sandbox/sandbox")).arg("down").arg(&self.dir).status();
         discard(&self.dir);
     }
+}
+
+/// The dokku user's ids: the sandbox runs every dokku command but plugin:* as that user
+/// (tests/sandbox/README.md), and `sandbox up` makes it.
+pub fn dokku_user() -> (nix::unistd::Uid, nix::unistd::Gid) {
+    let user = nix::unistd::User::from_name("dokku").expect("read the user database").expect("the dokku user exists");
+    (user.uid, user.gid)
+}
+
+/// Gives `path` to the dokku user, as a file or folder that dokku (or the plugin, or an app)
+/// made would be: a test that stands in for one of them must not leave root's files behind.
+pub fn give_to_dokku(path: &Path) {
+    let (uid, gid) = dokku_user();
+    nix::unistd::chown(path, Some(uid), Some(gid)).unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+}
+
+/// An empty file at `path` that the dokku user may write (a log a hook of the upgrade appends to).
+pub fn dokku_file(path: &Path) -> PathBuf {
+    std::fs::write(path, "").unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    give_to_dokku(path);
+    path.to_path_buf()
 }
 
 /// Removes a stopped sandbox's files: each holds two or more PostgreSQL data directories

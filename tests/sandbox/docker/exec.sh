@@ -55,8 +55,9 @@ run_in_image() { # CONFIG INTERACTIVE USER WORKDIR ENV... -- CMD...
   while (($#)) && [[ "$1" != -- ]]; do envs+=("$1"); shift; done
   shift
   translate_args "$config" "$@"
-  path="$(printf '%s\n' "${envs[@]}" | grep '^PATH=' | tail -n1)"
-  path="${path#PATH=}"
+  local e
+  path=""
+  for e in "${envs[@]}"; do [[ "$e" != PATH=* ]] || path="${e#PATH=}"; done
   if [[ "${XARGS[0]}" != */* ]] && ! PATH="$path" command -v "${XARGS[0]}" >/dev/null 2>&1; then
     die "OCI runtime exec failed: exec failed: unable to start container process: exec: \"${XARGS[0]}\": executable file not found in \$PATH: unknown" 126
   fi
@@ -65,17 +66,27 @@ run_in_image() { # CONFIG INTERACTIVE USER WORKDIR ENV... -- CMD...
     h="$(host_path "$config" "$workdir")"
     workdir="${h:-$workdir}"
   fi
-  local runas=()
+  local runas=() fs=() bind
   if [[ -n "$user" && -n "$IS_ROOT" && "$user" != root && "$user" != 0 ]]; then
     runas=(setpriv "--reuid=${user%%:*}" "--regid=${user%%:*}" --init-groups --)
+  fi
+  # A postgres image's processes see its /var/lib/postgresql with the container's mounts there.
+  if [[ -n "$IS_ROOT" && "$path" == *"$DOCKER_HERE/image-bin"* ]]; then
+    fs=(unshare --mount --propagation private "$DOCKER_HERE/rootfs")
+    while IFS= read -r bind; do
+      [[ -n "$bind" ]] || continue
+      [[ "$bind" == /* && ! -e "${bind%%:*}" ]] && mkdir -p "${bind%%:*}"
+      fs+=("$bind")
+    done < <(image_binds "$config")
+    fs+=(--)
   fi
   local rc=0
   (
     cd "${workdir:-/}" 2>/dev/null || cd / || exit 1
     if [[ -n "$interactive" ]]; then
-      exec ${runas[@]+"${runas[@]}"} env -i "${envs[@]}" "${XARGS[@]}"
+      exec ${fs[@]+"${fs[@]}"} ${runas[@]+"${runas[@]}"} env -i "${envs[@]}" "${XARGS[@]}"
     else
-      exec ${runas[@]+"${runas[@]}"} env -i "${envs[@]}" "${XARGS[@]}" </dev/null
+      exec ${fs[@]+"${fs[@]}"} ${runas[@]+"${runas[@]}"} env -i "${envs[@]}" "${XARGS[@]}" </dev/null
     fi
   ) || rc=$?
   exit "$rc"
@@ -110,6 +121,15 @@ cmd_logs() { # [-f] [--tail N] CONTAINER
 }
 
 # ---------------------------------------------------------------- sandbox-only verbs -----------
+
+# HOST:PORT, where other containers reach the server (with a password: only the container's
+# own localhost is trusted).
+cmd_sandbox_address() { # CONTAINER
+  local port
+  (($# == 1)) || die "usage: docker sandbox-address CONTAINER" 1
+  port="$(cmd_sandbox_port "$1")"
+  printf '%s:%s\n' "$(container_host "$port")" "$port"
+}
 
 cmd_sandbox_port() { # CONTAINER
   (($# == 1)) || die "usage: docker sandbox-port CONTAINER" 1

@@ -44,6 +44,13 @@ allocate_port_locked() { # CDIR
   die "docker (sandbox): no free TCP port in $PORT_MIN-$PORT_MAX" 1
 }
 
+# The address of the container whose server listens on PORT: a loopback address of its own
+# (127.1.x.y, unique as the port is), so that connections from other containers are told
+# apart from the container's own localhost.
+container_host() { # PORT
+  printf '127.1.%d.%d\n' $(($1 / 256)) $(($1 % 256))
+}
+
 release_port() { # CDIR
   local cdir="$1" port
   [[ -f "$cdir/port" ]] || return 0

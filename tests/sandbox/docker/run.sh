@@ -14,9 +14,11 @@ cmd_run() {
   flavour="$(jq -r .Flavour "$img")"
   local cmd=("${C_REST[@]:1}")
 
-  if is_postgres_flavour "$flavour" && { ((${#cmd[@]} == 0)) || [[ "${cmd[0]}" == postgres || "${cmd[0]}" == -* ]]; }; then
+  # A server, or an ambassador: a container that stays, created then started.
+  if { is_postgres_flavour "$flavour" && { ((${#cmd[@]} == 0)) || [[ "${cmd[0]}" == postgres || "${cmd[0]}" == -* ]]; }; } ||
+    [[ "$flavour" == ambassador ]]; then
     [[ -n "$C_DETACH" && -z "$C_RM" ]] ||
-      die "docker (sandbox): a postgres server runs only detached and kept: docker run -d (without --rm), or create + start" 125
+      die "docker (sandbox): a $flavour container runs only detached and kept: docker run -d (without --rm), or create + start" 125
     create_container 125
     with_lock "$CONTAINERS/$CREATED_ID/lock" start_container "$CREATED_ID" || exit 125
     printf '%s\n' "$CREATED_ID"
@@ -50,9 +52,9 @@ oneshot_config() { # IMAGE_FILE
        HostConfig: {Binds: $binds}}' "$1"
 }
 
-# --link NAME:ALIAS -> LINK_ALIAS[] / LINK_PORT[] (the linked server's 127.0.0.1 port)
+# --link NAME:ALIAS -> LINK_ALIAS[] / LINK_HOST[] / LINK_PORT[] (the linked server's address)
 resolve_links() {
-  LINK_ALIAS=() LINK_PORT=()
+  LINK_ALIAS=() LINK_HOST=() LINK_PORT=()
   local link name alias id
   for link in ${C_LINKS[@]+"${C_LINKS[@]}"}; do
     name="${link%%:*}"
@@ -68,20 +70,21 @@ resolve_links() {
     fi
     LINK_ALIAS+=("$alias")
     LINK_PORT+=("$(cat "$CONTAINERS/$id/port" 2>/dev/null || echo 5432)")
+    LINK_HOST+=("$(container_host "${LINK_PORT[-1]}")")
   done
 }
 
-# Rewrite host names of linked containers: ALIAS -> 127.0.0.1, ALIAS:5432 -> 127.0.0.1:PORT.
+# Rewrite host names of linked containers: ALIAS -> HOST, ALIAS:5432 -> HOST:PORT.
 # Sets REWRITTEN; sets LINK_HIT to the port when the whole string is an alias.
 link_rewrite() { # STRING
   local s="$1" i
   for i in "${!LINK_ALIAS[@]}"; do
     if [[ "$s" == "${LINK_ALIAS[$i]}" ]]; then
       LINK_HIT="${LINK_PORT[$i]}"
-      s="127.0.0.1"
+      s="${LINK_HOST[$i]}"
     fi
-    s="${s//"${LINK_ALIAS[$i]}:5432"/127.0.0.1:${LINK_PORT[$i]}}"
-    s="${s//@"${LINK_ALIAS[$i]}"\//@127.0.0.1:${LINK_PORT[$i]}/}"
+    s="${s//"${LINK_ALIAS[$i]}:5432"/${LINK_HOST[$i]}:${LINK_PORT[$i]}}"
+    s="${s//@"${LINK_ALIAS[$i]}"\//@${LINK_HOST[$i]}:${LINK_PORT[$i]}/}"
   done
   REWRITTEN="$s"
 }
@@ -167,7 +170,7 @@ run_wait() {
     host="${p%:*}"
     port="${p##*:}"
     for i in "${!LINK_ALIAS[@]}"; do
-      [[ "${LINK_ALIAS[$i]}" == "$host" ]] && { host=127.0.0.1; port="${LINK_PORT[$i]}"; }
+      [[ "${LINK_ALIAS[$i]}" == "$host" ]] && { host="${LINK_HOST[$i]}"; port="${LINK_PORT[$i]}"; }
     done
     while ! timeout 1 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" 2>/dev/null; do
       ((SECONDS < deadline)) || die "wait: timeout waiting for $p" 1
