@@ -104,9 +104,12 @@ impl Survey {
             return None;
         }
         let percent = (SAMPLE_BYTES / *bytes as f64 * 100.0).min(100.0);
+        // The digest the fingerprints and the verifier take (keyed md5; any key costs the same,
+        // so this timing one is a constant).
         let sql = format!(
-            "SELECT sum(pg_catalog.hashtextextended(t::text, 0)), pg_catalog.sum(pg_catalog.pg_column_size(t.*)) \
-             FROM {table} t TABLESAMPLE SYSTEM ({percent:.4})"
+            "SELECT sum(('x' || pg_catalog.md5('{}' || t::text))::bit(64)::int8), \
+             pg_catalog.sum(pg_catalog.pg_column_size(t.*)) FROM {table} t TABLESAMPLE SYSTEM ({percent:.4})",
+            "0".repeat(32)
         );
         // Timed by the server's clock around the query: a `docker exec` and psql's start cost
         // about 0.3 s, which scaled from 32 MB to a GB would count as about 9 s of fingerprint.
@@ -143,7 +146,7 @@ impl Survey {
     pub fn whole_copy_reason(&self, full_copy_asked: bool, old_major: Option<u32>) -> Option<String> {
         if full_copy_asked {
             Some("--full-copy was given".into())
-        } else if !crate::facts::verify::content_comparable(old_major) {
+        } else if !crate::facts::fingerprint::catch_up_compares(old_major) {
             Some("the old server is older than PostgreSQL 12, whose rows print differently".into())
         } else if self.large_objects > 0 {
             Some(format!("{} large object(s) are in use: they are copied whole", self.large_objects))
