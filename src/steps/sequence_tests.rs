@@ -301,6 +301,25 @@ fn a_verification_mismatch_switches_nothing() {
 }
 
 #[test]
+fn a_hold_lost_during_verification_switches_nothing() {
+    // The holding session's locks are gone (its backend was ended): what verification read may
+    // be outdated already.
+    let runner = healthy().on_with("docker container exec dokku.postgres.db psql", |cmd| {
+        let sql = cmd.args.join(" ");
+        Output::ok(&if sql.contains("mode = 'ShareLock' AND granted") {
+            "0|0\n".into()
+        } else {
+            answer_sql(cmd, "0|0|3|77")
+        })
+    });
+    let (report, result) = run(&runner, "lost-hold");
+    let err = format!("{:#}", result.unwrap_err());
+    assert!(err.contains("the hold on db was lost during verification"), "{err}");
+    assert!(!mutations(&runner).iter().any(|c| c.contains("postgres:link db2")));
+    assert_eq!(report["status"], "rolled-back");
+}
+
+#[test]
 fn an_app_that_does_not_start_is_switched_back_to_the_old_service() {
     let runner = healthy().on("dokku ps:start memo", Output::fail(1, "No such container"));
     let (_, result) = run(&runner, "start");

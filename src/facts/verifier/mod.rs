@@ -58,6 +58,11 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// Every row of `schema.table`.
+    pub fn all(schema: &str, table: &str) -> Selection {
+        Selection { schema: schema.into(), table: table.into(), which: Which::All }
+    }
+
     /// The rows of `schema.table` whose primary key is one of `keys` (each the key's values
     /// as text, in the key's column order).
     pub fn keys(schema: &str, table: &str, keys: Vec<Vec<String>>) -> Selection {
