@@ -62,7 +62,7 @@ const SCHEMAS: &str = "SELECT pg_catalog.json_build_array('schema', n.nspname, p
     FROM pg_catalog.pg_namespace n WHERE FILTER;";
 
 /// Every user-made object of the catalogs below, by `pg_identify_object` (its type and a name
-/// that holds on any server), with its owner, ACL and comment, and the enabled state of
+/// that holds on any server: `pg_catalog.` left out, which only some versions print), with its owner, ACL and comment, and the enabled state of
 /// triggers and rules. Left out: what a server makes by itself (the NOT NULL constraints 18
 /// keeps in pg_constraint, the copies of a partitioned table's triggers and constraints on its
 /// partitions, internal triggers, array types, a table's row type, and whatever is an internal
@@ -118,7 +118,7 @@ o(classid, objid, owner, acl, parent, extra) AS (
     coalesce(x.lanacl, pg_catalog.acldefault('l', x.lanowner)), NULL, NULL FROM pg_catalog.pg_language x
   UNION ALL SELECT 'pg_catalog.pg_am'::pg_catalog.regclass, x.oid, NULL, NULL, NULL, NULL FROM pg_catalog.pg_am x
   UNION ALL SELECT 'pg_catalog.pg_default_acl'::pg_catalog.regclass, x.oid, NULL, x.defaclacl, NULL, NULL FROM pg_catalog.pg_default_acl x)
-SELECT pg_catalog.json_build_array('object', i.type || ' ' || coalesce(i.identity, o.objid::text),
+SELECT pg_catalog.json_build_array('object', i.type || ' ' || pg_catalog.replace(coalesce(i.identity, o.objid::text), 'pg_catalog.', ''),
   pg_catalog.jsonb_build_object('owner', pg_catalog.pg_get_userbyid(o.owner), 'acl', o.acl, 'comment', d.description)
   || coalesce(o.extra, '{}'))
 FROM o CROSS JOIN LATERAL pg_catalog.pg_identify_object(o.classid, o.objid, 0) i
@@ -130,7 +130,8 @@ AND NOT EXISTS (SELECT 1 FROM part p WHERE p.classid = o.classid AND p.objid = o
 
 /// The system's own objects (initdb's) whose privileges a user changed: their ACL where it is
 /// not what initdb gave them (`pg_init_privs`; no entry there is no ACL). pg_dump carries these
-/// grants; a table's column is named `table.column`.
+/// grants; a table's column is named `table.column`. Not `information_schema`'s: initdb grants
+/// on its views without recording it there, and pg_dump leaves the schema out.
 const SYSTEM_ACLS: &str = "WITH s(classid, objid, subid, acl) AS (\
       SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid, 0, c.relacl FROM pg_catalog.pg_class c \
       WHERE c.oid < 16384 AND c.relacl IS NOT NULL \
@@ -142,11 +143,12 @@ const SYSTEM_ACLS: &str = "WITH s(classid, objid, subid, acl) AS (\
       WHERE t.oid < 16384 AND t.typacl IS NOT NULL \
     UNION ALL SELECT 'pg_catalog.pg_language'::pg_catalog.regclass, l.oid, 0, l.lanacl FROM pg_catalog.pg_language l \
       WHERE l.oid < 16384 AND l.lanacl IS NOT NULL) \
-    SELECT pg_catalog.json_build_array('system object', i.type || ' ' || coalesce(i.identity, s.objid::text), \
+    SELECT pg_catalog.json_build_array('system object', \
+      i.type || ' ' || pg_catalog.replace(coalesce(i.identity, s.objid::text), 'pg_catalog.', ''), \
       pg_catalog.jsonb_build_object('acl', s.acl)) \
     FROM s LEFT JOIN pg_catalog.pg_init_privs p ON p.classoid = s.classid AND p.objoid = s.objid AND p.objsubid = s.subid \
     CROSS JOIN LATERAL pg_catalog.pg_identify_object(s.classid, s.objid, s.subid) i \
-    WHERE p.initprivs IS DISTINCT FROM s.acl;";
+    WHERE p.initprivs IS DISTINCT FROM s.acl AND i.schema IS DISTINCT FROM 'information_schema';";
 
 /// Every column of a user-made relation or composite type: by name (a restore may put an
 /// inheritance child's columns in another order), with what pg_dump prints apart from its
@@ -160,16 +162,21 @@ const COLUMNS: &str = "SELECT pg_catalog.json_build_array('column', pg_catalog.f
     WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'c') AND c.oid >= 16384 AND FILTER;";
 
 /// Extensions with their version, schema and owner, the version this server installs by
-/// default, and every object each one owns.
+/// default, and every object each one owns. Named as every version names them: without the
+/// `pg_catalog.` some versions print before a built-in type (a cast to `json`), and without
+/// array types, which 17 and later record as members of their element type's extension.
 const EXTENSIONS: &str = "SELECT pg_catalog.json_build_array('extension', e.extname, pg_catalog.jsonb_build_object(\
     'version', e.extversion, 'schema', n.nspname, 'owner', pg_catalog.pg_get_userbyid(e.extowner), \
     'default', (SELECT a.default_version FROM pg_catalog.pg_available_extensions a WHERE a.name = e.extname))) \
     FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace;
-SELECT pg_catalog.json_build_array('extension member', e.extname || ': ' || i.type || ' ' || coalesce(i.identity, ''), \
+SELECT pg_catalog.json_build_array('extension member', \
+    e.extname || ': ' || i.type || ' ' || pg_catalog.replace(coalesce(i.identity, ''), 'pg_catalog.', ''), \
     pg_catalog.jsonb_build_object('extension', e.extname)) \
     FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid \
     CROSS JOIN LATERAL pg_catalog.pg_identify_object(d.classid, d.objid, 0) i \
-    WHERE d.deptype = 'e' AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass;";
+    WHERE d.deptype = 'e' AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass \
+    AND NOT (d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass \
+      AND EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.typarray = d.objid));";
 
 /// This database's subscriptions: every column this server has (compare.rs compares those
 /// both have), the connection string as a keyed digest (it may hold a password).

@@ -50,12 +50,7 @@ impl Type {
             base: text("base"),
             element: text("element"),
             subtype: text("subtype"),
-            fields: value["fields"]
-                .as_array()
-                .map(|a| {
-                    a.iter().filter_map(|f| Some((f[0].as_str()?.to_string(), f[1].as_str()?.to_string()))).collect()
-                })
-                .unwrap_or_default(),
+            fields: super::pairs(&value["fields"]),
         }
     }
 

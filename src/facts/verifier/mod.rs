@@ -221,6 +221,12 @@ fn facts(lines: Vec<Value>, service: &str) -> Result<Facts> {
     Ok(facts)
 }
 
+/// `[[a, b], …]` of strings as pairs (columns and their types, a composite's fields).
+fn pairs(value: &Value) -> Vec<(String, String)> {
+    let pair = |p: &Value| Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string()));
+    value.as_array().map(|a| a.iter().filter_map(pair).collect()).unwrap_or_default()
+}
+
 fn version(facts: &Facts) -> u32 {
     facts.get(&("server".into(), String::new())).and_then(|v| v["version"].as_u64()).unwrap_or(0) as u32
 }

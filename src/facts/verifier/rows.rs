@@ -32,13 +32,6 @@ pub struct Relation {
 impl Relation {
     pub fn from_json(value: &Value) -> Relation {
         let text = |k: &str| value[k].as_str().map(String::from);
-        let pairs = |v: &Value| -> Vec<(String, String)> {
-            v.as_array()
-                .map(|a| {
-                    a.iter().filter_map(|p| Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string()))).collect()
-                })
-                .unwrap_or_default()
-        };
         Relation {
             schema: text("schema").unwrap_or_default(),
             name: text("name").unwrap_or_default(),
@@ -50,7 +43,7 @@ impl Relation {
                 .as_array()
                 .map(|a| a.iter().filter_map(|k| k.as_str().map(String::from)).collect())
                 .unwrap_or_default(),
-            columns: pairs(&value["columns"]),
+            columns: super::pairs(&value["columns"]),
         }
     }
 

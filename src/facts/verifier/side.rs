@@ -87,7 +87,9 @@ impl Side {
                 let said = session.stderr();
                 let said = key.map(|k| k.mask(&said)).unwrap_or(said);
                 let why = said.lines().find(|l| l.contains("ERROR:")).unwrap_or(said.trim());
-                bail!("Unable to read {service} for the verification: {why}");
+                bail!(
+                    "Unable to read {service} for the verification: {why}; fix what it says, then run the upgrade again"
+                );
             };
             if line == END {
                 return Ok(rows);
