@@ -171,13 +171,17 @@ pub fn compare(host: &Host, old: &mut Side, new: &mut Side, check: &Check) -> Re
 
     for (name, (part, digest)) in &old_rows {
         let Some((_, copied)) = new_rows.get(name) else { continue };
-        let said = if digest.rows != copied.rows {
+        let mut said = if digest.rows != copied.rows {
             format!("{} has {} rows in the copy, {} in the original", part.display(), copied.rows, digest.rows)
         } else if digest.digest != copied.digest {
             format!("{} has other rows in the copy (the same number: {})", part.display(), digest.rows)
         } else {
             continue;
         };
+        if part.relation.kind == "m" {
+            // A restore refreshes it from the copied rows: the original's was stale.
+            said.push_str(": it is refreshed from the copied rows, so the original's was stale; refresh it there, then run the upgrade again");
+        }
         if check.accepted.contains(&part.relation.display()) {
             found.notes.push(format!("{said}, as accepted"));
         } else {
