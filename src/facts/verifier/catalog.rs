@@ -62,12 +62,14 @@ const SCHEMAS: &str = "SELECT pg_catalog.json_build_array('schema', n.nspname, p
     FROM pg_catalog.pg_namespace n WHERE FILTER;";
 
 /// Every user-made object of the catalogs below, by `pg_identify_object` (its type and a name
-/// that holds on any server: `pg_catalog.` left out, which only some versions print), with its owner, ACL and comment, and the enabled state of
+/// that holds on any server: `pg_catalog.` left out, which only some versions print, and a
+/// transform `for T language L` as 17 names it, `for T on language L` before), with its owner, ACL and comment, and the enabled state of
 /// triggers and rules. Left out: what a server makes by itself (the NOT NULL constraints 18
 /// keeps in pg_constraint, the copies of a partitioned table's triggers and constraints on its
 /// partitions, internal triggers, array types, a table's row type, and whatever is an internal
 /// part of another object: 14 and later give a range type a multirange type with its own
-/// functions and casts), extension members, and the parts of a relation an extension owns.
+/// functions and casts; a shell operator, which another operator's commutator or negator makes
+/// and a dump never holds), extension members, and the parts of a relation an extension owns.
 const OBJECTS: &str = r#"WITH member AS (SELECT classid, objid FROM pg_catalog.pg_depend WHERE deptype = 'e'),
 part AS (SELECT classid, objid FROM pg_catalog.pg_depend WHERE deptype = 'i'),
 o(classid, objid, owner, acl, parent, extra) AS (
@@ -97,6 +99,7 @@ o(classid, objid, owner, acl, parent, extra) AS (
   FROM pg_catalog.pg_rewrite r WHERE r.rulename <> '_RETURN'
   UNION ALL SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass, p.oid, NULL, NULL, p.polrelid, NULL FROM pg_catalog.pg_policy p
   UNION ALL SELECT 'pg_catalog.pg_operator'::pg_catalog.regclass, x.oid, x.oprowner, NULL, NULL, NULL FROM pg_catalog.pg_operator x
+  WHERE x.oprcode <> 0
   UNION ALL SELECT 'pg_catalog.pg_opclass'::pg_catalog.regclass, x.oid, x.opcowner, NULL, NULL, NULL FROM pg_catalog.pg_opclass x
   UNION ALL SELECT 'pg_catalog.pg_opfamily'::pg_catalog.regclass, x.oid, x.opfowner, NULL, NULL, NULL FROM pg_catalog.pg_opfamily x
   UNION ALL SELECT 'pg_catalog.pg_collation'::pg_catalog.regclass, x.oid, x.collowner, NULL, NULL, NULL FROM pg_catalog.pg_collation x
@@ -118,7 +121,8 @@ o(classid, objid, owner, acl, parent, extra) AS (
     coalesce(x.lanacl, pg_catalog.acldefault('l', x.lanowner)), NULL, NULL FROM pg_catalog.pg_language x
   UNION ALL SELECT 'pg_catalog.pg_am'::pg_catalog.regclass, x.oid, NULL, NULL, NULL, NULL FROM pg_catalog.pg_am x
   UNION ALL SELECT 'pg_catalog.pg_default_acl'::pg_catalog.regclass, x.oid, NULL, x.defaclacl, NULL, NULL FROM pg_catalog.pg_default_acl x)
-SELECT pg_catalog.json_build_array('object', i.type || ' ' || pg_catalog.replace(coalesce(i.identity, o.objid::text), 'pg_catalog.', ''),
+SELECT pg_catalog.json_build_array('object', i.type || ' ' || pg_catalog.replace(pg_catalog.replace(
+    coalesce(i.identity, o.objid::text), 'pg_catalog.', ''), ' on language ', ' language '),
   pg_catalog.jsonb_build_object('owner', pg_catalog.pg_get_userbyid(o.owner), 'acl', o.acl, 'comment', d.description)
   || coalesce(o.extra, '{}'))
 FROM o CROSS JOIN LATERAL pg_catalog.pg_identify_object(o.classid, o.objid, 0) i
