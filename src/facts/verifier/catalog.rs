@@ -132,27 +132,31 @@ AND NOT EXISTS (SELECT 1 FROM member m WHERE m.classid = o.classid AND m.objid =
 AND NOT EXISTS (SELECT 1 FROM member m WHERE m.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND m.objid = o.parent)
 AND NOT EXISTS (SELECT 1 FROM part p WHERE p.classid = o.classid AND p.objid = o.objid);"#;
 
-/// The system's own objects (initdb's) whose privileges a user changed: their ACL where it is
-/// not what initdb gave them (`pg_init_privs`; no entry there is no ACL). pg_dump carries these
-/// grants; a table's column is named `table.column`. Not `information_schema`'s: initdb grants
-/// on its views without recording it there, and pg_dump leaves the schema out.
-const SYSTEM_ACLS: &str = "WITH s(classid, objid, subid, acl) AS (\
-      SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid, 0, c.relacl FROM pg_catalog.pg_class c \
-      WHERE c.oid < 16384 AND c.relacl IS NOT NULL \
-    UNION ALL SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, a.attrelid, a.attnum::int, a.attacl \
+/// The system's own objects (initdb's) whose privileges a user changed: their ACL where it does
+/// not grant what initdb's did (`pg_init_privs`, or with no entry there the default), as sets.
+/// pg_dump carries these grants; a table's column is named `table.column`. Not
+/// `information_schema`'s: initdb grants on its views without recording it, and pg_dump leaves
+/// the schema out.
+const SYSTEM_ACLS: &str = "WITH s(classid, objid, subid, acl, initial) AS (\
+      SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid, 0, c.relacl, \
+        pg_catalog.acldefault((CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END)::\"char\", c.relowner) \
+      FROM pg_catalog.pg_class c WHERE c.oid < 16384 AND c.relacl IS NOT NULL \
+    UNION ALL SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, a.attrelid, a.attnum::int, a.attacl, '{}' \
       FROM pg_catalog.pg_attribute a WHERE a.attrelid < 16384 AND a.attnum > 0 AND a.attacl IS NOT NULL \
-    UNION ALL SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid, 0, p.proacl FROM pg_catalog.pg_proc p \
-      WHERE p.oid < 16384 AND p.proacl IS NOT NULL \
-    UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid, 0, t.typacl FROM pg_catalog.pg_type t \
-      WHERE t.oid < 16384 AND t.typacl IS NOT NULL \
-    UNION ALL SELECT 'pg_catalog.pg_language'::pg_catalog.regclass, l.oid, 0, l.lanacl FROM pg_catalog.pg_language l \
-      WHERE l.oid < 16384 AND l.lanacl IS NOT NULL) \
+    UNION ALL SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid, 0, p.proacl, pg_catalog.acldefault('f', p.proowner) \
+      FROM pg_catalog.pg_proc p WHERE p.oid < 16384 AND p.proacl IS NOT NULL \
+    UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid, 0, t.typacl, pg_catalog.acldefault('T', t.typowner) \
+      FROM pg_catalog.pg_type t WHERE t.oid < 16384 AND t.typacl IS NOT NULL \
+    UNION ALL SELECT 'pg_catalog.pg_language'::pg_catalog.regclass, l.oid, 0, l.lanacl, pg_catalog.acldefault('l', l.lanowner) \
+      FROM pg_catalog.pg_language l WHERE l.oid < 16384 AND l.lanacl IS NOT NULL) \
     SELECT pg_catalog.json_build_array('system object', \
       i.type || ' ' || pg_catalog.replace(coalesce(i.identity, s.objid::text), 'pg_catalog.', ''), \
       pg_catalog.jsonb_build_object('acl', s.acl)) \
     FROM s LEFT JOIN pg_catalog.pg_init_privs p ON p.classoid = s.classid AND p.objoid = s.objid AND p.objsubid = s.subid \
     CROSS JOIN LATERAL pg_catalog.pg_identify_object(s.classid, s.objid, s.subid) i \
-    WHERE p.initprivs IS DISTINCT FROM s.acl AND i.schema IS DISTINCT FROM 'information_schema';";
+    WHERE i.schema IS DISTINCT FROM 'information_schema' \
+    AND (SELECT pg_catalog.array_agg(x ORDER BY x) FROM pg_catalog.unnest(s.acl::text[]) x) \
+      IS DISTINCT FROM (SELECT pg_catalog.array_agg(x ORDER BY x) FROM pg_catalog.unnest(coalesce(p.initprivs, s.initial)::text[]) x);";
 
 /// Every column of a user-made relation or composite type: by name (a restore may put an
 /// inheritance child's columns in another order), with what pg_dump prints apart from its
