@@ -1,14 +1,24 @@
 //! The catch-up copy, end to end against real servers: the data is copied while the app runs,
 //! and what changed after that first copy (rows, sequences, schema, large objects) still
-//! reaches the new service exactly.
+//! reaches the new service exactly; and the independent verifier (facts/verifier/) sees what
+//! the copy did not carry.
 
 mod support;
 
+use postgres_upgrade::facts::verifier::{self, Check, Selection, Side};
 use serde_json::Value;
 use support::Sandbox;
 
 /// The tables whose content must match: keyed, keyless, with a generated column, plus a view.
-const TABLES: [&str; 3] = ["notes", "lines", "totals"];
+const TABLES: [&str; 4] = ["notes", "lines", "totals", "ledger"];
+
+/// Late values for `ledger`'s four rows (`m1` to `m4`) that keep the sum of
+/// `hashtextextended(row::text, 0)`, the unkeyed digest the catch-up used before its key: found
+/// once, offline, by a four-list generalized birthday search over PostgreSQL's own hashes of
+/// `(k,v<i>)` for 2^23 values of i each. A fingerprint anyone can compute lets a writer make
+/// such a change in seconds; the catch-up would then not copy it.
+const LEDGER_COLLISION: &str = "UPDATE ledger SET memo = CASE id WHEN 1 THEN 'v2669988' WHEN 2 THEN 'v6179245' \
+     WHEN 3 THEN 'v301574' ELSE 'v2713220' END;";
 
 /// memo on a PostgreSQL 15 service with several kinds of table, its workload writing.
 fn setup(name: &str) -> Sandbox {
@@ -23,7 +33,10 @@ fn setup(name: &str) -> Sandbox {
          INSERT INTO totals (id, n) SELECT g, g FROM generate_series(1, 100) g; \
          CREATE MATERIALIZED VIEW note_count AS SELECT count(*) AS n FROM notes; \
          CREATE TABLE parent (id int); CREATE TABLE child (extra text) INHERITS (parent); \
-         ALTER TABLE parent ADD COLUMN late int; INSERT INTO child VALUES (1, 'x', 2), (3, 'y', 4);",
+         ALTER TABLE parent ADD COLUMN late int; INSERT INTO child VALUES (1, 'x', 2), (3, 'y', 4); \
+         CREATE TABLE ledger (id int PRIMARY KEY, memo text NOT NULL); \
+         INSERT INTO ledger VALUES (1, 'm1'), (2, 'm2'), (3, 'm3'), (4, 'm4'); \
+         REVOKE TEMPORARY ON DATABASE memo_db FROM PUBLIC;",
     );
     sb.sandbox(&["workload", "memo", "on"]).ok();
     sb.dokku(&["ps:start", "memo"]).ok();
@@ -31,22 +44,9 @@ fn setup(name: &str) -> Sandbox {
     sb
 }
 
-/// A program the upgrade runs just before step `step` (the test-only POSTGRES_UPGRADE_HOOK_AT):
-/// `sql` on the old service, as another writer would at that moment.
+/// `sql` on the old service just before step `step`, as another writer would at that moment.
 fn hook(sb: &Sandbox, step: u32, sql: &str) -> String {
-    hook_on(sb, "memo-db", step, sql)
-}
-
-fn hook_on(sb: &Sandbox, service: &str, step: u32, sql: &str) -> String {
-    let path = sb.dir.join("hook");
-    let script = format!(
-        "#!/usr/bin/env bash\nset -e\n'{}' exec -i dokku.postgres.{service} psql -q -v ON_ERROR_STOP=1 -U postgres -d {} >/dev/null <<'SQL'\n{sql}\nSQL\n",
-        sb.dir.join("bin/docker").display(),
-        service.replace('-', "_")
-    );
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    format!("{step}:{}", path.display())
+    sb.hook("memo-db", &step.to_string(), sql)
 }
 
 /// A table's rows in a comparable form.
@@ -88,18 +88,28 @@ fn upgrade(sb: &Sandbox, hook_at: &str, says: &str) -> (support::Run, Value) {
 fn rows_changed_after_the_first_copy_are_copied_again_and_nothing_else() {
     let sb = setup("catch-up-rows");
     // After the first copy, before the window: edits in two far apart key ranges, a delete, a
-    // new row, a keyless table change, a generated column's input, and a sequence moved on.
-    let sql = "UPDATE notes SET body = 'edited', score = 0.1 + 0.2 WHERE id IN (2, 4999); DELETE FROM notes WHERE id = 2500; \
-               INSERT INTO notes (body) VALUES ('late'); INSERT INTO lines VALUES ('late line'); \
-               UPDATE totals SET n = -1 WHERE id = 50; SELECT setval('notes_id_seq', 9000);";
-    let (run, report) = upgrade(&sb, &hook(&sb, 5, sql), "[4/14] Copying memo-db into memo-v17 while the apps run");
+    // new row, a keyless table change, a generated column's input, a sequence moved on, and
+    // four rows changed so that an unkeyed digest's sum stays the same.
+    let sql = format!(
+        "UPDATE notes SET body = 'edited', score = 0.1 + 0.2 WHERE id IN (2, 4999); DELETE FROM notes WHERE id = 2500; \
+         INSERT INTO notes (body) VALUES ('late'); INSERT INTO lines VALUES ('late line'); \
+         UPDATE totals SET n = -1 WHERE id = 50; SELECT setval('notes_id_seq', 9000); {LEDGER_COLLISION}"
+    );
+    let (run, report) = upgrade(&sb, &hook(&sb, 5, &sql), "[4/14] Copying memo-db into memo-v17 while the apps run");
     assert_same_data(&sb, "memo-v17");
     assert_eq!(sb.sql("memo-v17", "SELECT body FROM notes WHERE id = 4999"), "edited");
     assert_eq!(sb.sql("memo-v17", "SELECT twice FROM totals WHERE id = 50"), "-2");
+    assert_eq!(
+        sb.sql("memo-v17", "SELECT string_agg(memo, ' ' ORDER BY id) FROM ledger"),
+        "v2669988 v6179245 v301574 v2713220"
+    );
     // Only the changed ranges moved inside the window: notes (two ranges), lines (whole: no
-    // key), totals, and the workload's own table.
+    // key), totals, ledger, and the workload's own table.
     let moved = run.stderr.lines().find(|l| l.contains("changed since the first copy")).unwrap_or_default();
-    assert!(moved.contains("key range(s) of 4 table(s)"), "{moved}");
+    assert!(moved.contains("key range(s) of 5 table(s)"), "{moved}");
+    // The database's ACL came back with the same items in another order: no refusal.
+    let acl = sb.sql("memo-v17", "SELECT datacl FROM pg_database WHERE datname = current_database()");
+    assert!(acl.contains("=c/postgres") && !acl.contains("=Tc/postgres"), "{acl}");
     // The stream is kept beside the dump: together they are the database at the switch. Of
     // notes' 5000 rows it carries the three changed ranges of 1024 keys (ids 2, 2500 and
     // 4999 with the new row), not the table.
@@ -117,6 +127,75 @@ fn rows_changed_after_the_first_copy_are_copied_again_and_nothing_else() {
     );
     assert!(script.contains("late line") && !script.contains("\tnote 1500\t"), "{script}");
     assert_eq!(report["verification"]["content_compared"], true);
+
+    compares_at_a_snapshot_and_only_given_rows(&sb);
+    an_event_trigger_that_writes_in_the_new_database_is_seen(&sb);
+}
+
+/// The verifier's API for a comparison while the apps still write (docs/fidelity.md): the old
+/// database read at an exported snapshot sees that snapshot's rows, not a later write; only
+/// the given rows are compared.
+fn compares_at_a_snapshot_and_only_given_rows(sb: &Sandbox) {
+    use std::io::{BufRead, Write};
+    let env = sb.env();
+    let host = postgres_upgrade::host::Host::new(&env, &postgres_upgrade::host::runner::SystemRunner);
+    // A session that exports its snapshot and keeps it valid while it stays open.
+    let mut exporter = std::process::Command::new(sb.dir.join("bin/docker"))
+        .args(["exec", "-i", "dokku.postgres.memo-db", "psql", "-q", "-A", "-t", "-U", "postgres", "-d", "memo_db"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = exporter.stdin.take().unwrap();
+    input.write_all(b"BEGIN ISOLATION LEVEL REPEATABLE READ;\nSELECT pg_export_snapshot();\n").unwrap();
+    let mut snapshot = String::new();
+    std::io::BufReader::new(exporter.stdout.take().unwrap()).read_line(&mut snapshot).unwrap();
+    sb.sql("memo-db", "INSERT INTO notes (body) VALUES ('after the snapshot')");
+    let late = sb.sql("memo-db", "SELECT max(id) FROM notes");
+
+    let notes = || Check::rows(vec![Selection::all("public", "notes")]);
+    let found = |old: &mut Side, check: &Check| -> Vec<String> {
+        let outcome = verifier::compare(&host, old, &mut Side::now("memo-v17", "memo_v17"), check).unwrap();
+        outcome.differences.into_iter().filter(|d| d.starts_with("table public.notes")).collect()
+    };
+    let mut at_snapshot = Side::at_snapshot(&host, "memo-db", "memo_db", snapshot.trim()).unwrap();
+    assert_eq!(found(&mut at_snapshot, &notes()), Vec::<String>::new());
+    let now = found(&mut Side::now("memo-db", "memo_db"), &notes());
+    assert!(now.len() == 1 && now[0].contains("rows in the copy"), "{now:?}");
+    // Given keys: the late row differs, another does not.
+    let keys = |k: &str| Check::rows(vec![Selection::keys("public", "notes", vec![vec![k.to_string()]])]);
+    assert_eq!(found(&mut Side::now("memo-db", "memo_db"), &keys(&late)).len(), 1);
+    assert_eq!(found(&mut Side::now("memo-db", "memo_db"), &keys("7")), Vec::<String>::new());
+    drop(input);
+    let _ = exporter.wait();
+    sb.sql("memo-db", &format!("DELETE FROM notes WHERE id = {late}"));
+}
+
+/// An event trigger enabled ALWAYS fires in the new database too, where the catch-up's stream
+/// refreshes the materialized views under `session_replication_role = replica`. This one writes
+/// only in replica sessions (not during the first copy's restore): the row is in no table the
+/// stream copied, and no fingerprint the copy took; verification must see it. The app moves on
+/// from 17 to 18 for this: never exit 0 over the extra row.
+fn an_event_trigger_that_writes_in_the_new_database_is_seen(sb: &Sandbox) {
+    sb.sql(
+        "memo-v17",
+        "CREATE TABLE ddl_log (tag text); \
+         CREATE FUNCTION public.log_ddl() RETURNS event_trigger LANGUAGE plpgsql \
+           AS $$BEGIN IF pg_catalog.current_setting('session_replication_role') = 'replica' THEN \
+           INSERT INTO public.ddl_log (tag) VALUES (tg_tag); END IF; END$$; \
+         CREATE EVENT TRIGGER log_ddl ON ddl_command_end EXECUTE FUNCTION public.log_ddl(); \
+         ALTER EVENT TRIGGER log_ddl ENABLE ALWAYS;",
+    );
+    let args = ["postgres:upgrade", "memo", "-I", "18", "--new-service", "memo-v18", "--keep-old"];
+    let run = sb.dokku(&args);
+    let logged = |service: &str| sb.sql(service, "SELECT count(*) FROM ddl_log");
+    if run.code == 0 {
+        assert!(sb.differences("memo-v17", "memo-v18").is_empty(), "{}", run.stderr);
+        assert_eq!(logged("memo-v17"), logged("memo-v18"));
+    } else {
+        assert!(run.stderr.contains("table public.ddl_log has"), "{}", run.stderr);
+        assert!(sb.config("memo")["DATABASE_URL"].contains("@dokku-postgres-memo-v17:5432/"));
+    }
 }
 
 #[test]
@@ -154,7 +233,7 @@ fn a_row_added_to_an_extension_table_after_the_first_copy_is_not_lost() {
     sb.sandbox(&["rebuild-image", "postgis/postgis:15-3.3"]).ok();
     // PostGIS's own table: pg_dump carries the rows users add, the catch-up stream does not.
     let sql = "INSERT INTO spatial_ref_sys (srid, auth_name, auth_srid, proj4text) VALUES (990001, 'test', 990001, '+proj=longlat');";
-    let hook_at = hook_on(&sb, "geo-db", 5, sql);
+    let hook_at = sb.hook("geo-db", "5", sql);
     let args = ["postgres:upgrade", "geo", "-i", "postgis/postgis", "-I", "15-3.3", "--new-service", "geo-next"];
     let run = sb.dokku_env(&[("POSTGRES_UPGRADE_HOOK_AT", hook_at.as_str())], &args);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -177,7 +256,9 @@ fn a_trigger_that_fires_in_replica_sessions_puts_the_copy_inside_the_window() {
          CREATE TRIGGER log_note AFTER INSERT ON notes FOR EACH ROW EXECUTE FUNCTION log_note(); \
          ALTER TABLE notes ENABLE ALWAYS TRIGGER log_note;",
     );
-    let late = hook(&sb, 5, "INSERT INTO notes (body) VALUES ('late');");
+    // The materialized view refreshed too: a stale one differs in the copy (it is refreshed
+    // there), and verification would stop the upgrade.
+    let late = hook(&sb, 5, "INSERT INTO notes (body) VALUES ('late'); REFRESH MATERIALIZED VIEW note_count;");
     upgrade(&sb, &late, "Triggers or rules that fire in replica sessions are in use");
     assert_same_data(&sb, "memo-v17");
 }

@@ -6,14 +6,18 @@
 //! with the sequences and materialized views; the stream is kept as a SQL script beside the
 //! first dump, and the two together are the database as it was at the switch.
 //!
-//! Nothing here is trusted on its own: the verification step compares the fingerprints of the
-//! whole old and new databases afterwards (facts/verify.rs). When the schema changed since the first
+//! The fingerprints are keyed for the run (a key drawn when the copier is made, kept in memory
+//! only): a late write cannot be chosen so that its range looks unchanged and is never copied.
+//! Nothing here is trusted on its own: the verification step reads both whole databases
+//! afterwards with its own eyes (facts/verifier/), so what the stream did to the new database,
+//! and anything else that happened there, is seen. When the schema changed since the first
 //! copy (a migration run with `dokku run`), or large objects are in use, the window copies
 //! everything again instead.
 
-use crate::copy::{Copier, Endpoint, Job, ParallelDirectory, Prints, reset_database};
+use crate::copy::{Copier, Endpoint, Job, ParallelDirectory, reset_database};
 use crate::facts::fingerprint::{self, Catalog, Fingerprint, Parts, ident, literal};
 use crate::host::runner::Pipe;
+use crate::host::secret::Secret;
 use crate::host::{Host, container};
 use anyhow::{Context, Result, bail};
 use std::cell::RefCell;
@@ -31,13 +35,13 @@ pub struct CatchUp {
     full: ParallelDirectory,
     /// The first copy, as the window finds it.
     base: RefCell<Option<Base>>,
-    /// The fingerprints of both databases when the window's copy was done.
-    prints: RefCell<Option<Prints>>,
     /// The rollback artifact: the first dump and the catch-up script, or the window's dump.
     kept: RefCell<Option<Vec<PathBuf>>>,
 }
 
 struct Base {
+    /// This run's key for the fingerprints, drawn with the first copy.
+    key: Secret,
     catalog: Catalog,
     /// `pg_dump --schema-only` of the old database, taken around the first copy.
     schema: String,
@@ -50,7 +54,7 @@ struct Base {
 
 impl CatchUp {
     pub fn new(full: ParallelDirectory) -> CatchUp {
-        CatchUp { full, base: RefCell::new(None), prints: RefCell::new(None), kept: RefCell::new(None) }
+        CatchUp { full, base: RefCell::new(None), kept: RefCell::new(None) }
     }
 
     /// Everything again, inside the window: the fallback whenever the first copy cannot be
@@ -86,9 +90,10 @@ impl Copier for CatchUp {
             );
             return Ok(());
         }
+        let key = Secret::draw()?;
         // Taken before the dump: any change after it shows in the window.
         let owned = first.extension_catalog(|_| true);
-        let owned_print = fingerprint_owned(host, from, &owned)?;
+        let owned_print = fingerprint_owned(host, from, &owned, &key)?;
         let before = schema(host, from)?;
         self.full.dump_and_restore(host, job.out, from, to, job.dump)?;
         let schema = schema(host, from)?;
@@ -105,10 +110,10 @@ impl Copier for CatchUp {
         let mut catalog = Catalog::read(host, from.service, from.database)?;
         catalog.measure(host, from.service, from.database)?;
         let timer = crate::output::progress::timer(format!("fingerprinting {}", to.service), job.out.quiet());
-        let print = Fingerprint::take(host, to.service, to.database, &catalog, true)?;
+        let print = Fingerprint::take(host, to.service, to.database, &catalog, &key)?;
         drop(timer);
         job.out.verbose(&format!("{} rows in {} tables copied while the apps run", print.rows(), catalog.tables.len()));
-        *self.base.borrow_mut() = Some(Base { catalog, schema, print, owned, owned_print });
+        *self.base.borrow_mut() = Some(Base { key, catalog, schema, print, owned, owned_print });
         Ok(())
     }
 
@@ -122,12 +127,12 @@ impl Copier for CatchUp {
             return self.copy_all(job, "The schema changed since the first copy");
         }
         let timer = crate::output::progress::timer(format!("fingerprinting {}", from.service), job.out.quiet());
-        let now = Fingerprint::take(host, from.service, from.database, &base.catalog, true)?;
+        let now = Fingerprint::take(host, from.service, from.database, &base.catalog, &base.key)?;
         drop(timer);
         if now.large_objects > 0 {
             return self.copy_all(job, "Large objects were added since the first copy");
         }
-        let owned_now = fingerprint_owned(host, from, &base.owned)?;
+        let owned_now = fingerprint_owned(host, from, &base.owned, &base.key)?;
         if owned_now.sums != base.owned_print.sums {
             return self.copy_all(job, "A table an extension owns changed since the first copy");
         }
@@ -136,9 +141,6 @@ impl Copier for CatchUp {
         self.full.copy_roles(host, &client, from.service, to.service)?;
         let changed = now.differences(&base.print);
         let parts = parts_to_copy(&base.catalog, &changed);
-        // Nothing but this copy writes to the new database (no app is linked to it yet): its
-        // fingerprint from before the window stands while its snapshot has not moved.
-        let untouched = Fingerprint::current_snapshot(host, to.service, to.database)? == base.print.snapshot;
         let script = producer_script(&base.catalog, &parts);
         let tee = sibling(job.dump, "catch-up.sql");
         let watched = tee.clone();
@@ -160,10 +162,9 @@ impl Copier for CatchUp {
         drop(progress);
         // The stream's last statement prints its transaction id: without it the stream was cut
         // short (psql ends a COPY at the end of its input, and -1 would commit what came).
-        let Some(xid) = consumed.stdout.lines().find_map(|l| l.strip_prefix(END_MARK)?.trim().parse::<u64>().ok())
-        else {
+        if !consumed.stdout.lines().any(|l| l.strip_prefix(END_MARK).is_some_and(|x| x.trim().parse::<u64>().is_ok())) {
             bail!("the stream from {} to {} ended before its end mark", from.service, to.service);
-        };
+        }
         // A migration that ran during the window's copy moved the old database's snapshot and,
         // unlike rows, shows in no fingerprint: the schema is compared once more then.
         if Fingerprint::current_snapshot(host, from.service, from.database)? != now.snapshot
@@ -182,19 +183,7 @@ impl Copier for CatchUp {
             changed.values().map(Vec::len).sum::<usize>(),
             changed.len()
         ));
-        // What the copy holds now: the parts just written, taken again, over the rest.
-        let part = Fingerprint::take_parts(host, to.service, to.database, &base.catalog, &parts, true)?;
-        let copy = if untouched && base.print.only_writer_since(xid, &part.snapshot) {
-            base.print.replace(&parts, &part)
-        } else {
-            Fingerprint::take(host, to.service, to.database, &base.catalog, true)?
-        };
-        *self.prints.borrow_mut() = Some(Prints { catalog: base.catalog, original: now, copy });
         Ok(())
-    }
-
-    fn fingerprints(&self) -> Option<Prints> {
-        self.prints.borrow().clone()
     }
 
     fn artifacts(&self) -> Option<Vec<PathBuf>> {
@@ -215,11 +204,11 @@ fn parts_to_copy(catalog: &Catalog, changed: &BTreeMap<usize, Vec<i64>>) -> Part
 }
 
 /// The fingerprint of the extension-owned tables (none: nothing to ask).
-fn fingerprint_owned(host: &Host, db: &Endpoint, owned: &Catalog) -> Result<Fingerprint> {
+fn fingerprint_owned(host: &Host, db: &Endpoint, owned: &Catalog, key: &Secret) -> Result<Fingerprint> {
     if owned.tables.is_empty() {
         return Ok(Fingerprint::default());
     }
-    Fingerprint::take(host, db.service, db.database, owned, true)
+    Fingerprint::take(host, db.service, db.database, owned, key)
 }
 
 /// `<dump>-<suffix>`, beside the dump.

@@ -8,7 +8,7 @@ pub mod catch_up;
 pub mod globals;
 pub mod hold;
 
-use crate::facts::fingerprint::{Catalog, Fingerprint, ident, literal};
+use crate::facts::fingerprint::{ident, literal};
 use crate::host::Host;
 use crate::host::client::Client;
 use crate::output::Out;
@@ -20,14 +20,6 @@ use std::path::{Path, PathBuf};
 pub struct Endpoint<'a> {
     pub service: &'a str,
     pub database: &'a str,
-}
-
-/// Both databases' fingerprints, cut by one catalog.
-#[derive(Debug, Clone)]
-pub struct Prints {
-    pub catalog: Catalog,
-    pub original: Fingerprint,
-    pub copy: Fingerprint,
 }
 
 /// What a copier works on.
@@ -58,12 +50,6 @@ pub trait Copier {
     /// `--exit-on-error` and its clone adds `|| true` (docs/dokku-postgres-service.md#commands), so
     /// neither is used.
     fn copy(&self, job: &Job) -> Result<()>;
-
-    /// The fingerprints of both databases as the copy left them, when it took them: the
-    /// verification reuses each while its database has not changed since.
-    fn fingerprints(&self) -> Option<Prints> {
-        None
-    }
 
     /// What the copy kept as the rollback artifact, when it is not just the job's dump.
     fn artifacts(&self) -> Option<Vec<PathBuf>> {

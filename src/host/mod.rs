@@ -11,6 +11,7 @@ pub mod clock;
 pub mod env;
 pub mod lock;
 pub mod runner;
+pub mod secret;
 pub mod signals;
 pub mod switch;
 pub mod versions;
@@ -386,6 +387,18 @@ impl<'a> Host<'a> {
         for sql in statements {
             cmd = cmd.arg("-c").arg(sql.as_ref());
         }
+        let out = self.runner.check(&cmd)?;
+        Ok(out.stdout.lines().filter(|l| !l.is_empty()).map(String::from).collect())
+    }
+
+    /// Runs a script given on psql's standard input, not on its command line (it holds a run's
+    /// key: `hidden`, which no message shows); rows as `|`-separated lines.
+    pub fn sql_script(&self, service: &str, database: &str, script: &str, hidden: &[&str]) -> Result<Vec<String>> {
+        let cmd = self
+            .psql(service, database, true)
+            .args(["-q", "-At", "-F", "|", "-f", "-"])
+            .input(format!("SET search_path = pg_catalog, pg_temp;\n{script}"))
+            .hiding(hidden.iter().map(|s| s.to_string()));
         let out = self.runner.check(&cmd)?;
         Ok(out.stdout.lines().filter(|l| !l.is_empty()).map(String::from).collect())
     }

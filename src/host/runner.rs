@@ -530,11 +530,13 @@ pub mod fake {
     use std::cell::RefCell;
 
     type Rule = (String, Box<dyn Fn(&Cmd) -> Output>);
+    type Responder = std::rc::Rc<dyn Fn(&str) -> String>;
 
     #[derive(Default)]
     pub struct FakeRunner {
         pub calls: RefCell<Vec<String>>,
         rules: Vec<Rule>,
+        sessions: Vec<(String, Responder)>,
     }
 
     impl FakeRunner {
@@ -553,16 +555,28 @@ pub mod fake {
             self
         }
 
+        /// Sessions whose command starts with `prefix` answer each text sent to them with
+        /// what `respond` makes of it (the last matching rule wins).
+        pub fn on_session(mut self, prefix: &str, respond: impl Fn(&str) -> String + 'static) -> FakeRunner {
+            self.sessions.push((prefix.to_string(), std::rc::Rc::new(respond)));
+            self
+        }
+
         pub fn calls(&self) -> Vec<String> {
             self.calls.borrow().clone()
         }
     }
 
-    /// A session that prints what the runner's rules answer for its command, then ends.
-    struct Replay(std::collections::VecDeque<String>);
+    /// A session that prints what the runner's rules answer for its command, then what its
+    /// responder makes of each text sent.
+    struct Replay(std::collections::VecDeque<String>, Option<Responder>);
 
     impl Session for Replay {
-        fn send(&mut self, _: &str) -> Result<()> {
+        fn send(&mut self, text: &str) -> Result<()> {
+            if let Some(respond) = &self.1 {
+                let answer = respond(text);
+                self.0.extend(answer.lines().map(String::from));
+            }
             Ok(())
         }
         fn line(&mut self) -> Option<String> {
@@ -578,8 +592,14 @@ pub mod fake {
 
     impl Runner for FakeRunner {
         fn session(&self, cmd: &Cmd) -> Result<Box<dyn Session>> {
+            let line = cmd.display();
+            if let Some((_, respond)) = self.sessions.iter().rev().find(|(prefix, _)| line.starts_with(prefix.as_str()))
+            {
+                self.calls.borrow_mut().push(line);
+                return Ok(Box::new(Replay(Default::default(), Some(respond.clone()))));
+            }
             let out = self.run(cmd)?;
-            Ok(Box::new(Replay(out.stdout.lines().map(String::from).collect())))
+            Ok(Box::new(Replay(out.stdout.lines().map(String::from).collect(), None)))
         }
 
         fn run(&self, cmd: &Cmd) -> Result<Output> {

@@ -12,7 +12,7 @@ mod window;
 
 use crate::copy::hold::Hold;
 use crate::copy::{Copier, Endpoint, Job};
-use crate::facts::verify::{self, Snapshot};
+use crate::facts::{verifier, verify};
 use crate::host::Host;
 use crate::host::changes::Change;
 use crate::host::runner::Cmd;
@@ -41,7 +41,7 @@ impl Options {
     /// Whether the bulk of the data is copied before the window (the catch-up copy): from
     /// PostgreSQL 12 on, unless `--full-copy`.
     pub fn catch_up(&self, plan: &Plan) -> bool {
-        !self.full_copy && verify::content_comparable(plan.old_major)
+        !self.full_copy && crate::facts::fingerprint::catch_up_compares(plan.old_major)
     }
 
     /// What a resume of this run must keep (the journal's `options`).
@@ -55,12 +55,11 @@ impl Options {
     }
 }
 
-/// The window's holds: the old database from before its last fingerprint until the apps run on
-/// the new one; the new database from its copy's fingerprint until verification.
+/// The window's hold: the old database from before its last fingerprint until the apps run on
+/// the new one.
 #[derive(Default)]
 struct Holds {
     old: Option<Hold>,
-    new: Option<Hold>,
 }
 
 struct StepRecord {
@@ -79,7 +78,8 @@ pub struct Upgrade<'a> {
     steps: Vec<StepRecord>,
     window_started: Option<Instant>,
     window_ms: Option<u128>,
-    original: Option<Snapshot>,
+    /// What verification compared, once it passed.
+    verified: Option<verifier::Figures>,
     /// The old and the new database held still inside the window (copy/hold.rs).
     holds: Holds,
     /// The dump of the run this one resumes, from its journal.
@@ -319,7 +319,7 @@ impl<'a> Upgrade<'a> {
             steps: Vec::new(),
             window_started: None,
             window_ms: None,
-            original: None,
+            verified: None,
             dump: None,
             kept: Vec::new(),
             warnings: Vec::new(),
@@ -410,13 +410,10 @@ impl<'a> Upgrade<'a> {
         if let Some(journal) = &mut self.journal {
             // What postgres-upgrade:report shows of this run.
             journal.record.window_ms = self.window_ms.map(|v| v as u64);
-            journal.record.verified = self.original.as_ref().map(|s| {
+            journal.record.verified = self.verified.as_ref().map(|f| {
                 format!(
-                    "{} tables, {} rows{}, the schema, {} roles and settings",
-                    s.catalog.tables.len(),
-                    s.rows(),
-                    if verify::content_comparable(self.plan.old_major) { " (content compared)" } else { " (counted)" },
-                    s.facts.len()
+                    "{} tables, {} rows (content compared), {} catalog facts, the schema",
+                    f.relations, f.rows, f.facts
                 )
             });
             if let Err(err) = journal.finish(status, result.as_ref().err().map(|e| format!("{e:#}"))) {

@@ -84,15 +84,8 @@ fn healthy() -> FakeRunner {
         .on("dokku maintenance:report memo --maintenance-enabled", Output::ok("true\n"))
         .on_with("docker container exec dokku.postgres.", |cmd| Output::ok(&answer_sql(cmd, "0|0|3|77")))
         .on_with("docker container exec -i dokku.postgres.", |_| Output::ok(""))
-        // A hold's session (copy/hold.rs) answers with its backend and snapshot.
-        .on(
-            "docker container exec -i dokku.postgres.db psql -X -U postgres -d db -v ON_ERROR_STOP=1 -q -A -t -f -",
-            Output::ok("held 4711 100:100:\n"),
-        )
-        .on(
-            "docker container exec -i dokku.postgres.db2 psql -X -U postgres -d db2 -v ON_ERROR_STOP=1 -q -A -t -f -",
-            Output::ok("held 4712 100:100:\n"),
-        )
+        // A hold's session (copy/hold.rs) and the verifier's (facts/verifier/side.rs).
+        .on_session("docker container exec -i dokku.postgres.", |sent| session_answer(sent, 3))
         .on_with("dokku postgres:link db2 memo", move |_| {
             to_new.replace("db2");
             Output::ok("")
@@ -120,7 +113,7 @@ fn healthy() -> FakeRunner {
 /// What a healthy service answers to the plugin's queries; `rows` is the fingerprint line of
 /// its one table, `notes` (`table|range|rows|sum`).
 fn answer_sql(cmd: &crate::host::runner::Cmd, rows: &str) -> String {
-    let sql = cmd.args.join(" ");
+    let sql = cmd.args.join(" ") + cmd.input.as_deref().unwrap_or_default();
     let catalog = r#"{"tables": [{"schema": "public", "name": "notes", "columns": ["id", "body"], "key": "id"}],
         "sequences": [["public", "notes_id_seq"]], "large_objects": 0}"#;
     if sql.contains("json_build_array('catalog'") {
@@ -145,6 +138,9 @@ fn answer_sql(cmd: &crate::host::runner::Cmd, rows: &str) -> String {
         "0|1|3\n"
     } else if sql.contains("BEGIN ISOLATION LEVEL") {
         return format!("snapshot|100:100:\nlarge_objects|0\n{rows}\n");
+    } else if sql.contains("mode = 'ShareLock' AND granted") {
+        // The hold (copy/hold.rs): its backend alive, its one table locked.
+        "1|1\n"
     } else if sql.contains("txid_current_snapshot") {
         "100:100:\n"
     } else if sql.contains("--schema-only") {
@@ -153,6 +149,32 @@ fn answer_sql(cmd: &crate::host::runner::Cmd, rows: &str) -> String {
         ""
     };
     answer.to_string()
+}
+
+/// What a session answers to `sent`: a hold its backend and snapshot, the verifier's parts
+/// the catalog of a database with one table `notes` of `rows` rows, then those rows.
+fn session_answer(sent: &str, rows: u64) -> String {
+    use crate::facts::verifier::side::END;
+    if sent.contains("LOCK TABLE") {
+        return "held 4711 100:100:\n".into();
+    }
+    let part = if sent.contains("'server'") {
+        [
+            serde_json::json!(["server", "", {"version": 150000, "settings": []}]),
+            serde_json::json!(["relation", "public.notes", {"schema": "public", "name": "notes", "kind": "r",
+                "populated": true, "key": ["id"], "columns": [["id", "20"], ["body", "25"]]}]),
+            serde_json::json!(["extension", "plpgsql", {"version": "1.0", "schema": "pg_catalog", "default": "1.0"}]),
+            serde_json::json!(["sequence", "public.notes_id_seq", {"last value": "3", "called": true}]),
+        ]
+        .iter()
+        .map(|r| format!("{r}\n"))
+        .collect()
+    } else if sent.contains("'rows'") {
+        format!("{}\n", serde_json::json!(["rows", "0", {"rows": rows, "digest": format!("{}", rows * 7)}]))
+    } else {
+        String::new()
+    };
+    sent.matches(END).map(|_| format!("{part}{END}\n")).collect()
 }
 
 /// The new image's tools answer, but pg_restore fails.
@@ -295,13 +317,32 @@ fn a_restore_error_rolls_everything_back_in_reverse() {
 
 #[test]
 fn a_verification_mismatch_switches_nothing() {
-    let runner = healthy()
-        .on_with("docker container exec dokku.postgres.db2 psql", |cmd| Output::ok(&answer_sql(cmd, "0|0|2|55")));
+    let runner = healthy().on_session("docker container exec -i dokku.postgres.db2", |sent| session_answer(sent, 2));
     let (_, result) = run(&runner, "verify");
     let err = format!("{:#}", result.unwrap_err());
     assert!(err.contains("table public.notes has 2 rows in the copy, 3 in the original"), "{err}");
+    assert!(err.contains("Nothing was switched: the apps stay on db"), "{err}");
     assert!(!mutations(&runner).iter().any(|c| c.contains("postgres:unlink") || c.contains("postgres:link")));
     assert_eq!(mutations(&runner).last().map(String::as_str), Some("dokku postgres:destroy db2 -f"));
+}
+
+#[test]
+fn a_hold_lost_during_verification_switches_nothing() {
+    // The holding session's locks are gone (its backend was ended): what verification read may
+    // be outdated already.
+    let runner = healthy().on_with("docker container exec dokku.postgres.db psql", |cmd| {
+        let sql = cmd.args.join(" ");
+        Output::ok(&if sql.contains("mode = 'ShareLock' AND granted") {
+            "0|0\n".into()
+        } else {
+            answer_sql(cmd, "0|0|3|77")
+        })
+    });
+    let (report, result) = run(&runner, "lost-hold");
+    let err = format!("{:#}", result.unwrap_err());
+    assert!(err.contains("the hold on db was lost during verification"), "{err}");
+    assert!(!mutations(&runner).iter().any(|c| c.contains("postgres:link db2")));
+    assert_eq!(report["status"], "rolled-back");
 }
 
 #[test]
@@ -434,7 +475,9 @@ fn the_catch_up_copy_moves_the_data_before_the_window_and_only_the_changes_insid
     let (set, get) = (streamed.clone(), streamed);
     let runner = healthy()
         .on_with("docker container exec dokku.postgres.db psql", |cmd| Output::ok(&answer_sql(cmd, "0|0|4|99")))
-        .on_with("docker container exec dokku.postgres.db2 psql", move |cmd| {
+        // The fingerprints, whose key goes on psql's standard input.
+        .on_with("docker container exec -i dokku.postgres.db psql", |cmd| Output::ok(&answer_sql(cmd, "0|0|4|99")))
+        .on_with("docker container exec -i dokku.postgres.db2 psql", move |cmd| {
             Output::ok(&answer_sql(cmd, if get.get() { "0|0|4|99" } else { "0|0|3|77" }))
         })
         .on_with(
@@ -462,6 +505,9 @@ fn the_catch_up_copy_moves_the_data_before_the_window_and_only_the_changes_insid
     );
     assert!(script.contains("pg_catalog.setval"), "{script}");
     let all = runner.calls();
+    // The fingerprints' and the verifier's keys reach the servers on standard input only.
+    assert!(all.iter().any(|c| c.contains("-q -At -F | -f -")), "{all:#?}");
+    assert!(!all.iter().any(|c| c.contains("_key', '")), "{all:#?}");
     let vacuum = all.iter().position(|c| c.contains("VACUUM (ANALYZE)")).unwrap();
     let window = all.iter().position(|c| c.contains("maintenance:enable")).unwrap();
     assert!(vacuum < window);
@@ -475,6 +521,7 @@ fn a_stream_cut_short_fails_the_copy_and_rolls_back() {
     // The consumer never printed the end mark: psql would have committed what it got.
     let runner = healthy()
         .on_with("docker container exec dokku.postgres.db psql", |cmd| Output::ok(&answer_sql(cmd, "0|0|4|99")))
+        .on_with("docker container exec -i dokku.postgres.db psql", |cmd| Output::ok(&answer_sql(cmd, "0|0|4|99")))
         .on(
             "docker container exec -i dokku.postgres.db2 psql -X -U postgres -d db2 -v ON_ERROR_STOP=1 -q -A -t -1",
             Output::ok("3\n"),

@@ -21,14 +21,10 @@ impl Upgrade<'_> {
         if let Some(ms) = self.window_ms {
             self.out.verbose(&format!("Maintenance window:  {:.1}s", ms as f64 / 1000.0));
         }
-        if let Some(s) = &self.original {
+        if let Some(f) = &self.verified {
             self.out.verbose(&format!(
-                "Verified:            {} tables, {} rows{}, {} sequences, the schema, {} roles and settings",
-                s.catalog.tables.len(),
-                s.rows(),
-                if verify::content_comparable(plan.old_major) { " by content" } else { " counted" },
-                s.sequences.len(),
-                s.facts.len()
+                "Verified:            {} tables, {} rows by content, {} sequences, {} catalog facts, the schema",
+                f.relations, f.rows, f.sequences, f.facts
             ));
         }
         for file in &self.kept {
@@ -73,12 +69,14 @@ impl Upgrade<'_> {
             "steps": self.steps.iter().map(|s| json!({"name": s.name, "status": s.status, "duration_ms": s.duration_ms as u64})).collect::<Vec<_>>(),
             "maintenance_window_ms": self.window_ms.map(|v| v as u64),
             "app_starts": self.starts,
-            "verification": self.original.as_ref().map(|s| json!({
-                "tables": s.catalog.tables.len(),
-                "content_compared": verify::content_comparable(plan.old_major),
-                "rows": s.rows(),
-                "sequences": s.sequences.len(),
-                "extensions": s.extensions,
+            "verification": self.verified.as_ref().map(|f| json!({
+                "tables": f.relations,
+                "content_compared": true,
+                "rows": f.rows,
+                "sequences": f.sequences,
+                "catalog_facts": f.facts,
+                "extensions": f.extensions,
+                "digest": "md5 keyed for the run (docs/fidelity.md)",
             })),
             "dump": self.kept.first().or(self.dump.as_ref()).map(|d| d.display().to_string()),
             "catch_up_script": self.kept.get(1).map(|d| d.display().to_string()),

@@ -203,6 +203,42 @@ impl Sandbox {
 }
 
 impl Sandbox {
+    /// A program the upgrade runs just before step `step` (the test-only
+    /// POSTGRES_UPGRADE_HOOK_AT, `N+` just after it): `sql` on `service`'s database, as another
+    /// writer would at that moment. Returns the variable's value.
+    pub fn hook(&self, service: &str, step: &str, sql: &str) -> String {
+        let path = self.dir.join(format!("hook-{service}-{}", step.replace('+', "after")));
+        let script = format!(
+            "#!/usr/bin/env bash\nset -e\n'{}' exec -i dokku.postgres.{service} psql -q -v ON_ERROR_STOP=1 -U postgres -d {} >/dev/null <<'SQL'\n{sql}\nSQL\n",
+            self.dir.join("bin/docker").display(),
+            service.replace('-', "_")
+        );
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        format!("{step}:{}", path.display())
+    }
+
+    /// The plugin's environment on this host, for a test that calls the plugin's library
+    /// (facts/verifier/) against the sandbox's servers.
+    pub fn env(&self) -> postgres_upgrade::host::env::Env {
+        let lib = self.lib_root();
+        postgres_upgrade::host::env::Env {
+            dokku_root: self.dir.join("home/dokku"),
+            dokku_version: postgres_upgrade::host::versions::dokku(&lib),
+            dokku_lib_host_root: lib.clone(),
+            plugin_enabled_path: lib.join("plugins/enabled"),
+            plugin_available_path: lib.join("plugins/available"),
+            dokku_lib_root: lib,
+            dokku_bin: self.dir.join("bin/dokku").display().to_string(),
+            docker_bin: self.dir.join("bin/docker").display().to_string(),
+            quiet: true,
+            trace: false,
+            disable_pull: false,
+            kill_at: None,
+            hook_at: None,
+        }
+    }
+
     /// The independent comparison (tests/compare/compare, none of the plugin's code) of two
     /// services, the workload's own table left out; every unexpected difference, one a line.
     pub fn differences(&self, old: &str, new: &str) -> Vec<String> {
