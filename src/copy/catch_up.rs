@@ -259,7 +259,9 @@ fn producer_script(catalog: &Catalog, parts: &Parts) -> String {
     // Event triggers are not held back by the replica role when they are enabled ALWAYS or
     // REPLICA, and a refresh below is DDL that fires them: each is off for this transaction and
     // back in its own state at its end (the schema, so these triggers, is the old database's).
-    lines.push(format!("SELECT pg_catalog.format('ALTER EVENT TRIGGER %I DISABLE;', evtname) FROM {ENABLED_EVENT_TRIGGERS};"));
+    lines.push(format!(
+        "SELECT pg_catalog.format('ALTER EVENT TRIGGER %I DISABLE;', evtname) FROM {ENABLED_EVENT_TRIGGERS};"
+    ));
     for (&i, ranges) in parts {
         let table = &catalog.tables[i];
         let name = table.qualified();

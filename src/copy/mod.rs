@@ -5,8 +5,10 @@
 //! since inside the window.
 
 pub mod catch_up;
+pub mod extensions;
 pub mod globals;
 pub mod hold;
+pub mod settings;
 
 use crate::facts::fingerprint::{Catalog, Fingerprint, ident, literal};
 use crate::host::Host;
@@ -157,7 +159,9 @@ impl ParallelDirectory {
             let mut tool = vec!["pg_restore", "-j", &jobs, "--exit-on-error", "-d", to.database];
             tool.extend(list.map(|l| ["-L", l]).into_iter().flatten());
             tool.push(&inside);
-            client.run(host, to.service, &tool).with_context(|| format!("Unable to restore into service {}", to.service))
+            client
+                .run(host, to.service, &tool)
+                .with_context(|| format!("Unable to restore into service {}", to.service))
         };
         if size(2) == 0 {
             restore(None)?;
@@ -285,6 +289,9 @@ mod tests {
         );
         assert!(rest.contains("\n;3401; 3466 16401 EVENT TRIGGER") && rest.contains("\n;3402; 0 0 COMMENT"), "{rest}");
         // A table whose name reads like one is not one.
-        assert!(rest.contains("\n3403; 0 16395 MATERIALIZED VIEW DATA") && rest.contains("\n216; 1259 16391 TABLE public EVENT"));
+        assert!(
+            rest.contains("\n3403; 0 16395 MATERIALIZED VIEW DATA")
+                && rest.contains("\n216; 1259 16391 TABLE public EVENT")
+        );
     }
 }

@@ -45,6 +45,14 @@ pub struct UpgradeArgs {
     /// Do not turn maintenance mode on (the apps are still stopped during the copy)
     #[arg(long)]
     pub no_maintenance: bool,
+    /// Accept that the copy computes again what the old database holds stale: materialized
+    /// views refreshed, stored generated columns recomputed (recorded in the report)
+    #[arg(long)]
+    pub accept_recomputed: bool,
+    /// Give the new service POSTGRES_HOST_AUTH_METHOD=md5, so that roles with md5 password
+    /// hashes still log in (recorded in the report)
+    #[arg(long)]
+    pub keep_md5_auth: bool,
     /// Continue an interrupted upgrade from its last completed step
     #[arg(long, conflicts_with_all = ["image", "image_version", "service", "new_service", "dry_run"])]
     pub resume: bool,
@@ -122,6 +130,8 @@ impl UpgradeArgs {
         if self.config_options.is_some() {
             given.push("--config-options");
         }
+        given.extend(self.accept_recomputed.then_some("--accept-recomputed"));
+        given.extend(self.keep_md5_auth.then_some("--keep-md5-auth"));
         given
     }
 

@@ -2,6 +2,7 @@
 //! anything is changed. Every problem is printed, then the run fails once (cargo-release's
 //! `failed |= !verify_…` pattern).
 
+pub mod carry;
 pub mod checks;
 pub mod cli;
 pub mod naming;
@@ -49,6 +50,11 @@ pub struct Plan {
     pub use_maintenance: bool,
     /// What preflight found in the old database (None for a plan read back from a journal).
     pub survey: Option<crate::facts::survey::Survey>,
+    /// What the copy cannot carry as it is, and the ALTER SYSTEM settings (plan/carry.rs;
+    /// None for a plan read back from a journal).
+    pub carry: Option<carry::Carry>,
+    /// What `--accept-recomputed` and `--keep-md5-auth` accepted, in words: kept in the journal.
+    pub accepted: Vec<String>,
 }
 
 impl Plan {
@@ -301,6 +307,33 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         None
     };
 
+    // What a dump does not carry as it is: refused here, or accepted with a flag.
+    let carry = if status == "running" {
+        let custom_env = carry::new_custom_env(args.custom_env.as_deref(), &settings.custom_env, args.keep_md5_auth)
+            .unwrap_or_else(|err| {
+                problems.push(format!("{err:#}"));
+                String::new()
+            });
+        let new_service = carry::NewService {
+            image: (!image_id.is_empty()).then_some(reference.as_str()),
+            major: new_major,
+            custom_env: &custom_env,
+            config_options: args.config_options.as_deref().unwrap_or(&settings.config_options),
+        };
+        match carry::Carry::take(host, out, (&old, &old_db), &new_service, args.accept_recomputed, args.keep_md5_auth) {
+            Ok((carry, found)) => {
+                problems.extend(found);
+                Some(carry)
+            }
+            Err(err) => {
+                problems.push(format!("{err:#}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+
     let backup = host.backup_settings(&old)?;
     let exposed = host.exposed_ports(&old)?;
     if !problems.is_empty() {
@@ -325,6 +358,8 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         backup,
         use_maintenance,
         survey,
+        accepted: carry.as_ref().map(|c| c.accepted.clone()).unwrap_or_default(),
+        carry,
     })))
 }
 
@@ -406,6 +441,7 @@ impl Plan {
             old_database: self.old_db.clone(),
             use_maintenance: self.use_maintenance,
             exposed_ports: self.exposed.clone(),
+            accepted: self.accepted.clone(),
             apps: self
                 .apps
                 .iter()
@@ -459,6 +495,8 @@ impl Plan {
             backup: if old_exists { host.backup_settings(&old)? } else { BackupSettings::default() },
             use_maintenance: record.use_maintenance,
             survey: None,
+            carry: None,
+            accepted: record.accepted.clone(),
             old,
         })
     }

@@ -102,6 +102,9 @@ pub struct PlanRecord {
     /// The old service's exposed host ports: the switch unexposes it before it exposes the new.
     #[serde(default)]
     pub exposed_ports: Vec<String>,
+    /// What `--accept-recomputed` and `--keep-md5-auth` accepted, in words (plan/carry.rs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepted: Vec<String>,
     pub apps: Vec<AppRecord>,
 }
 
@@ -128,6 +131,10 @@ pub struct RunOptions {
     pub skip_backup: bool,
     #[serde(default)]
     pub full_copy: bool,
+    #[serde(default)]
+    pub accept_recomputed: bool,
+    #[serde(default)]
+    pub keep_md5_auth: bool,
     #[serde(default)]
     pub new_service: NewServiceFlags,
 }

@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
 /// The report's fields, in the order they are shown, with their labels.
-const FIELDS: [(&str, &str); 11] = [
+const FIELDS: [(&str, &str); 12] = [
     ("postgres-upgrade-last-status", "Postgres upgrade last status"),
     ("postgres-upgrade-last-from", "Postgres upgrade last from"),
     ("postgres-upgrade-last-to", "Postgres upgrade last to"),
@@ -19,6 +19,7 @@ const FIELDS: [(&str, &str); 11] = [
     ("postgres-upgrade-last-finished", "Postgres upgrade last finished"),
     ("postgres-upgrade-last-window", "Postgres upgrade last window"),
     ("postgres-upgrade-last-verification", "Postgres upgrade last verification"),
+    ("postgres-upgrade-last-accepted", "Postgres upgrade last accepted"),
     ("postgres-upgrade-unfinished", "Postgres upgrade unfinished"),
     ("postgres-upgrade-dumps", "Postgres upgrade dumps"),
     ("postgres-upgrade-dumps-size", "Postgres upgrade dumps size"),
@@ -56,6 +57,7 @@ pub fn fields(env: &Env, target: &str) -> Result<Vec<(&'static str, String)>> {
         if unfinished { String::new() } else { record.updated.clone() },
         record.window_ms.map(|ms| format!("{:.1}s", ms as f64 / 1000.0)).unwrap_or_default(),
         record.verified.clone().unwrap_or_default(),
+        plan.accepted.join("; "),
         match (unfinished, unfinished && crate::verbs::recovery::still_running(&journal)) {
             (true, true) => "running".to_string(),
             (true, false) => format!("yes: dokku postgres-upgrade:rollback {target} (or --resume)"),
