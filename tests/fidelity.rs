@@ -8,9 +8,17 @@ use support::Sandbox;
 
 /// memo on a PostgreSQL 15 service, its workload writing; `sql` sets up the database.
 fn setup(name: &str, sql: &str) -> Sandbox {
+    setup_on(name, "15", &[sql])
+}
+
+/// memo on a PostgreSQL `version` service, its workload writing; each of `sql` is run on its
+/// own (ALTER SYSTEM runs outside a transaction).
+fn setup_on(name: &str, version: &str, sql: &[&str]) -> Sandbox {
     let sb = Sandbox::up(name);
-    sb.app_on_service("memo", "memo-db", "15");
-    sb.sql("memo-db", sql);
+    sb.app_on_service("memo", "memo-db", version);
+    for statement in sql {
+        sb.sql("memo-db", statement);
+    }
     sb.sandbox(&["workload", "memo", "on"]).ok();
     sb.dokku(&["ps:start", "memo"]).ok();
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -34,7 +42,12 @@ fn hook(sb: &Sandbox, service: &str, step: u32, sql: &str) -> String {
 
 /// memo's upgrade to 17 into memo-v17, the old service kept for the comparison.
 fn upgrade(sb: &Sandbox, hook_at: &str, extra: &[&str]) -> support::Run {
-    let mut args = vec!["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17", "--keep-old"];
+    upgrade_to(sb, "17", hook_at, extra)
+}
+
+/// memo's upgrade to `version` into memo-v17 (the name the checks below know), the old service kept.
+fn upgrade_to(sb: &Sandbox, version: &str, hook_at: &str, extra: &[&str]) -> support::Run {
+    let mut args = vec!["postgres:upgrade", "memo", "-I", version, "--new-service", "memo-v17", "--keep-old"];
     args.extend_from_slice(extra);
     sb.dokku_env(&[("POSTGRES_UPGRADE_HOOK_AT", hook_at)], &args)
 }
@@ -183,5 +196,112 @@ fn a_user_srid_changed_after_the_first_copy_arrives() {
     let found = sb.differences("memo-db", "memo-next");
     assert!(found.is_empty(), "exit 0 over differences:\n{}", found.join("\n"));
     assert_eq!(sb.sql("memo-next", "SELECT auth_name FROM spatial_ref_sys WHERE srid = 990001"), "changed");
+    lost_nothing(&sb);
+}
+
+/// What a dump does not print, in one database: ALTER SYSTEM settings (one that needs a
+/// restart, one 18 no longer knows, a list), materialized views built on one another through a
+/// view (the one on top older than the one below), an event trigger enabled ALWAYS that logs
+/// DDL into a table, a stored generated column, an extension, a publication, roles with
+/// memberships granted with options and by another role, comments and settings.
+const CARRIED: &[&str] = &[
+    "CREATE ROLE carry_group NOLOGIN; CREATE ROLE carry_admin NOLOGIN; \
+     GRANT carry_group TO carry_admin WITH ADMIN OPTION; \
+     CREATE ROLE carry_user LOGIN PASSWORD 'carry-pw' CONNECTION LIMIT 4; \
+     GRANT carry_group TO carry_user WITH INHERIT FALSE, SET FALSE; \
+     SET ROLE carry_admin; GRANT carry_group TO carry_user; RESET ROLE; \
+     ALTER ROLE carry_user SET work_mem = '3MB'; COMMENT ON ROLE carry_user IS 'a user'; \
+     CREATE ROLE carry_gone NOLOGIN; COMMENT ON ROLE carry_gone IS 'leaves late'; \
+     CREATE SCHEMA app; CREATE TABLE app.items (id serial PRIMARY KEY, name text); \
+     INSERT INTO app.items (name) SELECT 'item ' || g FROM generate_series(1, 100) g; \
+     CREATE VIEW app.v AS SELECT 1::bigint AS n; \
+     CREATE MATERIALIZED VIEW app.top AS SELECT sum(n) AS total FROM app.v; \
+     CREATE MATERIALIZED VIEW app.bottom AS SELECT count(*) AS n FROM app.items; \
+     CREATE OR REPLACE VIEW app.v AS SELECT n FROM app.bottom; REFRESH MATERIALIZED VIEW app.top; \
+     CREATE FUNCTION app.twice(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 2'; \
+     CREATE TABLE app.gen (id int PRIMARY KEY, a int, b int GENERATED ALWAYS AS (app.twice(a)) STORED); \
+     INSERT INTO app.gen (id, a) SELECT g, g FROM generate_series(1, 50) g; \
+     CREATE EXTENSION hstore; CREATE TABLE app.extra (id int); ALTER EXTENSION hstore ADD TABLE app.extra; \
+     CREATE PUBLICATION carry_pub FOR TABLE app.items WITH (publish = 'insert, update'); \
+     CREATE TABLE app.ddl_log (tag text); \
+     CREATE FUNCTION app.log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN INSERT INTO app.ddl_log VALUES (tg_tag); END'; \
+     CREATE EVENT TRIGGER log_ddl ON ddl_command_end EXECUTE FUNCTION app.log_ddl(); \
+     ALTER EVENT TRIGGER log_ddl ENABLE ALWAYS;",
+    "ALTER SYSTEM SET work_mem = '6MB'",
+    "ALTER SYSTEM SET max_connections = 120",
+    "ALTER SYSTEM SET db_user_namespace = off",
+    "ALTER SYSTEM SET search_path = '$user', public, 'odd schema'",
+];
+
+/// What preflight can see that a copy would not carry, each refused with its way out, the dry
+/// run as the run; what only the new server can tell (a member added to an extension), refused
+/// before the window; then, each way out taken, the upgrade to 18 with late changes between
+/// the first copy and the window (roles removed and reset, memberships changed, rows written
+/// and materialized views refreshed on the old service) ends identical, the ALTER SYSTEM
+/// settings 18 knows carried, the one it does not named, no event trigger fired in the copy.
+#[test]
+fn what_no_dump_prints_is_carried_or_refused_before_anything_changes() {
+    let sb = setup_on("fidelity-carry", "16", CARRIED);
+    // What preflight refuses.
+    sb.sql(
+        "memo-db",
+        "CREATE TABLE information_schema.carry_t (v text); INSERT INTO information_schema.carry_t VALUES ('kept'); \
+         CREATE FUNCTION pg_catalog.carry_f() RETURNS int LANGUAGE sql AS 'SELECT 1'; \
+         CREATE SUBSCRIPTION carry_sub CONNECTION 'host=/nonexistent dbname=x' PUBLICATION carry_pub WITH (connect = false); \
+         ALTER SUBSCRIPTION carry_sub ENABLE; \
+         INSERT INTO app.items (name) VALUES ('not in the view yet'); \
+         CREATE OR REPLACE FUNCTION app.twice(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 3';",
+    );
+    let ways_out = [
+        "ALTER TABLE information_schema.carry_t SET SCHEMA public",
+        "ALTER FUNCTION pg_catalog.carry_f() SET SCHEMA public",
+        "REFRESH MATERIALIZED VIEW app.bottom",
+        "UPDATE app.gen SET \"a\" = \"a\"",
+    ];
+    let dry = upgrade_to(&sb, "18", "", &["--dry-run"]);
+    let run = upgrade_to(&sb, "18", "", &[]);
+    for said in ways_out.iter().chain(&["ALTER SUBSCRIPTION \"carry_sub\" DISABLE on memo-db"]) {
+        assert!(dry.stderr.contains(said), "the dry run does not say `{said}`:\n{}", dry.stderr);
+        assert!(run.stderr.contains(said), "the run does not say `{said}`:\n{}", run.stderr);
+    }
+    assert_eq!(dry.code, 1, "{}", dry.stderr);
+    refused(&sb, &run, "--accept-recomputed");
+    for way_out in ways_out.iter().chain(&["REFRESH MATERIALIZED VIEW app.top"]) {
+        sb.sql("memo-db", way_out);
+    }
+    // A disabled subscription passes (tests/fidelity.rs, the PostGIS case); this one goes.
+    sb.sql("memo-db", "ALTER SUBSCRIPTION carry_sub DISABLE; ALTER SUBSCRIPTION carry_sub SET (slot_name = NONE)");
+    sb.sql("memo-db", "DROP SUBSCRIPTION carry_sub");
+
+    // What only the new server can tell: the member added to hstore, refused before the window.
+    let dry = upgrade_to(&sb, "18", "", &["--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    let plan = dry.stdout;
+    assert!(plan.contains("ALTER SYSTEM: db_user_namespace not carried: PostgreSQL 18 does not know them"), "{plan}");
+    assert!(plan.contains("work_mem, max_connections, search_path carried to memo-v17 before the window"), "{plan}");
+    assert!(plan.contains("(max_connections restarts it then)"), "{plan}");
+    let run = upgrade_to(&sb, "18", "", &[]);
+    refused(&sb, &run, "run ALTER EXTENSION \"hstore\" DROP TABLE app.extra on memo-db");
+    sb.sql("memo-db", "ALTER EXTENSION hstore DROP TABLE app.extra");
+
+    let late = "DROP ROLE carry_gone; ALTER ROLE carry_user RESET ALL; COMMENT ON ROLE carry_user IS NULL; \
+                ALTER ROLE carry_user CONNECTION LIMIT -1 PASSWORD 'carry-pw-2'; \
+                GRANT carry_group TO carry_user WITH INHERIT TRUE GRANTED BY postgres; \
+                REVOKE carry_group FROM carry_user GRANTED BY carry_admin; \
+                INSERT INTO app.items (name) SELECT 'late ' || g FROM generate_series(1, 10) g; \
+                REFRESH MATERIALIZED VIEW app.bottom; REFRESH MATERIALIZED VIEW app.top; \
+                UPDATE app.gen SET a = a + 1 WHERE id = 1;";
+    let run = upgrade_to(&sb, "18", &hook(&sb, "memo-db", 5, late), &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("not carried: db_user_namespace"), "{}", run.stderr);
+    let found = sb.differences_beside(
+        "memo-db",
+        "memo-v17",
+        &["^alter_system db_user_namespace: only in old \\(off\\)$"],
+        &[("carry_user", "carry-pw-2")],
+    );
+    assert!(found.is_empty(), "exit 0 over differences:\n{}\n{}", found.join("\n"), run.stderr);
+    assert_eq!(sb.sql("memo-v17", "SHOW max_connections"), "120", "restarted for it");
+    assert_eq!(sb.sql("memo-v17", "SELECT count(*) FROM pg_roles WHERE rolname = 'carry_gone'"), "0");
     lost_nothing(&sb);
 }

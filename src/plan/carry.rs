@@ -27,6 +27,10 @@ pub struct Found {
     pub stale_views: Vec<(String, u64)>,
     /// Stored generated columns (table, column) with rows their expression no longer gives.
     pub stale_generated: Vec<(String, String, u64)>,
+    /// A column each stored generated column is computed from, by (table, column): an UPDATE
+    /// of it computes the generated one again (one that sets the generated column to DEFAULT
+    /// does not).
+    pub generated_from: std::collections::BTreeMap<(String, String), String>,
     /// What could not be compared, and why.
     pub unchecked: Vec<(String, String)>,
 }
@@ -75,7 +79,10 @@ const FACTS: [&str; 7] = [
     // attgenerated through to_jsonb: PostgreSQL 11 has no such column. 's' is stored; 18's
     // virtual columns ('v') are computed when read.
     "SELECT json_build_array('generated', format('%I.%I', n.nspname, c.relname), a.attname, \
-     pg_get_expr(d.adbin, d.adrelid), format_type(a.atttypid, a.atttypmod)) \
+     pg_get_expr(d.adbin, d.adrelid), format_type(a.atttypid, a.atttypmod), \
+     (SELECT b.attname FROM pg_depend x JOIN pg_attribute b ON b.attrelid = x.refobjid AND b.attnum = x.refobjsubid \
+      WHERE x.classid = 'pg_attrdef'::regclass AND x.objid = d.oid AND x.refobjid = c.oid AND x.refobjsubid > 0 \
+      AND x.refobjsubid <> a.attnum ORDER BY b.attnum LIMIT 1)) \
      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
      JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
      WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped AND to_jsonb(a)->>'attgenerated' = 's' \
@@ -99,7 +106,12 @@ impl Found {
                 "host_rule" => found.old_host_rule = Some(text(1)),
                 "alter_system" => found.alter_system.push(text(1)),
                 "view" => views.push((text(1), text(2))),
-                "generated" => generated.push((text(1), text(2), text(3), text(4))),
+                "generated" => {
+                    if let Some(from) = row.get(5).and_then(Value::as_str) {
+                        found.generated_from.insert((text(1), text(2)), from.to_string());
+                    }
+                    generated.push((text(1), text(2), text(3), text(4)))
+                }
                 _ => bail!("unexpected answer about {service}: {line}"),
             }
         }
@@ -196,9 +208,12 @@ impl Found {
             ));
         }
         for (table, column, rows) in &self.stale_generated {
+            let recompute = match self.generated_from.get(&(table.clone(), column.clone())) {
+                Some(from) => format!("UPDATE {table} SET {0} = {0}", ident(from)),
+                None => format!("ALTER TABLE {table} ALTER COLUMN {} SET EXPRESSION AS (…) (17 and later)", ident(column)),
+            };
             problems.push(format!(
-                "{rows} row(s) of {table} hold other values in the stored generated column {column} than its expression gives now (what it calls changed since), and a copy computes them again: run UPDATE {table} SET {} = DEFAULT on {old}, or accept the recomputed values with --accept-recomputed",
-                ident(column)
+                "{rows} row(s) of {table} hold other values in the stored generated column {column} than its expression gives now (what it calls changed since), and a copy computes them again: run {recompute} on {old}, or accept the recomputed values with --accept-recomputed"
             ));
         }
         for (name, why) in &self.unchecked {
@@ -459,6 +474,7 @@ mod tests {
             old_host_rule: Some("md5".into()),
             stale_views: vec![("public.totals".into(), 3)],
             stale_generated: vec![("public.t".into(), "total".into(), 2)],
+            generated_from: [(("public.t".to_string(), "total".to_string()), "price".to_string())].into(),
             unchecked: vec![("public.b".into(), "ERROR:  materialized view \"a\" has not been populated".into())],
             ..Found::default()
         };
@@ -475,7 +491,7 @@ mod tests {
         );
         assert!(problems[4].contains("--keep-md5-auth") && problems[4].contains("ALTER ROLE \"reader\" PASSWORD"));
         assert!(problems[5].contains("REFRESH MATERIALIZED VIEW public.totals on db"), "{}", problems[5]);
-        assert!(problems[6].contains("UPDATE public.t SET \"total\" = DEFAULT on db"), "{}", problems[6]);
+        assert!(problems[6].contains("UPDATE public.t SET \"price\" = \"price\" on db"), "{}", problems[6]);
         assert!(problems[7].contains("has not been populated"));
         assert!(problems.iter().all(|p| !p.contains('\n')));
         // The flag accepts what the copy computes again, nothing else.
