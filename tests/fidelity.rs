@@ -305,3 +305,69 @@ fn what_no_dump_prints_is_carried_or_refused_before_anything_changes() {
     assert_eq!(sb.sql("memo-v17", "SELECT count(*) FROM pg_roles WHERE rolname = 'carry_gone'"), "0");
     lost_nothing(&sb);
 }
+
+/// A PostgreSQL 13 service (host rule md5) with a role whose password is an md5 hash, a stale
+/// materialized view, a stored generated column computed by a function that changed since,
+/// and an event trigger enabled ALWAYS that logs DDL into a table.
+const MD5_AND_STALE: &str = "SET password_encryption = 'md5'; CREATE ROLE md5_user LOGIN PASSWORD 'md5-pw'; \
+    CREATE TABLE counted (id serial PRIMARY KEY, v text); INSERT INTO counted (v) SELECT 'v' || g FROM generate_series(1, 40) g; \
+    CREATE MATERIALIZED VIEW counts AS SELECT count(*) AS n FROM counted; INSERT INTO counted (v) VALUES ('since'); \
+    CREATE FUNCTION twice(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 2'; \
+    CREATE TABLE gen (id int PRIMARY KEY, a int, b int GENERATED ALWAYS AS (twice(a)) STORED); \
+    INSERT INTO gen (id, a) SELECT g, g FROM generate_series(1, 5) g; \
+    CREATE OR REPLACE FUNCTION twice(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 3'; \
+    CREATE TABLE ddl_log (tag text); \
+    CREATE FUNCTION log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN INSERT INTO public.ddl_log VALUES (tg_tag); END'; \
+    CREATE EVENT TRIGGER log_ddl ON ddl_command_end EXECUTE FUNCTION log_ddl(); ALTER EVENT TRIGGER log_ddl ENABLE ALWAYS;";
+
+/// Into 18, whose host rule is scram-sha-256, the md5 hash would not log in, and the copy would
+/// refresh the view and compute the column again: refused, each with both ways out. With the
+/// flags that accept it, the whole copy is made (pg_restore, which restores the event trigger
+/// last: it fires on nothing), the role logs in on both, the recomputed rows are the only
+/// difference, and the journal, the JSON report and postgres-upgrade:report record what was
+/// accepted.
+#[test]
+fn md5_logins_and_recomputed_values_are_refused_or_accepted_with_a_flag() {
+    let sb = setup_on("fidelity-md5", "13", &[MD5_AND_STALE]);
+    let run = upgrade_to(&sb, "18", "", &["--full-copy"]);
+    for said in [
+        "role(s) md5_user of memo-db log in with an md5 password hash",
+        "SET password_encryption = 'scram-sha-256'; ALTER ROLE \"md5_user\" PASSWORD",
+        "--keep-md5-auth",
+        "REFRESH MATERIALIZED VIEW public.counts on memo-db, or accept the refreshed rows with --accept-recomputed",
+        "UPDATE public.gen SET \"a\" = \"a\" on memo-db, or accept the recomputed values with --accept-recomputed",
+    ] {
+        assert!(run.stderr.contains(said), "no `{said}` in:\n{}", run.stderr);
+    }
+    refused(&sb, &run, "Preflight found 3 problem");
+
+    let run = upgrade_to(&sb, "18", "", &["--full-copy", "--keep-md5-auth", "--accept-recomputed", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let found = sb.differences_beside(
+        "memo-db",
+        "memo-v17",
+        &[
+            "^rows public\\.counts: 1 rows only in old, 1 rows only in new$",
+            "^rows public\\.gen: 5 rows only in old, 5 rows only in new$",
+        ],
+        &[("md5_user", "md5-pw")],
+    );
+    assert!(found.is_empty(), "exit 0 over differences:\n{}\n{}", found.join("\n"), run.stderr);
+    assert_eq!(sb.sql("memo-v17", "SELECT n FROM counts"), "41");
+    let env = std::fs::read_to_string(sb.service_dir("memo-v17").join("ENV")).unwrap();
+    assert!(env.contains("POSTGRES_HOST_AUTH_METHOD=md5"), "{env}");
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let accepted = report["accepted"].to_string();
+    for said in ["materialized view public.counts", "stored generated column public.gen.b", "md5_user keep logging in"]
+    {
+        assert!(accepted.contains(said), "no `{said}` in {accepted}");
+    }
+    let journal = std::fs::read_to_string(sb.lib_root().join("data/postgres-upgrade/memo/journal.json")).unwrap();
+    assert!(
+        journal.contains("\"accept_recomputed\": true") && journal.contains("\"keep_md5_auth\": true"),
+        "{journal}"
+    );
+    let field = sb.dokku(&["postgres-upgrade:report", "memo", "--postgres-upgrade-last-accepted"]).ok();
+    assert!(field.contains("materialized view public.counts") && field.contains("--keep-md5-auth"), "{field}");
+    lost_nothing(&sb);
+}

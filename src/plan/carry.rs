@@ -29,7 +29,7 @@ pub struct Found {
     pub stale_generated: Vec<(String, String, u64)>,
     /// A column each stored generated column is computed from, by (table, column): an UPDATE
     /// of it computes the generated one again (one that sets the generated column to DEFAULT
-    /// does not).
+    /// does not). The dependency is the column's own before 15 or so, its default's since.
     pub generated_from: std::collections::BTreeMap<(String, String), String>,
     /// What could not be compared, and why.
     pub unchecked: Vec<(String, String)>,
@@ -81,7 +81,9 @@ const FACTS: [&str; 7] = [
     "SELECT json_build_array('generated', format('%I.%I', n.nspname, c.relname), a.attname, \
      pg_get_expr(d.adbin, d.adrelid), format_type(a.atttypid, a.atttypmod), \
      (SELECT b.attname FROM pg_depend x JOIN pg_attribute b ON b.attrelid = x.refobjid AND b.attnum = x.refobjsubid \
-      WHERE x.classid = 'pg_attrdef'::regclass AND x.objid = d.oid AND x.refobjid = c.oid AND x.refobjsubid > 0 \
+      WHERE (x.classid = 'pg_attrdef'::regclass AND x.objid = d.oid \
+             OR x.classid = 'pg_class'::regclass AND x.objid = c.oid AND x.objsubid = a.attnum) \
+      AND x.refclassid = 'pg_class'::regclass AND x.refobjid = c.oid AND x.refobjsubid > 0 \
       AND x.refobjsubid <> a.attnum ORDER BY b.attnum LIMIT 1)) \
      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
      JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
@@ -210,7 +212,9 @@ impl Found {
         for (table, column, rows) in &self.stale_generated {
             let recompute = match self.generated_from.get(&(table.clone(), column.clone())) {
                 Some(from) => format!("UPDATE {table} SET {0} = {0}", ident(from)),
-                None => format!("ALTER TABLE {table} ALTER COLUMN {} SET EXPRESSION AS (…) (17 and later)", ident(column)),
+                None => {
+                    format!("ALTER TABLE {table} ALTER COLUMN {} SET EXPRESSION AS (…) (17 and later)", ident(column))
+                }
             };
             problems.push(format!(
                 "{rows} row(s) of {table} hold other values in the stored generated column {column} than its expression gives now (what it calls changed since), and a copy computes them again: run {recompute} on {old}, or accept the recomputed values with --accept-recomputed"

@@ -1,8 +1,10 @@
 -- Every ACL that is set, as a set of single privileges against the object's own start (aclexplode):
--- "+" what it grants beyond it, "-" what it takes from it. The start is what initdb or CREATE
--- EXTENSION gave it (pg_init_privs, as pg_dump has it), else the default (acldefault). So the
--- same grants compare equal in any order, and a default that grew (17's MAINTAIN for a table's
--- owner) is no difference. Large objects and the database are in their own facets.
+-- "+" what it grants beyond it, "-" what it takes from it. The start is the default (acldefault),
+-- and for the system's own objects what initdb gave them (pg_init_privs, as pg_dump has it). So
+-- the same grants compare equal in any order, and a default that grew (17's MAINTAIN for a
+-- table's owner) is no difference. The schema public is compared with its default: initdb's
+-- grants on it changed in 15 (owner pg_database_owner, no CREATE for PUBLIC), and a dump of an
+-- older server gives it the grants it had. Large objects and the database have their own facets.
 WITH acl(kind, classid, objid, subid, owner, acl, deflt) AS (
   SELECT 'relation', 'pg_class'::regclass, c.oid, 0, c.relowner, c.relacl,
          acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner)
@@ -27,8 +29,10 @@ WITH acl(kind, classid, objid, subid, owner, acl, deflt) AS (
     FROM pg_default_acl d),
 start(kind, classid, objid, subid, acl, deflt) AS (
   SELECT a.kind, a.classid, a.objid, a.subid, a.acl,
-         coalesce((SELECT i.initprivs FROM pg_init_privs i WHERE i.classoid = a.classid AND i.objoid = a.objid
-                      AND i.objsubid = a.subid), a.deflt)
+         CASE WHEN a.objid >= 16384 OR a.classid = 'pg_namespace'::regclass AND a.objid = 'public'::regnamespace
+              THEN a.deflt
+              ELSE coalesce((SELECT i.initprivs FROM pg_init_privs i WHERE i.classoid = a.classid AND i.objoid = a.objid
+                                AND i.objsubid = a.subid), a.deflt) END
     FROM acl a
    -- information_schema as initdb made it: pg_init_privs does not list it, and no dump holds it.
    WHERE a.objid >= 16384 OR (pg_identify_object(a.classid, a.objid, 0)).schema IS DISTINCT FROM 'information_schema'
