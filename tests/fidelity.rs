@@ -165,6 +165,7 @@ fn a_large_object_written_just_before_verification_is_refused() {
     refused(&sb, &run, "large objects is");
 }
 
+/// Also: a disabled subscription (what a dump restores) arrives as it was, its options too.
 #[test]
 fn a_user_srid_changed_after_the_first_copy_arrives() {
     let sb = Sandbox::up("fidelity-postgis");
@@ -174,7 +175,10 @@ fn a_user_srid_changed_after_the_first_copy_arrives() {
     sb.sql(
         "memo-db",
         "CREATE EXTENSION postgis; \
-         INSERT INTO spatial_ref_sys (srid, auth_name, auth_srid, proj4text) VALUES (990001, 'test', 1, '+proj=longlat');",
+         INSERT INTO spatial_ref_sys (srid, auth_name, auth_srid, proj4text) VALUES (990001, 'test', 1, '+proj=longlat'); \
+         CREATE TABLE places (id int PRIMARY KEY, name text); CREATE PUBLICATION places_pub FOR TABLE places; \
+         CREATE SUBSCRIPTION places_sub CONNECTION 'host=/nonexistent dbname=x' PUBLICATION places_pub \
+         WITH (connect = false, binary = true);",
     );
     sb.sandbox(&["workload", "memo", "on"]).ok();
     sb.dokku(&["ps:start", "memo"]).ok();
@@ -196,6 +200,7 @@ fn a_user_srid_changed_after_the_first_copy_arrives() {
     let found = sb.differences("memo-db", "memo-next");
     assert!(found.is_empty(), "exit 0 over differences:\n{}", found.join("\n"));
     assert_eq!(sb.sql("memo-next", "SELECT auth_name FROM spatial_ref_sys WHERE srid = 990001"), "changed");
+    assert_eq!(sb.sql("memo-next", "SELECT subenabled::text || ' ' || subbinary FROM pg_subscription"), "false true");
     lost_nothing(&sb);
 }
 
