@@ -312,11 +312,15 @@ fn what_no_dump_prints_is_carried_or_refused_before_anything_changes() {
 }
 
 /// A PostgreSQL 13 service (host rule md5) with a role whose password is an md5 hash, a stale
-/// materialized view, a stored generated column computed by a function that changed since,
-/// and an event trigger enabled ALWAYS that logs DDL into a table.
+/// materialized view and fresh ones, a stored generated column computed by a function that
+/// changed since, and an event trigger enabled ALWAYS that logs DDL into a table (several views:
+/// pg_restore -j refreshes them in parallel with the rest, so one restored too early would fire).
 const MD5_AND_STALE: &str = "SET password_encryption = 'md5'; CREATE ROLE md5_user LOGIN PASSWORD 'md5-pw'; \
     CREATE TABLE counted (id serial PRIMARY KEY, v text); INSERT INTO counted (v) SELECT 'v' || g FROM generate_series(1, 40) g; \
     CREATE MATERIALIZED VIEW counts AS SELECT count(*) AS n FROM counted; INSERT INTO counted (v) VALUES ('since'); \
+    CREATE MATERIALIZED VIEW twice_counts AS SELECT count(*) * 2 AS n FROM counted; \
+    CREATE MATERIALIZED VIEW labels AS SELECT 'x'::text AS v, count(*) AS n FROM counted; \
+    CREATE MATERIALIZED VIEW three AS SELECT generate_series(1, 3) AS i; \
     CREATE FUNCTION twice(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 2'; \
     CREATE TABLE gen (id int PRIMARY KEY, a int, b int GENERATED ALWAYS AS (twice(a)) STORED); \
     INSERT INTO gen (id, a) SELECT g, g FROM generate_series(1, 5) g; \

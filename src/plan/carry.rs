@@ -364,7 +364,8 @@ fn sql_kind(kind: &str) -> String {
 /// The script that compares each materialized view with its query and each stored generated
 /// column with its expression, and what each line of it checks (by line number, from 1: a
 /// query's text may span lines, and a literal in it may hold a newline). Rows are compared as
-/// the md5 of their text: a type without an equality operator (json, point) is compared too.
+/// the md5 of their text: a type without an equality operator (json, point) is compared too;
+/// `ROW(v.*)`, not `v`, which a column named like the alias would stand for.
 fn recompute_script(
     views: &[(String, String)],
     generated: &[(String, String, String, String)],
@@ -377,9 +378,9 @@ fn recompute_script(
     for (view, query) in views {
         statements.push((
             format!(
-                "SELECT json_build_array('view', {name}, count(*)) FROM ((SELECT md5(v::text) FROM {view} v EXCEPT ALL \
-                 SELECT md5(q::text) FROM ({query}) q) UNION ALL (SELECT md5(q::text) FROM ({query}) q EXCEPT ALL \
-                 SELECT md5(v::text) FROM {view} v)) d;",
+                "SELECT json_build_array('view', {name}, count(*)) FROM ((SELECT md5(ROW(v.*)::text) FROM {view} v EXCEPT ALL \
+                 SELECT md5(ROW(q.*)::text) FROM ({query}) q) UNION ALL (SELECT md5(ROW(q.*)::text) FROM ({query}) q EXCEPT ALL \
+                 SELECT md5(ROW(v.*)::text) FROM {view} v)) d;",
                 name = literal(view)
             ),
             view.clone(),
