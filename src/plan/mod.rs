@@ -309,27 +309,20 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
 
     // What a dump does not carry as it is: refused here, or accepted with a flag.
     let carry = if status == "running" {
-        let custom_env = carry::new_custom_env(args.custom_env.as_deref(), &settings.custom_env, args.keep_md5_auth)
-            .unwrap_or_else(|err| {
-                problems.push(format!("{err:#}"));
-                String::new()
-            });
+        let custom_env = carry::new_custom_env(args.custom_env.as_deref(), &settings.custom_env, args.keep_md5_auth);
+        let custom_env = or_problem(&mut problems, custom_env).unwrap_or_default();
         let new_service = carry::NewService {
             image: (!image_id.is_empty()).then_some(reference.as_str()),
             major: new_major,
             custom_env: &custom_env,
             config_options: args.config_options.as_deref().unwrap_or(&settings.config_options),
         };
-        match carry::Carry::take(host, out, (&old, &old_db), &new_service, args.accept_recomputed, args.keep_md5_auth) {
-            Ok((carry, found)) => {
-                problems.extend(found);
-                Some(carry)
-            }
-            Err(err) => {
-                problems.push(format!("{err:#}"));
-                None
-            }
-        }
+        let taken =
+            carry::Carry::take(host, out, (&old, &old_db), &new_service, args.accept_recomputed, args.keep_md5_auth);
+        or_problem(&mut problems, taken).map(|(carry, found)| {
+            problems.extend(found);
+            carry
+        })
     } else {
         None
     };
@@ -361,6 +354,11 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         accepted: carry.as_ref().map(|c| c.accepted.clone()).unwrap_or_default(),
         carry,
     })))
+}
+
+/// The value, or its error as one more of preflight's problems.
+fn or_problem<T>(problems: &mut Vec<String>, result: Result<T>) -> Option<T> {
+    result.map_err(|err| problems.push(format!("{err:#}"))).ok()
 }
 
 fn fail(out: &Out, problems: Vec<String>) -> Result<Decision> {
