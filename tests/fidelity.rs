@@ -99,25 +99,6 @@ const APP_SCHEMA: &str = "CREATE ROLE app_owner NOLOGIN; \
     GRANT CONNECT ON DATABASE memo_db TO reader; ALTER DATABASE memo_db CONNECTION LIMIT 50;";
 
 #[test]
-fn roles_grants_owners_and_database_settings_arrive_as_they_were() {
-    let sb = setup("fidelity-roles", APP_SCHEMA);
-    // Between the first copy and the window: a new role, a new password, a changed row.
-    let late = "CREATE ROLE late_role LOGIN PASSWORD 'late'; ALTER ROLE reader PASSWORD 'new-reader-pw'; \
-                UPDATE app.items SET name = 'changed' WHERE id = 7;";
-    let run = upgrade(&sb, &hook(&sb, "memo-db", 5, late), &[]);
-    identical(&sb, &run);
-    // What the app sees on the new database.
-    assert_eq!(sb.sql("memo-v17", "SHOW search_path"), "app, public");
-    assert_eq!(sb.sql("memo-v17", "SHOW timezone"), "Pacific/Auckland");
-    assert_eq!(sb.sql("memo-v17", "SELECT proowner::regrole FROM pg_proc WHERE proname = 'count_items'"), "app_owner");
-    assert_eq!(sb.sql("memo-v17", "SELECT name FROM items WHERE id = 7"), "changed");
-    // The service's own superuser keeps the new service's password.
-    let url = sb.dokku(&["postgres:info", "memo-v17", "--dsn"]).ok();
-    let password = std::fs::read_to_string(sb.service_dir("memo-v17").join("PASSWORD")).unwrap();
-    assert!(url.contains(password.trim()), "{url}");
-}
-
-#[test]
 fn the_whole_copy_inside_the_window_carries_the_same() {
     let sb = setup("fidelity-full", APP_SCHEMA);
     let run = upgrade(&sb, "", &["--full-copy"]);
@@ -217,20 +198,20 @@ const CARRIED: &[&str] = &[
      SET ROLE carry_admin; GRANT carry_group TO carry_user; RESET ROLE; \
      ALTER ROLE carry_user SET work_mem = '3MB'; COMMENT ON ROLE carry_user IS 'a user'; \
      CREATE ROLE carry_gone NOLOGIN; COMMENT ON ROLE carry_gone IS 'leaves late'; \
-     CREATE SCHEMA app; CREATE TABLE app.items (id serial PRIMARY KEY, name text); \
-     INSERT INTO app.items (name) SELECT 'item ' || g FROM generate_series(1, 100) g; \
-     CREATE VIEW app.v AS SELECT 1::bigint AS n; \
-     CREATE MATERIALIZED VIEW app.top AS SELECT sum(n) AS total FROM app.v; \
-     CREATE MATERIALIZED VIEW app.bottom AS SELECT count(*) AS n FROM app.items; \
-     CREATE OR REPLACE VIEW app.v AS SELECT n FROM app.bottom; REFRESH MATERIALIZED VIEW app.top; \
-     CREATE FUNCTION app.twice(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 2'; \
-     CREATE TABLE app.gen (id int PRIMARY KEY, a int, b int GENERATED ALWAYS AS (app.twice(a)) STORED); \
-     INSERT INTO app.gen (id, a) SELECT g, g FROM generate_series(1, 50) g; \
-     CREATE EXTENSION hstore; CREATE TABLE app.extra (id int); ALTER EXTENSION hstore ADD TABLE app.extra; \
-     CREATE PUBLICATION carry_pub FOR TABLE app.items WITH (publish = 'insert, update'); \
-     CREATE TABLE app.ddl_log (tag text); \
-     CREATE FUNCTION app.log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN INSERT INTO app.ddl_log VALUES (tg_tag); END'; \
-     CREATE EVENT TRIGGER log_ddl ON ddl_command_end EXECUTE FUNCTION app.log_ddl(); \
+     CREATE SCHEMA carry; CREATE TABLE carry.items (id serial PRIMARY KEY, name text); \
+     INSERT INTO carry.items (name) SELECT 'item ' || g FROM generate_series(1, 100) g; \
+     CREATE VIEW carry.v AS SELECT 1::bigint AS n; \
+     CREATE MATERIALIZED VIEW carry.top AS SELECT sum(n) AS total FROM carry.v; \
+     CREATE MATERIALIZED VIEW carry.bottom AS SELECT count(*) AS n FROM carry.items; \
+     CREATE OR REPLACE VIEW carry.v AS SELECT n FROM carry.bottom; REFRESH MATERIALIZED VIEW carry.top; \
+     CREATE FUNCTION carry.twice(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 2'; \
+     CREATE TABLE carry.gen (id int PRIMARY KEY, a int, b int GENERATED ALWAYS AS (carry.twice(a)) STORED); \
+     INSERT INTO carry.gen (id, a) SELECT g, g FROM generate_series(1, 50) g; \
+     CREATE EXTENSION hstore; CREATE TABLE carry.extra (id int); ALTER EXTENSION hstore ADD TABLE carry.extra; \
+     CREATE PUBLICATION carry_pub FOR TABLE carry.items WITH (publish = 'insert, update'); \
+     CREATE TABLE carry.ddl_log (tag text); \
+     CREATE FUNCTION carry.log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN INSERT INTO carry.ddl_log VALUES (tg_tag); END'; \
+     CREATE EVENT TRIGGER log_ddl ON ddl_command_end EXECUTE FUNCTION carry.log_ddl(); \
      ALTER EVENT TRIGGER log_ddl ENABLE ALWAYS;",
     "ALTER SYSTEM SET work_mem = '6MB'",
     "ALTER SYSTEM SET max_connections = 120",
@@ -238,7 +219,8 @@ const CARRIED: &[&str] = &[
     "ALTER SYSTEM SET search_path = '$user', public, 'odd schema'",
 ];
 
-/// What preflight can see that a copy would not carry, each refused with its way out, the dry
+/// Roles, grants, owners and the database's settings (APP_SCHEMA) with, in the same database,
+/// what preflight can see that a copy would not carry, each refused with its way out, the dry
 /// run as the run; what only the new server can tell (a member added to an extension), refused
 /// before the window; then, each way out taken, the upgrade to 18 with late changes between
 /// the first copy and the window (roles removed and reset, memberships changed, rows written
@@ -246,7 +228,8 @@ const CARRIED: &[&str] = &[
 /// settings 18 knows carried, the one it does not named, no event trigger fired in the copy.
 #[test]
 fn what_no_dump_prints_is_carried_or_refused_before_anything_changes() {
-    let sb = setup_on("fidelity-carry", "16", CARRIED);
+    // With what a dump does print: roles, grants, owners, the database's settings.
+    let sb = setup_on("fidelity-carry", "16", &[CARRIED, &[APP_SCHEMA]].concat());
     // What preflight refuses.
     sb.sql(
         "memo-db",
@@ -254,14 +237,14 @@ fn what_no_dump_prints_is_carried_or_refused_before_anything_changes() {
          CREATE FUNCTION pg_catalog.carry_f() RETURNS int LANGUAGE sql AS 'SELECT 1'; \
          CREATE SUBSCRIPTION carry_sub CONNECTION 'host=/nonexistent dbname=x' PUBLICATION carry_pub WITH (connect = false); \
          ALTER SUBSCRIPTION carry_sub ENABLE; \
-         INSERT INTO app.items (name) VALUES ('not in the view yet'); \
-         CREATE OR REPLACE FUNCTION app.twice(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 3';",
+         INSERT INTO carry.items (name) VALUES ('not in the view yet'); \
+         CREATE OR REPLACE FUNCTION carry.twice(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1 * 3';",
     );
     let ways_out = [
         "ALTER TABLE information_schema.carry_t SET SCHEMA public",
         "ALTER FUNCTION pg_catalog.carry_f() SET SCHEMA public",
-        "REFRESH MATERIALIZED VIEW app.bottom",
-        "UPDATE app.gen SET \"a\" = \"a\"",
+        "REFRESH MATERIALIZED VIEW carry.bottom",
+        "UPDATE carry.gen SET \"a\" = \"a\"",
     ];
     let dry = upgrade_to(&sb, "18", "", &["--dry-run"]);
     let run = upgrade_to(&sb, "18", "", &[]);
@@ -271,7 +254,7 @@ fn what_no_dump_prints_is_carried_or_refused_before_anything_changes() {
     }
     assert_eq!(dry.code, 1, "{}", dry.stderr);
     refused(&sb, &run, "--accept-recomputed");
-    for way_out in ways_out.iter().chain(&["REFRESH MATERIALIZED VIEW app.top"]) {
+    for way_out in ways_out.iter().chain(&["REFRESH MATERIALIZED VIEW carry.top"]) {
         sb.sql("memo-db", way_out);
     }
     // A disabled subscription passes (tests/fidelity.rs, the PostGIS case); this one goes.
@@ -286,24 +269,35 @@ fn what_no_dump_prints_is_carried_or_refused_before_anything_changes() {
     assert!(plan.contains("work_mem, max_connections, search_path carried to memo-v17 before the window"), "{plan}");
     assert!(plan.contains("(max_connections restarts it then)"), "{plan}");
     let run = upgrade_to(&sb, "18", "", &[]);
-    refused(&sb, &run, "run ALTER EXTENSION \"hstore\" DROP TABLE app.extra on memo-db");
-    sb.sql("memo-db", "ALTER EXTENSION hstore DROP TABLE app.extra");
+    refused(&sb, &run, "run ALTER EXTENSION \"hstore\" DROP TABLE carry.extra on memo-db");
+    sb.sql("memo-db", "ALTER EXTENSION hstore DROP TABLE carry.extra");
 
     let late = "DROP ROLE carry_gone; ALTER ROLE carry_user RESET ALL; COMMENT ON ROLE carry_user IS NULL; \
                 ALTER ROLE carry_user CONNECTION LIMIT -1 PASSWORD 'carry-pw-2'; \
                 GRANT carry_group TO carry_user WITH INHERIT TRUE GRANTED BY postgres; \
                 REVOKE carry_group FROM carry_user GRANTED BY carry_admin; \
-                INSERT INTO app.items (name) SELECT 'late ' || g FROM generate_series(1, 10) g; \
-                REFRESH MATERIALIZED VIEW app.bottom; REFRESH MATERIALIZED VIEW app.top; \
-                UPDATE app.gen SET a = a + 1 WHERE id = 1;";
+                INSERT INTO carry.items (name) SELECT 'late ' || g FROM generate_series(1, 10) g; \
+                REFRESH MATERIALIZED VIEW carry.bottom; REFRESH MATERIALIZED VIEW carry.top; \
+                UPDATE carry.gen SET a = a + 1 WHERE id = 1; \
+                CREATE ROLE late_role LOGIN PASSWORD 'late'; ALTER ROLE reader PASSWORD 'new-reader-pw'; \
+                UPDATE app.items SET name = 'changed' WHERE id = 7;";
     let run = upgrade_to(&sb, "18", &hook(&sb, "memo-db", 5, late), &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    // What the app sees on the new database.
+    assert_eq!(sb.sql("memo-v17", "SHOW search_path"), "app, public");
+    assert_eq!(sb.sql("memo-v17", "SHOW timezone"), "Pacific/Auckland");
+    assert_eq!(sb.sql("memo-v17", "SELECT proowner::regrole FROM pg_proc WHERE proname = 'count_items'"), "app_owner");
+    assert_eq!(sb.sql("memo-v17", "SELECT name FROM items WHERE id = 7"), "changed");
+    // The service's own superuser keeps the new service's password.
+    let url = sb.dokku(&["postgres:info", "memo-v17", "--dsn"]).ok();
+    let password = std::fs::read_to_string(sb.service_dir("memo-v17").join("PASSWORD")).unwrap();
+    assert!(url.contains(password.trim()), "{url}");
     assert!(run.stderr.contains("not carried: db_user_namespace"), "{}", run.stderr);
     let found = sb.differences_beside(
         "memo-db",
         "memo-v17",
         &["^alter_system db_user_namespace: only in old \\(off\\)$"],
-        &[("carry_user", "carry-pw-2")],
+        &[("carry_user", "carry-pw-2"), ("reader", "new-reader-pw"), ("late_role", "late")],
     );
     assert!(found.is_empty(), "exit 0 over differences:\n{}\n{}", found.join("\n"), run.stderr);
     assert_eq!(sb.sql("memo-v17", "SHOW max_connections"), "120", "restarted for it");

@@ -23,9 +23,12 @@ WITH acl(kind, classid, objid, subid, owner, acl, deflt) AS (
     FROM pg_foreign_data_wrapper w WHERE w.fdwacl IS NOT NULL
   UNION ALL SELECT 'foreign server', 'pg_foreign_server'::regclass, s.oid, 0, s.srvowner, s.srvacl, acldefault('S', s.srvowner)
     FROM pg_foreign_server s WHERE s.srvacl IS NOT NULL
-  -- Default privileges replace what the kind's default would give the objects a role creates.
+  -- Default privileges for every schema replace what the kind's default would give the objects
+  -- a role creates; those for one schema are added to them, from nothing.
   UNION ALL SELECT 'default privileges', 'pg_default_acl'::regclass, d.oid, 0, d.defaclrole, d.defaclacl,
-         acldefault(CASE d.defaclobjtype WHEN 'S' THEN 's' ELSE d.defaclobjtype END::"char", d.defaclrole)
+         CASE WHEN d.defaclnamespace = 0
+              THEN acldefault(CASE d.defaclobjtype WHEN 'S' THEN 's' ELSE d.defaclobjtype END::"char", d.defaclrole)
+              ELSE acldefault('c', d.defaclrole) END -- no privileges: a column's default
     FROM pg_default_acl d),
 start(kind, classid, objid, subid, acl, deflt) AS (
   SELECT a.kind, a.classid, a.objid, a.subid, a.acl,
