@@ -420,6 +420,14 @@ mod tests {
     }
 
     #[test]
+    fn the_flags_that_accept_a_difference_parse_and_stay_with_the_first_run() {
+        let words = argv(&["postgres:upgrade", "memo", "--accept-recomputed", "--keep-md5-auth", "--resume"]);
+        let Invocation::Upgrade(args) = parse(&words).unwrap() else { panic!() };
+        assert!(args.accept_recomputed && args.keep_md5_auth);
+        assert_eq!(args.resume_conflicts(), ["--accept-recomputed", "--keep-md5-auth"]);
+    }
+
+    #[test]
     fn unknown_flags_are_errors() {
         assert!(parse(&argv(&["postgres:upgrade", "app", "--bogus"])).is_err());
     }
