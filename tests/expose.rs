@@ -67,7 +67,7 @@ fn a_rollback_after_the_switch_exposes_the_old_service_again() {
     assert_eq!(run.code, 137, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(exposed(&sb, "memo-v17"), "5432->4343");
     assert_eq!(exposed(&sb, "memo-db"), "-");
-    let journal = std::fs::read_to_string(sb.lib_root().join("data/postgres-upgrade/memo/journal.json")).unwrap();
+    let journal = std::fs::read_to_string(sb.lib_root().join("data/postgres-upgrade/apps/memo/journal.json")).unwrap();
     let journal: serde_json::Value = serde_json::from_str(&journal).unwrap();
     let undo = journal["undo"].as_array().unwrap();
     assert_eq!(undo.last().unwrap()["action"], "expose", "{undo:?}");

@@ -356,6 +356,15 @@ fn every_major_from_11_to_18_is_a_real_server_with_its_image_s_clients() {
             ])
             .ok();
         assert_eq!(over_tcp.trim(), "1", "{image}");
+        // The extensions the image carries, read from the image alone as the plugin's preflight
+        // reads them (pg_config's share dir: src/host/mod.rs, image_extensions), are those its
+        // server offers.
+        let listed =
+            d.docker(&["run", "--rm", &image, "sh", "-c", r#"ls -1 "$(pg_config --sharedir)/extension""#]).ok();
+        let mut controls: Vec<&str> = listed.lines().filter_map(|f| f.strip_suffix(".control")).collect();
+        controls.sort_unstable();
+        let offered = d.psql(&name, "SELECT name FROM pg_available_extensions ORDER BY name::text COLLATE \"C\"").ok();
+        assert_eq!(controls, offered.lines().collect::<Vec<_>>(), "{image}");
         let pgdata = d.docker(&["exec", &name, "sh", "-c", "echo $PGDATA"]).ok();
         let data = d.data(&service);
         if *major == "18" {
@@ -495,6 +504,10 @@ fn postgis_extension_is_creatable() {
     d.docker(&["pull", "postgis/postgis:15-3.3"]).ok();
     d.service("geo", "postgis/postgis:15-3.3", "pw", &[]);
     d.psql("dokku.postgres.geo", "create extension postgis").ok();
+    let listed = d
+        .docker(&["run", "--rm", "postgis/postgis:15-3.3", "sh", "-c", r#"ls -1 "$(pg_config --sharedir)/extension""#])
+        .ok();
+    assert!(listed.lines().any(|f| f == "postgis.control"), "{listed}");
     let version = d.psql("dokku.postgres.geo", "select postgis_lib_version()").ok();
     assert!(version.starts_with("3."), "{version}");
 }

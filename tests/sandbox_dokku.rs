@@ -572,7 +572,7 @@ fn up_installs_the_checkout_as_a_clone_and_keeps_data_on_rerun() {
     assert!(plugin.join("commands").is_file());
     assert!(plugin.join("bin/postgres-upgrade").is_file());
     assert!(!plugin.join("target").exists(), "ignored files are not copied");
-    assert!(sb.lib_root().join("data/postgres-upgrade/postgres-upgrade").is_file(), "install trigger ran");
+    assert!(sb.lib_root().join("data/postgres-upgrade/bin/postgres-upgrade").is_file(), "install trigger ran");
     for core in ["apps", "config", "ps", "docker-options", "plugin"] {
         let link = enabled(&sb).join(core);
         assert!(fs::canonicalize(&link).unwrap().to_string_lossy().contains("core-plugins"), "{core}");
@@ -680,4 +680,60 @@ fn workload_survives_restarts_and_down_stops_it() {
     sleep(Duration::from_millis(300));
     assert_eq!(acks(&sb, "web") + acks(&sb, "worker"), after_down);
     assert_eq!(restarts(&sb, "app"), ["start", "restart"]);
+}
+
+// ------------------------------------------- the dokku and dokku-maintenance releases imitated ---
+
+/// What `sandbox up --dokku-version` and `--maintenance-version` change, as docs/dokku-versions.md
+/// says each release behaves: where apps:lock and a push put the deploy lock and config:set the
+/// app's config, the plugn each dokku ships, and which maintenance commands exist.
+#[test]
+fn each_imitated_release_keeps_its_files_and_commands_where_that_release_does() {
+    for (dokku, maintenance, lock, config, plugn) in [
+        ("0.25.7", "0.5.0", "home/dokku/memo/.deploy.lock", "home/dokku/memo/ENV", "0.8.2"),
+        ("0.32.4", "0.6.0", "home/dokku/memo/.deploy.lock", "home/dokku/memo/ENV", "0.12.0"),
+        ("0.34.9", "0.7.0", "var/lib/dokku/data/apps/memo/.deploy.lock", "home/dokku/memo/ENV", "0.15.3"),
+        ("0.38.27", "0.10.1", "var/lib/dokku/data/apps/memo/.deploy.lock", "var/lib/dokku/config/memo/ENV", "0.17.1"),
+    ] {
+        let sb = Sandbox::up_with(
+            &format!("sandbox-release-{dokku}"),
+            &["--dokku-version", dokku, "--maintenance-version", maintenance],
+        );
+        assert_eq!(std::fs::read_to_string(sb.lib_root().join("STABLE_VERSION")).unwrap().trim(), dokku);
+        let shipped = Command::new(sb.dir.join("bin/plugn")).arg("version").output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&shipped.stdout).trim(), format!("plugn: {plugn}"), "dokku {dokku}");
+        sb.dokku(&["apps:create", "memo"]).ok();
+        sb.dokku(&["config:set", "--no-restart", "memo", "MARK=here"]).ok();
+        assert!(std::fs::read_to_string(sb.dir.join(config)).unwrap().contains("MARK"), "dokku {dokku}: {config}");
+        sb.dokku(&["apps:lock", "memo"]).ok();
+        assert!(sb.dir.join(lock).is_file(), "dokku {dokku}: {lock}");
+        sb.dokku(&["apps:locked", "memo"]).ok();
+        // A push refuses while the lock is held and deletes the file when done.
+        sb.dokku(&["apps:unlock", "memo"]).ok();
+        sb.sandbox(&["deploy", "memo"]).ok();
+        assert!(!sb.dir.join(lock).exists(), "dokku {dokku}: the push left {lock}");
+
+        let has = |command: &str| !sb.dokku(&[command, "memo"]).stderr.contains("is not a dokku command");
+        let (report, enable) = (maintenance != "0.5.0", !["0.5.0", "0.6.0"].contains(&maintenance));
+        assert_eq!(has("maintenance:report"), report, "maintenance {maintenance}: report");
+        assert_eq!(has("maintenance:enable"), enable, "maintenance {maintenance}: enable");
+        sb.dokku(&["maintenance:on", "memo"]).ok();
+        assert!(sb.dir.join("home/dokku/memo/nginx.conf.d/maintenance.conf").is_file());
+        let status = sb.dokku(&["maintenance", "memo"]);
+        if maintenance == "0.5.0" {
+            assert_eq!(status.stdout.lines().last().map(str::trim), Some("on"), "{status:?}");
+        } else {
+            assert!(status.stdout.contains("Usage: dokku maintenance"), "{status:?}");
+        }
+        sb.dokku(&["maintenance:off", "memo"]).ok();
+    }
+}
+
+/// dokku older than the plugin supports is refused by name, before anything else is read.
+#[test]
+fn dokku_older_than_supported_is_refused_with_its_version() {
+    let sb = Sandbox::up_with("sandbox-release-0.24", &["--dokku-version", "0.24.10"]);
+    sb.dokku(&["apps:create", "memo"]).ok();
+    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--dry-run"]).code(1);
+    assert!(run.stderr.contains("dokku 0.24.10 is older than 0.25.0"), "{}", run.stderr);
 }

@@ -21,6 +21,9 @@ const FULL_COPY_S_PER_GB: f64 = 18.0;
 /// stream's round trips, verification's queries and schema dumps, the switch, one start
 /// (`make bench` at 10 MB, docs/estimates.md).
 const WINDOW_BASE_S: f64 = 8.5;
+/// How far measured windows came out from this model's window estimate, as factors of it: the
+/// lowest and the highest seen so far (docs/estimates.md, "How sure the window estimate is").
+pub const WINDOW_ESTIMATE_RANGE: (f64, f64) = (0.8, 1.4);
 /// The fingerprint rate assumed when it cannot be measured (an empty database).
 const FINGERPRINT_S_PER_GB: f64 = 3.0;
 /// How much of the biggest table the measurement reads, at most.

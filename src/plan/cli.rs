@@ -97,6 +97,21 @@ impl UpgradeArgs {
         ]
     }
 
+    /// The flags given that only the blue-green upgrade has: with one of them a service is not
+    /// handed to dokku-postgres's in-place upgrade, which would ignore it.
+    pub fn blue_green_flags(&self) -> Vec<&'static str> {
+        [
+            ("--new-service", self.new_service.is_some()),
+            ("--keep-old", self.keep_old),
+            ("--skip-backup", self.skip_backup),
+            ("--full-copy", self.full_copy),
+            ("--no-maintenance", self.no_maintenance),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect()
+    }
+
     /// The flags that shape the new service, for the journal, so that a resumed run that still
     /// has to create it creates it the same. The custom env may hold secrets: only whether it
     /// was given is kept (src/verbs/recovery.rs, resume).

@@ -99,8 +99,7 @@ impl Upgrade<'_> {
         for app in &self.plan.apps {
             // What stops a `git push` is the flock on the file apps:lock creates, taken first so
             // that a push already running is refused before anything is pushed on the undo stack.
-            let apps_dir = self.host.env.dokku_lib_root.join("data/apps");
-            crate::host::lock::hold_deploy(&apps_dir, &app.name, true)?;
+            crate::host::lock::hold_deploy(&self.host.env.deploy_lock(&app.name), &app.name, true)?;
             self.push_undo(Action::Unlock { app: app.name.clone() })?;
             self.check(&self.host.change(Change::LockApp(&app.name)))?;
         }

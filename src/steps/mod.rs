@@ -470,7 +470,11 @@ impl<'a> Upgrade<'a> {
         self.out.step(&name);
         self.journal_step(index, "running")?;
         let started = Instant::now();
+        // One progress owner per step: a line within seconds of its start and then regularly,
+        // whichever of its parts runs (output/progress.rs).
+        let progress = crate::output::progress::step(name.clone(), self.out.quiet());
         let result = (step.run)(self);
+        drop(progress);
         let status = if result.is_ok() { "done" } else { "failed" };
         self.journal_step(index, status)?;
         if result.is_ok() {
@@ -558,7 +562,7 @@ impl<'a> Upgrade<'a> {
         if full {
             // The dumps and the journal are in the app's own folder, which may be a filesystem of
             // its own; the new service's server writes under dokku-postgres's services folder.
-            let folder = self.host.env.data_dir().join(target);
+            let folder = crate::state::layout::folder(&self.host.env.data_dir(), target);
             hints.push(format!("the filesystem of {} is full: free some space there", folder.display()));
             let services = self.host.env.services_root();
             if device(&folder) != device(&services) {
@@ -597,6 +601,7 @@ impl<'a> Upgrade<'a> {
     /// Undoes every recorded step, newest first; a failing undo is a warning, never the error.
     fn rollback(&mut self) {
         self.out.info1("Rolling back");
+        let _progress = crate::output::progress::step("Rolling back".into(), self.out.quiet());
         // The old service takes writes again before its apps start on it.
         self.holds = Holds::default();
         let mut journal = self.journal.take();

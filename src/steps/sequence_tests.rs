@@ -65,6 +65,8 @@ fn plan() -> Plan {
         survey: None,
         carry: None,
         accepted: Vec::new(),
+        pulled: None,
+        namesake: false,
     }
 }
 
@@ -80,6 +82,8 @@ fn healthy() -> FakeRunner {
         .on("dokku postgres:info db2 --status", Output::ok("running\n"))
         .on("dokku postgres:info db --status", Output::ok("running\n"))
         .on("dokku postgres:info db2 --dsn", Output::ok(&format!("{NEW_URL}\n")))
+        // Maintenance is on once the window has begun; the rollback turns it off.
+        .on("dokku maintenance:report memo --maintenance-enabled", Output::ok("true\n"))
         .on_with("docker container exec dokku.postgres.", |cmd| Output::ok(&answer_sql(cmd, "0|0|3|77")))
         .on_with("docker container exec -i dokku.postgres.", |_| Output::ok(""))
         // A hold's session (copy/hold.rs) answers with its backend and snapshot.
@@ -178,42 +182,64 @@ fn mutations(runner: &FakeRunner) -> Vec<String> {
                 && !c.contains("docker-options:report")
                 && !c.contains("postgres:links")
                 && !c.contains("apps:locked")
+                && !c.contains("maintenance:report")
         })
         .map(|c| uid.replace_all(&ts.replace_all(&root.replace_all(&c, "ROOT"), "TS"), "--user UID").into_owned())
         .collect()
 }
 
 fn run(runner: &FakeRunner, name: &str) -> (serde_json::Value, anyhow::Result<()>) {
+    run_with(runner, name, Options { full_copy: true, ..Options::default() })
+}
+
+fn run_with(runner: &FakeRunner, name: &str, opts: Options) -> (serde_json::Value, anyhow::Result<()>) {
     let root = temp_root(name);
     std::fs::create_dir_all(root.join("services/postgres/db")).unwrap();
     let env = Env::for_tests(&root);
     let host = Host::new(&env, runner);
     let out = Out::captured();
     let plan = plan();
-    let opts = Options { full_copy: true, ..Options::default() };
     Upgrade::new(&host, &out, &plan, &opts, &ParallelDirectory::with_jobs("postgres:17".into(), 2)).run()
+}
+
+#[test]
+fn a_kept_old_service_is_backed_up_on_its_schedule_no_more() {
+    let runner = healthy();
+    let (report, result) =
+        run_with(&runner, "keep-old", Options { full_copy: true, keep_old: true, ..Options::default() });
+    result.unwrap();
+    let calls = mutations(&runner);
+    assert_eq!(
+        calls[calls.len() - 3..],
+        [
+            "dokku postgres:backup-schedule db2 '0 3 * * *' bucket",
+            "dokku postgres:backup db2 bucket",
+            "dokku postgres:backup-unschedule db",
+        ]
+    );
+    assert_eq!(report["old_service_kept"], true);
 }
 
 const BEFORE_COPY: [&str; 6] = [
     "dokku postgres:create db2 --image postgres --image-version 17",
     "dokku apps:lock memo",
     // Across majors, before the window: the roles, then the schema replayed (a read: not listed).
-    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/memo/dumps:/dump \
-     --env-file ROOT/data/postgres-upgrade/memo/dumps/.db.env --user UID postgres:17 \
+    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/apps/memo/dumps:/dump \
+     --env-file ROOT/data/postgres-upgrade/apps/memo/dumps/.db.env --user UID postgres:17 \
      pg_dumpall --roles-only -h dokku-postgres-db -U postgres",
     "dokku maintenance:enable memo",
     "dokku ps:stop memo",
     "dokku postgres:backup db bucket",
 ];
 const COPY: [&str; 3] = [
-    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/memo/dumps:/dump \
-     --env-file ROOT/data/postgres-upgrade/memo/dumps/.db.env --user UID postgres:17 \
+    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/apps/memo/dumps:/dump \
+     --env-file ROOT/data/postgres-upgrade/apps/memo/dumps/.db.env --user UID postgres:17 \
      pg_dump -Fd -Z 0 -j 2 -f /dump/db-TS -d db -h dokku-postgres-db -U postgres",
-    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/memo/dumps:/dump \
-     --env-file ROOT/data/postgres-upgrade/memo/dumps/.db.env --user UID postgres:17 \
+    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/apps/memo/dumps:/dump \
+     --env-file ROOT/data/postgres-upgrade/apps/memo/dumps/.db.env --user UID postgres:17 \
      pg_dumpall --roles-only -h dokku-postgres-db -U postgres",
-    "docker run --rm --link dokku.postgres.db2:dokku-postgres-db2 -v ROOT/data/postgres-upgrade/memo/dumps:/dump \
-     --env-file ROOT/data/postgres-upgrade/memo/dumps/.db2.env --user UID postgres:17 \
+    "docker run --rm --link dokku.postgres.db2:dokku-postgres-db2 -v ROOT/data/postgres-upgrade/apps/memo/dumps:/dump \
+     --env-file ROOT/data/postgres-upgrade/apps/memo/dumps/.db2.env --user UID postgres:17 \
      pg_restore -j 2 --exit-on-error -d db2 /dump/db-TS -h dokku-postgres-db2 -U postgres",
 ];
 
@@ -248,8 +274,8 @@ fn happy_path_runs_every_step_in_order_with_one_start() {
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "SECRET\n");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
-    let dumps =
-        std::env::temp_dir().join(format!("pgu-unit-happy-{}/data/postgres-upgrade/memo/dumps", std::process::id()));
+    let dumps = std::env::temp_dir()
+        .join(format!("pgu-unit-happy-{}/data/postgres-upgrade/apps/memo/dumps", std::process::id()));
     let left: Vec<_> = std::fs::read_dir(dumps).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(!left.iter().any(|n| n.to_string_lossy().ends_with(".env")), "{left:?}");
 }
@@ -326,6 +352,25 @@ fn backup_carry_over_failure_keeps_the_old_service_and_says_what_to_run() {
     let manual = report["manual_steps"].to_string();
     assert!(manual.contains("postgres:backup-schedule db2") && manual.contains("postgres:destroy db -f"), "{manual}");
     assert!(!mutations(&runner).contains(&"dokku postgres:destroy db -f".to_string()));
+}
+
+/// Each step after the switch failing on its own: never undone, said as the command to run.
+#[test]
+fn a_failure_after_the_switch_is_a_command_to_run_whichever_step_it_is() {
+    for (failing, manual) in [
+        ("dokku maintenance:disable memo", vec!["dokku maintenance:disable memo", "dokku postgres:destroy db -f"]),
+        ("dokku postgres:destroy db -f", vec!["dokku postgres:destroy db -f"]),
+    ] {
+        let runner = healthy().on(failing, Output::fail(1, "no"));
+        let (report, result) = run(&runner, "after-switch");
+        assert!(result.is_err(), "{failing}");
+        assert_eq!(report["status"], "upgraded-with-manual-steps", "{failing}");
+        assert_eq!(report["manual_steps"], serde_json::json!(manual), "{failing}");
+        assert!(
+            !mutations(&runner).iter().any(|c| c.contains("postgres:link db memo")),
+            "{failing}: nothing goes back"
+        );
+    }
 }
 
 #[test]

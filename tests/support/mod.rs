@@ -50,6 +50,12 @@ impl Run {
 impl Sandbox {
     /// A fresh host named after the test; any leftover from an earlier run is removed first.
     pub fn up(name: &str) -> Sandbox {
+        Sandbox::up_with(name, &[])
+    }
+
+    /// A fresh host with `sandbox up` options: `--dokku-version X`, `--maintenance-version Y`
+    /// (tests/sandbox/versions).
+    pub fn up_with(name: &str, options: &[&str]) -> Sandbox {
         let dir = repo().join("target/sandboxes").join(name);
         if dir.exists() {
             let _ = Command::new(repo().join("tests/sandbox/sandbox")).arg("down").arg(&dir).status();
@@ -57,7 +63,9 @@ impl Sandbox {
         }
         std::fs::create_dir_all(&dir).expect("create sandbox dir");
         let sandbox = Sandbox { dir };
-        sandbox.sandbox(&["up"]).ok();
+        let mut up = vec!["up"];
+        up.extend_from_slice(options);
+        sandbox.sandbox(&up).ok();
         sandbox
     }
 
@@ -90,6 +98,17 @@ impl Sandbox {
     /// `DIR/bin/dokku ARGS…` with no stdin (as CI and scripts run it).
     pub fn dokku(&self, args: &[&str]) -> Run {
         self.run(&self.dir.join("bin/dokku"), args, None)
+    }
+
+    /// `DIR/bin/dokku ARGS…` started and left running, its stdout and stderr piped: for a test
+    /// that watches it run or signals it.
+    pub fn spawn_dokku(&self, args: &[&str]) -> std::process::Child {
+        Command::new(self.dir.join("bin/dokku"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start dokku")
     }
 
     /// `DIR/bin/dokku ARGS…` with `input` on stdin.

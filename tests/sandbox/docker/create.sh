@@ -191,6 +191,8 @@ process_env() { # CONFIG_FILE FLAVOUR [SOCKDIR PORT]
   bin="$(flavour_bin "$2")"
   [[ -n "$IS_ROOT" ]] || home="${HOME:-/}"
   pgdata="$(host_path "$config" "$(container_pgdata "$config")")"
+  # A postgres image's pg_config answers for its server (image-tools/pg_config).
+  [[ -n "$bin" ]] && bin="$DOCKER_HERE/image-tools:$bin"
   jq -r --arg bin "$bin" --arg pgdata "$pgdata" --arg home "$home" '
     .Config.Env[]
     | if startswith("PATH=") then "PATH=" + (if $bin != "" then $bin + ":" else "" end) + "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
