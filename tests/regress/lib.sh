@@ -167,11 +167,16 @@ run_pg_regress() { # DIR SERVICE
   grep -E '^# All|tests passed' "$out/pg_regress.log" >&2 || true
 }
 
+# SQL on stdin, in the regression database of SERVICE, stopping at the first error.
+regression_sql() { # DIR SERVICE
+  "$1/bin/docker" exec -i "dokku.postgres.$2" psql -X -q -v ON_ERROR_STOP=1 -U postgres -d regression
+}
+
 # What 002_pg_upgrade.pl does to an old 15 cluster before moving it (AdjustUpgrade.pm for
 # 12 <= old < 16), then its rewrite of library paths outside $libdir to a path that does not
 # depend on where the old build lives.
 adjust_database() { # DIR SERVICE
-  "$1/bin/docker" exec -i "dokku.postgres.$2" psql -X -q -v ON_ERROR_STOP=1 -U postgres -d regression <<'SQL'
+  regression_sql "$1" "$2" <<'SQL'
 ALTER TABLE public.tab_core_types DROP COLUMN aclitem;
 DROP TABLE public.gtest_normal_child;
 DROP TABLE public.gtest_normal_child2;
@@ -189,7 +194,7 @@ SQL
 # has: the xml test's tables (their rows do not load) and the views that use xml (they are not
 # created) are dropped before a move to 18.
 without_xml() { # DIR SERVICE
-  "$1/bin/docker" exec -i "dokku.postgres.$2" psql -X -q -v ON_ERROR_STOP=1 -U postgres -d regression <<'SQL'
+  regression_sql "$1" "$2" <<'SQL'
 DO $$
 DECLARE r record;
 BEGIN
@@ -218,7 +223,7 @@ SQL
 # image have: the ICU collations the collate.icu.utf8 test leaves (coll_icu_upgrade, kept there
 # for pg_upgrade's own test; nothing uses it) are dropped before a move to 18.
 without_icu() { # DIR SERVICE
-  "$1/bin/docker" exec -i "dokku.postgres.$2" psql -X -q -v ON_ERROR_STOP=1 -U postgres -d regression <<'SQL'
+  regression_sql "$1" "$2" <<'SQL'
 DO $$
 DECLARE r record;
 BEGIN
@@ -235,7 +240,7 @@ SQL
 # the real postgres:17 and 18 images have (18's pg_config says --with-lz4, its server refuses
 # it): columns the compression test set to lz4 go back to pglz before the move.
 without_lz4() { # DIR SERVICE
-  "$1/bin/docker" exec -i "dokku.postgres.$2" psql -X -q -v ON_ERROR_STOP=1 -U postgres -d regression <<'SQL'
+  regression_sql "$1" "$2" <<'SQL'
 DO $$
 DECLARE r record;
 BEGIN
