@@ -533,6 +533,70 @@ fn ambassadors_update_and_su_as_the_daemon_and_the_image_do_them() {
     d.docker(&["container", "update", "--restart=no", "nosuch"]).code(1);
 }
 
+/// The entrypoint's host rule (docs/postgres-image.md): `POSTGRES_HOST_AUTH_METHOD` when the
+/// env sets it, else the server's `password_encryption` with the container's arguments. A role
+/// whose stored password is an md5 hash logs in only where the rule is md5; a SCRAM one logs in
+/// under both. And `postgres --describe-config` runs as given, as the entrypoint lets it.
+#[test]
+fn the_host_rule_is_the_entrypoints_and_md5_hashes_log_in_only_under_md5() {
+    let d = Dock::new("host-rule");
+    d.docker(&["pull", "postgres:18"]).ok();
+    let mount = "/var/lib/postgresql";
+    d.service_at("scram", "postgres:18", mount, "pw", &[]);
+    d.service_at("encryption", "postgres:18", mount, "pw", &["postgres", "-c", "password_encryption=md5"]);
+    // The same as service_at, with the rule in the env.
+    let data = d.data("md5env");
+    let volume = format!("{}:{mount}", data.display());
+    d.docker(&[
+        "container",
+        "create",
+        "--name",
+        "dokku.postgres.md5env",
+        "-v",
+        &volume,
+        "-e",
+        "POSTGRES_PASSWORD=pw",
+        "-e",
+        "POSTGRES_HOST_AUTH_METHOD=md5",
+        "postgres:18",
+    ])
+    .ok();
+    d.docker(&["container", "start", "dokku.postgres.md5env"]).ok();
+    let login = |container: &str, role: &str, password: &str| {
+        let env = format!("PGPASSWORD={password}");
+        d.docker(&[
+            "exec",
+            "-e",
+            &env,
+            container,
+            "psql",
+            "-h",
+            "localhost",
+            "-U",
+            role,
+            "-d",
+            "postgres",
+            "-w",
+            "-Atc",
+            "select 1",
+        ])
+    };
+    for (service, md5_logs_in) in [("scram", false), ("encryption", true), ("md5env", true)] {
+        let name = format!("dokku.postgres.{service}");
+        d.psql(&name, "SET password_encryption = 'md5'; CREATE ROLE hashed_md5 LOGIN PASSWORD 'pw-m'").ok();
+        d.psql(&name, "SET password_encryption = 'scram-sha-256'; CREATE ROLE hashed_scram LOGIN PASSWORD 'pw-s'").ok();
+        let md5 = login(&name, "hashed_md5", "pw-m");
+        assert_eq!(md5.code == 0, md5_logs_in, "{service}: {md5:?}");
+        if !md5_logs_in {
+            assert!(md5.stderr.contains("password authentication failed"), "{}", md5.stderr);
+        }
+        assert_eq!(login(&name, "hashed_scram", "pw-s").ok().trim(), "1", "{service}");
+    }
+    let described = d.docker(&["run", "--rm", "postgres:18", "postgres", "--describe-config"]).ok();
+    assert!(described.lines().any(|l| l.starts_with("max_connections\tpostmaster\t")), "{described}");
+    assert!(!described.contains("db_user_namespace"), "removed in 17");
+}
+
 #[test]
 fn postgis_extension_is_creatable() {
     let d = Dock::new("postgis");

@@ -245,6 +245,12 @@ fn producer_script(catalog: &Catalog, parts: &Parts) -> String {
         emit(&mut lines, &format!("{set};"));
     }
     emit(&mut lines, "SET session_replication_role = replica;");
+    // Event triggers are not held back by the replica role when they are enabled ALWAYS or
+    // REPLICA, and a refresh below is DDL that fires them: each is off for this transaction and
+    // back in its own state at its end (the schema, so these triggers, is the old database's).
+    lines.push(format!(
+        "SELECT pg_catalog.format('ALTER EVENT TRIGGER %I DISABLE;', evtname) FROM {ENABLED_EVENT_TRIGGERS};"
+    ));
     for (&i, ranges) in parts {
         let table = &catalog.tables[i];
         let name = table.qualified();
@@ -264,19 +270,44 @@ fn producer_script(catalog: &Catalog, parts: &Parts) -> String {
         ));
     }
     // Every materialized view as the old database has it now, as pg_restore leaves them:
-    // populated ones refreshed from the copied rows, the others emptied, oldest first (a view
-    // built on another is newer than it).
+    // populated ones refreshed from the copied rows, the others emptied, each after every view
+    // it is built on, directly or through plain views (oids do not say: a view can be replaced
+    // to read from a newer one).
+    let refresh = REFRESH_IN_DEPENDENCY_ORDER.replace('\n', " ");
+    lines.push(format!("{refresh} WHERE {} ORDER BY o.n, c.oid;", fingerprint::NOT_EXTENSION_OWNED));
     lines.push(format!(
-        "SELECT pg_catalog.format('REFRESH MATERIALIZED VIEW %I.%I%s;', n.nspname, c.relname, \
-         CASE WHEN c.relispopulated THEN '' ELSE ' WITH NO DATA' END) \
-         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE c.relkind = 'm' AND {} ORDER BY c.oid;",
-        fingerprint::NOT_EXTENSION_OWNED
+        "SELECT pg_catalog.format('ALTER EVENT TRIGGER %I ENABLE%s;', evtname, \
+         CASE evtenabled WHEN 'A' THEN ' ALWAYS' WHEN 'R' THEN ' REPLICA' ELSE '' END) FROM {ENABLED_EVENT_TRIGGERS};"
     ));
     emit(&mut lines, &format!("SELECT '{END_MARK}' || pg_catalog.txid_current();"));
     lines.push("COMMIT;".into());
     lines.join("\n") + "\n"
 }
+
+/// The event triggers that fire in some session, by name.
+const ENABLED_EVENT_TRIGGERS: &str = "pg_catalog.pg_event_trigger WHERE evtenabled <> 'D' ORDER BY evtname";
+
+/// A `REFRESH MATERIALIZED VIEW` statement for each materialized view `c` (in namespace `n`),
+/// with `o.n` its depth: 0 for one built on no other, else one more than the deepest it is
+/// built on. What a view reads is what its rewrite rule depends on (`pg_depend`), followed
+/// through plain views; materialized views cannot form a cycle, so the depth is finite.
+const REFRESH_IN_DEPENDENCY_ORDER: &str = "WITH RECURSIVE edge AS (
+  SELECT DISTINCT r.ev_class AS rel, d.refobjid AS uses FROM pg_catalog.pg_rewrite r
+  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
+   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> r.ev_class),
+reach(mv, rel) AS (
+  SELECT e.rel, e.uses FROM edge e JOIN pg_catalog.pg_class c ON c.oid = e.rel AND c.relkind = 'm'
+  UNION
+  SELECT r.mv, e.uses FROM reach r JOIN pg_catalog.pg_class v ON v.oid = r.rel AND v.relkind = 'v'
+  JOIN edge e ON e.rel = v.oid),
+depth(mv, n) AS (
+  SELECT c.oid, 0 FROM pg_catalog.pg_class c WHERE c.relkind = 'm'
+  UNION
+  SELECT r.mv, d.n + 1 FROM reach r JOIN depth d ON d.mv = r.rel)
+SELECT pg_catalog.format('REFRESH MATERIALIZED VIEW %I.%I%s;', n.nspname, c.relname,
+  CASE WHEN c.relispopulated THEN '' ELSE ' WITH NO DATA' END)
+FROM (SELECT mv, pg_catalog.max(n) AS n FROM depth GROUP BY mv) o
+JOIN pg_catalog.pg_class c ON c.oid = o.mv JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace";
 
 #[cfg(test)]
 mod tests {
@@ -321,6 +352,10 @@ mod tests {
         assert_eq!(lines[begin + 1], "SELECT 'SET client_encoding = ''UTF8'';';");
         let body = begin + 1 + fingerprint::SESSION.len();
         assert_eq!(lines[body], "SELECT 'SET session_replication_role = replica;';");
+        // Event triggers, which the replica role does not stop when enabled ALWAYS, are off
+        // until the end of the transaction.
+        assert!(lines[body + 1].starts_with("SELECT pg_catalog.format('ALTER EVENT TRIGGER %I DISABLE;', evtname)"));
+        let body = body + 1;
         assert_eq!(
             lines[body + 1..body + 10].to_vec(),
             [
@@ -335,9 +370,11 @@ mod tests {
                 "SELECT pg_catalog.format('SELECT pg_catalog.setval(%L, %s, %s);', '\"public\".\"notes_id_seq\"', last_value, is_called::text) FROM \"public\".\"notes_id_seq\";",
             ]
         );
-        assert!(lines[body + 10].starts_with("SELECT pg_catalog.format('REFRESH MATERIALIZED VIEW %I.%I%s;'"));
+        assert!(lines[body + 10].starts_with("WITH RECURSIVE edge AS ("), "{}", lines[body + 10]);
+        assert!(lines[body + 10].ends_with("ORDER BY o.n, c.oid;"), "{}", lines[body + 10]);
+        assert!(lines[body + 11].starts_with("SELECT pg_catalog.format('ALTER EVENT TRIGGER %I ENABLE%s;'"));
         assert_eq!(
-            lines[body + 11..].to_vec(),
+            lines[body + 12..].to_vec(),
             ["SELECT 'SELECT ''catch-up-xid '' || pg_catalog.txid_current();';", "COMMIT;"]
         );
     }

@@ -42,6 +42,8 @@ pub const CALLS: &[&[&str]] = &[
     &["postgres:links", "{new}"],
     &["postgres:link", "{new}", "{app}", "--no-restart", "--alias", "DATABASE"],
     &["postgres:start", "{new}"],
+    // When a carried ALTER SYSTEM setting takes effect only at start (copy/settings.rs).
+    &["postgres:restart", "{new}"],
     &["postgres:expose", "{new}"],
     &["postgres:backup-schedule", "{new}", "{schedule}", "{bucket}"],
     &["postgres:backup-set-public-key-encryption", "{new}", "{key}"],

@@ -2,6 +2,7 @@
 //! anything is changed. Every problem is printed, then the run fails once (cargo-release's
 //! `failed |= !verify_…` pattern).
 
+pub mod carry;
 pub mod checks;
 pub mod cli;
 pub mod naming;
@@ -50,6 +51,11 @@ pub struct Plan {
     pub use_maintenance: bool,
     /// What preflight found in the old database (None for a plan read back from a journal).
     pub survey: Option<crate::facts::survey::Survey>,
+    /// What the copy cannot carry as it is, and the ALTER SYSTEM settings (plan/carry.rs;
+    /// None for a plan read back from a journal).
+    pub carry: Option<carry::Carry>,
+    /// What `--accept-recomputed` and `--keep-md5-auth` accepted, in words: kept in the journal.
+    pub accepted: Vec<String>,
     /// What preflight's pull brought to the host (a dry run says so), None when it was here.
     pub pulled: Option<String>,
     /// The service that moves has the app's name (app `shop`, service `shop`): the plan says
@@ -345,6 +351,26 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         None
     };
 
+    // What a dump does not carry as it is: refused here, or accepted with a flag.
+    let carry = if status == "running" {
+        let custom_env = carry::new_custom_env(args.custom_env.as_deref(), &settings.custom_env, args.keep_md5_auth);
+        let custom_env = or_problem(&mut problems, custom_env).unwrap_or_default();
+        let new_service = carry::NewService {
+            image: (!image_id.is_empty()).then_some(reference.as_str()),
+            major: new_major,
+            custom_env: &custom_env,
+            config_options: args.config_options.as_deref().unwrap_or(&settings.config_options),
+        };
+        let taken =
+            carry::Carry::take(host, out, (&old, &old_db), &new_service, args.accept_recomputed, args.keep_md5_auth);
+        or_problem(&mut problems, taken).map(|(carry, found)| {
+            problems.extend(found);
+            carry
+        })
+    } else {
+        None
+    };
+
     let backup = host.backup_settings(&old)?;
     let exposed = host.exposed_ports(&old)?;
     let app_names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
@@ -372,6 +398,8 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         backup,
         use_maintenance,
         survey,
+        accepted: carry.as_ref().map(|c| c.accepted.clone()).unwrap_or_default(),
+        carry,
         pulled,
         namesake,
     })))
@@ -431,6 +459,11 @@ pub fn short_id(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
+/// The value, or its error as one more of preflight's problems.
+fn or_problem<T>(problems: &mut Vec<String>, result: Result<T>) -> Option<T> {
+    result.map_err(|err| problems.push(format!("{err:#}"))).ok()
+}
+
 fn fail(out: &Out, problems: Vec<String>, pulled: Option<String>) -> Result<Decision> {
     for p in &problems {
         out.warn(p);
@@ -486,6 +519,7 @@ impl Plan {
             old_database: self.old_db.clone(),
             use_maintenance: self.use_maintenance,
             exposed_ports: self.exposed.clone(),
+            accepted: self.accepted.clone(),
             apps: self
                 .apps
                 .iter()
@@ -539,6 +573,8 @@ impl Plan {
             backup: if old_exists { host.backup_settings(&old)? } else { BackupSettings::default() },
             use_maintenance: record.use_maintenance,
             survey: None,
+            carry: None,
+            accepted: record.accepted.clone(),
             pulled: None,
             namesake: record.app.as_deref() == Some(old.as_str()),
             old,

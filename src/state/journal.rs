@@ -110,6 +110,9 @@ pub struct PlanRecord {
     /// The old service's exposed host ports: the switch unexposes it before it exposes the new.
     #[serde(default)]
     pub exposed_ports: Vec<String>,
+    /// What `--accept-recomputed` and `--keep-md5-auth` accepted, in words (plan/carry.rs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepted: Vec<String>,
     pub apps: Vec<AppRecord>,
 }
 
@@ -136,6 +139,10 @@ pub struct RunOptions {
     pub skip_backup: bool,
     #[serde(default)]
     pub full_copy: bool,
+    #[serde(default)]
+    pub accept_recomputed: bool,
+    #[serde(default)]
+    pub keep_md5_auth: bool,
     #[serde(default)]
     pub new_service: NewServiceFlags,
 }
@@ -414,7 +421,9 @@ mod tests {
     fn round_trips_steps_and_undo() {
         let path = temp("round-trip");
         let plan = PlanRecord { old_service: "db".into(), new_service: "db2".into(), ..PlanRecord::default() };
-        let options = RunOptions { keep_old: true, ..RunOptions::default() };
+        // The flags a resume must keep, those that accept a difference among them.
+        let options =
+            RunOptions { keep_old: true, accept_recomputed: true, keep_md5_auth: true, ..RunOptions::default() };
         let mut j =
             Journal::start(&path, plan.clone(), &[("a", "A".into()), ("b", "B".into())], options.clone()).unwrap();
         j.step(0, "running").unwrap();

@@ -35,6 +35,11 @@ pub struct Options {
     pub custom_env: Option<String>,
     /// Copy everything inside the window (no catch-up copy before it).
     pub full_copy: bool,
+    /// What the copy computes again of stale materialized views and stored generated columns is
+    /// accepted (plan/carry.rs).
+    pub accept_recomputed: bool,
+    /// The new service's host rule is md5 (POSTGRES_HOST_AUTH_METHOD in its custom env).
+    pub keep_md5_auth: bool,
 }
 
 impl Options {
@@ -50,6 +55,8 @@ impl Options {
             keep_old: self.keep_old,
             skip_backup: self.skip_backup,
             full_copy: self.full_copy,
+            accept_recomputed: self.accept_recomputed,
+            keep_md5_auth: self.keep_md5_auth,
             ..RunOptions::default()
         }
     }

@@ -37,6 +37,9 @@ impl Upgrade<'_> {
         for warning in &self.warnings {
             self.out.verbose(&format!("Said:                {warning}"));
         }
+        for accepted in &plan.accepted {
+            self.out.verbose(&format!("Accepted:            {accepted}"));
+        }
         if self.opts.keep_old {
             self.out.verbose(&format!(
                 "Next:                dokku postgres:destroy {} -f, once you no longer need it",
@@ -82,6 +85,7 @@ impl Upgrade<'_> {
             "catch_up_script": self.kept.get(1).map(|d| d.display().to_string()),
             "old_service_kept": self.opts.keep_old || !self.manual.is_empty(),
             "warnings": self.warnings,
+            "accepted": plan.accepted,
             "manual_steps": self.manual,
             "interrupted_by": crate::host::signals::received().map(|s| s.as_str()),
             "error": result.as_ref().err().map(|e| format!("{e:#}")),

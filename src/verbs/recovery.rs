@@ -249,6 +249,8 @@ pub fn resume(
         config_options: flags.config_options.clone(),
         custom_env,
         full_copy: options.full_copy,
+        accept_recomputed: options.accept_recomputed,
+        keep_md5_auth: options.keep_md5_auth,
     };
     let done = journal.steps_done();
     crate::host::signals::install();

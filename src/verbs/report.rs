@@ -11,7 +11,7 @@ use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
 /// The report's fields, in the order they are shown, with their labels.
-const FIELDS: [(&str, &str); 11] = [
+const FIELDS: [(&str, &str); 12] = [
     ("postgres-upgrade-last-status", "Postgres upgrade last status"),
     ("postgres-upgrade-last-from", "Postgres upgrade last from"),
     ("postgres-upgrade-last-to", "Postgres upgrade last to"),
@@ -20,6 +20,7 @@ const FIELDS: [(&str, &str); 11] = [
     ("postgres-upgrade-last-finished", "Postgres upgrade last finished"),
     ("postgres-upgrade-last-window", "Postgres upgrade last window"),
     ("postgres-upgrade-last-verification", "Postgres upgrade last verification"),
+    ("postgres-upgrade-last-accepted", "Postgres upgrade last accepted"),
     ("postgres-upgrade-unfinished", "Postgres upgrade unfinished"),
     ("postgres-upgrade-dumps", "Postgres upgrade dumps"),
     ("postgres-upgrade-dumps-size", "Postgres upgrade dumps size"),
@@ -36,8 +37,8 @@ pub fn fields(env: &Env, target: &str, journal: Option<&Journal>) -> Vec<(&'stat
     let dumps = crate::state::dumps::found_dir(&env.data_dir(), target);
     let kept = crate::state::dumps::attempts(&dumps);
     let size: u64 = kept.iter().map(|(_, bytes)| bytes).sum();
-    let mut values: [String; 11] = Default::default();
-    values[8] = "no".into();
+    let mut values: [String; 12] = Default::default();
+    values[9] = "no".into();
     if let Some(journal) = journal {
         let record = &journal.record;
         let plan = &record.plan;
@@ -51,6 +52,7 @@ pub fn fields(env: &Env, target: &str, journal: Option<&Journal>) -> Vec<(&'stat
             if unfinished { String::new() } else { record.updated.clone() },
             record.window_ms.map(|ms| format!("{:.1}s", ms as f64 / 1000.0)).unwrap_or_default(),
             record.verified.clone().unwrap_or_default(),
+            plan.accepted.join("; "),
             // The same answer as status and rollback give (state/journal.rs, unfinished).
             match (unfinished, journal.status() == Status::Running && crate::verbs::recovery::still_running(journal)) {
                 (true, true) => "running".to_string(),
@@ -61,8 +63,8 @@ pub fn fields(env: &Env, target: &str, journal: Option<&Journal>) -> Vec<(&'stat
             String::new(),
         ];
     }
-    values[9] = kept.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>().join(" ");
-    values[10] = crate::output::human(size);
+    values[10] = kept.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>().join(" ");
+    values[11] = crate::output::human(size);
     FIELDS.iter().map(|(key, _)| *key).zip(values).collect()
 }
 

@@ -119,6 +119,8 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 config_options: args.config_options.clone(),
                 custom_env: args.custom_env.clone(),
                 full_copy: args.full_copy,
+                accept_recomputed: args.accept_recomputed,
+                keep_md5_auth: args.keep_md5_auth,
             };
             if args.dry_run {
                 print_plan(&out, &plan, &opts);
@@ -297,6 +299,44 @@ fn print_facts(out: &Out, plan: &Plan, opts: &Options) {
     for change in changes {
         out.verbose(&format!("Changes:      {change}"));
     }
+    if let Some(carry) = &plan.carry {
+        for line in alter_system_text(plan, carry) {
+            out.verbose(&format!("ALTER SYSTEM: {line}"));
+        }
+    }
+    for accepted in &plan.accepted {
+        out.verbose(&format!("Accepted:     {accepted}"));
+    }
+}
+
+/// The old server's ALTER SYSTEM settings, by name: carried before the window, or not.
+fn alter_system_text(plan: &Plan, carry: &crate::plan::carry::Carry) -> Vec<String> {
+    let names = &carry.found.alter_system;
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let major = major(plan.new_major);
+    let Some(sorted) = &carry.settings else {
+        return vec![format!(
+            "{} set on {}: carried to {} before the window where PostgreSQL {major} knows them, the others named",
+            names.join(", "),
+            plan.old,
+            plan.new
+        )];
+    };
+    let mut lines = Vec::new();
+    if !sorted.carried.is_empty() {
+        let restart = if sorted.at_start.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} restarts it then)", sorted.at_start.join(", "))
+        };
+        lines.push(format!("{} carried to {} before the window{restart}", sorted.carried.join(", "), plan.new));
+    }
+    if !sorted.left_out.is_empty() {
+        lines.push(format!("{} not carried: PostgreSQL {major} does not know them", sorted.left_out.join(", ")));
+    }
+    lines
 }
 
 /// What becomes of the old service, in words; said of the service named like the app too.
@@ -383,6 +423,13 @@ fn plan_json(plan: &Plan, opts: &Options) -> serde_json::Value {
         }
     }
     value["backups"] = json!(backups_text(plan, opts));
+    value["accepted"] = json!(plan.accepted);
+    if let Some(carry) = plan.carry.as_ref().filter(|c| !c.found.alter_system.is_empty()) {
+        value["alter_system"] = match &carry.settings {
+            Some(s) => json!({"carried": s.carried, "restart_for": s.at_start, "not_carried": s.left_out}),
+            None => json!({"set": carry.found.alter_system}),
+        };
+    }
     value["old_service_kept"] = json!(opts.keep_old);
     value["old_service"] = json!(old_service_text(plan, opts));
     value["changes"] = json!(new_url_text(plan));

@@ -242,9 +242,24 @@ impl Sandbox {
     /// The independent comparison (tests/compare/compare, none of the plugin's code) of two
     /// services, the workload's own table left out; every unexpected difference, one a line.
     pub fn differences(&self, old: &str, new: &str) -> Vec<String> {
-        let expected = repo().join("tests/support/workload-differences");
+        self.differences_beside(old, new, &[], &[])
+    }
+
+    /// The same, with more differences expected (extended regular expressions, one a line, as
+    /// in `tests/support/workload-differences`), and each role's login over TCP with its
+    /// password tried on both sides (`tests/compare/compare --logins`).
+    pub fn differences_beside(&self, old: &str, new: &str, expected: &[&str], logins: &[(&str, &str)]) -> Vec<String> {
+        let workload = std::fs::read_to_string(repo().join("tests/support/workload-differences")).unwrap();
+        let file = self.dir.join("expected-differences");
+        std::fs::write(&file, format!("{workload}\n{}\n", expected.join("\n"))).unwrap();
         let dir = self.dir.to_string_lossy().into_owned();
-        let args = [dir.as_str(), old, new, "--expected", expected.to_str().unwrap()];
+        let mut args = vec![dir.as_str(), old, new, "--expected", file.to_str().unwrap()];
+        let passwords = self.dir.join("logins");
+        let lines: Vec<String> = logins.iter().map(|(role, password)| format!("{role}\t{password}\n")).collect();
+        if !logins.is_empty() {
+            std::fs::write(&passwords, lines.concat()).unwrap();
+            args.extend(["--logins", passwords.to_str().unwrap()]);
+        }
         let run = self.run(&repo().join("tests/compare/compare"), &args, None);
         assert!(run.code == 0 || run.code == 1, "the comparison could not be made:\n{}\n{}", run.stdout, run.stderr);
         if run.code == 0 {
