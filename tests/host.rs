@@ -183,16 +183,23 @@ fn dokku_postgres_own_flags_reach_dokku_postgres_unchanged() {
     assert_eq!(std::fs::read_to_string(sb.service_dir("plain").join("IMAGE_VERSION")).unwrap().trim(), "15.6");
 
     // A dokku-postgres after #390: its binary is there, and its upgrade (a stand-in that records
-    // what it was given, dokku-postgres's part not being this plugin's) answers.
+    // what it was given, dokku-postgres's part not being this plugin's) answers. Both are the
+    // dokku user's, as dokku-postgres's files are; the stand-in runs as that user, so it records
+    // into a folder of that user's.
     let datastore = sb.lib_root().join("data/postgres/dokku-datastore");
     std::fs::create_dir_all(datastore.parent().unwrap()).unwrap();
-    std::fs::write(&datastore, "").unwrap();
+    support::give_to_dokku(datastore.parent().unwrap());
+    support::dokku_file(&datastore);
     let upgrade = sb.lib_root().join("plugins/available/postgres/subcommands/upgrade");
-    let seen = sb.dir.join("upgrade-argv");
+    let record = sb.dir.join("upgrade-record");
+    std::fs::create_dir(&record).unwrap();
+    support::give_to_dokku(&record);
+    let seen = record.join("argv");
     std::fs::remove_file(&upgrade).unwrap();
     std::fs::write(&upgrade, format!("#!/usr/bin/env bash\nprintf '%s\\n' \"$@\" >{}\nexit 7\n", seen.display()))
         .unwrap();
     std::fs::set_permissions(&upgrade, std::fs::Permissions::from_mode(0o755)).unwrap();
+    support::give_to_dokku(&upgrade);
     let run = sb.dokku(&args);
     assert_eq!(run.code, 7, "dokku-postgres's exit code is the answer: {run:?}");
     assert!(run.stdout.contains("handing postgres:upgrade to dokku-postgres unchanged"), "{}", run.stdout);
