@@ -211,29 +211,35 @@ fn dokku_postgres_own_flags_reach_dokku_postgres_unchanged() {
 }
 
 /// With dokku-acl, every dokku command the upgrade runs is asked again as the user who ran it
-/// (docs/dokku-acl.md). A user allowed to read but not to change is refused in preflight, every
-/// refused command named, before anything is changed; DOKKU_SUPER_USER runs it.
+/// over ssh (docs/dokku-acl.md). A user allowed to read but not to change is refused in
+/// preflight, every refused command named, before anything is changed; DOKKU_SUPER_USER runs it.
 #[test]
 fn dokku_acl_refusals_are_named_in_preflight() {
     let sb = Sandbox::up("host-acl");
     sb.app_on_service("memo", "memo-db", "15");
+    // Files as plugin:install, acl:add and acl:add-service leave them: the dokku user's.
     let acl = sb.lib_root().join("plugins/available/acl");
     std::fs::create_dir_all(&acl).unwrap();
+    support::give_to_dokku(&acl);
     for file in ["plugin.toml", "user-auth"] {
         std::fs::copy(support::repo().join("tests/sandbox/plugins/acl").join(file), acl.join(file)).unwrap();
+        support::give_to_dokku(&acl.join(file));
     }
     sb.dokku(&["plugin:enable", "acl"]).ok();
     for dir in [sb.dir.join("home/dokku/memo/acl"), sb.service_dir("memo-db").join("acl")] {
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("alice"), "").unwrap();
+        support::give_to_dokku(&dir);
+        support::dokku_file(&dir.join("alice"));
     }
     let rc = "export DOKKU_ACL_USER_COMMANDS=\"apps:list config:export postgres:app-links\"\n\
               export DOKKU_ACL_PER_APP_COMMANDS=\"postgres:upgrade apps:exists apps:locked ps:report maintenance:report docker-options:report\"\n\
               export DOKKU_ACL_PER_SERVICE_COMMANDS=\"postgres:info postgres:links postgres:backup-schedule-cat\"\n";
-    std::fs::write(sb.dir.join("home/dokku/dokkurc"), rc).unwrap();
+    std::fs::write(support::dokku_file(&sb.dir.join("home/dokku/dokkurc")), rc).unwrap();
 
-    let alice = [("NAME", "alice"), ("SSH_USER", "dokku")];
-    let run = sb.dokku_env(&alice, &["postgres:upgrade", "memo", "-I", "17", "--dry-run"]).code(1);
+    // Over ssh, as dokku-acl's users come: root's own commands are root's, which it never refuses.
+    let upgrade = ["postgres:upgrade", "memo", "-I", "17", "--dry-run"];
+    let as_key = |key: &str| sb.sandbox(&[&["ssh", key][..], &upgrade[..]].concat());
+    let run = as_key("alice").code(1);
     assert!(run.stderr.contains("would refuse") && run.stderr.contains("as user alice"), "{}", run.stderr);
     for refused in [
         "dokku postgres:create memo-",
@@ -247,10 +253,10 @@ fn dokku_acl_refusals_are_named_in_preflight() {
     assert!(run.stderr.contains("User alice does not have permissions to run postgres:create"), "{}", run.stderr);
     assert_eq!(sb.services(), ["memo-db"]);
     // Another user of the same commands is refused at the first one, by dokku itself.
-    let run =
-        sb.dokku_env(&[("NAME", "bob"), ("SSH_USER", "dokku")], &["postgres:upgrade", "memo", "-I", "17", "--dry-run"]);
+    let run = as_key("bob");
     assert!(run.code != 0 && run.stderr.contains("Access denied"), "{run:?}");
-    // The super user runs it.
+    // The super user runs it, and so does root on the host.
+    sb.dokku(&upgrade).ok();
     std::fs::write(sb.dir.join("home/dokku/dokkurc"), format!("{rc}export DOKKU_SUPER_USER=alice\n")).unwrap();
-    sb.dokku_env(&alice, &["postgres:upgrade", "memo", "-I", "17", "--dry-run"]).ok();
+    as_key("alice").ok();
 }
