@@ -39,19 +39,19 @@ fn a_push_inside_the_window(name: &str, versions: &[&str], lock: &str) {
     assert!(!run.stderr.contains("App elsewhere"), "{}", run.stderr);
     sb.dokku(&["config:unset", "--no-restart", "reports", "REPORTING_URL"]).ok();
 
+    // The hook runs as the dokku user, who may write only the log given to it: whether
+    // maintenance is on goes there too, before the push.
     let push = sb.dir.join("push-now");
     let log = support::dokku_file(&sb.dir.join("push.log"));
     std::fs::write(
         &push,
         format!(
-            "#!/usr/bin/env bash\n{} deploy {} memo >{} 2>&1; echo \"exit=$?\" >>{}\n\
-             [ -f {}/home/dokku/memo/nginx.conf.d/maintenance.conf ] && echo maintenance=on >>{}.maintenance\n",
-            support::repo().join("tests/sandbox/sandbox").display(),
-            sb.dir.display(),
-            log.display(),
-            log.display(),
-            sb.dir.display(),
-            log.display()
+            "#!/usr/bin/env bash\n\
+             [ -f {dir}/home/dokku/memo/nginx.conf.d/maintenance.conf ] && echo maintenance=on >>{log}\n\
+             {sandbox} deploy {dir} memo >>{log} 2>&1; echo \"exit=$?\" >>{log}\n",
+            sandbox = support::repo().join("tests/sandbox/sandbox").display(),
+            dir = sb.dir.display(),
+            log = log.display(),
         ),
     )
     .unwrap();
@@ -75,7 +75,7 @@ fn a_push_inside_the_window(name: &str, versions: &[&str], lock: &str) {
     sb.sandbox(&["deploy", "memo"]).ok();
     assert_eq!(restarts(&sb, "memo").last().map(String::as_str), Some("deploy"));
     // Maintenance went on and off with that release's commands, and is off.
-    assert!(sb.dir.join("push.log.maintenance").exists(), "maintenance was not on inside the window");
+    assert!(pushed.starts_with("maintenance=on\n"), "maintenance was not on inside the window: {pushed}");
     assert!(!sb.dir.join("home/dokku/memo/nginx.conf.d/maintenance.conf").exists());
 }
 
@@ -183,16 +183,23 @@ fn dokku_postgres_own_flags_reach_dokku_postgres_unchanged() {
     assert_eq!(std::fs::read_to_string(sb.service_dir("plain").join("IMAGE_VERSION")).unwrap().trim(), "15.6");
 
     // A dokku-postgres after #390: its binary is there, and its upgrade (a stand-in that records
-    // what it was given, dokku-postgres's part not being this plugin's) answers.
+    // what it was given, dokku-postgres's part not being this plugin's) answers. Both are the
+    // dokku user's, as dokku-postgres's files are; the stand-in runs as that user, so it records
+    // into a folder of that user's.
     let datastore = sb.lib_root().join("data/postgres/dokku-datastore");
     std::fs::create_dir_all(datastore.parent().unwrap()).unwrap();
-    std::fs::write(&datastore, "").unwrap();
+    support::give_to_dokku(datastore.parent().unwrap());
+    support::dokku_file(&datastore);
     let upgrade = sb.lib_root().join("plugins/available/postgres/subcommands/upgrade");
-    let seen = sb.dir.join("upgrade-argv");
+    let record = sb.dir.join("upgrade-record");
+    std::fs::create_dir(&record).unwrap();
+    support::give_to_dokku(&record);
+    let seen = record.join("argv");
     std::fs::remove_file(&upgrade).unwrap();
     std::fs::write(&upgrade, format!("#!/usr/bin/env bash\nprintf '%s\\n' \"$@\" >{}\nexit 7\n", seen.display()))
         .unwrap();
     std::fs::set_permissions(&upgrade, std::fs::Permissions::from_mode(0o755)).unwrap();
+    support::give_to_dokku(&upgrade);
     let run = sb.dokku(&args);
     assert_eq!(run.code, 7, "dokku-postgres's exit code is the answer: {run:?}");
     assert!(run.stdout.contains("handing postgres:upgrade to dokku-postgres unchanged"), "{}", run.stdout);
@@ -204,29 +211,35 @@ fn dokku_postgres_own_flags_reach_dokku_postgres_unchanged() {
 }
 
 /// With dokku-acl, every dokku command the upgrade runs is asked again as the user who ran it
-/// (docs/dokku-acl.md). A user allowed to read but not to change is refused in preflight, every
-/// refused command named, before anything is changed; DOKKU_SUPER_USER runs it.
+/// over ssh (docs/dokku-acl.md). A user allowed to read but not to change is refused in
+/// preflight, every refused command named, before anything is changed; DOKKU_SUPER_USER runs it.
 #[test]
 fn dokku_acl_refusals_are_named_in_preflight() {
     let sb = Sandbox::up("host-acl");
     sb.app_on_service("memo", "memo-db", "15");
+    // Files as plugin:install, acl:add and acl:add-service leave them: the dokku user's.
     let acl = sb.lib_root().join("plugins/available/acl");
     std::fs::create_dir_all(&acl).unwrap();
+    support::give_to_dokku(&acl);
     for file in ["plugin.toml", "user-auth"] {
         std::fs::copy(support::repo().join("tests/sandbox/plugins/acl").join(file), acl.join(file)).unwrap();
+        support::give_to_dokku(&acl.join(file));
     }
     sb.dokku(&["plugin:enable", "acl"]).ok();
     for dir in [sb.dir.join("home/dokku/memo/acl"), sb.service_dir("memo-db").join("acl")] {
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("alice"), "").unwrap();
+        support::give_to_dokku(&dir);
+        support::dokku_file(&dir.join("alice"));
     }
     let rc = "export DOKKU_ACL_USER_COMMANDS=\"apps:list config:export postgres:app-links\"\n\
               export DOKKU_ACL_PER_APP_COMMANDS=\"postgres:upgrade apps:exists apps:locked ps:report maintenance:report docker-options:report\"\n\
               export DOKKU_ACL_PER_SERVICE_COMMANDS=\"postgres:info postgres:links postgres:backup-schedule-cat\"\n";
-    std::fs::write(sb.dir.join("home/dokku/dokkurc"), rc).unwrap();
+    std::fs::write(support::dokku_file(&sb.dir.join("home/dokku/dokkurc")), rc).unwrap();
 
-    let alice = [("NAME", "alice"), ("SSH_USER", "dokku")];
-    let run = sb.dokku_env(&alice, &["postgres:upgrade", "memo", "-I", "17", "--dry-run"]).code(1);
+    // Over ssh, as dokku-acl's users come: root's own commands are root's, which it never refuses.
+    let upgrade = ["postgres:upgrade", "memo", "-I", "17", "--dry-run"];
+    let as_key = |key: &str| sb.sandbox(&[&["ssh", key][..], &upgrade[..]].concat());
+    let run = as_key("alice").code(1);
     assert!(run.stderr.contains("would refuse") && run.stderr.contains("as user alice"), "{}", run.stderr);
     for refused in [
         "dokku postgres:create memo-",
@@ -240,10 +253,10 @@ fn dokku_acl_refusals_are_named_in_preflight() {
     assert!(run.stderr.contains("User alice does not have permissions to run postgres:create"), "{}", run.stderr);
     assert_eq!(sb.services(), ["memo-db"]);
     // Another user of the same commands is refused at the first one, by dokku itself.
-    let run =
-        sb.dokku_env(&[("NAME", "bob"), ("SSH_USER", "dokku")], &["postgres:upgrade", "memo", "-I", "17", "--dry-run"]);
+    let run = as_key("bob");
     assert!(run.code != 0 && run.stderr.contains("Access denied"), "{run:?}");
-    // The super user runs it.
+    // The super user runs it, and so does root on the host.
+    sb.dokku(&upgrade).ok();
     std::fs::write(sb.dir.join("home/dokku/dokkurc"), format!("{rc}export DOKKU_SUPER_USER=alice\n")).unwrap();
-    sb.dokku_env(&alice, &["postgres:upgrade", "memo", "-I", "17", "--dry-run"]).ok();
+    as_key("alice").ok();
 }
