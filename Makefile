@@ -27,8 +27,14 @@ unit:
 integration: deps
 	$(CARGO) test --locked --test '*'
 
+# cargo-nextest runs the test binaries side by side (.config/nextest.toml); without it, cargo
+# runs them one after another.
 test: deps lint
-	$(CARGO) test --locked
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		echo "$(CARGO) nextest run --locked"; $(CARGO) nextest run --locked; \
+	else \
+		echo "$(CARGO) test --locked"; $(CARGO) test --locked; \
+	fi
 
 # PostgreSQL's regression database moved 15 -> 17 and compared by tests/compare/compare
 # (docs/regress.md); also part of `make test`.

@@ -416,6 +416,8 @@ fn a_custom_env_is_never_journaled_and_must_be_given_again_to_resume() {
     // there, and the resume moves it to memo's own folder (state/layout.rs).
     let data = sb.lib_root().join("data/postgres-upgrade");
     std::fs::create_dir_all(data.join("memo")).unwrap();
+    // The plugin ran as the dokku user, so an older version's folder is that user's.
+    support::give_to_dokku(&data.join("memo"));
     for entry in std::fs::read_dir(data.join("apps/memo")).unwrap().flatten() {
         std::fs::rename(entry.path(), data.join("memo").join(entry.file_name())).unwrap();
     }

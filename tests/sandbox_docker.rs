@@ -562,6 +562,8 @@ fn the_host_rule_is_the_entrypoints_and_md5_hashes_log_in_only_under_md5() {
     ])
     .ok();
     d.docker(&["container", "start", "dokku.postgres.md5env"]).ok();
+    // From 127.0.0.1, where any other container's connection comes from in the sandbox
+    // (tests/sandbox/README.md): localhost inside the container is ::1, trusted as in the image.
     let login = |container: &str, role: &str, password: &str| {
         let env = format!("PGPASSWORD={password}");
         d.docker(&[
@@ -571,7 +573,7 @@ fn the_host_rule_is_the_entrypoints_and_md5_hashes_log_in_only_under_md5() {
             container,
             "psql",
             "-h",
-            "localhost",
+            "127.0.0.1",
             "-U",
             role,
             "-d",

@@ -26,18 +26,19 @@ apt_private() { # APT-GET-OR-APT-CACHE ARGS...
     -o Acquire::Languages=none "$@"
 }
 
+# The indexes are fetched again whenever the sources list differs from the one they were
+# fetched for (a cache made before sid was added has no 18 headers).
 apt_private_update() {
-  [[ -f "$CACHE/apt/.updated" ]] && return 0
-  local key=/usr/share/keyrings/debian-archive-keyring.gpg
-  mkdir -p "$CACHE/apt/parts" "$CACHE/apt/lists/partial" "$CACHE/apt/cache/archives/partial"
-  cat >"$CACHE/apt/sources.list" <<EOF
-deb-src [signed-by=$key] http://deb.debian.org/debian bookworm main
+  local key=/usr/share/keyrings/debian-archive-keyring.gpg sources
+  sources="deb-src [signed-by=$key] http://deb.debian.org/debian bookworm main
 deb [signed-by=$key] http://deb.debian.org/debian bookworm main
 deb [signed-by=$key] http://deb.debian.org/debian trixie main
-deb [signed-by=$key] http://deb.debian.org/debian sid main
-EOF
+deb [signed-by=$key] http://deb.debian.org/debian sid main"
+  [[ -f "$CACHE/apt/.updated" && "$(<"$CACHE/apt/.updated")" == "$sources" ]] && return 0
+  mkdir -p "$CACHE/apt/parts" "$CACHE/apt/lists/partial" "$CACHE/apt/cache/archives/partial"
+  printf '%s\n' "$sources" >"$CACHE/apt/sources.list"
   apt_private apt-get update >&2
-  touch "$CACHE/apt/.updated"
+  printf '%s\n' "$sources" >"$CACHE/apt/.updated"
 }
 
 # The version of Debian's postgresql-15 the sandbox's 15 image runs: the source and headers match it.
