@@ -366,11 +366,23 @@ fn md5_logins_and_recomputed_values_are_refused_or_accepted_with_a_flag() {
     {
         assert!(accepted.contains(said), "no `{said}` in {accepted}");
     }
-    // The journal (status --format json shows it) keeps the flags for a resume.
+    // The verifier found what was accepted, and only that, different: notes, not refusals.
+    let warnings = report["warnings"].to_string();
+    for said in [
+        "materialized view public.counts has other rows in the copy (the same number: 1)",
+        "table public.gen: the stored generated column(s) b hold other values in the copy (computed again), as accepted",
+    ] {
+        assert!(warnings.contains(said), "no `{said}` in {warnings}");
+    }
+    // The journal (status --format json shows it) keeps the flags, and what the verifier
+    // accepts, for a resume.
     let journal: serde_json::Value =
         serde_json::from_str(&sb.dokku(&["postgres-upgrade:status", "memo", "--format", "json"]).ok()).unwrap();
     let options = &journal["options"];
     assert!(options["accept_recomputed"] == true && options["keep_md5_auth"] == true, "{journal}");
+    let recomputed = &journal["plan"]["recomputed"];
+    assert_eq!(recomputed["views"], serde_json::json!([["public", "counts"]]), "{journal}");
+    assert_eq!(recomputed["columns"], serde_json::json!([["public", "gen", "b"]]), "{journal}");
     let field = sb.dokku(&["postgres-upgrade:report", "memo", "--postgres-upgrade-last-accepted"]).ok();
     assert!(field.contains("materialized view public.counts") && field.contains("--keep-md5-auth"), "{field}");
     lost_nothing(&sb);
