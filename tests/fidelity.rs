@@ -225,8 +225,9 @@ const CARRIED: &[&str] = &[
 /// run as the run; what only the new server can tell (a member added to an extension), refused
 /// before the window; then, each way out taken, the upgrade to 18 with late changes between
 /// the first copy and the window (roles removed and reset, memberships changed, rows written
-/// and materialized views refreshed on the old service) ends identical, the ALTER SYSTEM
-/// settings 18 knows carried, the one it does not named, no event trigger fired in the copy.
+/// and materialized views refreshed on the old service) ends identical, the subscription
+/// disabled as it was, the ALTER SYSTEM settings 18 knows carried, the one it does not named,
+/// no event trigger fired in the copy.
 #[test]
 fn what_no_dump_prints_is_carried_or_refused_before_anything_changes() {
     // With what a dump does print: roles, grants, owners, the database's settings.
@@ -258,9 +259,9 @@ fn what_no_dump_prints_is_carried_or_refused_before_anything_changes() {
     for way_out in ways_out.iter().chain(&["REFRESH MATERIALIZED VIEW carry.top"]) {
         sb.sql("memo-db", way_out);
     }
-    // A disabled subscription passes (tests/fidelity.rs, the PostGIS case); this one goes.
-    sb.sql("memo-db", "ALTER SUBSCRIPTION carry_sub DISABLE; ALTER SUBSCRIPTION carry_sub SET (slot_name = NONE)");
-    sb.sql("memo-db", "DROP SUBSCRIPTION carry_sub");
+    // Disabled, the subscription goes across majors as it is (the schema's replay on 18 does
+    // not trip over it): the judge compares it, enabled state and options.
+    sb.sql("memo-db", "ALTER SUBSCRIPTION carry_sub DISABLE");
 
     // What only the new server can tell: the member added to hstore, refused before the window.
     let dry = upgrade_to(&sb, "18", "", &["--dry-run"]);
@@ -303,6 +304,7 @@ fn what_no_dump_prints_is_carried_or_refused_before_anything_changes() {
     assert!(found.is_empty(), "exit 0 over differences:\n{}\n{}", found.join("\n"), run.stderr);
     assert_eq!(sb.sql("memo-v17", "SHOW max_connections"), "120", "restarted for it");
     assert_eq!(sb.sql("memo-v17", "SELECT count(*) FROM pg_roles WHERE rolname = 'carry_gone'"), "0");
+    assert_eq!(sb.sql("memo-v17", "SELECT subname || ' ' || subenabled::text FROM pg_subscription"), "carry_sub false");
     lost_nothing(&sb);
 }
 
