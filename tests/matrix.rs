@@ -25,7 +25,7 @@ const CELLS: &[(&str, &str)] =
 /// and roles valid until a time with a fraction of a second and until infinity (the verifier
 /// compares them as both servers print them: 11 and 13 must print them as 18 does).
 const SEED: &str = "\
-CREATE ROLE until_then LOGIN PASSWORD 'until-pw' VALID UNTIL '2099-06-30 12:34:56.789+02'; \
+CREATE ROLE until_then LOGIN VALID UNTIL '2099-06-30 12:34:56.789+02'; \
 CREATE ROLE until_ever NOLOGIN VALID UNTIL 'infinity'; \
 CREATE EXTENSION hstore; CREATE EXTENSION citext; \
 CREATE TABLE notes (id bigserial PRIMARY KEY, body text NOT NULL, tags hstore, email citext, \
