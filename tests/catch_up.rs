@@ -221,31 +221,6 @@ fn large_objects_and_full_copy_put_the_whole_copy_inside_the_window() {
 }
 
 #[test]
-fn a_row_added_to_an_extension_table_after_the_first_copy_is_not_lost() {
-    let sb = Sandbox::up("catch-up-extension");
-    sb.dokku(&["apps:create", "geo"]).ok();
-    sb.dokku(&["postgres:create", "geo-db", "--image", "postgis/postgis", "--image-version", "15-3.3"]).ok();
-    sb.dokku(&["postgres:link", "geo-db", "geo", "--no-restart"]).ok();
-    sb.sql(
-        "geo-db",
-        "CREATE EXTENSION postgis; CREATE TABLE places (id serial PRIMARY KEY, at geometry(Point, 4326));",
-    );
-    sb.sandbox(&["rebuild-image", "postgis/postgis:15-3.3"]).ok();
-    // PostGIS's own table: pg_dump carries the rows users add, the catch-up stream does not.
-    let sql = "INSERT INTO spatial_ref_sys (srid, auth_name, auth_srid, proj4text) VALUES (990001, 'test', 990001, '+proj=longlat');";
-    let hook_at = sb.hook("geo-db", "5", sql);
-    let args = ["postgres:upgrade", "geo", "-i", "postgis/postgis", "-I", "15-3.3", "--new-service", "geo-next"];
-    let run = sb.dokku_env(&[("POSTGRES_UPGRADE_HOOK_AT", hook_at.as_str())], &args);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stdout.contains("A table an extension owns changed since the first copy: copying everything again"),
-        "{}",
-        run.stdout
-    );
-    assert_eq!(sb.sql("geo-next", "SELECT auth_name FROM spatial_ref_sys WHERE srid = 990001"), "test");
-}
-
-#[test]
 fn a_trigger_that_fires_in_replica_sessions_puts_the_copy_inside_the_window() {
     let sb = setup("catch-up-trigger");
     // The catch-up stream writes with session_replication_role = replica: an ALWAYS trigger

@@ -99,13 +99,6 @@ const APP_SCHEMA: &str = "CREATE ROLE app_owner NOLOGIN; \
     GRANT CONNECT ON DATABASE memo_db TO reader; ALTER DATABASE memo_db CONNECTION LIMIT 50;";
 
 #[test]
-fn the_whole_copy_inside_the_window_carries_the_same() {
-    let sb = setup("fidelity-full", APP_SCHEMA);
-    let run = upgrade(&sb, "", &["--full-copy"]);
-    identical(&sb, &run);
-}
-
-#[test]
 fn schemas_named_like_system_ones_are_copied_and_compared() {
     // LIKE 'pg_temp%' and 'pg_toast%' match these (`_` is any character).
     let sql = "CREATE SCHEMA \"pg-temp-x\"; CREATE SCHEMA pgxtoast; \
@@ -147,7 +140,9 @@ fn a_large_object_written_just_before_verification_is_refused() {
     refused(&sb, &run, "large objects is");
 }
 
-/// Also: a disabled subscription (what a dump restores) arrives as it was, its options too.
+/// PostGIS's own table: pg_dump carries the rows users add, the catch-up stream does not, so
+/// the copy is made again whole inside the window. Also: a disabled subscription (what a dump
+/// restores) arrives as it was, its options too.
 #[test]
 fn a_user_srid_changed_after_the_first_copy_arrives() {
     let sb = Sandbox::up("fidelity-postgis");
@@ -179,6 +174,8 @@ fn a_user_srid_changed_after_the_first_copy_arrives() {
     ];
     let run = sb.dokku_env(&[("POSTGRES_UPGRADE_HOOK_AT", &hook(&sb, "memo-db", 5, late))], &args);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    let again = "A table an extension owns changed since the first copy: copying everything again";
+    assert!(run.stdout.contains(again), "{}", run.stdout);
     let found = sb.differences("memo-db", "memo-next");
     assert!(found.is_empty(), "exit 0 over differences:\n{}", found.join("\n"));
     assert_eq!(sb.sql("memo-next", "SELECT auth_name FROM spatial_ref_sys WHERE srid = 990001"), "changed");
@@ -225,8 +222,9 @@ const CARRIED: &[&str] = &[
 /// run as the run; what only the new server can tell (a member added to an extension), refused
 /// before the window; then, each way out taken, the upgrade to 18 with late changes between
 /// the first copy and the window (roles removed and reset, memberships changed, rows written
-/// and materialized views refreshed on the old service) ends identical, the ALTER SYSTEM
-/// settings 18 knows carried, the one it does not named, no event trigger fired in the copy.
+/// and materialized views refreshed on the old service) ends identical, the subscription
+/// disabled as it was, the ALTER SYSTEM settings 18 knows carried, the one it does not named,
+/// no event trigger fired in the copy.
 #[test]
 fn what_no_dump_prints_is_carried_or_refused_before_anything_changes() {
     // With what a dump does print: roles, grants, owners, the database's settings.
@@ -258,9 +256,9 @@ fn what_no_dump_prints_is_carried_or_refused_before_anything_changes() {
     for way_out in ways_out.iter().chain(&["REFRESH MATERIALIZED VIEW carry.top"]) {
         sb.sql("memo-db", way_out);
     }
-    // A disabled subscription passes (tests/fidelity.rs, the PostGIS case); this one goes.
-    sb.sql("memo-db", "ALTER SUBSCRIPTION carry_sub DISABLE; ALTER SUBSCRIPTION carry_sub SET (slot_name = NONE)");
-    sb.sql("memo-db", "DROP SUBSCRIPTION carry_sub");
+    // Disabled, the subscription goes across majors as it is (the schema's replay on 18 does
+    // not trip over it): the judge compares it, enabled state and options.
+    sb.sql("memo-db", "ALTER SUBSCRIPTION carry_sub DISABLE");
 
     // What only the new server can tell: the member added to hstore, refused before the window.
     let dry = upgrade_to(&sb, "18", "", &["--dry-run"]);
@@ -303,6 +301,7 @@ fn what_no_dump_prints_is_carried_or_refused_before_anything_changes() {
     assert!(found.is_empty(), "exit 0 over differences:\n{}\n{}", found.join("\n"), run.stderr);
     assert_eq!(sb.sql("memo-v17", "SHOW max_connections"), "120", "restarted for it");
     assert_eq!(sb.sql("memo-v17", "SELECT count(*) FROM pg_roles WHERE rolname = 'carry_gone'"), "0");
+    assert_eq!(sb.sql("memo-v17", "SELECT subname || ' ' || subenabled::text FROM pg_subscription"), "carry_sub false");
     lost_nothing(&sb);
 }
 
@@ -324,18 +323,19 @@ const MD5_AND_STALE: &str = "SET password_encryption = 'md5'; CREATE ROLE md5_us
     CREATE FUNCTION log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN INSERT INTO public.ddl_log VALUES (tg_tag); END'; \
     CREATE EVENT TRIGGER log_ddl ON ddl_command_end EXECUTE FUNCTION log_ddl(); ALTER EVENT TRIGGER log_ddl ENABLE ALWAYS;";
 
-/// Into 18, whose host rule is scram-sha-256, the md5 hash would not log in, and the copy would
-/// refresh the view and compute the column again: refused, each with both ways out. With the
-/// flags that accept it, the whole copy is made (pg_restore, which restores the event trigger
-/// last: it fires on nothing), the role logs in on both, the recomputed rows are the only
-/// difference, and the journal, the JSON report and postgres-upgrade:report record what was
-/// accepted.
+/// Into 18, whose host rule is scram-sha-256, the md5 hashes would not log in (13 stores
+/// APP_SCHEMA's reader's as md5 too), and the copy would refresh the view and compute the column
+/// again: refused, each with both ways out. With the flags that accept it, the whole copy is
+/// made (pg_restore, which restores the event trigger last: it fires on nothing), with
+/// APP_SCHEMA's roles, grants, owners and settings; the roles log in on both, the recomputed
+/// rows are the only difference, and the journal, the JSON report and postgres-upgrade:report
+/// record what was accepted.
 #[test]
 fn md5_logins_and_recomputed_values_are_refused_or_accepted_with_a_flag() {
-    let sb = setup_on("fidelity-md5", "13", &[MD5_AND_STALE]);
+    let sb = setup_on("fidelity-md5", "13", &[MD5_AND_STALE, APP_SCHEMA]);
     let run = upgrade_to(&sb, "18", "", &["--full-copy"]);
     for said in [
-        "role(s) md5_user of memo-db log in with an md5 password hash",
+        "role(s) md5_user, reader of memo-db log in with an md5 password hash",
         "SET password_encryption = 'scram-sha-256'; ALTER ROLE \"md5_user\" PASSWORD",
         "--keep-md5-auth",
         "REFRESH MATERIALIZED VIEW public.counts on memo-db, or accept the refreshed rows with --accept-recomputed",
@@ -354,7 +354,7 @@ fn md5_logins_and_recomputed_values_are_refused_or_accepted_with_a_flag() {
             "^rows public\\.counts: 1 rows only in old, 1 rows only in new$",
             "^rows public\\.gen: 5 rows only in old, 5 rows only in new$",
         ],
-        &[("md5_user", "md5-pw")],
+        &[("md5_user", "md5-pw"), ("reader", "reader-pw")],
     );
     assert!(found.is_empty(), "exit 0 over differences:\n{}\n{}", found.join("\n"), run.stderr);
     assert_eq!(sb.sql("memo-v17", "SELECT n FROM counts"), "41");
@@ -362,15 +362,28 @@ fn md5_logins_and_recomputed_values_are_refused_or_accepted_with_a_flag() {
     assert!(env.contains("POSTGRES_HOST_AUTH_METHOD=md5"), "{env}");
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let accepted = report["accepted"].to_string();
-    for said in ["materialized view public.counts", "stored generated column public.gen.b", "md5_user keep logging in"]
+    for said in
+        ["materialized view public.counts", "stored generated column public.gen.b", "md5_user, reader keep logging in"]
     {
         assert!(accepted.contains(said), "no `{said}` in {accepted}");
     }
-    // The journal (status --format json shows it) keeps the flags for a resume.
+    // The verifier found what was accepted, and only that, different: notes, not refusals.
+    let warnings = report["warnings"].to_string();
+    for said in [
+        "materialized view public.counts has other rows in the copy (the same number: 1)",
+        "table public.gen: the stored generated column(s) b hold other values in the copy (computed again), as accepted",
+    ] {
+        assert!(warnings.contains(said), "no `{said}` in {warnings}");
+    }
+    // The journal (status --format json shows it) keeps the flags, and what the verifier
+    // accepts, for a resume.
     let journal: serde_json::Value =
         serde_json::from_str(&sb.dokku(&["postgres-upgrade:status", "memo", "--format", "json"]).ok()).unwrap();
     let options = &journal["options"];
     assert!(options["accept_recomputed"] == true && options["keep_md5_auth"] == true, "{journal}");
+    let recomputed = &journal["plan"]["recomputed"];
+    assert_eq!(recomputed["views"], serde_json::json!([["public", "counts"]]), "{journal}");
+    assert_eq!(recomputed["columns"], serde_json::json!([["public", "gen", "b"]]), "{journal}");
     let field = sb.dokku(&["postgres-upgrade:report", "memo", "--postgres-upgrade-last-accepted"]).ok();
     assert!(field.contains("materialized view public.counts") && field.contains("--keep-md5-auth"), "{field}");
     lost_nothing(&sb);

@@ -20,9 +20,13 @@ const CELLS: &[(&str, &str)] =
 /// A small schema with what differs across majors: hstore and citext (their extension versions
 /// differ between 11 and 18), a table without a key, a jsonb and a numeric column, floats (as
 /// values, points and arrays: 11 prints them otherwise), a sequence that is ahead of its table,
-/// a view and a materialized view, a publication, and a subscription (never connected: its
-/// publisher does not exist) that the schema's replay on the new server must not trip over.
+/// a view and a materialized view, a publication, a subscription (never connected: its
+/// publisher does not exist) that the schema's replay on the new server must not trip over,
+/// and roles valid until a time with a fraction of a second and until infinity (the verifier
+/// compares them as both servers print them: 11 and 13 must print them as 18 does).
 const SEED: &str = "\
+CREATE ROLE until_then LOGIN VALID UNTIL '2099-06-30 12:34:56.789+02'; \
+CREATE ROLE until_ever NOLOGIN VALID UNTIL 'infinity'; \
 CREATE EXTENSION hstore; CREATE EXTENSION citext; \
 CREATE TABLE notes (id bigserial PRIMARY KEY, body text NOT NULL, tags hstore, email citext, \
   amount numeric(12,2), meta jsonb, at timestamptz NOT NULL DEFAULT '2026-01-01 00:00+00'); \

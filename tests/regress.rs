@@ -57,6 +57,21 @@ fn identical_or_rolled_back(sb: &Sandbox, run: &Run, new: &str, services_before:
     }
 }
 
+/// What the plugin does with this database today (docs/regress.md): it carries it, the one
+/// stale materialized view refreshed and its rows, found different by the verifier, accepted as
+/// `--accept-recomputed` says. A refusal, even rolled back, fails here.
+fn carried(run: &Run, new: &str) -> Result<(), String> {
+    let note = "materialized view public.mvtest_bb has other rows in the copy (the same number: 1): it is refreshed \
+                from the copied rows, so the original's was stale, as accepted";
+    match (run.code, run.stderr.contains(note)) {
+        (0, true) => Ok(()),
+        (0, false) => Err(format!("{new}: the verifier did not note mvtest_bb as accepted:\n{}", run.stderr)),
+        (code, _) => {
+            Err(format!("{new}: the upgrade refused (exit {code}), it carries this database:\n{}", run.stderr))
+        }
+    }
+}
+
 /// A service's password in an env file of mode 0600 (never in an argument), for `docker run`.
 fn password_env(sb: &Sandbox, service: &str) -> std::path::PathBuf {
     use std::io::Write;
@@ -137,7 +152,8 @@ fn the_regression_database_moves_to_18_identically_or_not_at_all() {
     ]);
     eprintln!("upgrade (catch-up): exit {} in {:.1} s", run.code, secs(t));
     let t = std::time::Instant::now();
-    let catch_up = identical_or_rolled_back(&sb, &run, "regress-catch-up", &before);
+    let catch_up = identical_or_rolled_back(&sb, &run, "regress-catch-up", &before)
+        .and_then(|_| carried(&run, "regress-catch-up"));
     eprintln!("checked in {:.1} s", secs(t));
 
     // Back on the old service, then the whole copy inside the window.
@@ -159,7 +175,7 @@ fn the_regression_database_moves_to_18_identically_or_not_at_all() {
         "--accept-recomputed",
     ]);
     eprintln!("upgrade (--full-copy): exit {} in {:.1} s", run.code, secs(t));
-    let full = identical_or_rolled_back(&sb, &run, "regress-full", &before);
+    let full = identical_or_rolled_back(&sb, &run, "regress-full", &before).and_then(|_| carried(&run, "regress-full"));
     let failures: Vec<String> = [catch_up, full].into_iter().filter_map(Result::err).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

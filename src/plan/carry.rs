@@ -6,6 +6,7 @@
 //! that the plan, the journal and the report record (docs/fidelity.md, "What is carried").
 
 use crate::facts::fingerprint::{ident, literal};
+use crate::facts::verifier::Accepted;
 use crate::host::Host;
 use crate::host::runner::Cmd;
 use anyhow::{Context, Result, bail};
@@ -33,6 +34,8 @@ pub struct Found {
     pub generated_from: std::collections::BTreeMap<(String, String), String>,
     /// What could not be compared, and why.
     pub unchecked: Vec<(String, String)>,
+    /// Every stored generated column, (table, column).
+    pub generated: Vec<(String, String)>,
 }
 
 /// Every object with a user's oid in the system schemas that no extension owns and that is
@@ -117,6 +120,7 @@ impl Found {
                 _ => bail!("unexpected answer about {service}: {line}"),
             }
         }
+        found.generated = generated.iter().map(|g| (g.0.clone(), g.1.clone())).collect();
         if views.is_empty() && generated.is_empty() {
             return Ok(found);
         }
@@ -241,6 +245,30 @@ impl Found {
         ))
     }
 
+    /// What the verifier then accepts may differ: the stale views' rows, the stale stored
+    /// generated columns' values, and what could not be compared (a view, or every stored
+    /// generated column of a table), nothing else.
+    pub fn accepted(&self) -> Accepted {
+        let mut accepted = Accepted::default();
+        let mut column = |table: &str, column: &str| {
+            if let Some((schema, name)) = split_qualified(table) {
+                accepted.columns.insert((schema, name, column.to_string()));
+            }
+        };
+        for (table, c, _) in &self.stale_generated {
+            column(table, c);
+        }
+        for (name, _) in &self.unchecked {
+            if self.generated.iter().any(|(t, _)| t == name) {
+                self.generated.iter().filter(|(t, _)| t == name).for_each(|(t, c)| column(t, c));
+            } else if let Some(view) = split_qualified(name) {
+                accepted.views.insert(view);
+            }
+        }
+        accepted.views.extend(self.stale_views.iter().filter_map(|(v, _)| split_qualified(v)));
+        accepted
+    }
+
     /// What the copy recomputes and `--accept-recomputed` accepted, in words, for the plan,
     /// the journal and the report.
     pub fn recomputed(&self) -> Vec<String> {
@@ -263,14 +291,42 @@ impl Found {
     }
 }
 
+/// `schema.name` as `format('%I.%I')` prints it, as its two names.
+fn split_qualified(qualified: &str) -> Option<(String, String)> {
+    fn one(text: &str) -> Option<(String, &str)> {
+        let Some(quoted) = text.strip_prefix('"') else {
+            let end = text.find('.').unwrap_or(text.len());
+            return Some((text[..end].to_string(), &text[end..]));
+        };
+        let mut name = String::new();
+        let mut chars = quoted.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            if c != '"' {
+                name.push(c);
+            } else if chars.peek().is_some_and(|(_, n)| *n == '"') {
+                name.push('"');
+                chars.next();
+            } else {
+                return Some((name, &quoted[i + 1..]));
+            }
+        }
+        None
+    }
+    let (schema, rest) = one(qualified)?;
+    let (name, rest) = one(rest.strip_prefix('.')?)?;
+    (rest.is_empty() && !schema.is_empty() && !name.is_empty()).then_some((schema, name))
+}
+
 /// What preflight decided about what the copy carries: the facts, the `ALTER SYSTEM` settings
-/// by name as the new image knows them, and what the flags accepted, in words.
+/// by name as the new image knows them, and what the flags accepted, in words and as the
+/// verifier takes it.
 #[derive(Debug, Clone, Default)]
 pub struct Carry {
     pub found: Found,
     /// None when the new image could not say which settings it knows.
     pub settings: Option<SettingNames>,
     pub accepted: Vec<String>,
+    pub recomputed: Accepted,
 }
 
 /// The old server's `ALTER SYSTEM` settings by name (never their values, which may hold a
@@ -318,6 +374,7 @@ impl Carry {
             _ => None,
         };
         let mut accepted = Vec::new();
+        let recomputed = if accept_recomputed { found.accepted() } else { Accepted::default() };
         if accept_recomputed {
             let recomputed = found.recomputed();
             if recomputed.is_empty() {
@@ -336,7 +393,7 @@ impl Carry {
                 }
             ));
         }
-        Ok((Carry { found, settings, accepted }, problems))
+        Ok((Carry { found, settings, accepted, recomputed }, problems))
     }
 }
 
@@ -467,6 +524,33 @@ pub fn new_custom_env(given: Option<&str>, old: &[String], keep_md5_auth: bool) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_verifier_accepts_only_what_was_found_recomputed() {
+        let pair = |a: &str, b: &str| Some((a.to_string(), b.to_string()));
+        assert_eq!(split_qualified("public.totals"), pair("public", "totals"));
+        assert_eq!(split_qualified("\"my.schema\".\"say \"\"hi\"\"\""), pair("my.schema", "say \"hi\""));
+        assert_eq!(split_qualified("public"), None);
+        assert_eq!(split_qualified("\"open.x"), None);
+        let found = Found {
+            stale_views: vec![("public.totals".into(), 3)],
+            stale_generated: vec![("public.t".into(), "total".into(), 2)],
+            generated: vec![
+                ("public.t".into(), "total".into()),
+                ("public.t".into(), "tax".into()),
+                ("\"A\".u".into(), "x".into()),
+                ("\"A\".u".into(), "y".into()),
+            ],
+            unchecked: vec![("public.b".into(), "no answer".into()), ("\"A\".u".into(), "no answer".into())],
+            ..Found::default()
+        };
+        let accepted = found.accepted();
+        let names = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        assert_eq!(accepted.views, names(&[("public", "b"), ("public", "totals")]));
+        let columns: Vec<String> = accepted.columns.iter().map(|(s, t, c)| format!("{s}.{t}.{c}")).collect();
+        // public.t's other stored generated column is compared strictly: its values were found right.
+        assert_eq!(columns, ["A.u.x", "A.u.y", "public.t.total"]);
+    }
 
     #[test]
     fn every_refusal_says_what_to_run() {

@@ -56,6 +56,9 @@ pub struct Plan {
     pub carry: Option<carry::Carry>,
     /// What `--accept-recomputed` and `--keep-md5-auth` accepted, in words: kept in the journal.
     pub accepted: Vec<String>,
+    /// What `--accept-recomputed` lets the verifier find different, and nothing more: kept in
+    /// the journal, so that a resumed run verifies alike.
+    pub recomputed: crate::facts::verifier::Accepted,
     /// What preflight's pull brought to the host (a dry run says so), None when it was here.
     pub pulled: Option<String>,
     /// The service that moves has the app's name (app `shop`, service `shop`): the plan says
@@ -399,6 +402,7 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         use_maintenance,
         survey,
         accepted: carry.as_ref().map(|c| c.accepted.clone()).unwrap_or_default(),
+        recomputed: carry.as_ref().map(|c| c.recomputed.clone()).unwrap_or_default(),
         carry,
         pulled,
         namesake,
@@ -520,6 +524,7 @@ impl Plan {
             use_maintenance: self.use_maintenance,
             exposed_ports: self.exposed.clone(),
             accepted: self.accepted.clone(),
+            recomputed: self.recomputed.clone(),
             apps: self
                 .apps
                 .iter()
@@ -575,6 +580,7 @@ impl Plan {
             survey: None,
             carry: None,
             accepted: record.accepted.clone(),
+            recomputed: record.recomputed.clone(),
             pulled: None,
             namesake: record.app.as_deref() == Some(old.as_str()),
             old,

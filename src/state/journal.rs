@@ -113,6 +113,9 @@ pub struct PlanRecord {
     /// What `--accept-recomputed` and `--keep-md5-auth` accepted, in words (plan/carry.rs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accepted: Vec<String>,
+    /// What of it the verifier accepts may differ, by name (facts/verifier/).
+    #[serde(default, skip_serializing_if = "crate::facts::verifier::Accepted::is_empty")]
+    pub recomputed: crate::facts::verifier::Accepted,
     pub apps: Vec<AppRecord>,
 }
 
@@ -420,7 +423,13 @@ mod tests {
     #[test]
     fn round_trips_steps_and_undo() {
         let path = temp("round-trip");
-        let plan = PlanRecord { old_service: "db".into(), new_service: "db2".into(), ..PlanRecord::default() };
+        // What the verifier accepts may differ, as preflight found it: a resume verifies alike.
+        let recomputed = crate::facts::verifier::Accepted {
+            views: [("public".to_string(), "totals".to_string())].into(),
+            columns: [("public".to_string(), "t".to_string(), "total".to_string())].into(),
+        };
+        let plan =
+            PlanRecord { old_service: "db".into(), new_service: "db2".into(), recomputed, ..PlanRecord::default() };
         // The flags a resume must keep, those that accept a difference among them.
         let options =
             RunOptions { keep_old: true, accept_recomputed: true, keep_md5_auth: true, ..RunOptions::default() };

@@ -65,6 +65,7 @@ fn plan() -> Plan {
         survey: None,
         carry: None,
         accepted: Vec::new(),
+        recomputed: Default::default(),
         pulled: None,
         namesake: false,
     }

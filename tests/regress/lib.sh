@@ -7,10 +7,19 @@ REPO="$(cd "$HERE/../.." && pwd)"
 CACHE="${REGRESS_CACHE:-$REPO/.cache/regress}"
 PG15_BIN=/usr/lib/postgresql/15/bin
 PG15_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress
+# The server the sandbox runs for postgres:MAJOR (tests/sandbox/docker/lib.sh): 18's is the build
+# with SSL, another than the pg18 folder's, with its own $libdir.
+target_server() { # MAJOR
+  case "$1" in
+    18) echo "$REPO/.cache/sandbox-images/pg18-ssl/bin/postgres" ;;
+    *) echo "$REPO/.cache/sandbox-images/pg$1/bin/postgres" ;;
+  esac
+}
+
 # The major the database moves to (tests/regress/build's third argument): its image's server
 # must load a regress.so built for it.
 TARGET="${TARGET:-18}"
-TARGET_SERVER="$REPO/.cache/sandbox-images/pg$TARGET/bin/postgres"
+TARGET_SERVER="$(target_server "$TARGET")"
 
 say() { echo "regress: $*" >&2; }
 die() { say "$*"; exit 1; }
@@ -133,11 +142,13 @@ prepare_sources() {
 # Each image gets its regress.so in its own $libdir, as a derived image would ship it; the
 # functions then say '$libdir/regress' (adjust_database), the same text on both servers.
 install_libs() {
-  local libdir
+  local libdir server
   [[ -x "$TARGET_SERVER" ]] || die "no PostgreSQL $TARGET image binaries (run tests/sandbox/images)"
-  # The server's $libdir: its pg_config says (npm's 17 build has none beside it: lib/postgresql).
-  libdir="$("$(dirname "$TARGET_SERVER")/pg_config" --pkglibdir 2>/dev/null)" ||
-    libdir="$(dirname "$(dirname "$(readlink -f "$TARGET_SERVER")")")/lib/postgresql"
+  # The server's $libdir: the pg_config of its own build says (the image's bin folder may take its
+  # client tools from another build); npm's builds have none: lib/postgresql beside bin.
+  server="$(readlink -f "$TARGET_SERVER")"
+  libdir="$("$(dirname "$server")/pg_config" --pkglibdir 2>/dev/null)" ||
+    libdir="$(dirname "$(dirname "$server")")/lib/postgresql"
   [[ -d "$libdir" ]] || die "no library folder $libdir for the $TARGET server"
   install_lib "$CACHE/lib/15/regress.so" "$("$PG15_BIN/pg_config" --pkglibdir)"
   install_lib "$CACHE/lib/$TARGET/regress.so" "$libdir"

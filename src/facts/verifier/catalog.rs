@@ -35,9 +35,9 @@ pub fn script() -> String {
         EVENT_TRIGGERS.to_string(),
         ROLES.replace("KEY", KEY),
         MEMBERSHIPS.to_string(),
-        SETTINGS.to_string(),
+        SETTINGS.replace("KEY", KEY),
         DATABASE.to_string(),
-        SERVER_SETTINGS.to_string(),
+        SERVER_SETTINGS.replace("KEY", KEY),
         SEQUENCES.replace("FILTER", SCHEMA_FILTER).replace("EXTENSION", RELATION_EXTENSION),
         LARGE_OBJECTS.replace("KEY", KEY),
         COLUMN_ORDER.replace("FILTER", SCHEMA_FILTER),
@@ -238,11 +238,13 @@ const MEMBERSHIPS: &str = "SELECT pg_catalog.json_build_array('membership', \
     FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.member \
     WHERE r.rolname !~ '^pg_' GROUP BY m.member, m.roleid;";
 
-/// `ALTER ROLE … SET` and `ALTER DATABASE … SET` for every database and for this one.
+/// `ALTER ROLE … SET` and `ALTER DATABASE … SET` for every database and for this one, each
+/// as `name=` and a keyed digest of its value: a value can hold a secret, and is never shown.
 const SETTINGS: &str = "SELECT pg_catalog.json_build_array('setting', \
     CASE WHEN s.setrole = 0 THEN 'every role' ELSE pg_catalog.pg_get_userbyid(s.setrole) END \
     || CASE WHEN s.setdatabase = 0 THEN ' everywhere' ELSE ' in this database' END, \
-    pg_catalog.jsonb_build_object('settings', pg_catalog.to_jsonb(s.setconfig))) \
+    pg_catalog.jsonb_build_object('settings', (SELECT pg_catalog.jsonb_agg(pg_catalog.split_part(c, '=', 1) || '=' \
+      || pg_catalog.md5(KEY || pg_catalog.substr(c, pg_catalog.strpos(c, '=') + 1))) FROM pg_catalog.unnest(s.setconfig) c))) \
     FROM pg_catalog.pg_db_role_setting s WHERE s.setdatabase IN \
       (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()));";
 
@@ -254,9 +256,10 @@ const DATABASE: &str = "SELECT pg_catalog.json_build_array('database', '', pg_ca
     'comment', pg_catalog.shobj_description(d.oid, 'pg_database'), 'allow connections', d.datallowconn)) \
     FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database();";
 
-/// What `ALTER SYSTEM` wrote (`postgresql.auto.conf`), the last value of each setting.
+/// What `ALTER SYSTEM` wrote (`postgresql.auto.conf`), the last value of each setting, as a
+/// keyed digest: a value can hold a secret (`primary_conninfo`), and is never shown.
 const SERVER_SETTINGS: &str = "SELECT pg_catalog.json_build_array('server setting', f.name, \
-    pg_catalog.jsonb_build_object('value', f.setting)) FROM (SELECT DISTINCT ON (name) name, setting \
+    pg_catalog.jsonb_build_object('value', pg_catalog.md5(KEY || f.setting))) FROM (SELECT DISTINCT ON (name) name, setting \
     FROM pg_catalog.pg_file_settings WHERE sourcefile ~ '/postgresql\\.auto\\.conf$' ORDER BY name, seqno DESC) f;";
 
 /// Each sequence's state, read from the sequence itself (one statement each, by `\gexec`).

@@ -27,8 +27,10 @@ const SINCE: [(&str, &str, u32); 2] = [("membership", "grantor", 160000), ("data
 /// Kinds read as whole catalog rows (`to_jsonb`): compared on the fields both servers have.
 const ROWS_AS_THEY_ARE: [&str; 2] = ["subscription", "publication"];
 
-/// Fields that hold a keyed digest of a secret: said to differ, never shown.
-const SECRET: [&str; 2] = ["password", "connection"];
+/// Fields that hold a keyed digest of a secret: said to differ, never shown. A setting's
+/// value can hold one too: an `ALTER SYSTEM` setting's is the same, and the items of a
+/// role's or database's settings are shown by name only (catalog.rs).
+const SECRET: [&str; 3] = ["password", "connection", "value"];
 
 /// Privileges a server grants only from a version on (MAINTAIN, 17): `ALL` on an older one
 /// comes back with it. Left out of ACLs compared with an older server.
@@ -60,10 +62,9 @@ pub fn compare(old: &Facts, new: &Facts, versions: (u32, u32)) -> Found {
             continue;
         }
         match (old.get(key), new.get(key)) {
-            (Some(a), None) if kind == "server setting" && !known(new, name) => found.notes.push(format!(
-                "{what} (set with ALTER SYSTEM to {}) is not a setting the new server knows: not carried",
-                a["value"]
-            )),
+            (Some(_), None) if kind == "server setting" && !known(new, name) => found
+                .notes
+                .push(format!("{what} (set with ALTER SYSTEM) is not a setting the new server knows: not carried")),
             (Some(_), None) => found.differences.push(format!("{what} is missing in the copy")),
             (None, Some(_)) => found.differences.push(format!("{what} exists only in the copy")),
             (Some(a), Some(b)) => {
@@ -265,8 +266,9 @@ fn field_differences(kind: &str, a: &Value, b: &Value) -> Option<String> {
         } else if kind == "large objects" && field == "digest" {
             said.push("their content, owners, ACLs or comments differ".into());
         } else if let (Some(xs), Some(ys)) = (set_of(x), set_of(y)) {
-            let only =
-                |p: &BTreeSet<String>, q: &BTreeSet<String>| p.difference(q).cloned().collect::<Vec<_>>().join("; ");
+            let only = |p: &BTreeSet<String>, q: &BTreeSet<String>| {
+                p.difference(q).map(|item| shown_item(kind, item)).collect::<Vec<_>>().join("; ")
+            };
             let (gone, added) = (only(&xs, &ys), only(&ys, &xs));
             let mut parts = Vec::new();
             if !added.is_empty() {
@@ -291,6 +293,15 @@ fn set_of(value: &Value) -> Option<BTreeSet<String>> {
             Some(items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), String::from)).collect())
         }
         _ => None,
+    }
+}
+
+/// An item of a set as a message shows it: a setting by its name (`name=…`), its value's
+/// digest left out.
+fn shown_item(kind: &str, item: &str) -> String {
+    match item.split_once('=') {
+        Some((name, _)) if kind == "setting" => format!("{name}=…"),
+        _ => item.to_string(),
     }
 }
 
@@ -416,6 +427,7 @@ mod tests {
         assert_eq!(found.differences, Vec::<String>::new());
         assert_eq!(found.notes.len(), 2, "{found:?}");
         assert!(found.notes[0].starts_with("server setting vacuum_cleanup_index_scale_factor (set with ALTER SYSTEM"));
+        assert!(!found.notes[0].contains("0.2"), "a value is never shown: {found:?}");
         assert!(found.notes[1].starts_with("extension hstore goes from version 1.5 to 1.8"));
         // The new image installs 1.5 by default, yet the copy has 1.8: a difference.
         new.insert(("extension".into(), "hstore".into()), ext("1.8", "1.5"));
@@ -426,6 +438,21 @@ mod tests {
             [
                 "server setting work_mem is missing in the copy",
                 "extension hstore is at version 1.8 in the copy, 1.5 in the original"
+            ]
+        );
+        // A setting's value (a keyed digest of it) is never shown, only its name.
+        let set = |v: Value| {
+            facts(&[
+                ("server setting", "primary_conninfo", json!({"value": v.clone()})),
+                ("setting", "app everywhere", json!({"settings": ["work_mem=1a", v]})),
+            ])
+        };
+        let found = compare(&set(json!("search_path=9f")), &set(json!("search_path=c4")), (130000, 180000));
+        assert_eq!(
+            found.differences,
+            [
+                "server setting primary_conninfo: its value differs",
+                "setting app everywhere: settings: search_path=… in the copy only, search_path=… in the original only"
             ]
         );
     }

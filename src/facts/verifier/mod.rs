@@ -80,9 +80,41 @@ impl Selection {
 pub struct Check {
     /// The rows compared: every relation's (None), or only these.
     pub rows: Option<Vec<Selection>>,
-    /// Relations (`schema.name`) whose rows may differ: the user accepted it (a flag the report
-    /// records); a difference there is a note.
-    pub accepted: BTreeSet<String>,
+    /// What may differ because the user accepted it (a flag the report records): a difference
+    /// there is a note.
+    pub accepted: Accepted,
+}
+
+/// What a copy computes again and the user accepted may differ (`--accept-recomputed`),
+/// narrowly: a materialized view's rows, or a stored generated column's values, the other
+/// columns of its table compared strictly still. The journal keeps it for a resumed run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Accepted {
+    /// Materialized views, `(schema, name)`.
+    #[serde(default)]
+    pub views: BTreeSet<(String, String)>,
+    /// Stored generated columns, `(schema, table, column)`.
+    #[serde(default)]
+    pub columns: BTreeSet<(String, String, String)>,
+}
+
+impl Accepted {
+    pub fn is_empty(&self) -> bool {
+        self.views.is_empty() && self.columns.is_empty()
+    }
+
+    fn view(&self, r: &Relation) -> bool {
+        r.kind == "m" && self.views.contains(&(r.schema.clone(), r.name.clone()))
+    }
+
+    /// The columns of `r` whose values may differ.
+    fn loose(&self, r: &Relation) -> Vec<String> {
+        r.columns
+            .iter()
+            .filter(|(c, _)| self.columns.contains(&(r.schema.clone(), r.name.clone(), c.clone())))
+            .map(|(c, _)| c.clone())
+            .collect()
+    }
 }
 
 impl Check {
@@ -171,21 +203,10 @@ pub fn compare(host: &Host, old: &mut Side, new: &mut Side, check: &Check) -> Re
 
     for (name, (part, digest)) in &old_rows {
         let Some((_, copied)) = new_rows.get(name) else { continue };
-        let mut said = if digest.rows != copied.rows {
-            format!("{} has {} rows in the copy, {} in the original", part.display(), copied.rows, digest.rows)
-        } else if digest.digest != copied.digest {
-            format!("{} has other rows in the copy (the same number: {})", part.display(), digest.rows)
-        } else {
-            continue;
-        };
-        if part.relation.kind == "m" {
-            // A restore refreshes it from the copied rows: the original's was stale.
-            said.push_str(": it is refreshed from the copied rows, so the original's was stale; refresh it there, then run the upgrade again");
-        }
-        if check.accepted.contains(&part.relation.display()) {
-            found.notes.push(format!("{said}, as accepted"));
-        } else {
-            found.differences.push(said);
+        match judged(part, digest, copied, &check.accepted) {
+            Some((said, true)) => found.notes.push(said),
+            Some((said, false)) => found.differences.push(said),
+            None => {}
         }
     }
     for (kind, name) in old_facts.keys().filter(|(kind, _)| kind == "column order") {
@@ -210,6 +231,38 @@ pub fn compare(host: &Host, old: &mut Side, new: &mut Side, check: &Check) -> Re
         versions,
     };
     Ok(Outcome { differences: found.differences, notes: found.notes, figures })
+}
+
+/// What one part's digests on both sides say: nothing when they agree, else a line and
+/// whether the user accepted it (a note). A table's loose columns are left out of its strict
+/// digest: a difference in them alone is accepted, one anywhere else is not.
+fn judged(part: &Part, old: &Digest, new: &Digest, accepted: &Accepted) -> Option<(String, bool)> {
+    let r = &part.relation;
+    let mut said = if old.rows != new.rows {
+        format!("{} has {} rows in the copy, {} in the original", part.display(), new.rows, old.rows)
+    } else if old.digest != new.digest {
+        format!("{} has other rows in the copy (the same number: {})", part.display(), old.rows)
+    } else if old.whole.is_some() && new.whole.is_some() && old.whole != new.whole {
+        return Some((
+            format!(
+                "{}: the stored generated column(s) {} hold other values in the copy (computed again), as accepted",
+                part.display(),
+                part.loose.join(", ")
+            ),
+            true,
+        ));
+    } else {
+        return None;
+    };
+    if r.kind == "m" {
+        // A restore refreshes it from the copied rows: the original's was stale.
+        said.push_str(": it is refreshed from the copied rows, so the original's was stale");
+        if accepted.view(r) {
+            return Some((format!("{said}, as accepted"), true));
+        }
+        said.push_str("; refresh it there, then run the upgrade again");
+    }
+    Some((said, false))
 }
 
 /// One side's answer to the first part, by `(kind, name)`.
@@ -273,7 +326,10 @@ fn parts(
         return Ok(relations
             .values()
             .filter_map(readable)
-            .map(|relation| (relation.display(), Part { relation, which: Which::All }))
+            .map(|relation| {
+                let loose = check.accepted.loose(&relation);
+                (relation.display(), Part { relation, which: Which::All, loose })
+            })
             .collect());
     };
     let mut parts = Vec::new();
@@ -284,7 +340,8 @@ fn parts(
         if matches!(s.which, Which::Keys(_)) && relation.key.is_empty() {
             bail!("table {name} of {service} has no primary key: its rows cannot be selected by key");
         }
-        parts.push((format!("{name} #{i}"), Part { relation, which: s.which.clone() }));
+        let loose = check.accepted.loose(&relation);
+        parts.push((format!("{name} #{i}"), Part { relation, which: s.which.clone(), loose }));
     }
     Ok(parts)
 }
@@ -330,6 +387,40 @@ mod tests {
         let said = outcome.refusal("db").unwrap();
         assert!(said.starts_with("the copy differs from the original in 2 way(s):\n       - table public.a"));
         assert!(said.contains("stop it and run the upgrade again"), "{said}");
+    }
+
+    #[test]
+    fn only_what_was_accepted_may_differ() {
+        let relation = |kind: &str| Relation {
+            schema: "public".into(),
+            name: "gen".into(),
+            kind: kind.into(),
+            columns: vec![("a".into(), "23".into()), ("b".into(), "23".into())],
+            ..Relation::default()
+        };
+        let accepted = Accepted {
+            views: [("public".to_string(), "gen".to_string())].into(),
+            columns: [("public".to_string(), "gen".to_string(), "b".to_string())].into(),
+        };
+        let table = Part { loose: accepted.loose(&relation("r")), relation: relation("r"), which: Which::All };
+        assert_eq!(table.loose, ["b"]);
+        let d = |digest: &str, whole: &str| Digest { rows: 5, digest: digest.into(), whole: Some(whole.into()) };
+        assert_eq!(judged(&table, &d("1", "2"), &d("1", "2"), &accepted), None);
+        // Only the accepted column differs: a note.
+        let (said, note) = judged(&table, &d("1", "2"), &d("1", "3"), &accepted).unwrap();
+        assert!(note && said.contains("column(s) b hold other values"), "{said}");
+        // Another column differs too (a lost write): refused, whatever the accepted one does.
+        let (said, note) = judged(&table, &d("1", "2"), &d("4", "3"), &accepted).unwrap();
+        assert!(!note && said == "table public.gen has other rows in the copy (the same number: 5)", "{said}");
+        let fewer = Digest { rows: 4, ..d("1", "2") };
+        assert!(!judged(&table, &d("1", "2"), &fewer, &accepted).unwrap().1);
+        // A view's rows, when it was accepted.
+        let view = Part { relation: relation("m"), which: Which::All, loose: vec![] };
+        let d = |digest: &str| Digest { rows: 1, digest: digest.into(), whole: None };
+        let (said, note) = judged(&view, &d("1"), &d("2"), &accepted).unwrap();
+        assert!(note && said.ends_with("was stale, as accepted"), "{said}");
+        let (said, note) = judged(&view, &d("1"), &d("2"), &Accepted::default()).unwrap();
+        assert!(!note && said.ends_with("refresh it there, then run the upgrade again"), "{said}");
     }
 
     #[test]

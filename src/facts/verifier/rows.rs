@@ -77,6 +77,10 @@ pub enum Which {
 pub struct Part {
     pub relation: Relation,
     pub which: Which,
+    /// Columns whose values the user accepted may differ (stored generated columns a copy
+    /// computes again): the rows are compared strictly without them, and once more whole, so
+    /// that a difference in them alone is told apart.
+    pub loose: Vec<String>,
 }
 
 impl Part {
@@ -91,23 +95,35 @@ impl Part {
     }
 
     /// The statement that prints `["rows", index, {rows, digest}]` for this part, its columns
-    /// by name in the forms `forms` gives them (None: their own text).
+    /// by name in the forms `forms` gives them (None: their own text); with loose columns,
+    /// `digest` leaves them out and `whole` has them.
     pub fn statement(&self, index: usize, forms: Option<&Forms>) -> Result<String> {
         let r = &self.relation;
         let mut columns = r.columns.clone();
         // By name: a restore may put an inheritance child's columns in another order.
         columns.sort();
-        let values: Vec<String> = columns
+        let values: Vec<(bool, String)> = columns
             .iter()
             .map(|(name, oid)| {
                 let column = format!("t.{}", ident(name));
-                match forms {
-                    Some(forms) => forms.exact(&column, oid, &format!("{}.{name}", r.display())),
-                    None => Ok(column),
-                }
+                let value = match forms {
+                    Some(forms) => forms.exact(&column, oid, &format!("{}.{name}", r.display()))?,
+                    None => column,
+                };
+                Ok((self.loose.contains(name), value))
             })
             .collect::<Result<_>>()?;
-        let row = if values.is_empty() { "ROW()".to_string() } else { format!("ROW({})", values.join(", ")) };
+        let row = |loose: bool| {
+            let values: Vec<&str> = values.iter().filter(|(l, _)| loose || !l).map(|(_, v)| v.as_str()).collect();
+            format!("ROW({})", values.join(", "))
+        };
+        let digest = |row: String| {
+            format!("coalesce(pg_catalog.sum(('x' || pg_catalog.md5({KEY} || {row}::text))::bit(64)::int8), 0)::text")
+        };
+        let mut fields = format!("'rows', pg_catalog.count(*), 'digest', {}", digest(row(false)));
+        if values.iter().any(|(loose, _)| *loose) {
+            fields.push_str(&format!(", 'whole', {}", digest(row(true))));
+        }
         let mut conditions = Vec::new();
         if let Some(filter) = r.filter.as_deref().filter(|f| !f.trim().is_empty()) {
             // extcondition is a whole clause: `WHERE NOT (srid BETWEEN 2000 AND 6999 …)`.
@@ -122,8 +138,7 @@ impl Part {
         }
         let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
         Ok(format!(
-            "SELECT pg_catalog.json_build_array('rows', '{index}', pg_catalog.jsonb_build_object('rows', pg_catalog.count(*), \
-             'digest', coalesce(pg_catalog.sum(('x' || pg_catalog.md5({KEY} || {row}::text))::bit(64)::int8), 0)::text)) \
+            "SELECT pg_catalog.json_build_array('rows', '{index}', pg_catalog.jsonb_build_object({fields})) \
              FROM ONLY {} t{filter};",
             r.qualified()
         ))
@@ -146,11 +161,12 @@ fn key_condition(key: &[String], keys: &[Vec<String>]) -> String {
     format!("{column} IN ({})", list.join(", "))
 }
 
-/// A part's count and digest.
+/// A part's count and digest, and with loose columns the digest of the whole rows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Digest {
     pub rows: u64,
     pub digest: String,
+    pub whole: Option<String>,
 }
 
 impl Digest {
@@ -158,6 +174,7 @@ impl Digest {
         Digest {
             rows: value["rows"].as_u64().unwrap_or(0),
             digest: value["digest"].as_str().unwrap_or_default().to_string(),
+            whole: value["whole"].as_str().map(String::from),
         }
     }
 }
@@ -186,7 +203,7 @@ mod tests {
 
     #[test]
     fn rows_are_hashed_with_the_key_their_columns_by_name() {
-        let part = Part { relation: notes(), which: Which::All };
+        let part = Part { relation: notes(), which: Which::All, loose: vec![] };
         let sql = part.statement(3, None).unwrap();
         assert_eq!(
             sql,
@@ -199,19 +216,42 @@ mod tests {
     }
 
     #[test]
+    fn loose_columns_are_left_out_of_the_strict_digest_and_kept_in_the_whole_one() {
+        let part = Part { relation: notes(), which: Which::All, loose: vec!["body".into()] };
+        let sql = part.statement(0, None).unwrap();
+        let digest = |row: &str| format!("pg_catalog.md5({KEY} || {row}::text)");
+        assert!(
+            sql.contains(&format!("'digest', coalesce(pg_catalog.sum(('x' || {})", digest("ROW(t.\"id\")"))),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(&format!("'whole', coalesce(pg_catalog.sum(('x' || {})", digest("ROW(t.\"body\", t.\"id\")")))
+        );
+        // Without loose columns, one digest.
+        let strict = Part { loose: vec![], ..part }.statement(0, None).unwrap();
+        assert!(!strict.contains("'whole'"), "{strict}");
+        let d = Digest::from_json(&serde_json::json!({"rows": 2, "digest": "-5", "whole": "7"}));
+        assert_eq!((d.rows, d.digest.as_str(), d.whole.as_deref()), (2, "-5", Some("7")));
+    }
+
+    #[test]
     fn given_rows_are_selected_by_key_or_condition() {
         let mut relation = notes();
-        let keys = Part { relation: relation.clone(), which: Which::Keys(vec![vec!["1".into()], vec!["o'k".into()]]) };
+        let keys = Part {
+            relation: relation.clone(),
+            which: Which::Keys(vec![vec!["1".into()], vec!["o'k".into()]]),
+            loose: vec![],
+        };
         assert!(keys.statement(0, None).unwrap().ends_with(" t WHERE t.\"id\" IN ('1', 'o''k');"));
         assert_eq!(keys.display(), "table public.it's (2 given key(s))");
         relation.key = vec!["a".into(), "b".into()];
         assert_eq!(key_condition(&relation.key, &[vec!["1".into(), "x".into()]]), "(t.\"a\", t.\"b\") IN (('1', 'x'))");
         assert_eq!(key_condition(&[], &[vec!["1".into()]]), "false");
-        let cond = Part { relation: relation.clone(), which: Which::Condition("id > 10".into()) };
+        let cond = Part { relation: relation.clone(), which: Which::Condition("id > 10".into()), loose: vec![] };
         assert!(cond.statement(0, None).unwrap().ends_with(" t WHERE (id > 10);"));
         // An extension's configuration table: the rows its users added, and the given ones.
         relation.filter = Some("WHERE NOT (srid BETWEEN 2000 AND 6999)".into());
-        let both = Part { relation, which: Which::Condition("srid > 1".into()) };
+        let both = Part { relation, which: Which::Condition("srid > 1".into()), loose: vec![] };
         assert!(
             both.statement(0, None).unwrap().ends_with(" t WHERE (NOT (srid BETWEEN 2000 AND 6999)) AND (srid > 1);")
         );
