@@ -592,6 +592,7 @@ fn help_lists_the_commands_in_dokku_format() {
         "{out}"
     );
     assert!(out.contains("--accept-recomputed") && out.contains("--keep-md5-auth"), "{out}");
+    assert!(out.starts_with("Usage: dokku postgres:upgrade <app|service>"), "{out}");
     let out = sb.dokku(&["help"]).ok();
     assert!(out.contains("postgres-upgrade   Move postgres services to a new image blue-green"), "{out}");
 }
