@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 /// Above this many changed ranges a table is copied whole: one DELETE and one COPY are then
 /// cheaper than a long list of ranges.
-const MAX_RANGES: usize = 256;
+pub(crate) const MAX_RANGES: usize = 256;
 
 /// What the stream's last statement prints, before its transaction id.
 const END_MARK: &str = "catch-up-xid ";
@@ -139,31 +139,8 @@ impl Copier for CatchUp {
         // Nothing but this copy writes to the new database (no app is linked to it yet): its
         // fingerprint from before the window stands while its snapshot has not moved.
         let untouched = Fingerprint::current_snapshot(host, to.service, to.database)? == base.print.snapshot;
-        let script = producer_script(&base.catalog, &parts);
         let tee = sibling(job.dump, "catch-up.sql");
-        let watched = tee.clone();
-        let progress = crate::output::progress::Progress::start(
-            format!("copying what changed into {}", to.service),
-            0,
-            crate::output::progress::Unit::Bytes,
-            job.out.quiet(),
-            move || crate::output::progress::bytes_under(&watched),
-        );
-        let consumed = host
-            .check_pipe(&Pipe {
-                producer: &host.psql(from.service, from.database, true).args(["-q", "-A", "-t", "-f", "-"]),
-                script: &script,
-                consumer: &host.psql(to.service, to.database, true).args(["-q", "-A", "-t", "-1", "-f", "-"]),
-                tee: &tee,
-            })
-            .with_context(|| format!("Unable to bring {} up to date with {}", to.service, from.service))?;
-        drop(progress);
-        // The stream's last statement prints its transaction id: without it the stream was cut
-        // short (psql ends a COPY at the end of its input, and -1 would commit what came).
-        let Some(xid) = consumed.stdout.lines().find_map(|l| l.strip_prefix(END_MARK)?.trim().parse::<u64>().ok())
-        else {
-            bail!("the stream from {} to {} ended before its end mark", from.service, to.service);
-        };
+        let xid = stream_parts(job, &base.catalog, &parts, &tee)?;
         // A migration that ran during the window's copy moved the old database's snapshot and,
         // unlike rows, shows in no fingerprint: the schema is compared once more then.
         if Fingerprint::current_snapshot(host, from.service, from.database)? != now.snapshot
@@ -204,7 +181,7 @@ impl Copier for CatchUp {
 
 /// What to copy again of each changed table: its changed key ranges, or all of it when it has
 /// no integer key or so many ranges changed that one DELETE and one COPY are cheaper.
-fn parts_to_copy(catalog: &Catalog, changed: &BTreeMap<usize, Vec<i64>>) -> Parts {
+pub(crate) fn parts_to_copy(catalog: &Catalog, changed: &BTreeMap<usize, Vec<i64>>) -> Parts {
     changed
         .iter()
         .map(|(&i, ranges)| {
@@ -215,15 +192,46 @@ fn parts_to_copy(catalog: &Catalog, changed: &BTreeMap<usize, Vec<i64>>) -> Part
 }
 
 /// The fingerprint of the extension-owned tables (none: nothing to ask).
-fn fingerprint_owned(host: &Host, db: &Endpoint, owned: &Catalog) -> Result<Fingerprint> {
+pub(crate) fn fingerprint_owned(host: &Host, db: &Endpoint, owned: &Catalog) -> Result<Fingerprint> {
     if owned.tables.is_empty() {
         return Ok(Fingerprint::default());
     }
     Fingerprint::take(host, db.service, db.database, owned, true)
 }
 
+/// Streams `parts` of the old database into the new one in one transaction, with every sequence
+/// value and materialized view ([`producer_script`]), the stream kept as `tee`; the id of the
+/// new server's transaction.
+pub(crate) fn stream_parts(job: &Job, catalog: &Catalog, parts: &Parts, tee: &Path) -> Result<u64> {
+    let (host, from, to) = (job.host, &job.from, &job.to);
+    let script = producer_script(catalog, parts);
+    let watched = tee.to_path_buf();
+    let progress = crate::output::progress::Progress::start(
+        format!("copying what changed into {}", to.service),
+        0,
+        crate::output::progress::Unit::Bytes,
+        job.out.quiet(),
+        move || crate::output::progress::bytes_under(&watched),
+    );
+    let consumed = host
+        .check_pipe(&Pipe {
+            producer: &host.psql(from.service, from.database, true).args(["-q", "-A", "-t", "-f", "-"]),
+            script: &script,
+            consumer: &host.psql(to.service, to.database, true).args(["-q", "-A", "-t", "-1", "-f", "-"]),
+            tee,
+        })
+        .with_context(|| format!("Unable to bring {} up to date with {}", to.service, from.service))?;
+    drop(progress);
+    // The stream's last statement prints its transaction id: without it the stream was cut
+    // short (psql ends a COPY at the end of its input, and -1 would commit what came).
+    match consumed.stdout.lines().find_map(|l| l.strip_prefix(END_MARK)?.trim().parse::<u64>().ok()) {
+        Some(xid) => Ok(xid),
+        None => bail!("the stream from {} to {} ended before its end mark", from.service, to.service),
+    }
+}
+
 /// `<dump>-<suffix>`, beside the dump.
-fn sibling(dump: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn sibling(dump: &Path, suffix: &str) -> PathBuf {
     let mut name = dump.file_name().unwrap_or_default().to_os_string();
     name.push(format!("-{suffix}"));
     dump.with_file_name(name)
@@ -232,14 +240,16 @@ fn sibling(dump: &Path, suffix: &str) -> PathBuf {
 /// The old database's schema as its own pg_dump prints it, without the restrict lines whose
 /// key is random on every run: compared with itself only.
 fn schema(host: &Host, db: &Endpoint) -> Result<String> {
-    let cmd = host.docker(&["container", "exec", &container(db.service)]).args([
-        "pg_dump",
-        "--schema-only",
-        "-U",
-        "postgres",
-        "-d",
-        db.database,
-    ]);
+    schema_at(host, db, None)
+}
+
+/// [`schema`] as the exported `snapshot` sees it, when one is given.
+pub(crate) fn schema_at(host: &Host, db: &Endpoint, snapshot: Option<&str>) -> Result<String> {
+    let at = snapshot.map(|s| format!("--snapshot={s}"));
+    let cmd = host
+        .docker(&["container", "exec", &container(db.service)])
+        .args(["pg_dump", "--schema-only", "-U", "postgres", "-d", db.database])
+        .args(at);
     Ok(crate::host::client::without_restrict_lines(&host.check(&cmd)?.stdout))
 }
 

@@ -311,6 +311,14 @@ impl Fingerprint {
         parts: &Parts,
         content: bool,
     ) -> Result<Fingerprint> {
+        let statements = Fingerprint::statements(catalog, parts, content, None);
+        Fingerprint::parse(&host.sql_statements(service, database, &statements)?)
+    }
+
+    /// The statements that take a fingerprint of `parts`, in one transaction that sees the
+    /// database as the exported `snapshot` does when one is given (`pg_export_snapshot`, or a
+    /// replication slot's: copy/online). [`Fingerprint::parse`] reads their rows.
+    pub fn statements(catalog: &Catalog, parts: &Parts, content: bool, snapshot: Option<&str>) -> Vec<String> {
         let mut statements: Vec<String> = SESSION.iter().map(|s| s.to_string()).collect();
         // The planner cannot tell how many key ranges there are (it guesses one per row), so it
         // would sort every row to group them, in one process. A hash table of a thousand ranges
@@ -324,6 +332,9 @@ impl Fingerprint {
                 .into(),
         );
         statements.push("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".into());
+        if let Some(snapshot) = snapshot {
+            statements.push(format!("SET TRANSACTION SNAPSHOT {}", literal(snapshot)));
+        }
         statements.push("SELECT 'snapshot', txid_current_snapshot()".into());
         statements.push("SELECT 'large_objects', count(*) FROM pg_largeobject_metadata".into());
         for (&i, ranges) in parts {
@@ -337,8 +348,13 @@ impl Fingerprint {
             ));
         }
         statements.push("COMMIT".into());
+        statements
+    }
+
+    /// The fingerprint the rows of [`Fingerprint::statements`] describe.
+    pub fn parse(lines: &[String]) -> Result<Fingerprint> {
         let mut print = Fingerprint::default();
-        for line in host.sql_statements(service, database, &statements)? {
+        for line in lines {
             let fields: Vec<&str> = line.split('|').collect();
             match fields.as_slice() {
                 ["snapshot", s] => print.snapshot = s.to_string(),

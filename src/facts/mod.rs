@@ -2,5 +2,6 @@
 //! (survey), its content per key range (fingerprint), and everything "Verified" claims (verify).
 
 pub mod fingerprint;
+pub mod replication;
 pub mod survey;
 pub mod verify;

@@ -20,6 +20,8 @@ pub enum Change<'a> {
     },
     DestroyService(&'a str),
     StartService(&'a str),
+    /// Stop and start: what makes a server read a setting that needs a restart.
+    RestartService(&'a str),
     LockApp(&'a str),
     UnlockApp(&'a str),
     MaintenanceOn(&'a str),
@@ -72,6 +74,7 @@ impl Host<'_> {
             }
             Change::DestroyService(service) => self.dokku(&["postgres:destroy", service, "-f"]),
             Change::StartService(service) => self.dokku(&["postgres:start", service]),
+            Change::RestartService(service) => self.dokku(&["postgres:restart", service]),
             Change::LockApp(app) => self.dokku(&["apps:lock", app]),
             Change::UnlockApp(app) => self.dokku(&["apps:unlock", app]),
             Change::MaintenanceOn(app) => self.dokku(&["maintenance:enable", app]),

@@ -330,20 +330,21 @@ fn drain(mut from: impl std::io::Read + Send + 'static) -> std::thread::JoinHand
     })
 }
 
-/// A child process with its stdin and stdout kept, ended (killed) when dropped.
+/// A child process with its stdin and stdout kept, ended (killed) when dropped. What is sent
+/// is written by a thread of its own: a command busy printing a long answer nobody reads yet
+/// stops reading its input, and a writer waiting for it would wait for ever.
 struct Child {
     child: std::process::Child,
-    stdin: Option<std::process::ChildStdin>,
+    stdin: Option<std::sync::mpsc::Sender<Vec<u8>>>,
+    writer: Option<std::thread::JoinHandle<()>>,
     stdout: std::io::BufReader<std::process::ChildStdout>,
     stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
 }
 
 impl Session for Child {
     fn send(&mut self, text: &str) -> Result<()> {
-        use std::io::Write;
-        let stdin = self.stdin.as_mut().context("the session's input is closed")?;
-        stdin.write_all(text.as_bytes())?;
-        Ok(stdin.flush()?)
+        let stdin = self.stdin.as_ref().context("the session's input is closed")?;
+        stdin.send(text.as_bytes().to_vec()).map_err(|_| anyhow::anyhow!("the session's input is closed"))
     }
 
     fn line(&mut self) -> Option<String> {
@@ -366,9 +367,20 @@ impl Session for Child {
 
 impl Drop for Child {
     fn drop(&mut self) {
+        // Its input closed, the command ends on its own once it has read what was sent (a
+        // psql its last statements); one that does not is killed.
         drop(self.stdin.take());
+        for _ in 0..30 {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
     }
 }
 
@@ -380,10 +392,19 @@ impl Runner for SystemRunner {
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("Unable to run `{}`", cmd.display()))?;
-        let stdin = child.stdin.take();
+        let mut input = child.stdin.take().context("session stdin")?;
+        let (stdin, chunks) = std::sync::mpsc::channel::<Vec<u8>>();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            for chunk in chunks {
+                if input.write_all(&chunk).and_then(|()| input.flush()).is_err() {
+                    break;
+                }
+            }
+        });
         let stdout = std::io::BufReader::new(child.stdout.take().context("session stdout")?);
         let stderr = Some(drain(child.stderr.take().context("session stderr")?));
-        Ok(Box::new(Child { child, stdin, stdout, stderr }))
+        Ok(Box::new(Child { child, stdin: Some(stdin), writer: Some(writer), stdout, stderr }))
     }
 
     fn run(&self, cmd: &Cmd) -> Result<Output> {

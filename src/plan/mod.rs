@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod cli;
+pub mod method;
 pub mod naming;
 
 use crate::error::{AppMissing, PreflightFailed};
@@ -49,6 +50,8 @@ pub struct Plan {
     pub use_maintenance: bool,
     /// What preflight found in the old database (None for a plan read back from a journal).
     pub survey: Option<crate::facts::survey::Survey>,
+    /// Which copy runs, and why (plan/method.rs).
+    pub copy: method::CopyChoice,
 }
 
 impl Plan {
@@ -303,6 +306,14 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
 
     let backup = host.backup_settings(&old)?;
     let exposed = host.exposed_ports(&old)?;
+    let new_settings = args.new_service_settings(settings.clone());
+    let copy = match method::choose(args.asked(), survey.as_ref(), old_major, &settings, &new_settings) {
+        Ok(copy) => copy,
+        Err(problem) => {
+            problems.push(problem);
+            method::CopyChoice::of(crate::copy::Method::Whole, "")
+        }
+    };
     if !problems.is_empty() {
         return fail(out, problems);
     }
@@ -320,11 +331,12 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         old_db,
         old_key,
         apps,
-        settings: args.new_service_settings(settings),
+        settings: new_settings,
         exposed,
         backup,
         use_maintenance,
         survey,
+        copy,
     })))
 }
 
@@ -404,6 +416,8 @@ impl Plan {
                 to: self.new_major.map(naming::major_text),
             },
             old_database: self.old_db.clone(),
+            copy_method: Some(self.copy.method),
+            restart_old: self.copy.restart_old,
             use_maintenance: self.use_maintenance,
             exposed_ports: self.exposed.clone(),
             apps: self
@@ -425,7 +439,8 @@ impl Plan {
 
     /// The plan of a journaled run, with what the journal does not keep (the URL with its
     /// password, the settings and backup credentials) read again from the old service.
-    pub fn from_journal(record: &PlanRecord, host: &Host) -> Result<Plan> {
+    /// `full_copy`: the run's flag, for a journal that does not name its copy (before 0.3).
+    pub fn from_journal(record: &PlanRecord, host: &Host, full_copy: bool) -> Result<Plan> {
         let old = record.old_service.clone();
         if old.is_empty() || record.new_service.is_empty() {
             bail!("the journal names no old or no new service");
@@ -459,6 +474,17 @@ impl Plan {
             backup: if old_exists { host.backup_settings(&old)? } else { BackupSettings::default() },
             use_maintenance: record.use_maintenance,
             survey: None,
+            copy: method::CopyChoice {
+                method: record.copy_method.unwrap_or_else(|| {
+                    let majors = record.postgres_major.from.as_deref().and_then(naming::major_of_tag);
+                    match !full_copy && crate::facts::verify::content_comparable(majors) {
+                        true => crate::copy::Method::CatchUp,
+                        false => crate::copy::Method::Whole,
+                    }
+                }),
+                why: "as the interrupted run chose".into(),
+                restart_old: record.restart_old,
+            },
             old,
         })
     }

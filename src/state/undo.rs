@@ -39,6 +39,9 @@ pub enum Action {
         from: String,
         ports: Vec<String>,
     },
+    /// The online copy's subscription on the new server, its slots and publication on the old
+    /// one, and the WAL bound it set (copy/online/stream.rs).
+    DropStream(crate::copy::online::stream::StreamRecord),
 }
 
 impl Action {
@@ -50,6 +53,7 @@ impl Action {
             Action::Restart { app } => format!("restart {app}"),
             Action::Relink { app, to, .. } => format!("switch {app} back to {to}"),
             Action::Expose { service, ports, .. } => format!("expose {service} again on {}", ports.join(" ")),
+            Action::DropStream(s) => format!("remove the replication of {} into {} ({})", s.old, s.new, s.name),
         }
     }
 
@@ -68,6 +72,7 @@ impl Action {
             Action::Restart { app } => check(Change::RestartApp(app)),
             Action::Relink { app, from, to, vars } => switch::relink(host, app, from, to, vars, Mode::Back),
             Action::Expose { service, from, ports } => switch::move_exposure(host, from, service, ports),
+            Action::DropStream(stream) => stream.drop_all(host),
         }
     }
 }
@@ -150,6 +155,7 @@ mod tests {
                 vars: vec![VarSpec { name: "DATABASE_URL".into(), query: Some("pool=5".into()) }],
             },
             Action::Expose { service: "o".into(), from: "n".into(), ports: vec!["127.0.0.1:4242".into()] },
+            Action::DropStream(crate::copy::online::stream::StreamRecord::new(("o", "o_db"), ("n", "n_db"))),
         ];
         for action in all {
             let json = serde_json::to_value(&action).unwrap();
