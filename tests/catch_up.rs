@@ -33,11 +33,11 @@ fn setup(name: &str) -> Sandbox {
 
 /// A program the upgrade runs just before step `step` (the test-only POSTGRES_UPGRADE_HOOK_AT):
 /// `sql` on the old service, as another writer would at that moment.
-fn hook(sb: &Sandbox, step: u32, sql: &str) -> String {
+fn hook(sb: &Sandbox, step: &str, sql: &str) -> String {
     hook_on(sb, "memo-db", step, sql)
 }
 
-fn hook_on(sb: &Sandbox, service: &str, step: u32, sql: &str) -> String {
+fn hook_on(sb: &Sandbox, service: &str, step: &str, sql: &str) -> String {
     let path = sb.dir.join("hook");
     let script = format!(
         "#!/usr/bin/env bash\nset -e\n'{}' exec -i dokku.postgres.{service} psql -q -v ON_ERROR_STOP=1 -U postgres -d {} >/dev/null <<'SQL'\n{sql}\nSQL\n",
@@ -92,7 +92,8 @@ fn rows_changed_after_the_first_copy_are_copied_again_and_nothing_else() {
     let sql = "UPDATE notes SET body = 'edited', score = 0.1 + 0.2 WHERE id IN (2, 4999); DELETE FROM notes WHERE id = 2500; \
                INSERT INTO notes (body) VALUES ('late'); INSERT INTO lines VALUES ('late line'); \
                UPDATE totals SET n = -1 WHERE id = 50; SELECT setval('notes_id_seq', 9000);";
-    let (run, report) = upgrade(&sb, &hook(&sb, 5, sql), "[4/14] Copying memo-db into memo-v17 while the apps run");
+    let (run, report) =
+        upgrade(&sb, &hook(&sb, "maintenance-on", sql), "[5/16] Copying memo-db into memo-v17 while the apps run");
     assert_same_data(&sb, "memo-v17");
     assert_eq!(sb.sql("memo-v17", "SELECT body FROM notes WHERE id = 4999"), "edited");
     assert_eq!(sb.sql("memo-v17", "SELECT twice FROM totals WHERE id = 50"), "-2");
@@ -123,7 +124,11 @@ fn rows_changed_after_the_first_copy_are_copied_again_and_nothing_else() {
 fn a_schema_change_after_the_first_copy_is_copied_whole_inside_the_window() {
     let sb = setup("catch-up-schema");
     let sql = "ALTER TABLE notes ADD COLUMN color text DEFAULT 'red'; UPDATE notes SET color = 'blue' WHERE id = 3;";
-    upgrade(&sb, &hook(&sb, 5, sql), "The schema changed since the first copy: copying everything again");
+    upgrade(
+        &sb,
+        &hook(&sb, "maintenance-on", sql),
+        "The schema changed since the first copy: copying everything again",
+    );
     assert_eq!(sb.sql("memo-v17", "SELECT color FROM notes WHERE id = 3"), "blue");
     assert_same_data(&sb, "memo-v17");
 }
@@ -154,7 +159,7 @@ fn a_row_added_to_an_extension_table_after_the_first_copy_is_not_lost() {
     sb.sandbox(&["rebuild-image", "postgis/postgis:15-3.3"]).ok();
     // PostGIS's own table: pg_dump carries the rows users add, the catch-up stream does not.
     let sql = "INSERT INTO spatial_ref_sys (srid, auth_name, auth_srid, proj4text) VALUES (990001, 'test', 990001, '+proj=longlat');";
-    let hook_at = hook_on(&sb, "geo-db", 5, sql);
+    let hook_at = hook_on(&sb, "geo-db", "maintenance-on", sql);
     let args = ["postgres:upgrade", "geo", "-i", "postgis/postgis", "-I", "15-3.3", "--new-service", "geo-next"];
     let run = sb.dokku_env(&[("POSTGRES_UPGRADE_HOOK_AT", hook_at.as_str())], &args);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -177,7 +182,7 @@ fn a_trigger_that_fires_in_replica_sessions_puts_the_copy_inside_the_window() {
          CREATE TRIGGER log_note AFTER INSERT ON notes FOR EACH ROW EXECUTE FUNCTION log_note(); \
          ALTER TABLE notes ENABLE ALWAYS TRIGGER log_note;",
     );
-    let late = hook(&sb, 5, "INSERT INTO notes (body) VALUES ('late');");
+    let late = hook(&sb, "maintenance-on", "INSERT INTO notes (body) VALUES ('late');");
     upgrade(&sb, &late, "Triggers or rules that fire in replica sessions are in use");
     assert_same_data(&sb, "memo-v17");
 }

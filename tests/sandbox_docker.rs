@@ -290,7 +290,8 @@ fn postgres_15_and_17_containers_are_real_servers() {
     assert_eq!(d.inspect("dokku.postgres.a15", "{{.NetworkSettings.IPAddress}}"), a15);
     assert_eq!(d.inspect("dokku.postgres.a15", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"), a15);
     let conninfo = format!("host={a15} port=5432 user=postgres dbname=postgres connect_timeout=5");
-    let reached = d.docker(&["exec", "-e", "PGPASSWORD=pw15", "dokku.postgres.b17", "psql", &conninfo, "-Atc", "show port"]);
+    let reached =
+        d.docker(&["exec", "-e", "PGPASSWORD=pw15", "dokku.postgres.b17", "psql", &conninfo, "-Atc", "show port"]);
     assert_eq!(reached.ok().trim(), "5432");
     let refused = d.docker(&["exec", "dokku.postgres.b17", "psql", "-w", &conninfo, "-Atc", "select 1"]).code(2);
     assert!(refused.stderr.contains("password"), "{}", refused.stderr);

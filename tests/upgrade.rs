@@ -131,7 +131,7 @@ fn a_second_upgrade_keeps_the_variable_names_and_leaves_no_colour_alias() {
     sb.dokku(&["config:set", "--no-restart", "shop", "POSTGRES_DATABASE_SCHEME=postgres"]).ok();
     let first = sb.dokku(&["postgres:upgrade", "shop", "-I", "17.5", "--new-service", "shop-v2"]);
     assert_eq!(first.code, 0, "{}", first.stderr);
-    assert!(first.stdout.contains("-----> [1/14] "), "{}", first.stdout);
+    assert!(first.stdout.contains("-----> [1/16] "), "{}", first.stdout);
     let second = sb.dokku(&["postgres:upgrade", "shop", "-I", "17", "--new-service", "shop-v3"]);
     assert_eq!(second.code, 0, "{}", second.stderr);
     let cfg = sb.config("shop");

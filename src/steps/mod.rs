@@ -484,7 +484,7 @@ impl<'a> Upgrade<'a> {
             return Ok(());
         }
         self.resuming = self.resume_from == Some(index);
-        self.fault_point(&format!("{}", index + 1));
+        self.fault_point(index + 1, step.id, "");
         // A signal stops the run at the next boundary while going back is still possible; once
         // the switch has begun, the window is finished first (the apps end on the new service).
         if self.phase < Phase::Switch
@@ -505,7 +505,7 @@ impl<'a> Upgrade<'a> {
         let status = if result.is_ok() { "done" } else { "failed" };
         self.journal_step(index, status)?;
         if result.is_ok() {
-            self.fault_point(&format!("{}+", index + 1));
+            self.fault_point(index + 1, step.id, "+");
         }
         self.steps.push(StepRecord { name: name.clone(), status, duration_ms: started.elapsed().as_millis() });
         result.with_context(|| format!("Step '{name}' failed"))
@@ -525,17 +525,19 @@ impl<'a> Upgrade<'a> {
     }
 
     /// Dies here, as a crash or `kill -9` would, when the test-only hook names this point:
-    /// `N` is just before step N, `N+` just after it (journal written). Runs the test-only
-    /// hook program named for this point (`N:PROGRAM`) and waits for it.
+    /// `N` (or the step's id) is just before step N, `N+` (`id+`) just after it (journal
+    /// written). Runs the test-only hook program named for this point (`N:PROGRAM`,
+    /// `id:PROGRAM`) and waits for it.
     /// The hook is a writer that got in at that point, as if the window's hold (copy/hold.rs) had
     /// not been there: the hold is let go first, else its write would wait for the upgrade
     /// that waits for it.
-    fn fault_point(&mut self, point: &str) {
-        if self.kill_at.as_deref() == Some(point) {
+    fn fault_point(&mut self, number: usize, id: &str, after: &str) {
+        let here = |point: &str| point == format!("{number}{after}") || point == format!("{id}{after}");
+        if self.kill_at.as_deref().is_some_and(here) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
         }
         if let Some((at, program)) = self.hook_at.clone().as_deref().and_then(|h| h.split_once(':'))
-            && at == point
+            && here(at)
         {
             self.holds = Holds::default();
             let _ = std::process::Command::new(program).status();

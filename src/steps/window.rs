@@ -96,6 +96,10 @@ impl Upgrade<'_> {
             resuming: self.resuming,
             replay: self.replay.as_ref(),
         };
+        // A resumed run's copier goes on with the replication objects the journal recorded.
+        if let Some(stream) = &self.stream {
+            self.copier.stream(&job, Some(stream.clone()))?;
+        }
         f(self.copier, &job)
     }
 
