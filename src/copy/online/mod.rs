@@ -25,7 +25,7 @@ pub mod stream;
 
 use crate::copy::catch_up::{fingerprint_owned, schema_at, sibling, stream_parts};
 use crate::copy::{Copier, Endpoint, Job, ParallelDirectory, Prints, Sizes, reset_database};
-use crate::facts::fingerprint::{Catalog, Fingerprint, ident, literal};
+use crate::facts::fingerprint::{Catalog, Fingerprint, literal};
 use crate::facts::replication::{OUTSIDE_STREAM_WHY, USER_TABLES};
 use crate::host::Host;
 use crate::host::psql::Psql;
@@ -232,11 +232,12 @@ impl Online {
         }))
     }
 
-    /// The sessions opened while following, open again if one ended (a server restarted).
+    /// The sessions opened while following, open again if one ended or lost its server (a
+    /// restart): a statement costs a millisecond in a session that works.
     fn sessions(&self, job: &Job) -> Result<std::cell::RefMut<'_, (Psql, Psql)>> {
         let mut sessions = self.sessions.borrow_mut();
         let alive = match sessions.as_mut() {
-            Some((old, new)) => old.running() && new.running(),
+            Some((old, new)) => old.query(&["SELECT 1"]).is_ok() && new.query(&["SELECT 1"]).is_ok(),
             None => false,
         };
         if !alive {
@@ -328,10 +329,29 @@ impl Copier for Online {
         let bound = wal_bound_mb(job.host, &job.from)?;
         let mut follow = Follow::new(job, &record);
         loop {
-            let mut sessions = self.sessions(job)?;
-            let (old, new) = &mut *sessions;
-            let read = self.read_changes(old, &record, state)?;
-            let status = Status::read(old, new, &record)?;
+            // Where the stream stands first: a stream that fell too far behind is refused before
+            // its changes are read.
+            let round = self.sessions(job).and_then(|mut sessions| {
+                let (old, new) = &mut *sessions;
+                let status = Status::read(old, new, &record)?;
+                let read = match status.problem(bound) {
+                    Some(_) => 0,
+                    None => self.read_changes(old, &record, state)?,
+                };
+                Ok((read, status))
+            });
+            let (read, status) = match round {
+                Ok(round) => round,
+                // A server restarting, a session cut: both sessions are opened again, and the
+                // subscription's worker connects again on its own.
+                Err(err) if !follow.given_up() => {
+                    follow.interrupted(job, &err);
+                    self.sessions.borrow_mut().take();
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
             follow.progress(job, &status, state);
             if let Some(problem) = status.problem(bound) {
                 bail!(
@@ -350,7 +370,6 @@ impl Copier for Online {
                     status.describe()
                 );
             }
-            drop(sessions);
             std::thread::sleep(Duration::from_millis(500));
         }
         follow.done(job, state);
@@ -383,7 +402,11 @@ impl Copier for Online {
         }
         phase("schema_ms", &mut at);
         await_apply(new, &record, state.changes.last_commit.filter(|&lsn| lsn > state.start))?;
-        new.query(&[format!("ALTER SUBSCRIPTION {} DISABLE", ident(&record.name))])?;
+        // Done with: the subscription, and the publication on both sides (the first copy's dump
+        // holds it too), so that each database's schema is its own again. The slots go after the
+        // window (retire-old); each of these is in the journal's record for a rollback.
+        new.query(&stream::end_subscription(&record))?;
+        old.query(&[stream::drop_publication(&record)])?;
         phase("apply_wait_ms", &mut at);
         // The sequences, the tables the stream cannot carry and the materialized views, as the
         // catch-up copy streams them.
@@ -502,6 +525,9 @@ fn lsn_text(lsn: u64) -> String {
 /// The bound on the WAL the slots may hold, in MB: the database's size, at least 1 GB, at most
 /// half the free space of the filesystem the old service's data is on.
 fn wal_bound_mb(host: &Host, from: &Endpoint) -> Result<i64> {
+    if let Some(mb) = host.env.wal_bound_mb {
+        return Ok(mb);
+    }
     let size: i64 = host
         .sql(from.service, from.database, "SELECT pg_database_size(current_database()) / 1048576")?
         .first()
@@ -680,6 +706,7 @@ struct Follow {
     /// When the lag last shrank, and to what.
     closer: (Instant, i64),
     samples: Vec<Value>,
+    interruptions: u32,
 }
 
 impl Follow {
@@ -698,6 +725,7 @@ impl Follow {
             label: format!("{} following {}", job.to.service, job.from.service),
             closer: (Instant::now(), i64::MAX),
             samples: Vec::new(),
+            interruptions: 0,
         }
     }
 
@@ -727,6 +755,20 @@ impl Follow {
         status.lag_bytes > CAUGHT_UP_BYTES && self.closer.0.elapsed() > STALLED
     }
 
+    /// Following has not come closer for too long to keep trying after an error.
+    fn given_up(&self) -> bool {
+        self.closer.0.elapsed() > STALLED
+    }
+
+    /// A round that failed (a server restarting, the stream cut), said once a while.
+    fn interrupted(&mut self, job: &Job, err: &anyhow::Error) {
+        self.interruptions += 1;
+        if self.interruptions == 1 || self.last_line.elapsed() >= self.every {
+            self.last_line = Instant::now();
+            job.out.verbose(&format!("{}: interrupted ({err:#}); trying again", self.label));
+        }
+    }
+
     fn done(&mut self, job: &Job, state: &Following) {
         job.out.verbose(&format!(
             "{} caught up in {:.1} s: {} change(s) since the first copy",
@@ -737,6 +779,6 @@ impl Follow {
     }
 
     fn json(&self) -> Value {
-        json!({"ms": self.started.elapsed().as_millis() as u64, "samples": self.samples})
+        json!({"ms": self.started.elapsed().as_millis() as u64, "samples": self.samples, "interruptions": self.interruptions})
     }
 }

@@ -49,7 +49,8 @@ impl StreamRecord {
         format!("{}_keys", self.name)
     }
 
-    /// Removes the subscription, then the slots and the publication, and puts back the WAL bound
+    /// Removes the subscription and the publication the first copy's dump brought to the new
+    /// server, then the slots and the publication on the old one, and puts back the WAL bound
     /// the plugin set. Each is skipped when it is not there, so it can run again after any
     /// crash; a server that is gone has nothing left to remove.
     pub fn drop_all(&self, host: &Host) -> Result<()> {
@@ -60,19 +61,10 @@ impl StreamRecord {
                 &self.new_db,
                 &format!("SELECT count(*) FROM pg_subscription WHERE subname = {}", literal(&self.name)),
             )?;
-            if exists.first().is_some_and(|n| n != "0") {
-                let sub = ident(&self.name);
-                host.sql_statements(
-                    &self.new,
-                    &self.new_db,
-                    &[
-                        format!("ALTER SUBSCRIPTION {sub} DISABLE"),
-                        format!("ALTER SUBSCRIPTION {sub} SET (slot_name = NONE)"),
-                        format!("DROP SUBSCRIPTION {sub}"),
-                    ],
-                )
+            let mut statements = if exists.first().is_some_and(|n| n != "0") { end_subscription(self) } else { Vec::new() };
+            statements.push(drop_publication(self));
+            host.sql_statements(&self.new, &self.new_db, &statements)
                 .with_context(|| format!("Unable to drop the subscription {} on {}", self.name, self.new))?;
-            }
         }
         if !running(host, &self.old) {
             return Ok(());
@@ -80,7 +72,7 @@ impl StreamRecord {
         for slot in [self.apply_slot(), self.keys_slot()] {
             drop_slot(host, &self.old, &self.old_db, &slot)?;
         }
-        let mut statements = vec![format!("DROP PUBLICATION IF EXISTS {}", ident(&self.name))];
+        let mut statements = vec![drop_publication(self)];
         if self.wal_keep_set {
             statements.push("ALTER SYSTEM RESET max_slot_wal_keep_size".into());
             statements.push("SELECT pg_reload_conf()".into());
@@ -104,6 +96,21 @@ impl StreamRecord {
             n = self.name
         )
     }
+}
+
+/// The statements that stop and drop the subscription without touching its slot (the slot is
+/// the old server's: dropped there).
+pub fn end_subscription(stream: &StreamRecord) -> Vec<String> {
+    let sub = ident(&stream.name);
+    vec![
+        format!("ALTER SUBSCRIPTION {sub} DISABLE"),
+        format!("ALTER SUBSCRIPTION {sub} SET (slot_name = NONE)"),
+        format!("DROP SUBSCRIPTION {sub}"),
+    ]
+}
+
+pub fn drop_publication(stream: &StreamRecord) -> String {
+    format!("DROP PUBLICATION IF EXISTS {}", ident(&stream.name))
 }
 
 /// A publication, subscription and slot name for the copy into `new_service`: lower-case
