@@ -253,6 +253,33 @@ pub(crate) fn schema_at(host: &Host, db: &Endpoint, snapshot: Option<&str>) -> R
     Ok(crate::host::client::without_restrict_lines(&host.check(&cmd)?.stdout))
 }
 
+/// Queries for the old server that print the statements giving the new database every sequence
+/// value and every materialized view as the old one has them (each row one statement).
+pub(crate) fn sequences_and_views(catalog: &Catalog) -> Vec<String> {
+    let mut queries: Vec<String> = catalog
+        .sequences
+        .iter()
+        .map(|(schema, sequence)| {
+            let name = format!("{}.{}", ident(schema), ident(sequence));
+            format!(
+                "SELECT pg_catalog.format('SELECT pg_catalog.setval(%L, %s, %s);', {}, last_value, is_called::text) FROM {name}",
+                literal(&name)
+            )
+        })
+        .collect();
+    // Every materialized view as the old database has it now, as pg_restore leaves them:
+    // populated ones refreshed from the copied rows, the others emptied, oldest first (a view
+    // built on another is newer than it).
+    queries.push(format!(
+        "SELECT pg_catalog.format('REFRESH MATERIALIZED VIEW %I.%I%s;', n.nspname, c.relname, \
+         CASE WHEN c.relispopulated THEN '' ELSE ' WITH NO DATA' END) \
+         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'm' AND {} ORDER BY c.oid",
+        fingerprint::NOT_EXTENSION_OWNED
+    ));
+    queries
+}
+
 /// The script the old server runs, in one repeatable-read snapshot: it prints the SQL script
 /// the new server runs in one transaction (deletes, COPY … FROM stdin with the rows inline,
 /// sequence values, view refreshes), the same shape as a plain-format pg_dump. Triggers and
@@ -277,23 +304,7 @@ fn producer_script(catalog: &Catalog, parts: &Parts) -> String {
         lines.push(format!("COPY (SELECT {} FROM ONLY {name}{filter}) TO STDOUT;", columns.join(", ")));
         lines.push("SELECT '\\.';".into());
     }
-    for (schema, sequence) in &catalog.sequences {
-        let name = format!("{}.{}", ident(schema), ident(sequence));
-        lines.push(format!(
-            "SELECT pg_catalog.format('SELECT pg_catalog.setval(%L, %s, %s);', {}, last_value, is_called::text) FROM {name};",
-            literal(&name)
-        ));
-    }
-    // Every materialized view as the old database has it now, as pg_restore leaves them:
-    // populated ones refreshed from the copied rows, the others emptied, oldest first (a view
-    // built on another is newer than it).
-    lines.push(format!(
-        "SELECT pg_catalog.format('REFRESH MATERIALIZED VIEW %I.%I%s;', n.nspname, c.relname, \
-         CASE WHEN c.relispopulated THEN '' ELSE ' WITH NO DATA' END) \
-         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE c.relkind = 'm' AND {} ORDER BY c.oid;",
-        fingerprint::NOT_EXTENSION_OWNED
-    ));
+    lines.extend(sequences_and_views(catalog).into_iter().map(|q| format!("{q};")));
     emit(&mut lines, &format!("SELECT '{END_MARK}' || pg_catalog.txid_current();"));
     lines.push("COMMIT;".into());
     lines.join("\n") + "\n"

@@ -136,10 +136,23 @@ impl Upgrade<'_> {
     }
 
     pub(super) fn follow(&mut self) -> Result<()> {
-        if self.plan.copy.method != Method::Online {
+        if self.plan.copy.method == Method::Online {
+            self.with_copy_job(|copier, job| copier.follow(job))?;
+        } else {
             self.out.verbose("Skipped: nothing follows the old service");
-            return Ok(());
         }
-        self.with_copy_job(|copier, job| copier.follow(job))
+        // The sessions that hold each database still inside the window, opened now: the window
+        // then costs a statement in each, not a `docker exec`.
+        let plan = self.plan;
+        let new_db = self.host.database_name(&plan.new)?;
+        let open = |service: &str, database: &str| match Hold::open(self.host, service, database) {
+            Ok(hold) => Some(hold),
+            Err(err) => {
+                log::debug!("{err:#}");
+                None
+            }
+        };
+        self.holds = Holds { old: open(&plan.old, &plan.old_db), new: open(&plan.new, &new_db) };
+        Ok(())
     }
 }

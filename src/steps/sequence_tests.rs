@@ -81,14 +81,15 @@ fn healthy() -> FakeRunner {
         .on("dokku postgres:info db2 --dsn", Output::ok(&format!("{NEW_URL}\n")))
         .on_with("docker container exec dokku.postgres.", |cmd| Output::ok(&answer_sql(cmd, "0|0|3|77")))
         .on_with("docker container exec -i dokku.postgres.", |_| Output::ok(""))
-        // A hold's session (copy/hold.rs) answers with its backend and snapshot.
+        // A hold's session (copy/hold.rs) answers with the tables it locks, then its backend
+        // and snapshot.
         .on(
             "docker container exec -i dokku.postgres.db psql -X -U postgres -d db -v ON_ERROR_STOP=1 -q -A -t -f -",
-            Output::ok("held 4711 100:100:\n"),
+            Output::ok(&format!("{CATALOG}\nheld 4711 100:100:\n")),
         )
         .on(
             "docker container exec -i dokku.postgres.db2 psql -X -U postgres -d db2 -v ON_ERROR_STOP=1 -q -A -t -f -",
-            Output::ok("held 4712 100:100:\n"),
+            Output::ok(&format!("{CATALOG}\nheld 4712 100:100:\n")),
         )
         .on_with("dokku postgres:link db2 memo", move |_| {
             to_new.replace("db2");
@@ -114,12 +115,14 @@ fn healthy() -> FakeRunner {
         })
 }
 
+/// The one table and sequence of a healthy service, as facts/fingerprint.rs's CATALOG prints them.
+const CATALOG: &str = r#"{"tables": [{"schema": "public", "name": "notes", "columns": ["id", "body"], "key": "id"}], "sequences": [["public", "notes_id_seq"]], "large_objects": 0}"#;
+
 /// What a healthy service answers to the plugin's queries; `rows` is the fingerprint line of
 /// its one table, `notes` (`table|range|rows|sum`).
 fn answer_sql(cmd: &crate::host::runner::Cmd, rows: &str) -> String {
     let sql = cmd.args.join(" ");
-    let catalog = r#"{"tables": [{"schema": "public", "name": "notes", "columns": ["id", "body"], "key": "id"}],
-        "sequences": [["public", "notes_id_seq"]], "large_objects": 0}"#;
+    let catalog = CATALOG;
     if sql.contains("json_build_array('catalog'") {
         let rows = [
             serde_json::json!(["snapshot", "", "100:100:"]),
@@ -359,12 +362,12 @@ fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() 
             .unwrap()
             .run();
     result.unwrap();
-    // The old database held still, then the new one emptied before the copy starts over.
+    // The old database held still (its session reads which tables, then locks them), then the
+    // new one emptied before the copy starts over.
     let calls = runner.calls();
-    assert!(calls[0].contains("dokku.postgres.db psql") && calls[0].contains("WITH rel AS"), "{}", calls[0]);
-    assert!(calls[1].contains("dokku.postgres.db psql") && calls[1].ends_with("-f -"), "{}", calls[1]);
-    assert!(calls[2].contains("dokku.postgres.db2 psql") && calls[2].contains("pg_terminate_backend"), "{}", calls[2]);
-    assert!(calls[3].contains("DROP DATABASE IF EXISTS \"db2\"") && calls[4].contains("CREATE DATABASE \"db2\""));
+    assert!(calls[0].contains("dokku.postgres.db psql") && calls[0].ends_with("-f -"), "{}", calls[0]);
+    assert!(calls[1].contains("dokku.postgres.db2 psql") && calls[1].contains("pg_terminate_backend"), "{}", calls[1]);
+    assert!(calls[2].contains("DROP DATABASE IF EXISTS \"db2\"") && calls[3].contains("CREATE DATABASE \"db2\""));
     assert_eq!(mutations(&runner)[..3], COPY);
     assert!(!mutations(&runner).iter().any(|c| c.contains("postgres:create") || c.contains("ps:stop")));
     assert_eq!(report["steps"][0]["status"], "done-before");

@@ -30,8 +30,12 @@ impl Upgrade<'_> {
     pub(super) fn copy(&mut self) -> Result<()> {
         let (host, plan) = (self.host, self.plan);
         // From here until the apps run on the new service, nothing writes to the old tables.
-        let tables = crate::facts::fingerprint::Catalog::read(host, &plan.old, &plan.old_db)?;
-        self.holds.old = Some(Hold::take(host, &plan.old, &plan.old_db, &tables)?);
+        let mut hold = match self.holds.old.take() {
+            Some(hold) => hold,
+            None => Hold::open(host, &plan.old, &plan.old_db)?,
+        };
+        hold.lock()?;
+        self.holds.old = Some(hold);
         self.with_copy_job(|copier, job| {
             copier.copy(job)?;
             if copier.carries_database_properties() {
@@ -58,11 +62,17 @@ impl Upgrade<'_> {
         if let Some(prints) = self.copier.fingerprints() {
             let new_db = host.database_name(&plan.new)?;
             // Only saves a fingerprint later: without it, verification takes one again.
-            match Hold::take(host, &plan.new, &new_db, &prints.catalog) {
+            let hold = match self.holds.new.take() {
+                Some(mut hold) => hold.lock().map(|()| hold),
+                None => Hold::take(host, &plan.new, &new_db),
+            };
+            match hold {
                 Ok(hold) if hold.since == prints.copy.snapshot => self.holds.new = Some(hold),
                 Ok(_) => {}
                 Err(err) => log::debug!("{err:#}"),
             }
+        } else {
+            self.holds.new = None;
         }
         Ok(())
     }
@@ -115,7 +125,7 @@ impl Upgrade<'_> {
         let prints = self.copier.fingerprints();
         let still = |hold: &mut Option<Hold>| -> Result<bool> {
             Ok(match hold {
-                Some(h) => h.holding(host)?,
+                Some(h) => h.holding()?,
                 None => false,
             })
         };
@@ -171,8 +181,8 @@ impl Upgrade<'_> {
     /// Fails when a session waits to write to the held old database: a writer the stopped apps
     /// do not cover, whose writes would be lost after the switch.
     fn no_writer_waits(&mut self) -> Result<()> {
-        let Some(hold) = &self.holds.old else { return Ok(()) };
-        let waiting = hold.waiters(self.host)?;
+        let Some(hold) = &mut self.holds.old else { return Ok(()) };
+        let waiting = hold.waiters()?;
         if !waiting.is_empty() {
             bail!(
                 "{}; a process that is none of the apps' writes to {}: stop it (a cron job, a `dokku run`?), then run the upgrade again",
@@ -243,7 +253,7 @@ impl Upgrade<'_> {
     pub(super) fn end_window(&mut self) -> Result<()> {
         let plan = self.plan;
         if let Some(hold) = self.holds.old.take()
-            && let Err(err) = hold.release_to_the_new_service(self.host)
+            && let Err(err) = hold.release_to_the_new_service()
         {
             self.out.warn(&format!("{err:#}"));
         }

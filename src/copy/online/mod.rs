@@ -23,7 +23,7 @@ pub mod keys;
 pub mod prove;
 pub mod stream;
 
-use crate::copy::catch_up::{fingerprint_owned, schema_at, sibling, stream_parts};
+use crate::copy::catch_up::{fingerprint_owned, schema_at, sequences_and_views, sibling, stream_parts};
 use crate::copy::{Copier, Endpoint, Job, ParallelDirectory, Prints, Sizes, reset_database};
 use crate::facts::fingerprint::{Catalog, Fingerprint, literal};
 use crate::facts::replication::{OUTSIDE_STREAM_WHY, USER_TABLES};
@@ -68,8 +68,11 @@ struct Following {
     /// Each table's key columns, as the WAL's changes name its rows.
     keys: BTreeMap<TableName, Vec<String>>,
     streamed: BTreeSet<TableName>,
-    /// Catalog indexes of the tables the stream cannot carry: copied whole inside the window.
+    /// Catalog indexes of the tables the stream cannot carry: copied whole inside the window
+    /// when they changed since the snapshot (the WAL says so), the unlogged ones always (they
+    /// write none).
     outside: Vec<usize>,
+    unlogged: BTreeSet<usize>,
     /// The old schema at the stream's snapshot.
     schema: String,
     /// Where the stream begins: a commit before it is in the first copy, not in the stream.
@@ -218,7 +221,8 @@ impl Online {
         *self.sessions.borrow_mut() = Some((old, new));
         let streamed = tables.streamed.clone();
         Ok(Some(Following {
-            outside: tables.outside_indexes(&catalog),
+            outside: tables.outside_indexes(&catalog, |_| true),
+            unlogged: tables.outside_indexes(&catalog, |why| why == "unlogged").into_iter().collect(),
             keys: tables.keys,
             streamed,
             catalog,
@@ -389,32 +393,48 @@ impl Copier for Online {
             *since = Instant::now();
         };
         let mut at = Instant::now();
-        // What the old server committed since the last read, the apps stopped and its tables
-        // held: the last commit the new one must apply.
         let mut sessions = self.sessions(job)?;
         let (old, new) = &mut *sessions;
+        // The old schema, dumped while the rest goes on: compared with the snapshot's at the end
+        // (and dumped again then if a transaction began meanwhile: one may have changed it).
+        let before = old.value("SELECT txid_current_snapshot()")?;
+        let schema = SchemaDump::start(job.host, &job.from)?;
+        // What the old server committed since the last read, the apps stopped and its tables
+        // held: the last commit the new one must apply.
         while self.read_changes(old, &record, &mut state)? == CHANGES_PER_READ as usize {}
         phase("changes_ms", &mut at);
-        let schema = schema_at(job.host, &job.from, None)?;
-        if schema != state.schema {
-            drop(sessions);
-            return self.copy_all(job, "The schema changed since the first copy");
-        }
-        phase("schema_ms", &mut at);
         await_apply(new, &record, state.changes.last_commit.filter(|&lsn| lsn > state.start))?;
         // Done with: the subscription, and the publication on both sides (the first copy's dump
         // holds it too), so that each database's schema is its own again. The slots go after the
         // window (retire-old); each of these is in the journal's record for a rollback.
-        new.query(&stream::end_subscription(&record))?;
-        old.query(&[stream::drop_publication(&record)])?;
+        let mut done = stream::end_subscription(&record);
+        done.push(stream::drop_publication(&record));
+        new.query(&done)?;
         phase("apply_wait_ms", &mut at);
-        // The sequences, the tables the stream cannot carry and the materialized views, as the
-        // catch-up copy streams them.
-        let outside: crate::facts::fingerprint::Parts = state.outside.iter().map(|&i| (i, None)).collect();
+        // The sequences and the materialized views, and the tables the stream cannot carry that
+        // changed, as the catch-up copy streams them; without such tables, from session to session.
+        let copied: Vec<usize> = state
+            .outside
+            .iter()
+            .copied()
+            .filter(|i| {
+                let t = &state.catalog.tables[*i];
+                state.unlogged.contains(i) || state.changes.tables.contains_key(&(t.schema.clone(), t.name.clone()))
+            })
+            .collect();
         let tee = sibling(job.dump, "online.sql");
-        stream_parts(job, &state.catalog, &outside, &tee)?;
+        if copied.is_empty() {
+            let mut statements = vec!["BEGIN".to_string()];
+            statements.extend(old.query(&sequences_and_views(&state.catalog))?.iter().map(|s| s.trim_end_matches(';').to_string()));
+            statements.push("COMMIT".into());
+            crate::host::write_private(&tee, (statements.join(";\n") + ";\n").as_bytes())?;
+            new.query(&statements)?;
+        } else {
+            let outside: crate::facts::fingerprint::Parts = copied.iter().map(|&i| (i, None)).collect();
+            stream_parts(job, &state.catalog, &outside, &tee)?;
+        }
         phase("stream_ms", &mut at);
-        let parts = prove::changed_parts(&state.catalog, &state.changes, &state.outside);
+        let parts = prove::changed_parts(&state.catalog, &state.changes, &copied);
         let prints = prove::prove_changes(old, new, &state.catalog, &state.first, &parts)?;
         phase("prove_ms", &mut at);
         if prints.original.large_objects > 0 {
@@ -426,7 +446,18 @@ impl Copier for Online {
             return self.copy_all(job, "A table an extension owns changed since the first copy");
         }
         let globals = Globals::read(old)?;
+        let mut now = schema.finish()?;
+        if xmax(&old.value("SELECT txid_current_snapshot()")?) != xmax(&before) {
+            now = schema_at(job.host, &job.from, None)?;
+        }
+        if now != state.schema {
+            drop(sessions);
+            return self.copy_all(job, "The schema changed since the first copy");
+        }
+        // Its schema proven, the old database is its own again.
+        old.query(&[stream::drop_publication(&record)])?;
         drop(sessions);
+        phase("schema_ms", &mut at);
         let client = self.full.client(job.dump.parent().context("dump path has no folder")?);
         if globals.roles != state.globals.roles {
             self.full.copy_roles(job.host, &client, job.from.service, job.to.service)?;
@@ -450,7 +481,8 @@ impl Copier for Online {
         self.note(
             "window",
             json!({"changes": state.changes.count, "rows_by_key": rows, "tables_whole": whole,
-                   "tables_outside_the_stream": state.outside.len(), "parts_compared": parts.len(),
+                   "tables_outside_the_stream": state.outside.len(), "tables_copied_whole": copied.len(),
+                   "parts_compared": parts.len(),
                    "copy_ms": started.elapsed().as_millis() as u64, "phases": phases}),
         );
         *self.prints.borrow_mut() = Some(prints);
@@ -485,6 +517,34 @@ impl Copier for Online {
     }
 }
 
+/// `pg_dump --schema-only` of the old database running while the window does something else.
+struct SchemaDump {
+    session: Box<dyn crate::host::runner::Session>,
+    service: String,
+}
+
+impl SchemaDump {
+    fn start(host: &Host, db: &Endpoint) -> Result<SchemaDump> {
+        let cmd = host
+            .docker(&["container", "exec", &crate::host::container(db.service)])
+            .args(["pg_dump", "--schema-only", "-U", "postgres", "-d", db.database]);
+        Ok(SchemaDump { session: host.session(&cmd)?, service: db.service.to_string() })
+    }
+
+    /// The dump as [`schema_at`] has it.
+    fn finish(mut self) -> Result<String> {
+        let mut text = Vec::new();
+        while let Some(line) = self.session.line() {
+            text.push(line);
+        }
+        let said = self.session.stderr();
+        if text.is_empty() || said.contains("error:") {
+            bail!("Unable to dump the schema of {}: {}", self.service, said.trim());
+        }
+        Ok(crate::host::client::without_restrict_lines(&(text.join("\n") + "\n")))
+    }
+}
+
 /// Waits until the new server has applied the commit that ends at `last` (none: nothing to
 /// wait for), and no apply transaction is still open: its replication origin says how far it
 /// applied, the worker's transaction id whether one is under way.
@@ -516,6 +576,11 @@ fn await_apply(new: &mut Psql, record: &StreamRecord, last: Option<u64>) -> Resu
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// The `xmax` of a `txid_current_snapshot()`: it moves when a transaction takes an id.
+fn xmax(snapshot: &str) -> &str {
+    snapshot.split(':').nth(1).unwrap_or(snapshot)
 }
 
 fn lsn_text(lsn: u64) -> String {
@@ -593,8 +658,8 @@ impl Tables {
             .collect()
     }
 
-    fn outside_indexes(&self, catalog: &Catalog) -> Vec<usize> {
-        let outside: BTreeSet<&TableName> = self.outside.iter().map(|(t, _)| t).collect();
+    fn outside_indexes(&self, catalog: &Catalog, which: impl Fn(&str) -> bool) -> Vec<usize> {
+        let outside: BTreeSet<&TableName> = self.outside.iter().filter(|(_, why)| which(why)).map(|(t, _)| t).collect();
         (0..catalog.tables.len())
             .filter(|&i| outside.contains(&(catalog.tables[i].schema.clone(), catalog.tables[i].name.clone())))
             .collect()

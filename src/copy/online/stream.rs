@@ -288,8 +288,12 @@ pub fn create_subscription(new: &mut Psql, stream: &StreamRecord, conninfo: &str
         ident(&stream.name),
         literal(&stream.apply_slot())
     );
+    // The statement holds the password: the server must not write it to its log, whatever
+    // its logging settings (a failing statement is logged with its text by default).
+    new.query(&["SET log_statement = 'none'", "SET log_min_error_statement = 'panic'", "SET log_min_duration_statement = -1"])?;
     new.send_secret(&sql, password)?;
     new.collect().with_context(|| format!("Unable to subscribe {} to {}", stream.new, stream.old))?;
+    new.query(&["RESET log_statement", "RESET log_min_error_statement", "RESET log_min_duration_statement"])?;
     Ok(())
 }
 
