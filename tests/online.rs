@@ -103,7 +103,18 @@ fn online_restarts_once_follows_through_a_restart_and_a_cut_and_compares_only_wh
     let hook_at = format!("follow:{}", hook(&sb, "faults", &body));
     let run = sb.dokku_env(
         &[("POSTGRES_UPGRADE_HOOK_AT", hook_at.as_str()), ("POSTGRES_UPGRADE_PROGRESS_SECONDS", "1")],
-        &["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17", "--online", "--keep-old", "--format", "json"],
+        &[
+            "postgres:upgrade",
+            "memo",
+            "-I",
+            "17",
+            "--new-service",
+            "memo-v17",
+            "--online",
+            "--keep-old",
+            "--format",
+            "json",
+        ],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let report: Value = serde_json::from_str(&run.stdout).unwrap();
@@ -155,7 +166,11 @@ fn online_refuses_what_it_cannot_follow_and_falls_back_when_the_schema_changes()
     // rolled back, nothing of it left; the old service restarted once and stays logical.
     let hook_at = format!(
         "follow:{}",
-        hook(&sb, "burst", "psql <<<\"INSERT INTO notes (body) SELECT repeat('x', 1000) FROM generate_series(1, 60000);\"")
+        hook(
+            &sb,
+            "burst",
+            "psql <<<\"INSERT INTO notes (body) SELECT repeat('x', 1000) FROM generate_series(1, 60000);\""
+        )
     );
     let run = sb.dokku_env(
         &[("POSTGRES_UPGRADE_HOOK_AT", hook_at.as_str()), ("POSTGRES_UPGRADE_WAL_BOUND_MB", "16")],

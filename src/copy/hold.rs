@@ -58,7 +58,9 @@ impl Hold {
         let service = self.service.clone();
         self.session.send(&format!("BEGIN;\nSELECT ({});\n", crate::facts::fingerprint::CATALOG))?;
         let catalog = match self.session.line() {
-            Some(line) => Catalog::from_json_text(&line).with_context(|| format!("unexpected answer from {service}"))?,
+            Some(line) => {
+                Catalog::from_json_text(&line).with_context(|| format!("unexpected answer from {service}"))?
+            }
             None => bail!("Unable to hold the tables of {service} still: {}", self.said()),
         };
         let tables: Vec<String> = catalog.tables.iter().map(|t| t.qualified()).collect();

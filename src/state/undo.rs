@@ -70,7 +70,7 @@ impl Action {
             },
             Action::MaintenanceOff { app } => check(Change::MaintenanceOff(app)),
             Action::Restart { app } => check(Change::RestartApp(app)),
-            Action::Relink { app, from, to, vars } => switch::relink(host, app, from, to, vars, Mode::Back),
+            Action::Relink { app, from, to, vars } => switch::relink(host, app, from, to, vars, Mode::Back, None),
             Action::Expose { service, from, ports } => switch::move_exposure(host, from, service, ports),
             Action::DropStream(stream) => stream.drop_all(host),
         }

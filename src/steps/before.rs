@@ -153,6 +153,13 @@ impl Upgrade<'_> {
             }
         };
         self.holds = Holds { old: open(&plan.old, &plan.old_db), new: open(&plan.new, &new_db) };
+        // What the switch reads, read now: inside the window each read is a dokku call.
+        for app in &plan.apps {
+            match switch::Known::read(self.host, &app.name, &plan.old, &plan.new) {
+                Ok(known) => drop(self.known.insert(app.name.clone(), known)),
+                Err(err) => log::debug!("{err:#}"),
+            }
+        }
         Ok(())
     }
 }

@@ -106,6 +106,8 @@ pub struct Upgrade<'a> {
     old_restart_ms: Option<u64>,
     /// The online copy's replication objects (copy/online/stream.rs), once recorded.
     stream: Option<crate::copy::online::stream::StreamRecord>,
+    /// What the switch reads of each app, read before the window (host/switch.rs).
+    known: std::collections::BTreeMap<String, switch::Known>,
 }
 
 /// Where a step stands, and so what a failure or a signal in it does. Before the window
@@ -371,6 +373,7 @@ impl<'a> Upgrade<'a> {
             hook_at: host.env.hook_at.clone(),
             old_restart_ms: None,
             stream: None,
+            known: std::collections::BTreeMap::new(),
         }
     }
 

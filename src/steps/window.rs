@@ -211,6 +211,7 @@ impl Upgrade<'_> {
                 &plan.new,
                 &vars,
                 if self.resuming { Mode::Back } else { Mode::Forward },
+                self.known.get(&app.name).filter(|_| !self.resuming),
             )?;
             let names: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
             self.out.verbose(&format!("{}: {} now on {}", app.name, names.join(", "), plan.new));

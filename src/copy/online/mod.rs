@@ -425,7 +425,9 @@ impl Copier for Online {
         let tee = sibling(job.dump, "online.sql");
         if copied.is_empty() {
             let mut statements = vec!["BEGIN".to_string()];
-            statements.extend(old.query(&sequences_and_views(&state.catalog))?.iter().map(|s| s.trim_end_matches(';').to_string()));
+            statements.extend(
+                old.query(&sequences_and_views(&state.catalog))?.iter().map(|s| s.trim_end_matches(';').to_string()),
+            );
             statements.push("COMMIT".into());
             crate::host::write_private(&tee, (statements.join(";\n") + ";\n").as_bytes())?;
             new.query(&statements)?;
@@ -525,9 +527,14 @@ struct SchemaDump {
 
 impl SchemaDump {
     fn start(host: &Host, db: &Endpoint) -> Result<SchemaDump> {
-        let cmd = host
-            .docker(&["container", "exec", &crate::host::container(db.service)])
-            .args(["pg_dump", "--schema-only", "-U", "postgres", "-d", db.database]);
+        let cmd = host.docker(&["container", "exec", &crate::host::container(db.service)]).args([
+            "pg_dump",
+            "--schema-only",
+            "-U",
+            "postgres",
+            "-d",
+            db.database,
+        ]);
         Ok(SchemaDump { session: host.session(&cmd)?, service: db.service.to_string() })
     }
 

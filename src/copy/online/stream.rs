@@ -61,7 +61,8 @@ impl StreamRecord {
                 &self.new_db,
                 &format!("SELECT count(*) FROM pg_subscription WHERE subname = {}", literal(&self.name)),
             )?;
-            let mut statements = if exists.first().is_some_and(|n| n != "0") { end_subscription(self) } else { Vec::new() };
+            let mut statements =
+                if exists.first().is_some_and(|n| n != "0") { end_subscription(self) } else { Vec::new() };
             statements.push(drop_publication(self));
             host.sql_statements(&self.new, &self.new_db, &statements)
                 .with_context(|| format!("Unable to drop the subscription {} on {}", self.name, self.new))?;
@@ -290,7 +291,11 @@ pub fn create_subscription(new: &mut Psql, stream: &StreamRecord, conninfo: &str
     );
     // The statement holds the password: the server must not write it to its log, whatever
     // its logging settings (a failing statement is logged with its text by default).
-    new.query(&["SET log_statement = 'none'", "SET log_min_error_statement = 'panic'", "SET log_min_duration_statement = -1"])?;
+    new.query(&[
+        "SET log_statement = 'none'",
+        "SET log_min_error_statement = 'panic'",
+        "SET log_min_duration_statement = -1",
+    ])?;
     new.send_secret(&sql, password)?;
     new.collect().with_context(|| format!("Unable to subscribe {} to {}", stream.new, stream.old))?;
     new.query(&["RESET log_statement", "RESET log_min_error_statement", "RESET log_min_duration_statement"])?;
