@@ -138,10 +138,11 @@ fn large_objects_and_full_copy_put_the_whole_copy_inside_the_window() {
     let sb = setup("catch-up-lo");
     // --full-copy asks for the whole copy inside the window, and the plan says so.
     let plan = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--full-copy", "--dry-run"]);
-    assert!(plan.stdout.contains(" 4. Replaying the schema of memo-db on "), "{}", plan.stdout);
+    assert!(plan.stdout.contains(" 5. Replaying the schema of memo-db on "), "{}", plan.stdout);
 
+    // The plan chooses the whole copy itself (plan/method.rs), and says why.
     sb.sql("memo-db", "SELECT lo_from_bytea(4242, 'a large object')");
-    upgrade(&sb, "", "Large objects are in use: the copy is made inside the window");
+    upgrade(&sb, "", "all of it inside the window: 1 large object(s) are in use: they are copied whole");
     assert_eq!(sb.sql("memo-v17", "SELECT convert_from(lo_get(4242), 'UTF8')"), "a large object");
     assert_same_data(&sb, "memo-v17");
 }
@@ -183,7 +184,7 @@ fn a_trigger_that_fires_in_replica_sessions_puts_the_copy_inside_the_window() {
          ALTER TABLE notes ENABLE ALWAYS TRIGGER log_note;",
     );
     let late = hook(&sb, "maintenance-on", "INSERT INTO notes (body) VALUES ('late');");
-    upgrade(&sb, &late, "Triggers or rules that fire in replica sessions are in use");
+    upgrade(&sb, &late, "all of it inside the window: 1 trigger(s) or rule(s) fire in replica sessions");
     assert_same_data(&sb, "memo-v17");
 }
 
