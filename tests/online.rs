@@ -62,12 +62,6 @@ fn stream_left(sb: &Sandbox, service: &str) -> String {
 
 const NOTHING: &str = "0 slots, 0 publications, 0 subscriptions, wal keep -1";
 
-fn lost_nothing(sb: &Sandbox) {
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let check = sb.sandbox(&["workload", "memo", "check"]).ok();
-    assert!(check.contains(" lost=0 "), "{check}");
-}
-
 #[test]
 fn online_restarts_once_follows_through_a_restart_and_a_cut_and_compares_only_what_changed() {
     let sb = setup("online");
@@ -133,7 +127,7 @@ fn online_restarts_once_follows_through_a_restart_and_a_cut_and_compares_only_wh
     assert!(window["changes"].as_u64().unwrap() >= 10, "{report}");
     assert!(report["steps"][9]["name"].as_str().unwrap().starts_with("Verifying"), "{report}");
 
-    lost_nothing(&sb);
+    sb.lost_nothing("memo");
     let found = sb.differences("memo-db", "memo-v17");
     assert!(found.is_empty(), "exit 0 over differences:\n{}", found.join("\n"));
     for (sql, want) in [
@@ -181,7 +175,7 @@ fn online_refuses_what_it_cannot_follow_and_falls_back_when_the_schema_changes()
     assert_eq!(sb.services(), ["memo-db"]);
     assert_eq!(stream_left(&sb, "memo-db"), NOTHING);
     assert_eq!(sb.sql("memo-db", "SHOW wal_level"), "logical");
-    lost_nothing(&sb);
+    sb.lost_nothing("memo");
 
     // Now logical, the old server is followed by default; a migration while following (a new
     // column) is seen inside the window, which copies everything instead, and says so.
@@ -198,7 +192,7 @@ fn online_refuses_what_it_cannot_follow_and_falls_back_when_the_schema_changes()
     assert_eq!(report["copy"]["method"], "online", "{report}");
     assert_eq!(report["old_restart_ms"], Value::Null, "{report}");
     assert_eq!(report["copy"]["details"]["fallback"], "The schema changed since the first copy", "{report}");
-    lost_nothing(&sb);
+    sb.lost_nothing("memo");
     // The burst left the old view stale; the copy's is refreshed from its rows (docs/fidelity.md).
     sb.sql("memo-db", "REFRESH MATERIALIZED VIEW totals;");
     let found = sb.differences("memo-db", "memo-v17");

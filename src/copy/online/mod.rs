@@ -186,12 +186,22 @@ impl Online {
         let first = prove::prove_first_copy(&mut reader, &mut new, &catalog)?;
         drop(timer);
         drop(reader);
+        // What each table brought, the biggest said (all of them in the report).
+        let mut per_table: Vec<(String, u64)> =
+            catalog.tables.iter().enumerate().map(|(i, t)| (t.display(), first.new.rows_of(i))).collect();
+        per_table.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let biggest: Vec<String> = per_table.iter().take(3).map(|(t, n)| format!("{t} {n}")).collect();
         job.out.verbose(&format!(
-            "{} rows in {} tables copied at the snapshot and proven the same while the apps run",
+            "{} rows in {} tables copied at the snapshot and proven the same while the apps run (rows: {})",
             first.new.rows(),
-            catalog.tables.len()
+            catalog.tables.len(),
+            biggest.join(", ")
         ));
-        self.note("first_copy", json!({"tables": catalog.tables.len(), "rows": first.new.rows()}));
+        self.note(
+            "first_copy",
+            json!({"tables": catalog.tables.len(), "rows": first.new.rows(),
+                   "rows_per_table": per_table.iter().map(|(t, n)| (t.clone(), json!(n))).collect::<serde_json::Map<_, _>>()}),
+        );
         let set = crate::copy::globals::copy_database_properties(
             host,
             &client,
