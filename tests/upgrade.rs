@@ -71,6 +71,9 @@ fn upgrades_an_app_from_15_to_17_with_backups_a_worker_and_one_start() {
     assert_eq!(report["changed"], true);
     assert!(report["verification"]["rows"].as_u64().unwrap() >= 500);
     assert!(report["maintenance_window_ms"].as_u64().unwrap() > 0);
+    // The old service's final backup is taken once the apps run on the new one, not in the window.
+    let step = |name: &str| report["steps"].as_array().unwrap().iter().position(|s| s["name"] == name).unwrap();
+    assert!(step("Backing up memo-db to S3") > step("Ending the maintenance window"), "{report}");
 
     // The data is there, on PostgreSQL 17.
     assert_eq!(sb.sql(&new, "SELECT count(*) FROM notes"), "500");
