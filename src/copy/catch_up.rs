@@ -11,7 +11,7 @@
 //! copy (a migration run with `dokku run`), or large objects are in use, the window copies
 //! everything again instead.
 
-use crate::copy::{Copier, Endpoint, Job, ParallelDirectory, Prints, reset_database};
+use crate::copy::{Copier, Endpoint, Globals, Job, ParallelDirectory, Prints, reset_database};
 use crate::facts::fingerprint::{self, Catalog, Fingerprint, Parts, ident, literal};
 use crate::host::runner::Pipe;
 use crate::host::{Host, container};
@@ -35,10 +35,18 @@ pub struct CatchUp {
     prints: RefCell<Option<Prints>>,
     /// The rollback artifact: the first dump and the catch-up script, or the window's dump.
     kept: RefCell<Option<Vec<PathBuf>>>,
+    /// Inside the window: the old database's snapshot when its schema was proven unchanged
+    /// since it was proven the same, and the database's own properties carried (copy/mod.rs,
+    /// Copier).
+    proven: RefCell<(Option<String>, bool)>,
 }
 
 struct Base {
     catalog: Catalog,
+    /// The roles and the database's own properties as they were carried before the window.
+    globals: Globals,
+    /// The new schema was compared with the old one after the first copy.
+    schema_proven: bool,
     /// `pg_dump --schema-only` of the old database, taken around the first copy.
     schema: String,
     /// The new database after the first copy.
@@ -50,7 +58,13 @@ struct Base {
 
 impl CatchUp {
     pub fn new(full: ParallelDirectory) -> CatchUp {
-        CatchUp { full, base: RefCell::new(None), prints: RefCell::new(None), kept: RefCell::new(None) }
+        CatchUp {
+            full,
+            base: RefCell::new(None),
+            prints: RefCell::new(None),
+            kept: RefCell::new(None),
+            proven: RefCell::new((None, false)),
+        }
     }
 
     /// Everything again, inside the window: the fallback whenever the first copy cannot be
@@ -90,12 +104,36 @@ impl Copier for CatchUp {
         let owned = first.extension_catalog(|_| true);
         let owned_print = fingerprint_owned(host, from, &owned)?;
         let before = schema(host, from)?;
+        // Read before the roles are dumped: a change after it is carried again inside the window.
+        let globals = Globals::read(host, from)?;
         self.full.dump_and_restore(host, job.out, from, to, job.dump)?;
         let schema = schema(host, from)?;
         if schema != before {
             job.out.verbose("The schema changed during the copy: the copy is made again inside the window");
             return Ok(());
         }
+        // The database's own properties, and the schema compared, now rather than inside the
+        // window (before the new database's fingerprint: nothing writes there after it).
+        let client = self.full.client(job.dump.parent().context("dump path has no folder")?);
+        crate::copy::globals::copy_database_properties(
+            host,
+            &client,
+            (from.service, from.database),
+            (to.service, to.database),
+        )?;
+        let schema_proven = match crate::facts::verify::compare_schemas(
+            host,
+            &client,
+            (from.service, from.database),
+            (to.service, to.database),
+            job.replay,
+        ) {
+            Ok(()) => true,
+            Err(err) => {
+                log::debug!("the schema is compared again inside the window: {err:#}");
+                false
+            }
+        };
         // What autovacuum would otherwise do to the fresh tables inside the window, competing
         // with the copy for the cores: set hint bits and the visibility map, gather the planner
         // statistics the apps need from their first query (pg_restore leaves none), and write
@@ -108,7 +146,7 @@ impl Copier for CatchUp {
         let print = Fingerprint::take(host, to.service, to.database, &catalog, true)?;
         drop(timer);
         job.out.verbose(&format!("{} rows in {} tables copied while the apps run", print.rows(), catalog.tables.len()));
-        *self.base.borrow_mut() = Some(Base { catalog, schema, print, owned, owned_print });
+        *self.base.borrow_mut() = Some(Base { catalog, globals, schema_proven, schema, print, owned, owned_print });
         Ok(())
     }
 
@@ -131,9 +169,12 @@ impl Copier for CatchUp {
         if owned_now.sums != base.owned_print.sums {
             return self.copy_all(job, "A table an extension owns changed since the first copy");
         }
-        // Roles are few: they are dumped again, and applied again if they changed since the first copy.
+        // The roles and the database's properties are carried again when they changed since.
+        let globals = Globals::read(host, from)?;
         let client = self.full.client(job.dump.parent().context("dump path has no folder")?);
-        self.full.copy_roles(host, &client, from.service, to.service)?;
+        if globals.roles != base.globals.roles {
+            self.full.copy_roles(host, &client, from.service, to.service)?;
+        }
         let changed = now.differences(&base.print);
         let parts = parts_to_copy(&base.catalog, &changed);
         // Nothing but this copy writes to the new database (no app is linked to it yet): its
@@ -143,9 +184,8 @@ impl Copier for CatchUp {
         let xid = stream_parts(job, &base.catalog, &parts, &tee)?;
         // A migration that ran during the window's copy moved the old database's snapshot and,
         // unlike rows, shows in no fingerprint: the schema is compared once more then.
-        if Fingerprint::current_snapshot(host, from.service, from.database)? != now.snapshot
-            && schema(host, from)? != base.schema
-        {
+        let after = Fingerprint::current_snapshot(host, from.service, from.database)?;
+        if after != now.snapshot && schema(host, from)? != base.schema {
             bail!("the schema of {} changed during the copy", from.service);
         }
         *self.kept.borrow_mut() = Some(vec![job.dump.to_path_buf(), tee]);
@@ -166,8 +206,25 @@ impl Copier for CatchUp {
         } else {
             Fingerprint::take(host, to.service, to.database, &base.catalog, true)?
         };
+        if globals.database != base.globals.database {
+            crate::copy::globals::copy_database_properties(
+                host,
+                &client,
+                (from.service, from.database),
+                (to.service, to.database),
+            )?;
+        }
+        *self.proven.borrow_mut() = (base.schema_proven.then_some(after), true);
         *self.prints.borrow_mut() = Some(Prints { catalog: base.catalog, original: now, copy });
         Ok(())
+    }
+
+    fn schema_proven(&self) -> Option<String> {
+        self.proven.borrow().0.clone()
+    }
+
+    fn carries_database_properties(&self) -> bool {
+        self.proven.borrow().1
     }
 
     fn fingerprints(&self) -> Option<Prints> {

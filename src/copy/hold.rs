@@ -106,6 +106,14 @@ impl Hold {
         Ok(held.is_some_and(|n| n >= self.tables))
     }
 
+    /// `txid_current_snapshot()` of the database now (None once the session has ended).
+    pub fn snapshot(&mut self) -> Option<String> {
+        if !self.held || self.session.send("SELECT 'snapshot ' || txid_current_snapshot();\n").is_err() {
+            return None;
+        }
+        self.session.line().and_then(|l| l.strip_prefix("snapshot ").map(String::from))
+    }
+
     /// The sessions waiting for a table the hold has: writers the stopped apps do not cover.
     /// One line each: the table, and who waits (pid, program, what it runs).
     pub fn waiters(&mut self) -> Result<Vec<String>> {

@@ -97,9 +97,11 @@ pub trait Copier {
     }
 
     /// The copy proved, before the window, that the new schema is the old one, and inside it
-    /// that the old schema has not changed since: verification need not dump both again.
-    fn schema_proven(&self) -> bool {
-        false
+    /// that the old schema has not changed since: the old database's `txid_current_snapshot()`
+    /// then. Verification need not dump both again while no transaction has taken an id on the
+    /// old database since (every schema change does).
+    fn schema_proven(&self) -> Option<String> {
+        None
     }
 
     /// The copy carried the database's own properties itself, and proved inside the window that
@@ -218,6 +220,39 @@ impl ParallelDirectory {
             .with_context(|| format!("Unable to restore into service {}", to.service))?;
         drop(progress);
         Ok(())
+    }
+}
+
+/// A digest of the roles (attributes, password hashes, memberships, settings) and of the old
+/// database's own properties, read in one round trip ([`GLOBALS`]): a copy carries them before the
+/// window, and inside it carries each again only when its digest changed since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Globals {
+    pub roles: String,
+    pub database: String,
+}
+
+/// The statements whose rows [`Globals::from_rows`] reads.
+pub const GLOBALS: [&str; 4] = [
+    "SELECT md5(coalesce(string_agg(a::text, ',' ORDER BY a.oid), '')) FROM pg_authid a",
+    "SELECT md5(coalesce(string_agg(m::text, ',' ORDER BY m.roleid, m.member), '')) FROM pg_auth_members m",
+    "SELECT md5(coalesce(string_agg(s::text, ',' ORDER BY s.setdatabase, s.setrole), '')) FROM pg_db_role_setting s",
+    // Not the whole row: vacuum moves its frozen transaction ids.
+    "SELECT md5(concat_ws('|', d.datdba, d.datconnlimit, d.datacl, d.datallowconn, d.datistemplate, \
+     shobj_description(d.oid, 'pg_database'))) FROM pg_database d WHERE d.datname = current_database()",
+];
+
+impl Globals {
+    pub fn from_rows(rows: &[String], service: &str) -> Result<Globals> {
+        if rows.len() != GLOBALS.len() {
+            anyhow::bail!("unexpected answer from {service}: {rows:?}");
+        }
+        // Settings per role and database belong to both: either carries them.
+        Ok(Globals { roles: rows[..3].join(","), database: rows[2..].join(",") })
+    }
+
+    pub fn read(host: &Host, db: &Endpoint) -> Result<Globals> {
+        Globals::from_rows(&host.sql_statements(db.service, db.database, &GLOBALS)?, db.service)
     }
 }
 

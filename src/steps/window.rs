@@ -148,8 +148,16 @@ impl Upgrade<'_> {
         original.take_extension_tables(host, &plan.old, &plan.old_db, &copy.extensions)?;
         copy.take_extension_tables(host, &plan.new, &new_db, &original.extensions)?;
         verify::compare(&original, &copy)?;
-        if self.copier.schema_proven() {
-            self.out.verbose("The schema: the same as the first copy proved it, unchanged since on the old service");
+        // Proven by the copy, and no transaction has taken an id on the old database since (every
+        // schema change does): the same schema still.
+        let now = match self.holds.old.as_mut().and_then(Hold::snapshot) {
+            Some(snapshot) => Some(snapshot),
+            None => crate::facts::fingerprint::Fingerprint::current_snapshot(host, &plan.old, &plan.old_db).ok(),
+        };
+        let xmax = |s: &str| s.split(':').nth(1).map(String::from);
+        let proven = self.copier.schema_proven().is_some_and(|at| now.is_some_and(|n| xmax(&n) == xmax(&at)));
+        if proven {
+            self.out.verbose("The schema: the same as the copy proved it, unchanged since on the old service");
         } else {
             let client = crate::host::client::Client { image: plan.reference(), dir: self.dumps_dir()? };
             verify::compare_schemas(

@@ -24,7 +24,7 @@ pub mod prove;
 pub mod stream;
 
 use crate::copy::catch_up::{fingerprint_owned, schema_at, sequences_and_views, sibling, stream_parts};
-use crate::copy::{Copier, Endpoint, Job, ParallelDirectory, Prints, Sizes, reset_database};
+use crate::copy::{Copier, Endpoint, GLOBALS, Globals, Job, ParallelDirectory, Prints, Sizes, reset_database};
 use crate::facts::fingerprint::{Catalog, Fingerprint, literal};
 use crate::facts::replication::{OUTSIDE_STREAM_WHY, USER_TABLES};
 use crate::host::Host;
@@ -57,7 +57,7 @@ pub struct Online {
     sessions: RefCell<Option<(Psql, Psql)>>,
     prints: RefCell<Option<Prints>>,
     kept: RefCell<Option<Vec<PathBuf>>>,
-    schema_proven: Cell<bool>,
+    schema_proven: RefCell<Option<String>>,
     properties: Cell<bool>,
     report: RefCell<serde_json::Map<String, Value>>,
 }
@@ -95,7 +95,7 @@ impl Online {
             sessions: RefCell::default(),
             prints: RefCell::default(),
             kept: RefCell::default(),
-            schema_proven: Cell::new(false),
+            schema_proven: RefCell::default(),
             properties: Cell::new(false),
             report: RefCell::default(),
         }
@@ -122,7 +122,7 @@ impl Online {
         let dump = sibling(job.dump, "window");
         self.full.dump_and_restore(job.host, job.out, &job.from, &job.to, &dump)?;
         *self.kept.borrow_mut() = Some(vec![dump]);
-        self.schema_proven.set(false);
+        *self.schema_proven.borrow_mut() = None;
         self.properties.set(false);
         Ok(())
     }
@@ -176,7 +176,7 @@ impl Online {
         let sizes = Sizes::read(host, from)?;
         self.full.dump(host, job.out, from, job.dump, &sizes, Some(&slots.snapshot))?;
         slots.close();
-        let globals = Globals::read(&mut old)?;
+        let globals = Globals::from_rows(&old.query(&GLOBALS)?, from.service)?;
         let client = self.full.client(job.dump.parent().context("dump path has no folder")?);
         self.full.copy_roles(host, &client, from.service, to.service)?;
         self.full.restore(host, job.out, to, job.dump, &sizes)?;
@@ -457,7 +457,7 @@ impl Copier for Online {
             drop(sessions);
             return self.copy_all(job, "A table an extension owns changed since the first copy");
         }
-        let globals = Globals::read(old)?;
+        let globals = Globals::from_rows(&old.query(&GLOBALS)?, job.from.service)?;
         let mut now = schema.finish()?;
         if xmax(&old.value("SELECT txid_current_snapshot()")?) != xmax(&before) {
             now = schema_at(job.host, &job.from, None)?;
@@ -468,6 +468,7 @@ impl Copier for Online {
         }
         // Its schema proven, the old database is its own again.
         old.query(&[stream::drop_publication(&record)])?;
+        let proven_at = old.value("SELECT txid_current_snapshot()")?;
         drop(sessions);
         phase("schema_ms", &mut at);
         let client = self.full.client(job.dump.parent().context("dump path has no folder")?);
@@ -499,7 +500,7 @@ impl Copier for Online {
         );
         *self.prints.borrow_mut() = Some(prints);
         *self.kept.borrow_mut() = Some(vec![job.dump.to_path_buf(), tee]);
-        self.schema_proven.set(true);
+        *self.schema_proven.borrow_mut() = Some(proven_at);
         self.properties.set(true);
         Ok(())
     }
@@ -512,8 +513,8 @@ impl Copier for Online {
         self.kept.borrow().clone()
     }
 
-    fn schema_proven(&self) -> bool {
-        self.schema_proven.get()
+    fn schema_proven(&self) -> Option<String> {
+        self.schema_proven.borrow().clone()
     }
 
     fn carries_database_properties(&self) -> bool {
@@ -680,33 +681,6 @@ impl Tables {
         (0..catalog.tables.len())
             .filter(|&i| outside.contains(&(catalog.tables[i].schema.clone(), catalog.tables[i].name.clone())))
             .collect()
-    }
-}
-
-/// A digest of the roles (attributes, password hashes, memberships, settings) and of the old
-/// database's own properties, read cheaply in a session: the window carries each again only
-/// when it changed since it was carried.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Globals {
-    roles: String,
-    database: String,
-}
-
-impl Globals {
-    fn read(old: &mut Psql) -> Result<Globals> {
-        let rows = old.query(&[
-            "SELECT md5(coalesce(string_agg(a::text, ',' ORDER BY a.oid), '')) FROM pg_authid a",
-            "SELECT md5(coalesce(string_agg(m::text, ',' ORDER BY m.roleid, m.member), '')) FROM pg_auth_members m",
-            "SELECT md5(coalesce(string_agg(s::text, ',' ORDER BY s.setdatabase, s.setrole), '')) FROM pg_db_role_setting s",
-            // Not the whole row: vacuum moves its frozen transaction ids.
-            "SELECT md5(concat_ws('|', d.datdba, d.datconnlimit, d.datacl, d.datallowconn, d.datistemplate, \
-             shobj_description(d.oid, 'pg_database'))) FROM pg_database d WHERE d.datname = current_database()",
-        ])?;
-        if rows.len() != 4 {
-            bail!("unexpected answer from {}: {rows:?}", old.service);
-        }
-        // Settings per role and database belong to both: either carries them.
-        Ok(Globals { roles: rows[..3].join(","), database: rows[2..].join(",") })
     }
 }
 
