@@ -13,6 +13,7 @@
 
 use crate::copy::{Copier, Endpoint, Globals, Job, ParallelDirectory, Prints, reset_database};
 use crate::facts::fingerprint::{self, Catalog, Fingerprint, Parts, ident, literal};
+use crate::host::psql::Psql;
 use crate::host::runner::Pipe;
 use crate::host::{Host, container};
 use anyhow::{Context, Result, bail};
@@ -35,6 +36,8 @@ pub struct CatchUp {
     prints: RefCell<Option<Prints>>,
     /// The rollback artifact: the first dump and the catch-up script, or the window's dump.
     kept: RefCell<Option<Vec<PathBuf>>>,
+    /// One session on each server, opened before the window (copy/online/ has the same).
+    sessions: RefCell<Option<(Psql, Psql)>>,
     /// Inside the window: the old database's snapshot when its schema was proven unchanged
     /// since it was proven the same, and the database's own properties carried (copy/mod.rs,
     /// Copier).
@@ -64,6 +67,7 @@ impl CatchUp {
             prints: RefCell::new(None),
             kept: RefCell::new(None),
             proven: RefCell::new((None, false)),
+            sessions: RefCell::new(None),
         }
     }
 
@@ -150,18 +154,40 @@ impl Copier for CatchUp {
         Ok(())
     }
 
+    fn follow(&self, job: &Job) -> Result<()> {
+        if self.base.borrow().is_some() {
+            *self.sessions.borrow_mut() = Some((
+                Psql::open(job.host, job.from.service, job.from.database)?,
+                Psql::open(job.host, job.to.service, job.to.database)?,
+            ));
+        }
+        Ok(())
+    }
+
     fn copy(&self, job: &Job) -> Result<()> {
         let (host, from, to) = (job.host, &job.from, &job.to);
         // A resumed run has no first copy it can trust: the earlier run's state died with it.
         let Some(base) = self.base.borrow_mut().take() else {
             return self.copy_all(job, "No first copy to catch up");
         };
-        if schema(host, from)? != base.schema {
+        // One session on each server, opened before the window (`follow`) or now; the old
+        // schema is dumped while the old database is fingerprinted.
+        let opened = self.sessions.borrow_mut().take().and_then(|(mut old, mut new)| {
+            (old.query(&["SELECT 1"]).is_ok() && new.query(&["SELECT 1"]).is_ok()).then_some((old, new))
+        });
+        let (mut old, mut new) = match opened {
+            Some(sessions) => sessions,
+            None => (Psql::open(host, from.service, from.database)?, Psql::open(host, to.service, to.database)?),
+        };
+        let dump = SchemaDump::start(host, from)?;
+        let all: Parts = (0..base.catalog.tables.len()).map(|i| (i, None)).collect();
+        let timer = crate::output::progress::timer(format!("fingerprinting {}", from.service), job.out.quiet());
+        old.send(&Fingerprint::statements(&base.catalog, &all, true, None))?;
+        let now = Fingerprint::parse(&old.collect()?)?;
+        drop(timer);
+        if dump.finish()? != base.schema {
             return self.copy_all(job, "The schema changed since the first copy");
         }
-        let timer = crate::output::progress::timer(format!("fingerprinting {}", from.service), job.out.quiet());
-        let now = Fingerprint::take(host, from.service, from.database, &base.catalog, true)?;
-        drop(timer);
         if now.large_objects > 0 {
             return self.copy_all(job, "Large objects were added since the first copy");
         }
@@ -170,7 +196,7 @@ impl Copier for CatchUp {
             return self.copy_all(job, "A table an extension owns changed since the first copy");
         }
         // The roles and the database's properties are carried again when they changed since.
-        let globals = Globals::read(host, from)?;
+        let globals = Globals::from_rows(&old.query(&crate::copy::GLOBALS)?, from.service)?;
         let client = self.full.client(job.dump.parent().context("dump path has no folder")?);
         if globals.roles != base.globals.roles {
             self.full.copy_roles(host, &client, from.service, to.service)?;
@@ -179,12 +205,27 @@ impl Copier for CatchUp {
         let parts = parts_to_copy(&base.catalog, &changed);
         // Nothing but this copy writes to the new database (no app is linked to it yet): its
         // fingerprint from before the window stands while its snapshot has not moved.
-        let untouched = Fingerprint::current_snapshot(host, to.service, to.database)? == base.print.snapshot;
+        let untouched = new.value("SELECT txid_current_snapshot()")? == base.print.snapshot;
         let tee = sibling(job.dump, "catch-up.sql");
-        let xid = stream_parts(job, &base.catalog, &parts, &tee)?;
+        let xid = if parts.is_empty() {
+            // Nothing to stream: the sequences and views from one session to the other.
+            let mut statements = vec!["BEGIN".to_string()];
+            statements.extend(
+                old.query(&sequences_and_views(&base.catalog))?.iter().map(|s| s.trim_end_matches(';').to_string()),
+            );
+            crate::host::write_private(&tee, (statements.join(";\n") + ";\n").as_bytes())?;
+            statements.push("SELECT txid_current()".into());
+            statements.push("COMMIT".into());
+            new.query(&statements)?
+                .last()
+                .and_then(|x| x.parse::<u64>().ok())
+                .context("no transaction id from the new server")?
+        } else {
+            stream_parts(job, &base.catalog, &parts, &tee)?
+        };
         // A migration that ran during the window's copy moved the old database's snapshot and,
         // unlike rows, shows in no fingerprint: the schema is compared once more then.
-        let after = Fingerprint::current_snapshot(host, from.service, from.database)?;
+        let after = old.value("SELECT txid_current_snapshot()")?;
         if after != now.snapshot && schema(host, from)? != base.schema {
             bail!("the schema of {} changed during the copy", from.service);
         }
@@ -200,11 +241,11 @@ impl Copier for CatchUp {
             changed.len()
         ));
         // What the copy holds now: the parts just written, taken again, over the rest.
-        let part = Fingerprint::take_parts(host, to.service, to.database, &base.catalog, &parts, true)?;
+        let part = Fingerprint::parse(&new.query(&Fingerprint::statements(&base.catalog, &parts, true, None))?)?;
         let copy = if untouched && base.print.only_writer_since(xid, &part.snapshot) {
             base.print.replace(&parts, &part)
         } else {
-            Fingerprint::take(host, to.service, to.database, &base.catalog, true)?
+            Fingerprint::parse(&new.query(&Fingerprint::statements(&base.catalog, &all, true, None))?)?
         };
         if globals.database != base.globals.database {
             crate::copy::globals::copy_database_properties(
@@ -292,6 +333,39 @@ pub(crate) fn sibling(dump: &Path, suffix: &str) -> PathBuf {
     let mut name = dump.file_name().unwrap_or_default().to_os_string();
     name.push(format!("-{suffix}"));
     dump.with_file_name(name)
+}
+
+/// `pg_dump --schema-only` of the old database running while the window does something else.
+pub(crate) struct SchemaDump {
+    session: Box<dyn crate::host::runner::Session>,
+    service: String,
+}
+
+impl SchemaDump {
+    pub(crate) fn start(host: &Host, db: &Endpoint) -> Result<SchemaDump> {
+        let cmd = host.docker(&["container", "exec", &crate::host::container(db.service)]).args([
+            "pg_dump",
+            "--schema-only",
+            "-U",
+            "postgres",
+            "-d",
+            db.database,
+        ]);
+        Ok(SchemaDump { session: host.session(&cmd)?, service: db.service.to_string() })
+    }
+
+    /// The dump as [`schema_at`] has it.
+    pub(crate) fn finish(mut self) -> Result<String> {
+        let mut text = Vec::new();
+        while let Some(line) = self.session.line() {
+            text.push(line);
+        }
+        let said = self.session.stderr();
+        if text.is_empty() || said.contains("error:") {
+            bail!("Unable to dump the schema of {}: {}", self.service, said.trim());
+        }
+        Ok(crate::host::client::without_restrict_lines(&(text.join("\n") + "\n")))
+    }
 }
 
 /// The old database's schema as its own pg_dump prints it, without the restrict lines whose

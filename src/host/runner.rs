@@ -509,13 +509,14 @@ pub mod fake {
     //! A runner for unit tests: records every command and answers from a script.
     use super::*;
     use std::cell::RefCell;
+    use std::rc::Rc;
 
     type Rule = (String, Box<dyn Fn(&Cmd) -> Output>);
 
     #[derive(Default)]
     pub struct FakeRunner {
-        pub calls: RefCell<Vec<String>>,
-        rules: Vec<Rule>,
+        pub calls: Rc<RefCell<Vec<String>>>,
+        rules: Rc<Vec<Rule>>,
     }
 
     impl FakeRunner {
@@ -524,18 +525,82 @@ pub mod fake {
         }
 
         /// Commands whose display starts with `prefix` answer `out` (the last matching rule wins).
-        pub fn on(mut self, prefix: &str, out: Output) -> FakeRunner {
-            self.rules.push((prefix.to_string(), Box::new(move |_| out.clone())));
-            self
+        pub fn on(self, prefix: &str, out: Output) -> FakeRunner {
+            self.on_with(prefix, move |_| out.clone())
         }
 
         pub fn on_with(mut self, prefix: &str, f: impl Fn(&Cmd) -> Output + 'static) -> FakeRunner {
-            self.rules.push((prefix.to_string(), Box::new(f)));
+            Rc::get_mut(&mut self.rules)
+                .expect("rules are added before the runner is used")
+                .push((prefix.to_string(), Box::new(f)));
             self
         }
 
         pub fn calls(&self) -> Vec<String> {
             self.calls.borrow().clone()
+        }
+    }
+
+    /// What the rules answer `cmd`, the call recorded.
+    fn answer(rules: &[Rule], calls: &RefCell<Vec<String>>, cmd: &Cmd) -> Output {
+        let line = cmd.display();
+        calls.borrow_mut().push(line.clone());
+        rules
+            .iter()
+            .rev()
+            .find(|(prefix, _)| line.starts_with(prefix.as_str()))
+            .map(|(_, f)| f(cmd))
+            .unwrap_or_else(|| Output::ok(""))
+    }
+
+    /// A psql session as host/psql.rs drives one: each batch of statements sent is answered as
+    /// one `docker container exec … psql … -c STATEMENT…` (the rules see the statements as a
+    /// single call would have them), then psql's end-of-statement mark for each.
+    struct PsqlReplay {
+        base: Cmd,
+        rules: Rc<Vec<Rule>>,
+        calls: Rc<RefCell<Vec<String>>>,
+        lines: std::collections::VecDeque<String>,
+    }
+
+    impl Session for PsqlReplay {
+        fn send(&mut self, text: &str) -> Result<()> {
+            let (mut statements, mut marks, mut current) = (Vec::new(), Vec::new(), String::new());
+            for line in text.lines() {
+                match line.strip_prefix("\\echo ") {
+                    Some(rest) => {
+                        marks.push(rest.split_whitespace().next().unwrap_or_default().to_string());
+                        statements.push(std::mem::take(&mut current).trim_end().trim_end_matches(';').to_string());
+                    }
+                    None if line == "\\q" => {}
+                    None => {
+                        current.push_str(line);
+                        current.push('\n');
+                    }
+                }
+            }
+            if statements.is_empty() {
+                return Ok(());
+            }
+            let mut cmd = self.base.clone();
+            cmd.args.retain(|a| a != "-i");
+            for sql in statements {
+                cmd = cmd.arg("-c").arg(sql);
+            }
+            let out = answer(&self.rules, &self.calls, &cmd);
+            self.lines.extend(out.stdout.lines().map(String::from));
+            let failed = if out.success() { "false ".to_string() } else { format!("true {}", out.stderr.trim()) };
+            self.lines.extend(marks.into_iter().map(|mark| format!("{mark} {failed}")));
+            Ok(())
+        }
+        fn line(&mut self) -> Option<String> {
+            self.lines.pop_front()
+        }
+        fn running(&mut self) -> bool {
+            true
+        }
+        fn stderr(&mut self) -> String {
+            String::new()
         }
     }
 
@@ -559,21 +624,20 @@ pub mod fake {
 
     impl Runner for FakeRunner {
         fn session(&self, cmd: &Cmd) -> Result<Box<dyn Session>> {
+            if cmd.args.iter().any(|a| a == "ON_ERROR_STOP=0") {
+                return Ok(Box::new(PsqlReplay {
+                    base: cmd.clone(),
+                    rules: self.rules.clone(),
+                    calls: self.calls.clone(),
+                    lines: Default::default(),
+                }));
+            }
             let out = self.run(cmd)?;
             Ok(Box::new(Replay(out.stdout.lines().map(String::from).collect())))
         }
 
         fn run(&self, cmd: &Cmd) -> Result<Output> {
-            let line = cmd.display();
-            self.calls.borrow_mut().push(line.clone());
-            let answer = self
-                .rules
-                .iter()
-                .rev()
-                .find(|(prefix, _)| line.starts_with(prefix.as_str()))
-                .map(|(_, f)| f(cmd))
-                .unwrap_or_else(|| Output::ok(""));
-            Ok(answer)
+            Ok(answer(&self.rules, &self.calls, cmd))
         }
 
         /// Both ends are recorded and answered like single commands; the script is recorded

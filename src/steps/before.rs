@@ -136,10 +136,11 @@ impl Upgrade<'_> {
     }
 
     pub(super) fn follow(&mut self) -> Result<()> {
-        if self.plan.copy.method == Method::Online {
-            self.with_copy_job(|copier, job| copier.follow(job))?;
-        } else {
-            self.out.verbose("Skipped: nothing follows the old service");
+        match self.plan.copy.method {
+            Method::Online => self.with_copy_job(|copier, job| copier.follow(job))?,
+            // Its sessions, opened now.
+            Method::CatchUp => self.with_copy_job(|copier, job| copier.follow(job))?,
+            Method::Whole => self.out.verbose("Skipped: nothing follows the old service"),
         }
         // The sessions that hold each database still inside the window, opened now: the window
         // then costs a statement in each, not a `docker exec`.

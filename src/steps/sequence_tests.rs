@@ -174,6 +174,7 @@ fn mutations(runner: &FakeRunner) -> Vec<String> {
         .into_iter()
         .filter(|c| {
             !c.contains(" psql -X -U postgres")
+                && !c.contains(" psql -X -q -A -t -F")
                 && !c.contains("--schema-only")
                 && !c.contains("postgres:info")
                 && !c.contains("config:export")

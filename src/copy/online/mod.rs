@@ -23,7 +23,7 @@ pub mod keys;
 pub mod prove;
 pub mod stream;
 
-use crate::copy::catch_up::{fingerprint_owned, schema_at, sequences_and_views, sibling, stream_parts};
+use crate::copy::catch_up::{SchemaDump, fingerprint_owned, schema_at, sequences_and_views, sibling, stream_parts};
 use crate::copy::{Copier, Endpoint, GLOBALS, Globals, Job, ParallelDirectory, Prints, Sizes, reset_database};
 use crate::facts::fingerprint::{Catalog, Fingerprint, literal};
 use crate::facts::replication::{OUTSIDE_STREAM_WHY, USER_TABLES};
@@ -527,39 +527,6 @@ impl Copier for Online {
             report.insert("stream".into(), json!(record.name));
         }
         Some(Value::Object(report))
-    }
-}
-
-/// `pg_dump --schema-only` of the old database running while the window does something else.
-struct SchemaDump {
-    session: Box<dyn crate::host::runner::Session>,
-    service: String,
-}
-
-impl SchemaDump {
-    fn start(host: &Host, db: &Endpoint) -> Result<SchemaDump> {
-        let cmd = host.docker(&["container", "exec", &crate::host::container(db.service)]).args([
-            "pg_dump",
-            "--schema-only",
-            "-U",
-            "postgres",
-            "-d",
-            db.database,
-        ]);
-        Ok(SchemaDump { session: host.session(&cmd)?, service: db.service.to_string() })
-    }
-
-    /// The dump as [`schema_at`] has it.
-    fn finish(mut self) -> Result<String> {
-        let mut text = Vec::new();
-        while let Some(line) = self.session.line() {
-            text.push(line);
-        }
-        let said = self.session.stderr();
-        if text.is_empty() || said.contains("error:") {
-            bail!("Unable to dump the schema of {}: {}", self.service, said.trim());
-        }
-        Ok(crate::host::client::without_restrict_lines(&(text.join("\n") + "\n")))
     }
 }
 
