@@ -21,6 +21,9 @@ use verbs::{recovery, report};
 
 /// Runs one invocation and returns the exit code.
 pub fn run(argv: &[String], env: &Env, runner: &dyn Runner) -> i32 {
+    if let Some(code) = verbs::upgrade::pass_through(argv, env) {
+        return code;
+    }
     match cli::parse(argv) {
         Err(err) if err.use_stderr() => {
             Out::new(false, false).warn(&cli::mistake(&err, argv.first().map(String::as_str).unwrap_or_default()));
@@ -35,13 +38,13 @@ pub fn run(argv: &[String], env: &Env, runner: &dyn Runner) -> i32 {
             0
         }
         Ok(Invocation::Unknown(command)) => {
-            Out::new(false, false).warn(&format!("Invalid plugin subcommand call: {command}"));
+            Out::new(false, false).warn(&format!("Invalid plugin subcommand call: {}", output::shown(&command)));
             1
         }
         Ok(Invocation::Upgrade(args)) => verbs::upgrade::upgrade(&args, env, runner),
         Ok(Invocation::Status(args)) => {
             let out = Out::new(env.quiet, args.format == Format::Json);
-            finish(&out, recovery::status(&args, env, &out))
+            finish(&out, recovery::status(&args, env, runner, &out))
         }
         Ok(Invocation::Rollback(args)) => {
             let out = Out::new(env.quiet, false);
@@ -49,11 +52,11 @@ pub fn run(argv: &[String], env: &Env, runner: &dyn Runner) -> i32 {
         }
         Ok(Invocation::Report(args)) => {
             let out = Out::new(env.quiet, false);
-            finish(&out, report::report(env, &out, args.target.as_deref(), args.json, args.field.as_deref()))
+            finish(&out, report::report(env, runner, &out, args.target.as_deref(), args.json, args.field.as_deref()))
         }
         Ok(Invocation::Cleanup(args)) => {
             let out = Out::new(env.quiet, false);
-            finish(&out, report::cleanup(env, &out, &args.target, args.keep))
+            finish(&out, report::cleanup(env, runner, &out, &args.target, args.keep))
         }
     }
 }
@@ -65,6 +68,33 @@ fn finish(out: &Out, result: anyhow::Result<()>) -> i32 {
         Err(err) => {
             out.warn(&format!("{err:#}"));
             error::exit_code(&err)
+        }
+    }
+}
+
+#[cfg(test)]
+mod release_tests {
+    /// The version a user sees in `plugin:list` (plugin.toml) is the one the binary says it is
+    /// (`--version`, from Cargo.toml): the install trigger asks for it by that number.
+    #[test]
+    fn plugin_toml_and_cargo_toml_name_one_version() {
+        let toml = include_str!("../plugin.toml");
+        let plugin = toml.lines().find_map(|l| l.strip_prefix("version = ")).map(|v| v.trim_matches('"'));
+        assert_eq!(plugin, Some(env!("CARGO_PKG_VERSION")), "plugin.toml and Cargo.toml disagree");
+    }
+
+    /// SHA256SUMS holds the sums of one version's binaries and names it on its first line
+    /// (scripts/release-check reads it there).
+    #[test]
+    fn sha256sums_names_the_version_of_every_line() {
+        let sums = include_str!("../SHA256SUMS");
+        let first = sums.lines().next().unwrap_or_default();
+        let named =
+            first.strip_prefix("# SHA-256 of the release binaries of postgres-upgrade ").map(|r| r.split(' ').next());
+        for line in sums.lines().filter(|l| !l.starts_with('#')) {
+            let asset = line.split_whitespace().nth(1).unwrap_or_default();
+            let version = named.flatten().unwrap_or_else(|| panic!("{line:?} but the first line names no version"));
+            assert!(asset.starts_with(&format!("postgres-upgrade-{version}-linux-")), "{line:?} is not {version}'s");
         }
     }
 }

@@ -21,11 +21,6 @@ fn exposed(sb: &Sandbox, service: &str) -> String {
     sb.dokku(&["postgres:info", service, "--exposed-ports"]).ok().trim().to_string()
 }
 
-/// The sandbox's record of a service's ambassador container (tests/sandbox/README.md).
-fn ambassador(sb: &Sandbox, service: &str) -> Option<String> {
-    std::fs::read_to_string(sb.dir.join("docker/ambassadors").join(format!("dokku.postgres.{service}.ambassador"))).ok()
-}
-
 #[test]
 fn an_exposed_service_ends_exposed_on_the_same_ports_and_the_plan_says_so() {
     let sb = setup("expose-upgrade");
@@ -48,10 +43,10 @@ fn an_exposed_service_ends_exposed_on_the_same_ports_and_the_plan_says_so() {
     let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17", "--keep-old"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(exposed(&sb, "memo-v17"), "5432->127.0.0.1:4242");
-    assert_eq!(ambassador(&sb, "memo-v17").as_deref(), Some("running\n127.0.0.1:4242\n"));
+    assert_eq!(sb.ambassador("memo-v17").as_deref(), Some("running\n127.0.0.1:4242\n"));
     // The old service let go of the port first: kept, but no longer exposed.
     assert_eq!(exposed(&sb, "memo-db"), "-");
-    assert_eq!(ambassador(&sb, "memo-db"), None);
+    assert_eq!(sb.ambassador("memo-db"), None);
     assert!(!sb.service_dir("memo-db").join("PORT").exists());
 }
 
@@ -67,7 +62,7 @@ fn a_rollback_after_the_switch_exposes_the_old_service_again() {
     assert_eq!(run.code, 137, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(exposed(&sb, "memo-v17"), "5432->4343");
     assert_eq!(exposed(&sb, "memo-db"), "-");
-    let journal = std::fs::read_to_string(sb.lib_root().join("data/postgres-upgrade/memo/journal.json")).unwrap();
+    let journal = std::fs::read_to_string(sb.lib_root().join("data/postgres-upgrade/apps/memo/journal.json")).unwrap();
     let journal: serde_json::Value = serde_json::from_str(&journal).unwrap();
     let undo = journal["undo"].as_array().unwrap();
     assert_eq!(undo.last().unwrap()["action"], "expose", "{undo:?}");
@@ -76,8 +71,8 @@ fn a_rollback_after_the_switch_exposes_the_old_service_again() {
     assert_eq!(back.code, 0, "{}\n{}", back.stdout, back.stderr);
     assert_eq!(sb.services(), ["memo-db"]);
     assert_eq!(exposed(&sb, "memo-db"), "5432->4343");
-    assert_eq!(ambassador(&sb, "memo-db").as_deref(), Some("running\n4343\n"));
-    assert_eq!(ambassador(&sb, "memo-v17"), None);
+    assert_eq!(sb.ambassador("memo-db").as_deref(), Some("running\n4343\n"));
+    assert_eq!(sb.ambassador("memo-v17"), None);
     assert!(sb.config("memo")["DATABASE_URL"].contains("@dokku-postgres-memo-db:5432/"));
 }
 

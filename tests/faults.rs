@@ -19,8 +19,10 @@ impl Tmpfs {
     /// Fails the test, never skips it, when the mount cannot be made.
     fn mount(path: &Path, size: &str) -> Tmpfs {
         std::fs::create_dir_all(path).unwrap();
+        // The dokku user's, as the folder it is mounted on is.
+        let (uid, gid) = support::dokku_user();
         let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"])
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755,uid={uid},gid={gid}"), "tmpfs"])
             .arg(path)
             .output()
             .expect("run mount");
@@ -55,7 +57,8 @@ impl Drop for Tmpfs {
 
 /// A mount a killed earlier run left behind would make the sandbox's fresh start fail.
 fn unmount_leftover(name: &str) {
-    let app_dir = support::repo().join("target/sandboxes").join(name).join("var/lib/dokku/data/postgres-upgrade/memo");
+    let app_dir =
+        support::repo().join("target/sandboxes").join(name).join("var/lib/dokku/data/postgres-upgrade/apps/memo");
     let _ = Command::new("umount").arg(&app_dir).stderr(std::process::Stdio::null()).status();
 }
 
@@ -77,7 +80,7 @@ fn setup(name: &str) -> Sandbox {
 
 /// Where the plugin keeps memo's dumps and journal.
 fn app_dir(sb: &Sandbox) -> PathBuf {
-    sb.lib_root().join("data/postgres-upgrade/memo")
+    sb.lib_root().join("data/postgres-upgrade/apps/memo")
 }
 
 fn restarts(sb: &Sandbox) -> usize {
@@ -210,6 +213,7 @@ fn a_rollback_after_the_switch_starts_the_app_once() {
     let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17"]);
     let said = format!("{}{}", run.stdout, run.stderr);
     assert_eq!(run.code, 1, "{said}");
+    assert!(run.stderr.contains("Starting memo") && run.stderr.contains("failed its health check"), "{said}");
     assert!(said.contains("Undone: switch memo back to memo-db"), "{said}");
     assert_eq!(state(&sb), before);
     assert_eq!(restarts(&sb) - starts, 1, "{said}");

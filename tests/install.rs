@@ -11,7 +11,7 @@ fn plugin_dir(sb: &Sandbox) -> PathBuf {
 }
 
 fn installed(sb: &Sandbox) -> PathBuf {
-    sb.lib_root().join("data/postgres-upgrade/postgres-upgrade")
+    sb.lib_root().join("data/postgres-upgrade/bin/postgres-upgrade")
 }
 
 /// The plugin as a checkout without a shipped binary, on a host without an installed one.
@@ -63,7 +63,7 @@ fn the_shipped_binary_is_installed_and_a_rerun_changes_nothing() {
     let mtime = std::fs::metadata(&bin).unwrap().modified().unwrap();
     for _ in 0..2 {
         let out = trigger(&sb, "install", &[], &[]).ok();
-        assert!(out.contains("shipped with the plugin") && out.contains("already installed"), "{out}");
+        assert!(out.contains("already installed"), "{out}");
     }
     assert_eq!(std::fs::metadata(&bin).unwrap().modified().unwrap(), mtime);
     // `update` is the same trigger.
@@ -87,14 +87,20 @@ fn a_pinned_release_asset_is_verified_and_a_wrong_sum_is_refused() {
     // plugin's trigger); the command says why when it is run.
     std::fs::write(plugin.join("SHA256SUMS"), format!("{}  {asset}\n", "0".repeat(64))).unwrap();
     let run = trigger(&sb, "install", &[], &env).code(0);
-    assert!(run.stderr.contains("Refusing") && run.stderr.contains("nothing was installed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("refused {asset}")) && run.stderr.contains("is not installed"),
+        "{}",
+        run.stderr
+    );
     assert!(!installed(&sb).exists());
-    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17"]).code(1);
-    assert!(run.stderr.contains("binary missing") && run.stderr.contains("Refusing"), "{}", run.stderr);
+    let run = sb.dokku(&["postgres-upgrade:run", "memo", "-I", "17"]).code(1);
+    assert!(run.stderr.contains("binary missing") && run.stderr.contains("SHA256SUMS says"), "{}", run.stderr);
 
-    // The right sum: downloaded, verified, installed.
+    // The right sum: the failure was remembered, so only the retry command tries again; then
+    // downloaded, verified, installed.
     std::fs::write(plugin.join("SHA256SUMS"), format!("{}  {asset}\n", sha256(&assets.join(&asset)))).unwrap();
-    let out = trigger(&sb, "install", &[], &env).ok();
+    assert!(trigger(&sb, "install", &[], &env).code(0).stderr.contains("not tried again"));
+    let out = sb.dokku_env(&env, &["postgres-upgrade:install"]).ok();
     assert!(out.contains(&format!("Downloading {asset}")) && out.contains("SHA-256 verified"), "{out}");
     assert_eq!(sha256(&installed(&sb)), sha256(&assets.join(&asset)));
 }
@@ -112,41 +118,113 @@ fn without_a_shipped_binary_or_a_pinned_sum_cargo_builds_it() {
     assert_eq!(String::from_utf8_lossy(&version_line.stdout).trim(), format!("postgres-upgrade {}", version()));
 }
 
-#[test]
-fn nothing_to_install_from_gives_one_message() {
-    let sb = Sandbox::up("install-nothing");
-    without_binaries(&sb);
-    // No cargo and no docker on this PATH: one line, and exit 0 so later plugins' triggers run.
-    let run = trigger(&sb, "install", &[], &[("PATH", "/usr/bin:/bin"), ("DOCKER_BIN", "/nonexistent/docker")]).code(0);
-    assert!(run.stderr.contains("Install a Rust toolchain"), "{}", run.stderr);
-    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-
-    // The shims say so in one line too, with what the install found missing.
-    for command in ["postgres-upgrade:run", "postgres:upgrade"] {
-        let run = sb.dokku(&[command, "memo", "-I", "17"]);
-        assert_eq!(run.code, 1);
-        assert!(run.stderr.contains("postgres-upgrade binary missing"), "{}", run.stderr);
-        assert!(run.stderr.contains("Install a Rust toolchain"), "{}", run.stderr);
-        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+/// Whether `dokku postgres:upgrade` reaches dokku-postgres's own in-place upgrade, as on a host
+/// without this plugin: it moves `plain` to 15.18 in place and says nothing of handing over.
+fn dokku_postgres_answers(sb: &Sandbox) -> bool {
+    if !sb.service_dir("plain").exists() {
+        sb.dokku(&["postgres:create", "plain", "-I", "15.6"]).ok();
     }
+    std::fs::write(sb.service_dir("plain").join("IMAGE_VERSION"), "15.6\n").unwrap();
+    let run = sb.dokku(&["postgres:upgrade", "plain", "-I", "15.18"]);
+    run.code == 0
+        && !run.stdout.contains("handing over")
+        && std::fs::read_to_string(sb.service_dir("plain").join("IMAGE_VERSION")).unwrap().trim() == "15.18"
+}
+
+/// Whether the plugin answers `dokku postgres:upgrade`: for a name that is neither an app nor a
+/// service it exits 20 ("no such app"), where dokku-postgres's upgrade exits 1.
+fn the_plugin_answers(sb: &Sandbox) -> bool {
+    sb.dokku(&["postgres:upgrade", "no-such-thing", "-I", "17"]).code == 20
 }
 
 #[test]
-fn uninstall_gives_postgres_upgrade_back_to_dokku_postgres() {
+fn nothing_to_install_from_leaves_dokku_postgres_answering_and_is_not_tried_again() {
+    let sb = Sandbox::up("install-nothing");
+    let plugin = without_binaries(&sb);
+    // No cargo and no docker on this PATH: one line, and exit 0 so later plugins' triggers run.
+    let env = [("PATH", "/usr/bin:/bin"), ("DOCKER_BIN", "/nonexistent/docker")];
+    let run = trigger(&sb, "install", &[], &env).code(0);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    for said in ["is not installed", "no cargo", "no docker", "sudo dokku postgres-upgrade:install", "Offline install"]
+    {
+        assert!(run.stderr.contains(said), "{said:?} missing: {}", run.stderr);
+    }
+    // No binary, no route: postgres:upgrade is dokku-postgres's own, as without this plugin.
+    assert!(route(&sb).symlink_metadata().is_err(), "the route is left");
+    assert!(dokku_postgres_answers(&sb));
+    // The plugin's own command says why, in one line.
+    let run = sb.dokku(&["postgres-upgrade:run", "memo", "-I", "17"]).code(1);
+    assert!(run.stderr.contains("binary missing") && run.stderr.contains("no cargo"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+
+    // Another plugin's install runs every install trigger: this one tries nothing again.
+    let run = trigger(&sb, "install", &[], &[("DOCKER_BIN", "/nonexistent/docker")]).code(0);
+    assert!(!run.stdout.contains("Building") && !run.stdout.contains("Downloading"), "{}", run.stdout);
+    assert!(run.stderr.contains("not tried again"), "{}", run.stderr);
+
+    // A binary that does not run here is no binary.
+    std::fs::create_dir_all(plugin.join("bin")).unwrap();
+    std::fs::write(plugin.join("bin/postgres-upgrade"), "#!/bin/sh\nexit 126\n").unwrap();
+    std::fs::set_permissions(plugin.join("bin/postgres-upgrade"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
+    let run = sb.dokku_env(&env, &["postgres-upgrade:install"]).code(0);
+    assert!(run.stderr.contains("does not run here"), "{}", run.stderr);
+    assert!(!installed(&sb).exists() && route(&sb).symlink_metadata().is_err());
+
+    // The offline way: the release binary put in bin/, then the retry command.
+    std::fs::copy(env!("CARGO_BIN_EXE_postgres-upgrade"), plugin.join("bin/postgres-upgrade")).unwrap();
+    let out = sb.dokku_env(&env, &["postgres-upgrade:install"]).ok();
+    assert!(out.contains("shipped with the plugin"), "{out}");
+    assert!(route(&sb).join("subcommands/default").is_file());
+    assert!(the_plugin_answers(&sb), "the plugin answers postgres:upgrade again");
+    assert!(!sb.lib_root().join("data/postgres-upgrade/bin/install-failed").exists());
+}
+
+/// An update from 0.1, whose binary sat beside the apps' folders, that gets no new binary: the
+/// old one moves to bin/ and keeps answering, and the one line says so.
+#[test]
+fn an_update_that_gets_no_binary_keeps_the_one_that_ran() {
+    let sb = Sandbox::up("install-keep-old");
+    without_binaries(&sb);
+    let legacy = sb.lib_root().join("data/postgres-upgrade/postgres-upgrade");
+    std::fs::write(&legacy, "#!/bin/sh\necho postgres-upgrade 0.1.0\n").unwrap();
+    std::fs::set_permissions(&legacy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let env = [("PATH", "/usr/bin:/bin"), ("DOCKER_BIN", "/nonexistent/docker")];
+    let run = trigger(&sb, "update", &[], &env).code(0);
+    assert!(run.stderr.contains("0.1.0 stays in use"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(!legacy.exists() && installed(&sb).is_file());
+    assert!(route(&sb).join("subcommands/default").is_file(), "the route stays");
+    let run = sb.dokku(&["postgres:upgrade", "x"]);
+    assert!(run.stdout.contains("postgres-upgrade 0.1.0"), "the binary that ran answers: {run:?}");
+}
+
+#[test]
+fn uninstall_gives_postgres_upgrade_back_and_keeps_every_apps_state() {
     let sb = Sandbox::up("install-uninstall");
+    let data = sb.lib_root().join("data/postgres-upgrade");
+    // Apps named like the plugin's own folders, in both layouts, and the docker build's cache.
+    for dir in ["apps/build/dumps/db-20260101-000000", "apps/locks", "build/dumps/db-20260101-000000", "build/target"] {
+        std::fs::create_dir_all(data.join(dir)).unwrap();
+    }
+    for journal in ["apps/build", "apps/locks", "build", "apps/install-failed"] {
+        std::fs::create_dir_all(data.join(journal)).unwrap();
+        std::fs::write(data.join(journal).join("journal.json"), "{}").unwrap();
+    }
     // Another plugin's uninstall: not ours, nothing happens.
     trigger(&sb, "uninstall", &["maintenance"], &[]).ok();
     assert!(installed(&sb).exists());
 
-    trigger(&sb, "uninstall", &["postgres-upgrade"], &[]).ok();
-    assert!(!installed(&sb).exists());
-    assert!(!sb.lib_root().join("plugins/enabled/postgres:upgrade").exists());
+    sb.dokku(&["plugin:uninstall", "postgres-upgrade"]).ok();
+    assert!(!installed(&sb).exists() && !data.join("build/target").exists());
+    assert!(route(&sb).symlink_metadata().is_err());
+    for kept in
+        ["apps/build/journal.json", "apps/build/dumps", "apps/locks/journal.json", "build/journal.json", "build/dumps"]
+    {
+        assert!(data.join(kept).exists(), "{kept} was removed");
+    }
     // dokku-postgres's own in-place upgrade answers again.
-    sb.dokku(&["postgres:create", "plain", "-I", "15.6"]).ok();
-    let run = sb.dokku(&["postgres:upgrade", "plain", "-I", "15.18"]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(!run.stdout.contains("handing over"), "{}", run.stdout);
-    assert_eq!(std::fs::read_to_string(sb.service_dir("plain").join("IMAGE_VERSION")).unwrap().trim(), "15.18");
+    assert!(dokku_postgres_answers(&sb));
 }
 
 // ------------------------------------------------ the plugin:* commands, as dokku runs them ------
@@ -169,6 +247,34 @@ fn later_plugin(sb: &Sandbox) -> PathBuf {
 
 fn route(sb: &Sandbox) -> PathBuf {
     sb.lib_root().join("plugins/enabled/postgres:upgrade")
+}
+
+/// dokku 0.25 to 0.27 ship plugn 0.8, which has no "not managed by git" case: it reads the
+/// route's .plugin_committish instead, and without it the whole `plugin:update` stops there
+/// (docs/plugin-lifecycle.md). The plugin itself is installed pinned, as the README says to on
+/// those versions.
+#[test]
+fn plugin_update_on_dokku_0_25_goes_past_the_route() {
+    let sb = Sandbox::up_with("install-update-0.25", &["--dokku-version", "0.25.7"]);
+    let later = later_plugin(&sb);
+    std::fs::write(later.join(".plugin_committish"), "1\n").unwrap();
+    let plugin = plugin_dir(&sb);
+    let git = |args: &[&str]| {
+        let out = Command::new("git").args(["-c", "safe.directory=*", "-C"]).arg(&plugin).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v"]);
+    git(&["checkout", "-q", "--detach"]);
+    std::fs::write(plugin.join(".plugin_committish"), format!("v{}\n", version())).unwrap();
+    let out = sb.dokku(&["plugin:update"]).ok();
+    assert!(out.contains("Plugin pinned to made by postgres-upgrade"), "{out}");
+    assert!(later.join("ran-update").exists(), "the update trigger ran for every plugin:\n{out}");
+    // Without the file the route would stop it, as it did before.
+    std::fs::remove_file(route(&sb).join(".plugin_committish")).unwrap();
+    let run = sb.dokku(&["plugin:update"]);
+    assert_eq!(run.code, 1, "{run:?}");
 }
 
 #[test]
@@ -224,6 +330,9 @@ fn help_all_lists_one_line_per_command_and_completion_stays_clean() {
         assert!(line.starts_with("    postgres"), "{line:?}");
     }
     assert!(!all.contains("--keep-old"), "flags belong to postgres-upgrade:help:\n{all}");
+    // dokku-postgres lists postgres:upgrade already: once is enough.
+    let listed = all.lines().filter(|l| l.trim_start().starts_with("postgres:upgrade ")).count();
+    assert_eq!(listed, 1, "{all}");
     let cache = std::fs::read_to_string(sb.dir.join("var/cache/dokku-completion")).unwrap();
     for word in cache.lines() {
         assert!(!word.starts_with('-') && !word.contains(','), "completion word {word:?}:\n{cache}");
@@ -280,10 +389,37 @@ fn installed_as_root_from_a_clone_chowned_to_dokku_reads_its_origin_and_blocks_n
         format!("https://github.com/sandbox-owner/dokku-postgres-upgrade/releases/download/v{}/{asset}", version());
     assert!(run.stdout.contains(&format!("download from {releases} failed")), "the origin was read:\n{}", run.stdout);
     assert!(later.join("ran-install").exists(), "plugn went on to later plugins");
-    assert!(route(&sb).join("subcommands/default").is_file());
+    assert!(route(&sb).symlink_metadata().is_err(), "no binary, no route");
     // Nothing to install from here: the command says so, and why.
-    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17"]).code(1);
-    assert!(run.stderr.contains("Install a Rust toolchain"), "{}", run.stderr);
+    let run = sb.dokku(&["postgres-upgrade:run", "memo", "-I", "17"]).code(1);
+    assert!(run.stderr.contains("binary missing") && run.stderr.contains("the download of"), "{}", run.stderr);
+}
+
+/// The offline install (README, "Offline install"): the release archive scripts/release-archive
+/// makes, installed with `plugin:install file:///…tar.gz` on a host with no route to any
+/// release; dokku 0.38's plugn fetches file:// URLs with curl. The binary comes from the
+/// archive's bin/, and postgres:upgrade is the plugin's.
+#[test]
+fn the_offline_release_archive_installs_with_plugin_install() {
+    let sb = Sandbox::up("install-archive");
+    sb.dokku(&["plugin:uninstall", "postgres-upgrade"]).ok();
+    let source = PathBuf::from(sb.sandbox(&["git-source"]).ok().trim());
+    let archive = sb.dir.join(format!("postgres-upgrade-{}-linux-{}.tar.gz", version(), arch()));
+    let out = Command::new(support::repo().join("scripts/release-archive"))
+        .arg(&source)
+        .arg(env!("CARGO_BIN_EXE_postgres-upgrade"))
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let url = format!("file://{}", archive.display());
+    let env = [("POSTGRES_UPGRADE_RELEASE_URL", "file:///nonexistent"), ("PATH", "/usr/local/bin:/usr/bin:/bin")];
+    let out = sb.dokku_env(&env, &["plugin:install", &url, "--name", "postgres-upgrade"]).ok();
+    assert!(out.contains("shipped with the plugin"), "{out}");
+    assert_eq!(sha256(&installed(&sb)), sha256(Path::new(env!("CARGO_BIN_EXE_postgres-upgrade"))));
+    assert!(plugin_dir(&sb).join("install").is_file(), "the archive's single folder is flattened");
+    assert!(route(&sb).join("subcommands/default").is_file());
+    assert!(the_plugin_answers(&sb), "the plugin answers postgres:upgrade");
 }
 
 #[test]

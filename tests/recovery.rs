@@ -158,6 +158,9 @@ fn a_second_upgrade_is_refused_at_once_and_names_the_running_one() {
     let lock = sb.lib_root().join("data/postgres-upgrade/locks/app-memo.lock");
     std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
     std::fs::write(&lock, "pid 4242, started 2026-11-25T00:00:00Z\n").unwrap();
+    // As the running upgrade (the dokku user) left them.
+    support::give_to_dokku(lock.parent().unwrap());
+    support::give_to_dokku(&lock);
     // Another process holds the flock, as a running upgrade would.
     let mut holder = std::process::Command::new("flock").arg("-n").arg(&lock).arg("sleep").arg("600").spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -185,7 +188,7 @@ fn a_second_upgrade_is_refused_at_once_and_names_the_running_one() {
 fn sigterm_during_the_copy_rolls_back_and_exits_143() {
     let sb = setup("sigterm");
     let before = sb.config("memo");
-    let journal = sb.lib_root().join("data/postgres-upgrade/memo/journal.json");
+    let journal = sb.lib_root().join("data/postgres-upgrade/apps/memo/journal.json");
     let child = std::process::Command::new(sb.dir.join("bin/dokku"))
         .args(["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17"])
         .stdout(std::process::Stdio::piped())
@@ -218,8 +221,8 @@ fn sigterm_during_the_copy_rolls_back_and_exits_143() {
 #[test]
 fn a_sigkill_while_a_password_file_exists_leaves_none_after_the_rollback() {
     let sb = setup("sigkill-env");
-    let journal = sb.lib_root().join("data/postgres-upgrade/memo/journal.json");
-    let dumps = sb.lib_root().join("data/postgres-upgrade/memo/dumps");
+    let journal = sb.lib_root().join("data/postgres-upgrade/apps/memo/journal.json");
+    let dumps = sb.lib_root().join("data/postgres-upgrade/apps/memo/dumps");
     let env_files = || -> Vec<String> {
         std::fs::read_dir(&dumps)
             .into_iter()
@@ -259,13 +262,9 @@ fn a_sigkill_while_a_password_file_exists_leaves_none_after_the_rollback() {
 // The caller waits for the child it is handed.
 #[allow(clippy::zombie_processes)]
 fn upgrade_in_background(sb: &Sandbox, ready: impl Fn(&Value) -> bool) -> (std::process::Child, i32) {
-    let journal = sb.lib_root().join("data/postgres-upgrade/memo/journal.json");
-    let mut child = std::process::Command::new(sb.dir.join("bin/dokku"))
-        .args(["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17", "--format", "json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let journal = sb.lib_root().join("data/postgres-upgrade/apps/memo/journal.json");
+    let mut child =
+        sb.spawn_dokku(&["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17", "--format", "json"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {
         if std::time::Instant::now() > deadline {
@@ -318,8 +317,10 @@ fn ctrl_c_during_the_switch_finishes_it_and_keeps_the_old_service() {
     assert_eq!(report["status"], "upgraded-with-manual-steps", "{report}");
     assert_eq!(report["manual_steps"], serde_json::json!(["dokku postgres:destroy memo-db -f"]));
     assert_eq!(report["old_service_kept"], true);
-    // The apps run on the new service; the old one is still there.
+    // The apps run on the new service; the old one is still there, backed up no more.
     assert_eq!(sb.services(), vec!["memo-db".to_string(), "memo-v17".to_string()]);
+    assert!(!sb.dir.join("etc/cron.d/dokku-postgres-memo-db").exists());
+    assert!(sb.dir.join("etc/cron.d/dokku-postgres-memo-v17").exists());
     assert!(sb.config("memo")["DATABASE_URL"].contains("@dokku-postgres-memo-v17:5432/"));
     assert_eq!(sb.dokku(&["ps:report", "memo", "--running"]).ok().trim(), "true");
     std::thread::sleep(std::time::Duration::from_millis(500));
@@ -429,8 +430,19 @@ fn a_custom_env_is_never_journaled_and_must_be_given_again_to_resume() {
         &["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17", "-C", secret],
     );
     assert_eq!(run.code, 137, "{}\n{}", run.stdout, run.stderr);
-    let journal = std::fs::read_to_string(sb.lib_root().join("data/postgres-upgrade/memo/journal.json")).unwrap();
+    let journal = std::fs::read_to_string(sb.lib_root().join("data/postgres-upgrade/apps/memo/journal.json")).unwrap();
     assert!(!journal.contains("sw0rdf1sh"), "{journal}");
+
+    // As an older version kept it: memo's journal beside the plugin's own files. status reads it
+    // there, and the resume moves it to memo's own folder (state/layout.rs).
+    let data = sb.lib_root().join("data/postgres-upgrade");
+    std::fs::create_dir_all(data.join("memo")).unwrap();
+    for entry in std::fs::read_dir(data.join("apps/memo")).unwrap().flatten() {
+        std::fs::rename(entry.path(), data.join("memo").join(entry.file_name())).unwrap();
+    }
+    std::fs::remove_dir(data.join("apps/memo")).unwrap();
+    let status = sb.dokku(&["postgres-upgrade:status", "memo"]).ok();
+    assert!(status.contains("unfinished"), "the legacy journal is read: {status}");
 
     let without = sb.dokku(&["postgres:upgrade", "memo", "--resume"]);
     assert_eq!(without.code, 1);
@@ -445,4 +457,132 @@ fn a_custom_env_is_never_journaled_and_must_be_given_again_to_resume() {
     assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
     assert!(!resumed.stdout.contains("sw0rdf1sh") && !resumed.stderr.contains("sw0rdf1sh"));
     assert_eq!(created_with(&sb, "memo-v17").2, secret);
+    assert!(data.join("apps/memo/journal.json").is_file() && !data.join("memo").exists(), "moved by the resume");
+    let report = sb.dokku(&["postgres-upgrade:report", "memo", "--postgres-upgrade-last-status"]).ok();
+    assert_eq!(report.trim(), "upgraded");
+}
+
+/// Makes the sandbox fail `calls` once each (tests/sandbox/faults.sh): the first call whose
+/// command line starts with a line's words.
+fn fail_calls(sb: &Sandbox, calls: &[&str]) {
+    use std::io::Write;
+    let mut faults = std::fs::OpenOptions::new().create(true).append(true).open(sb.dir.join("faults")).unwrap();
+    for call in calls {
+        writeln!(faults, "{call}").unwrap();
+    }
+}
+
+/// A hook program for POSTGRES_UPGRADE_HOOK_AT that makes `call` fail from just before step
+/// `step` on: the step's own first call of it.
+fn fail_from(sb: &Sandbox, step: usize, call: &str) -> String {
+    let hook = sb.dir.join(format!("fail-at-{step}"));
+    let script = format!("#!/usr/bin/env bash\necho '{call}' >>'{}'\n", sb.dir.join("faults").display());
+    std::fs::write(&hook, script).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    format!("{step}:{}", hook.display())
+}
+
+fn journal_status(sb: &Sandbox) -> Value {
+    serde_json::from_str(&sb.dokku(&["postgres-upgrade:status", "memo", "--format", "json"]).ok()).unwrap()
+}
+
+/// The app runs on `service`, the only service there is, out of maintenance and unlocked, with
+/// its data and its exposed port; no upgrade of it is unfinished; no fault is left unused.
+fn usable_on(sb: &Sandbox, service: &str, what: &str) {
+    assert_eq!(sb.services(), vec![service.to_string()], "{what}");
+    let url = &sb.config("memo")["DATABASE_URL"];
+    assert!(url.contains(&format!("@dokku-postgres-{service}:5432/")), "{what}: {url}");
+    assert_eq!(sb.dokku(&["ps:report", "memo", "--running"]).ok().trim(), "true", "{what}");
+    assert_eq!(sb.dokku(&["maintenance:report", "memo", "--maintenance-enabled"]).ok().trim(), "false", "{what}");
+    assert_ne!(sb.dokku(&["apps:locked", "memo"]).code, 0, "{what}: still locked");
+    assert_eq!(sb.dokku(&["postgres:info", service, "--exposed-ports"]).ok().trim(), "5432->127.0.0.1:4243", "{what}");
+    assert_eq!(sb.sql(service, "SELECT count(*) FROM notes"), "500", "{what}");
+    assert_eq!(journal_status(sb)["unfinished"], false, "{what}");
+    let left = std::fs::read_to_string(sb.dir.join("faults")).unwrap_or_default();
+    assert!(left.trim().is_empty(), "{what}: a fault was never reached: {left}");
+}
+
+/// Every step of an upgrade fails in turn (its own first call of a command), and in some of the
+/// runs an undo command fails too. Each time the app ends usable on the old service, with
+/// the one documented command where an undo failed; a failure after the switch leaves it usable
+/// on the new one once the commands said are run; and the next upgrade runs. To keep the
+/// many runs cheap they move within PostgreSQL 15 and copy inside the window, but the run whose
+/// first copy fails.
+#[test]
+fn every_failing_step_and_undo_leaves_a_usable_app_and_the_next_upgrade_runs() {
+    let sb = setup("every-failure");
+    sb.dokku(&["postgres:expose", "memo-db", "127.0.0.1:4243"]).ok();
+    let upgrade = ["postgres:upgrade", "memo", "-I", "15.18", "--new-service", "memo-next"];
+    let cases: [(usize, &str, &[&str]); 11] = [
+        (1, "dokku postgres:create", &[]),
+        (2, "dokku postgres:info memo-next", &["dokku postgres:destroy memo-next"]),
+        (3, "dokku apps:lock", &[]),
+        (4, "docker run", &["dokku apps:unlock memo"]),
+        (5, "dokku maintenance:enable", &[]),
+        (6, "dokku ps:stop", &["dokku maintenance:disable memo"]),
+        (7, "dokku postgres:backup memo-db", &["dokku ps:restart memo"]),
+        (8, "docker container exec dokku.postgres.memo-db", &[]),
+        (9, "docker container exec", &[]),
+        (10, "dokku postgres:unlink memo-db memo", &[]),
+        (11, "dokku ps:start", &["dokku postgres:unexpose memo-next", "dokku postgres:link memo-db memo"]),
+    ];
+    for (step, call, undo) in cases {
+        let what = format!("step {step} ({call}) failing, then {undo:?}");
+        fail_calls(&sb, undo);
+        let hook = fail_from(&sb, step, call);
+        let args = if step == 4 { upgrade.to_vec() } else { [&upgrade[..], &["--full-copy"]].concat() };
+        let run = sb.dokku_env(&[("POSTGRES_UPGRADE_HOOK_AT", hook.as_str())], &args);
+        assert_eq!(run.code, 1, "{what}:\n{}\n{}", run.stdout, run.stderr);
+        let last = run.stdout.lines().rfind(|l| l.starts_with("-----> [")).unwrap_or_default();
+        assert!(last.starts_with(&format!("-----> [{step}/{STEPS}] ")), "{what}: {last}\n{}", run.stderr);
+        assert!(run.stderr.contains("(DIR/faults: "), "{what}:\n{}", run.stderr);
+        if !undo.is_empty() {
+            // Stuck nowhere: the run, status, report and a new upgrade all name the one command.
+            let next = "dokku postgres-upgrade:rollback memo";
+            assert!(run.stderr.contains(&format!("then run `{next}`")), "{what}:\n{}", run.stderr);
+            let status = journal_status(&sb);
+            assert_eq!(status["status"], "rollback-failed", "{what}");
+            assert_eq!((&status["unfinished"], &status["next"]), (&true.into(), &next.into()), "{what}");
+            let unfinished = sb.dokku(&["postgres-upgrade:report", "memo", "--postgres-upgrade-unfinished"]).ok();
+            assert_eq!(unfinished.trim(), format!("yes (rollback-failed): {next}"), "{what}");
+            let refused = sb.dokku(&upgrade);
+            assert!(
+                refused.code == 1 && refused.stderr.contains(&format!("run `{next}` first")),
+                "{what}: {}",
+                refused.stderr
+            );
+            let rollback = sb.dokku(&["postgres-upgrade:rollback", "memo"]);
+            assert_eq!(rollback.code, 0, "{what}:\n{}\n{}", rollback.stdout, rollback.stderr);
+        }
+        assert_eq!(journal_status(&sb)["status"], "rolled-back", "{what}");
+        usable_on(&sb, "memo-db", &what);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let check = sb.sandbox(&["workload", "memo", "check"]).ok();
+    assert!(check.contains(" lost=0 "), "{check}");
+
+    // After the switch nothing goes back: what fails is said as commands to run, and once they
+    // ran the app is as after an upgrade.
+    fail_calls(&sb, &["dokku maintenance:disable memo", "dokku postgres:backup-schedule memo-next"]);
+    let run = sb.dokku(&[&upgrade[..], &["--full-copy", "--format", "json"]].concat());
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["status"], "upgraded-with-manual-steps");
+    assert_eq!(
+        report["manual_steps"],
+        serde_json::json!([
+            "dokku maintenance:disable memo",
+            "dokku postgres:backup-schedule memo-next '0 3 * * *' memo-backups",
+            "dokku postgres:destroy memo-db -f"
+        ])
+    );
+    sb.dokku(&["maintenance:disable", "memo"]).ok();
+    sb.dokku(&["postgres:backup-schedule", "memo-next", "0 3 * * *", "memo-backups"]).ok();
+    sb.dokku(&["postgres:destroy", "memo-db", "-f"]).ok();
+    usable_on(&sb, "memo-next", "after the manual steps");
+    let next = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--dry-run"]);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let check = sb.sandbox(&["workload", "memo", "check"]).ok();
+    assert!(check.contains(" lost=0 "), "{check}");
 }

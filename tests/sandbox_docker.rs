@@ -367,8 +367,42 @@ fn every_major_from_11_to_18_is_a_real_server_with_its_image_s_clients() {
             ])
             .ok();
         assert_eq!(over_tcp.trim(), "1", "{image}");
-        let pgdata = d.docker(&["exec", &name, "sh", "-c", "echo $PGDATA"]).ok();
+        // The extensions the image carries, read from the image alone as the plugin's preflight
+        // reads them (pg_config's share dir: src/host/mod.rs, image_extensions), are those its
+        // server offers.
+        let listed =
+            d.docker(&["run", "--rm", &image, "sh", "-c", r#"ls -1 "$(pg_config --sharedir)/extension""#]).ok();
+        let mut controls: Vec<&str> = listed.lines().filter_map(|f| f.strip_suffix(".control")).collect();
+        controls.sort_unstable();
+        let offered = d.psql(&name, "SELECT name FROM pg_available_extensions ORDER BY name::text COLLATE \"C\"").ok();
+        assert_eq!(controls, offered.lines().collect::<Vec<_>>(), "{image}");
+        // dokku-postgres's create turns SSL on (every image's server has it): certificates made
+        // on the host, copied into PGDATA by a script that bash reads on stdin in a `run` of the
+        // image, with the data and the certificates mounted at the image's own paths.
         let data = d.data(&service);
+        let certs = d.dir.join("services").join(&service).join("certs");
+        std::fs::create_dir_all(&certs).unwrap();
+        let made = Command::new("openssl")
+            .args(["req", "-new", "-newkey", "rsa:2048", "-x509", "-days", "3650", "-nodes", "-batch"])
+            .arg("-out")
+            .arg(certs.join("server.crt"))
+            .arg("-keyout")
+            .arg(certs.join("server.key"))
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{made:?}");
+        d.docker(&["container", "stop", &name]).ok();
+        let volume = format!("{}:{mount}", data.display());
+        let certs_volume = format!("{}:/var/lib/postgresql/certs", certs.display());
+        let enable = "set -e\ncd \"$PGDATA\"\ncp /var/lib/postgresql/certs/* .\nchown postgres:postgres server.key\n\
+                      chmod 600 server.key\nsed -i 's/^#ssl = off/ssl = on/' postgresql.conf\nls /var/lib/postgresql\n";
+        let args = ["container", "run", "--rm", "-i", "-v", &volume, "-v", &certs_volume, &image, "bash", "-s"];
+        let listed = d.run(&args, Some(enable.as_bytes())).ok();
+        // Only what the container mounts there: the host's own /var/lib/postgresql is not the image's.
+        assert_eq!(listed, if *major == "18" { "18\ncerts\n" } else { "certs\ndata\n" }, "{image}");
+        d.docker(&["container", "start", &name]).ok();
+        assert_eq!(d.psql(&name, "SHOW ssl").ok().trim(), "on", "{image}");
+        let pgdata = d.docker(&["exec", &name, "sh", "-c", "echo $PGDATA"]).ok();
         if *major == "18" {
             // The 18 layout: PGDATA is /var/lib/postgresql/18/docker, under the one mount.
             assert_eq!(pgdata.trim(), data.join("18/docker").to_string_lossy(), "{image}");
@@ -414,26 +448,164 @@ fn an_18_image_refuses_a_17_cluster_and_an_unused_data_mount() {
 }
 
 #[test]
-fn password_is_required_over_tcp() {
+fn localhost_is_trusted_inside_and_other_containers_need_the_password() {
     let d = Dock::new("password");
     d.docker(&["pull", "postgres:15"]).ok();
     d.service("pw", "postgres:15", "s3cret", &[]);
-    // `psql -h localhost` inside the container, with the env flags given (both docker forms).
-    let over_tcp = |env: &[&str]| {
-        let mut args = vec!["exec"];
+    // Inside the container, as in the image: the socket and localhost are trusted.
+    let inside =
+        d.docker(&["exec", "dokku.postgres.pw", "psql", "-h", "localhost", "-U", "postgres", "-w", "-Atc", "select 1"]);
+    assert_eq!(inside.ok().trim(), "1");
+    assert_eq!(d.psql("dokku.postgres.pw", "select current_user").ok().trim(), "postgres");
+    // From another container, over a link, with the env flags given (both docker forms).
+    let linked = |env: &[&str]| {
+        let mut args = vec!["run", "--rm", "--link", "dokku.postgres.pw:db"];
         args.extend_from_slice(env);
-        args.extend(["dokku.postgres.pw", "psql", "-h", "localhost", "-U", "postgres", "-w", "-Atc", "select 1"]);
+        args.extend(["postgres:15", "psql", "-h", "db", "-U", "postgres", "-w", "-Atc", "select 1"]);
         d.docker(&args)
     };
-    let no_password = over_tcp(&[]);
+    let no_password = linked(&[]);
     assert_eq!(no_password.code, 2, "{no_password:?}");
     assert!(no_password.stderr.contains("password"), "{}", no_password.stderr);
-    let wrong = over_tcp(&["-e", "PGPASSWORD=nope"]);
+    let wrong = linked(&["-e", "PGPASSWORD=nope"]);
     assert_eq!(wrong.code, 2, "{wrong:?}");
     assert!(wrong.stderr.contains("password authentication failed"), "{}", wrong.stderr);
-    assert_eq!(over_tcp(&["--env=PGPASSWORD=s3cret"]).ok().trim(), "1");
-    // the local socket is trusted, as in the image
-    assert_eq!(d.psql("dokku.postgres.pw", "select current_user").ok().trim(), "postgres");
+    assert_eq!(linked(&["--env=PGPASSWORD=s3cret"]).ok().trim(), "1");
+    // The address other containers use is the container's own, never localhost.
+    let address = d.docker(&["sandbox-address", "dokku.postgres.pw"]).ok();
+    assert!(address.starts_with("127.1.") && !address.starts_with("127.0.0.1"), "{address}");
+}
+
+#[test]
+fn ambassadors_update_and_su_as_the_daemon_and_the_image_do_them() {
+    let d = Dock::new("ambassador");
+    d.docker(&["pull", "postgres:15"]).ok();
+    d.docker(&["pull", "dokku/ambassador:0.8.2"]).ok();
+    d.service("svc", "postgres:15", "pw", &[]);
+
+    // `su - postgres` as root is a login shell of the image's postgres user, whose tools reach
+    // the container's own server; only root switches users without a password.
+    let made =
+        d.docker(&["exec", "dokku.postgres.svc", "su", "-", "postgres", "-c", "createdb -E utf8 made && echo $HOME"]);
+    assert_eq!(made.ok(), "/var/lib/postgresql\n");
+    assert_eq!(
+        d.psql("dokku.postgres.svc", "select count(*) from pg_database where datname = 'made'").ok().trim(),
+        "1"
+    );
+    let refused =
+        d.docker(&["exec", "-u", "postgres", "dokku.postgres.svc", "su", "-", "postgres", "-c", "true"]).code(1);
+    assert!(refused.stderr.contains("su: Authentication failure"), "{refused:?}");
+
+    // An ambassador: linked to the service, publishing a host port that no other running
+    // container may publish too (nothing listens there in the sandbox).
+    let run = |name: &str, port: &str| {
+        let publish = format!("{port}:5432");
+        let args = [
+            "container",
+            "run",
+            "-d",
+            "--link",
+            "dokku.postgres.svc:postgres",
+            "--name",
+            name,
+            "-p",
+            &publish,
+            "--restart",
+            "always",
+            "--label",
+            "dokku=ambassador",
+            "dokku/ambassador:0.8.2",
+        ];
+        d.docker(&args)
+    };
+    run("amb1", "127.0.0.1:4242").ok();
+    assert_eq!(d.inspect("amb1", "{{.State.Status}}"), "running");
+    assert_eq!(
+        d.inspect("amb1", "{{json .HostConfig.PortBindings}}"),
+        r#"{"5432/tcp":[{"HostIp":"127.0.0.1","HostPort":"4242"}]}"#
+    );
+    let taken = run("amb2", "4242").code(125);
+    assert!(taken.stderr.contains("Bind for 0.0.0.0:4242 failed: port is already allocated"), "{taken:?}");
+    assert_eq!(d.inspect("amb2", "{{.State.Status}}"), "created", "run created it before the start failed");
+    d.docker(&["container", "stop", "amb1"]).ok();
+    d.docker(&["container", "start", "amb2"]).ok();
+    let held = d.docker(&["container", "start", "amb1"]).code(1);
+    assert!(held.stderr.contains("port is already allocated"), "{held:?}");
+    d.docker(&["container", "rm", "-f", "amb2"]).ok();
+    d.docker(&["container", "stop", "dokku.postgres.svc"]).ok();
+    let unlinked = d.docker(&["container", "start", "amb1"]).code(1);
+    assert!(unlinked.stderr.contains("Cannot link to a non running container"), "{unlinked:?}");
+
+    // update: the restart policy of an existing container (dokku-postgres sets `no` before rm).
+    assert_eq!(d.inspect("dokku.postgres.svc", "{{.HostConfig.RestartPolicy.Name}}"), "always");
+    assert_eq!(d.docker(&["container", "update", "--restart=no", "dokku.postgres.svc"]).ok(), "dokku.postgres.svc\n");
+    assert_eq!(d.inspect("dokku.postgres.svc", "{{.HostConfig.RestartPolicy.Name}}"), "no");
+    d.docker(&["container", "update", "--restart=sometimes", "dokku.postgres.svc"]).code(125);
+    d.docker(&["container", "update", "--restart=no", "nosuch"]).code(1);
+}
+
+/// The entrypoint's host rule (docs/postgres-image.md): `POSTGRES_HOST_AUTH_METHOD` when the
+/// env sets it, else the server's `password_encryption` with the container's arguments. A role
+/// whose stored password is an md5 hash logs in only where the rule is md5; a SCRAM one logs in
+/// under both. And `postgres --describe-config` runs as given, as the entrypoint lets it.
+#[test]
+fn the_host_rule_is_the_entrypoints_and_md5_hashes_log_in_only_under_md5() {
+    let d = Dock::new("host-rule");
+    d.docker(&["pull", "postgres:18"]).ok();
+    let mount = "/var/lib/postgresql";
+    d.service_at("scram", "postgres:18", mount, "pw", &[]);
+    d.service_at("encryption", "postgres:18", mount, "pw", &["postgres", "-c", "password_encryption=md5"]);
+    // The same as service_at, with the rule in the env.
+    let data = d.data("md5env");
+    let volume = format!("{}:{mount}", data.display());
+    d.docker(&[
+        "container",
+        "create",
+        "--name",
+        "dokku.postgres.md5env",
+        "-v",
+        &volume,
+        "-e",
+        "POSTGRES_PASSWORD=pw",
+        "-e",
+        "POSTGRES_HOST_AUTH_METHOD=md5",
+        "postgres:18",
+    ])
+    .ok();
+    d.docker(&["container", "start", "dokku.postgres.md5env"]).ok();
+    let login = |container: &str, role: &str, password: &str| {
+        let env = format!("PGPASSWORD={password}");
+        d.docker(&[
+            "exec",
+            "-e",
+            &env,
+            container,
+            "psql",
+            "-h",
+            "localhost",
+            "-U",
+            role,
+            "-d",
+            "postgres",
+            "-w",
+            "-Atc",
+            "select 1",
+        ])
+    };
+    for (service, md5_logs_in) in [("scram", false), ("encryption", true), ("md5env", true)] {
+        let name = format!("dokku.postgres.{service}");
+        d.psql(&name, "SET password_encryption = 'md5'; CREATE ROLE hashed_md5 LOGIN PASSWORD 'pw-m'").ok();
+        d.psql(&name, "SET password_encryption = 'scram-sha-256'; CREATE ROLE hashed_scram LOGIN PASSWORD 'pw-s'").ok();
+        let md5 = login(&name, "hashed_md5", "pw-m");
+        assert_eq!(md5.code == 0, md5_logs_in, "{service}: {md5:?}");
+        if !md5_logs_in {
+            assert!(md5.stderr.contains("password authentication failed"), "{}", md5.stderr);
+        }
+        assert_eq!(login(&name, "hashed_scram", "pw-s").ok().trim(), "1", "{service}");
+    }
+    let described = d.docker(&["run", "--rm", "postgres:18", "postgres", "--describe-config"]).ok();
+    assert!(described.lines().any(|l| l.starts_with("max_connections\tpostmaster\t")), "{described}");
+    assert!(!described.contains("db_user_namespace"), "removed in 17");
 }
 
 #[test]
@@ -442,6 +614,10 @@ fn postgis_extension_is_creatable() {
     d.docker(&["pull", "postgis/postgis:15-3.3"]).ok();
     d.service("geo", "postgis/postgis:15-3.3", "pw", &[]);
     d.psql("dokku.postgres.geo", "create extension postgis").ok();
+    let listed = d
+        .docker(&["run", "--rm", "postgis/postgis:15-3.3", "sh", "-c", r#"ls -1 "$(pg_config --sharedir)/extension""#])
+        .ok();
+    assert!(listed.lines().any(|f| f == "postgis.control"), "{listed}");
     let version = d.psql("dokku.postgres.geo", "select postgis_lib_version()").ok();
     assert!(version.starts_with("3."), "{version}");
 }

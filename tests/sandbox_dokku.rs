@@ -74,6 +74,120 @@ fn a_nested_dokku_keeps_the_outer_global_flags() {
     assert!(run.stdout.contains("flags=--no-restart|"), "{}", run.stdout);
 }
 
+/// A plugin command that reports who runs it and what that user may do on the host.
+const WHO_PLUGIN: &str = r#"#!/usr/bin/env bash
+echo "user=$(id -un) groups=$(id -Gn)"
+touch /etc/cron.d/direct 2>/dev/null && echo "cron.d writable" || echo "cron.d refused"
+touch "$DOKKU_LIB_ROOT/plugins/refused" 2>/dev/null && echo "plugins writable" || echo "plugins refused"
+sudo /bin/rm -f /etc/cron.d/dokku-postgres-nothing && echo "sudo rm allowed"
+sudo /bin/rm -f /etc/cron.d/other && echo "sudo other allowed"
+sudo -u root true && echo "sudo true allowed"
+docker image ls -q >/dev/null && echo "docker answers"
+dokku plugin:installed maintenance && echo "plugin:* allowed"
+exit 0
+"#;
+
+#[test]
+fn commands_run_as_the_unprivileged_dokku_user_with_what_sudoers_allows() {
+    let sb = Sandbox::up("dokku-users");
+    script(&enabled(&sb).join("who/subcommands/am-i"), WHO_PLUGIN);
+    // Triggers of plugin:* run as root, as dokku's plugin:* commands do.
+    script(
+        &enabled(&sb).join("who/whoami-trigger"),
+        "#!/usr/bin/env bash
+id -un
+",
+    );
+    assert_eq!(sb.dokku(&["plugin:trigger", "whoami-trigger"]).ok(), "root\n");
+
+    // The sandbox's /etc/cron.d and /etc/sudoers.d are those dokku's plugins see, root's.
+    let cron = sb.dir.join("etc/cron.d");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(&cron).unwrap().uid(), 0);
+    fs::write(
+        sb.dir.join("etc/sudoers.d/dokku-postgres"),
+        "%dokku ALL=(ALL) NOPASSWD:/bin/rm -f /etc/cron.d/dokku-postgres-*\n",
+    )
+    .unwrap();
+    fs::write(cron.join("dokku-postgres-nothing"), "").unwrap();
+
+    let run = sb.dokku(&["who:am-i"]).code(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines[0], "user=dokku groups=dokku docker", "{run:?}");
+    assert_eq!(&lines[1..], ["cron.d refused", "plugins refused", "sudo rm allowed", "docker answers"], "{run:?}");
+    assert!(!cron.join("dokku-postgres-nothing").exists(), "removed through sudo");
+    assert!(!cron.join("direct").exists());
+    // What no rule allows needs a password, and nothing can give one.
+    assert_eq!(run.stderr.matches("sudo: a password is required").count(), 2, "{}", run.stderr);
+    assert!(run.stderr.contains("This command must be run as root"), "{}", run.stderr);
+
+    // dokku's files are the dokku user's.
+    sb.dokku(&["apps:create", "mine"]).ok();
+    sb.dokku(&["config:set", "--no-restart", "mine", "K=v"]).ok();
+    let (uid, _) = support::dokku_user();
+    for path in ["home/dokku/mine", "var/lib/dokku/config/mine/ENV", "var/lib/dokku/data/apps/mine"] {
+        assert_eq!(fs::metadata(sb.dir.join(path)).unwrap().uid(), uid.as_raw(), "{path}");
+    }
+    // Someone outside the docker group gets docker's refusal.
+    let nobody = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(sb.dir.join("bin/docker"))
+        .args(["ps"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&nobody.stderr)
+            .contains("permission denied while trying to connect to the Docker daemon socket"),
+        "{nobody:?}"
+    );
+
+    bash_plugins_find_dokkus_functions(&sb);
+}
+
+/// A bash plugin using the functions dokku offers bash plugins, as dokku-postgres does.
+const FUNCTIONS_PLUGIN: &str = r#"#!/usr/bin/env bash
+set -eo pipefail
+source "$PLUGIN_CORE_AVAILABLE_PATH/common/functions"
+source "$PLUGIN_CORE_AVAILABLE_PATH/common/property-functions"
+source "$PLUGIN_AVAILABLE_PATH/config/functions"
+source "$PLUGIN_AVAILABLE_PATH/ps/functions"
+fn-plugin-property-setup fnp
+fn-plugin-property-write fnp svc key "a value"
+echo "get=$(fn-plugin-property-get fnp svc key) default=$(fn-plugin-property-get fnp svc none dflt)"
+fn-plugin-property-delete fnp svc key
+fn-plugin-property-exists fnp svc key || echo "deleted"
+fn-plugin-property-write fnp svc other x
+fn-plugin-property-destroy fnp svc
+[[ -d "$DOKKU_LIB_ROOT/config/fnp/svc" ]] || echo "destroyed"
+config_set --no-restart app "DATABASE_URL=postgres://u:p@h:5432/d" >/dev/null
+echo "get=$(config_get app DATABASE_URL)"
+config_all app | grep -F "postgres://u:p@h:5432/d" | cut -d: -f1
+fn-in-array b a b c && echo "in array"
+fn-in-array z a b c || echo "not in array"
+suppress_output echo hidden
+suppress_output bash -c 'echo shown; exit 3' || echo "code=$?"
+type ps_start >/dev/null 2>&1 || echo "no ps_start"
+echo "running=$(fn-ps-is-app-running app)"
+DOKKU_FORCE_TTY=true has_tty && echo "forced tty"
+has_tty || echo "no tty"
+"#;
+
+/// In the sandbox of `commands_run_as_the_unprivileged_dokku_user_with_what_sudoers_allows`.
+fn bash_plugins_find_dokkus_functions(sb: &Sandbox) {
+    sb.dokku(&["apps:create", "app"]).ok();
+    script(&enabled(sb).join("fnp/subcommands/use"), FUNCTIONS_PLUGIN);
+    let out = sb.dokku(&["fnp:use"]).ok();
+    assert_eq!(
+        out,
+        "get=a value default=dflt\ndeleted\ndestroyed\nget=postgres://u:p@h:5432/d\nDATABASE_URL\nin array\nnot in array\nshown\ncode=3\nno ps_start\nrunning=false\nforced tty\nno tty\n"
+    );
+    // Properties are the dokku user's files, 0600 in 0755 folders.
+    sb.dokku(&["fnp:use"]).ok();
+    let root = sb.lib_root().join("config/fnp");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(fs::metadata(&root).unwrap().permissions().mode() & 0o777, 0o755);
+}
+
 #[test]
 fn dispatch_runs_a_plugin_subcommand_with_argv_and_env_as_dokku_does() {
     let sb = Sandbox::up("dokku-dispatch-argv");
@@ -170,6 +284,10 @@ fn marking_plugin(sb: &Sandbox, name: &str, hooks: &[&str], body: &str, enable: 
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("plugin.toml"), "[plugin]\ndescription = \"t\"\nversion = \"1\"\n[plugin.config]\n").unwrap();
     let log = sb.dir.join("hooks.log");
+    if !log.exists() {
+        // Triggers of dokku commands run as the dokku user.
+        support::dokku_file(&log);
+    }
     for hook in hooks {
         script(
             &dir.join(hook),
@@ -430,6 +548,8 @@ fn config_changes_restart_a_running_app_unless_no_restart() {
 #[test]
 fn ps_start_stop_restart_report() {
     let sb = Sandbox::up("dokku-ps");
+    // ps:start fires pre-start first, running or not, as dokku's Start does; restart does not.
+    marking_plugin(&sb, "starts", &["pre-start"], "", true);
     sb.dokku(&["apps:create", "app"]).ok();
     assert_eq!(sb.dokku(&["ps:report", "app", "--running"]).ok(), "false\n");
     sb.dokku(&["ps:start", "app"]).ok();
@@ -444,6 +564,15 @@ fn ps_start_stop_restart_report() {
     assert!(report.starts_with("=====> app ps information\n"), "{report}");
     assert!(report.contains("\n       Running:                       false"), "{report}");
     assert_eq!(restarts(&sb, "app"), ["start", "restart"]);
+    assert_eq!(hooks_log(&sb), "starts pre-start app\n");
+    sb.dokku(&["ps:start", "app"]).ok();
+    sb.dokku(&["ps:start", "app"]).ok();
+    assert_eq!(hooks_log(&sb), "starts pre-start app\n".repeat(3));
+    // A failing pre-start stops the start.
+    marking_plugin(&sb, "zz-refuses", &["pre-start"], "exit 1", true);
+    sb.dokku(&["ps:stop", "app"]).ok();
+    fails(sb.dokku(&["ps:start", "app"]), 1, "Failure in pre-start hook");
+    assert_eq!(sb.dokku(&["ps:report", "app", "--running"]).ok(), "false\n");
     // Each line: a UTC timestamp and the verb.
     let log = fs::read_to_string(app_data(&sb, "app").join("restarts.log")).unwrap();
     assert!(log.lines().all(|l| l.len() > 20 && l.as_bytes()[4] == b'-' && l.contains("Z ")), "{log}");
@@ -495,6 +624,8 @@ fn docker_options_add_remove_clear_report() {
 /// Holds an exclusive flock on `path` (created if missing) until dropped, as a running deploy does.
 fn hold_flock(path: &Path) -> nix::fcntl::Flock<fs::File> {
     let file = fs::OpenOptions::new().write(true).create(true).truncate(false).open(path).unwrap();
+    // The dokku user's file, as a push or apps:lock makes it.
+    support::give_to_dokku(path);
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e).unwrap()
 }
 
@@ -572,7 +703,7 @@ fn up_installs_the_checkout_as_a_clone_and_keeps_data_on_rerun() {
     assert!(plugin.join("commands").is_file());
     assert!(plugin.join("bin/postgres-upgrade").is_file());
     assert!(!plugin.join("target").exists(), "ignored files are not copied");
-    assert!(sb.lib_root().join("data/postgres-upgrade/postgres-upgrade").is_file(), "install trigger ran");
+    assert!(sb.lib_root().join("data/postgres-upgrade/bin/postgres-upgrade").is_file(), "install trigger ran");
     for core in ["apps", "config", "ps", "docker-options", "plugin"] {
         let link = enabled(&sb).join(core);
         assert!(fs::canonicalize(&link).unwrap().to_string_lossy().contains("core-plugins"), "{core}");
@@ -680,4 +811,60 @@ fn workload_survives_restarts_and_down_stops_it() {
     sleep(Duration::from_millis(300));
     assert_eq!(acks(&sb, "web") + acks(&sb, "worker"), after_down);
     assert_eq!(restarts(&sb, "app"), ["start", "restart"]);
+}
+
+// ------------------------------------------- the dokku and dokku-maintenance releases imitated ---
+
+/// What `sandbox up --dokku-version` and `--maintenance-version` change, as docs/dokku-versions.md
+/// says each release behaves: where apps:lock and a push put the deploy lock and config:set the
+/// app's config, the plugn each dokku ships, and which maintenance commands exist.
+#[test]
+fn each_imitated_release_keeps_its_files_and_commands_where_that_release_does() {
+    for (dokku, maintenance, lock, config, plugn) in [
+        ("0.25.7", "0.5.0", "home/dokku/memo/.deploy.lock", "home/dokku/memo/ENV", "0.8.2"),
+        ("0.32.4", "0.6.0", "home/dokku/memo/.deploy.lock", "home/dokku/memo/ENV", "0.12.0"),
+        ("0.34.9", "0.7.0", "var/lib/dokku/data/apps/memo/.deploy.lock", "home/dokku/memo/ENV", "0.15.3"),
+        ("0.38.27", "0.10.1", "var/lib/dokku/data/apps/memo/.deploy.lock", "var/lib/dokku/config/memo/ENV", "0.17.1"),
+    ] {
+        let sb = Sandbox::up_with(
+            &format!("sandbox-release-{dokku}"),
+            &["--dokku-version", dokku, "--maintenance-version", maintenance],
+        );
+        assert_eq!(std::fs::read_to_string(sb.lib_root().join("STABLE_VERSION")).unwrap().trim(), dokku);
+        let shipped = Command::new(sb.dir.join("bin/plugn")).arg("version").output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&shipped.stdout).trim(), format!("plugn: {plugn}"), "dokku {dokku}");
+        sb.dokku(&["apps:create", "memo"]).ok();
+        sb.dokku(&["config:set", "--no-restart", "memo", "MARK=here"]).ok();
+        assert!(std::fs::read_to_string(sb.dir.join(config)).unwrap().contains("MARK"), "dokku {dokku}: {config}");
+        sb.dokku(&["apps:lock", "memo"]).ok();
+        assert!(sb.dir.join(lock).is_file(), "dokku {dokku}: {lock}");
+        sb.dokku(&["apps:locked", "memo"]).ok();
+        // A push refuses while the lock is held and deletes the file when done.
+        sb.dokku(&["apps:unlock", "memo"]).ok();
+        sb.sandbox(&["deploy", "memo"]).ok();
+        assert!(!sb.dir.join(lock).exists(), "dokku {dokku}: the push left {lock}");
+
+        let has = |command: &str| !sb.dokku(&[command, "memo"]).stderr.contains("is not a dokku command");
+        let (report, enable) = (maintenance != "0.5.0", !["0.5.0", "0.6.0"].contains(&maintenance));
+        assert_eq!(has("maintenance:report"), report, "maintenance {maintenance}: report");
+        assert_eq!(has("maintenance:enable"), enable, "maintenance {maintenance}: enable");
+        sb.dokku(&["maintenance:on", "memo"]).ok();
+        assert!(sb.dir.join("home/dokku/memo/nginx.conf.d/maintenance.conf").is_file());
+        let status = sb.dokku(&["maintenance", "memo"]);
+        if maintenance == "0.5.0" {
+            assert_eq!(status.stdout.lines().last().map(str::trim), Some("on"), "{status:?}");
+        } else {
+            assert!(status.stdout.contains("Usage: dokku maintenance"), "{status:?}");
+        }
+        sb.dokku(&["maintenance:off", "memo"]).ok();
+    }
+}
+
+/// dokku older than the plugin supports is refused by name, before anything else is read.
+#[test]
+fn dokku_older_than_supported_is_refused_with_its_version() {
+    let sb = Sandbox::up_with("sandbox-release-0.24", &["--dokku-version", "0.24.10"]);
+    sb.dokku(&["apps:create", "memo"]).ok();
+    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--dry-run"]).code(1);
+    assert!(run.stderr.contains("dokku 0.24.10 is older than 0.25.0"), "{}", run.stderr);
 }

@@ -181,7 +181,10 @@ fn create_layout_info_and_messages() {
 fn postgres_17_holds_real_data() {
     let sb = Sandbox::up("pg-17");
     create(&sb, "s", &["-I", "17"]);
+    // enter prints dokku-postgres's banner on stdout first, unless --quiet.
     let version = sb.dokku(&["postgres:enter", "s", "psql", "-U", "postgres", "-Atc", "show server_version"]).ok();
+    let (banner, version) = version.split_once('\n').unwrap();
+    assert_eq!(banner, "-----> Filesystem changes may not persist after container restarts");
     assert!(version.starts_with("17."), "{version}");
     sb.sql("s", "create table t (v text); insert into t values ('x'), ('y')");
     assert_eq!(sb.sql("s", "select string_agg(v, ',' order by v) from t"), "x,y");
@@ -490,13 +493,18 @@ fn backups_and_schedules() {
     assert_eq!(sb.dokku(&["postgres:backup-schedule-cat", "s"]).ok(), expected);
     let mode = std::fs::metadata(&cron).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o644);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&cron).unwrap().uid(), 0, "root's, through the sudoers drop-in");
     sb.dokku(&["postgres:backup-schedule", "s", "@daily", "bucket", "--use-iam"]).ok();
     assert_eq!(
         std::fs::read_to_string(&cron).unwrap(),
         format!("@daily dokku {} postgres:backup s bucket --use-iam\n", dokku_bin.display())
     );
+    // -u is taken as --use-iam too, whatever the message says; anything else is refused.
+    sb.dokku(&["postgres:backup-schedule", "s", "@daily", "bucket", "-u"]).ok();
+    assert!(std::fs::read_to_string(&cron).unwrap().ends_with(" bucket -u\n"));
     fails(
-        sb.dokku(&["postgres:backup-schedule", "s", "@daily", "bucket", "-u"]),
+        sb.dokku(&["postgres:backup-schedule", "s", "@daily", "bucket", "--iam"]),
         1,
         "Invalid flag provided, only '--use-iam' allowed",
     );
@@ -577,9 +585,10 @@ fn create_defaults_to_18_4_with_the_18_data_layout() {
     assert_eq!(file(&sb, "dflt", "IMAGE"), "postgres\n");
     assert_eq!(file(&sb, "dflt", "IMAGE_VERSION"), "18.4\n");
     assert_eq!(info(&sb, "dflt", "--version"), "postgres:18.4");
-    let entered = sb.dokku(&["postgres:enter", "dflt", "psql", "-U", "postgres", "-Atc", "show server_version"]).ok();
+    let entered =
+        sb.dokku(&["--quiet", "postgres:enter", "dflt", "psql", "-U", "postgres", "-Atc", "show server_version"]).ok();
     assert!(entered.starts_with("18."), "{entered}");
-    let client = sb.dokku(&["postgres:enter", "dflt", "pg_dump", "--version"]).ok();
+    let client = sb.dokku(&["--quiet", "postgres:enter", "dflt", "pg_dump", "--version"]).ok();
     assert!(client.contains("(PostgreSQL) 18."), "{client}");
     // The data dir is mounted one level up; the cluster is data/18/docker, checksums on.
     let mounts = sb.docker(&["inspect", "-f", "{{range .Mounts}}{{.Destination}}{{end}}", "dokku.postgres.dflt"]).ok();
@@ -650,12 +659,6 @@ fn help_and_unknown_commands() {
     assert!(sb.dokku(&["postgres:list"]).stderr.contains("There are no Postgres services"));
 }
 
-/// The ambassador's record (docs/expose.md): status and host ports, or None when there is none.
-fn ambassador(sb: &Sandbox, service: &str) -> Option<String> {
-    let path = sb.lib_root().join("../../../docker/ambassadors").join(format!("dokku.postgres.{service}.ambassador"));
-    std::fs::read_to_string(path).ok()
-}
-
 #[test]
 fn expose_unexpose_and_their_refusals() {
     let sb = Sandbox::up("pg-expose");
@@ -670,32 +673,36 @@ fn expose_unexpose_and_their_refusals() {
     assert!(out.contains("Service a exposed on port(s) [container->host]: 5432->4242"), "{out}");
     assert_eq!(file(&sb, "a", "PORT"), "4242\n");
     assert_eq!(info(&sb, "a", "--exposed-ports"), "5432->4242");
-    assert_eq!(ambassador(&sb, "a").as_deref(), Some("running\n4242\n"));
+    assert_eq!(sb.ambassador("a").as_deref(), Some("running\n4242\n"));
     fails(sb.dokku(&["postgres:expose", "a", "4343"]), 1, "Service a already exposed on port(s) 4242");
 
     // Another service on the same host port: docker refuses after the PORT file is written.
     fails(sb.dokku(&["postgres:expose", "b", "127.0.0.1:4242"]), 125, "port is already allocated");
     assert_eq!(file(&sb, "b", "PORT"), "127.0.0.1:4242\n");
-    assert_eq!(ambassador(&sb, "b"), None);
+    // As docker's `run -d`: the container was created before its start was refused.
+    assert_eq!(sb.ambassador("b").as_deref(), Some("created\n127.0.0.1:4242\n"));
     sb.dokku(&["postgres:unexpose", "b"]).ok();
+    assert_eq!(sb.ambassador("b"), None);
 
     // Stopping the service stops its ambassador, and the port is free for another one.
     sb.dokku(&["postgres:stop", "a"]).ok();
-    assert_eq!(ambassador(&sb, "a").as_deref(), Some("exited\n4242\n"));
+    assert_eq!(sb.ambassador("a").as_deref(), Some("exited\n4242\n"));
     sb.dokku(&["postgres:expose", "b", "127.0.0.1:4242"]).ok();
     assert_eq!(info(&sb, "b", "--exposed-ports"), "5432->127.0.0.1:4242");
     // Starting a again fails while b holds its port; unexposed, b frees it.
-    fails(sb.dokku(&["postgres:start", "a"]), 1, "port is already allocated");
+    // suppress_output shows the refused `docker container start`'s output on stdout.
+    let refused = sb.dokku(&["postgres:start", "a"]).code(1);
+    assert!(refused.stdout.contains("port is already allocated"), "{refused:?}");
     let out = sb.dokku(&["postgres:unexpose", "b"]).ok();
     assert!(out.contains("Service b unexposed"), "{out}");
     assert!(!sb.service_dir("b").join("PORT").exists());
-    assert_eq!(ambassador(&sb, "b"), None);
+    assert_eq!(sb.ambassador("b"), None);
     // The server did start: a second start only says so and leaves the ambassador stopped, as
     // service_start returns before reconciling it; a restart brings it back.
     sb.dokku(&["postgres:start", "a"]).ok();
-    assert_eq!(ambassador(&sb, "a").as_deref(), Some("exited\n4242\n"));
+    assert_eq!(sb.ambassador("a").as_deref(), Some("exited\n4242\n"));
     sb.dokku(&["postgres:restart", "a"]).ok();
-    assert_eq!(ambassador(&sb, "a").as_deref(), Some("running\n4242\n"));
+    assert_eq!(sb.ambassador("a").as_deref(), Some("running\n4242\n"));
 
     // A random port when none is given.
     let out = sb.dokku(&["postgres:expose", "b"]).ok();
@@ -705,11 +712,11 @@ fn expose_unexpose_and_their_refusals() {
 
     // destroy leaves a stopped ambassador behind; the next expose of that name removes it.
     sb.dokku(&["postgres:destroy", "a", "-f"]).ok();
-    assert_eq!(ambassador(&sb, "a").as_deref(), Some("exited\n4242\n"));
+    assert_eq!(sb.ambassador("a").as_deref(), Some("exited\n4242\n"));
     create(&sb, "a", &["-I", PG15]);
     let run = sb.dokku(&["postgres:expose", "a", "4444"]).code(0);
     assert!(run.stderr.contains("Service a has an untracked expose container, removing"), "{}", run.stderr);
-    assert_eq!(ambassador(&sb, "a").as_deref(), Some("running\n4444\n"));
+    assert_eq!(sb.ambassador("a").as_deref(), Some("running\n4444\n"));
 }
 
 #[test]

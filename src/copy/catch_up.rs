@@ -6,15 +6,18 @@
 //! with the sequences and materialized views; the stream is kept as a SQL script beside the
 //! first dump, and the two together are the database as it was at the switch.
 //!
-//! Nothing here is trusted on its own: the verification step compares the fingerprints of the
-//! whole old and new databases afterwards (facts/verify.rs). When the schema changed since the first
+//! The fingerprints are keyed for the run (a key drawn when the copier is made, kept in memory
+//! only): a late write cannot be chosen so that its range looks unchanged and is never copied.
+//! Nothing here is trusted on its own: the verification step reads both whole databases
+//! afterwards with its own eyes (facts/verifier/), so what the stream did to the new database,
+//! and anything else that happened there, is seen. When the schema changed since the first
 //! copy (a migration run with `dokku run`), or large objects are in use, the window copies
 //! everything again instead.
 
-use crate::copy::{Copier, Endpoint, Globals, Job, ParallelDirectory, Prints, reset_database};
+use crate::copy::{Copier, Endpoint, Job, ParallelDirectory, reset_database};
 use crate::facts::fingerprint::{self, Catalog, Fingerprint, Parts, ident, literal};
-use crate::host::psql::Psql;
 use crate::host::runner::Pipe;
+use crate::host::secret::Secret;
 use crate::host::{Host, container};
 use anyhow::{Context, Result, bail};
 use std::cell::RefCell;
@@ -23,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 /// Above this many changed ranges a table is copied whole: one DELETE and one COPY are then
 /// cheaper than a long list of ranges.
-pub(crate) const MAX_RANGES: usize = 256;
+const MAX_RANGES: usize = 256;
 
 /// What the stream's last statement prints, before its transaction id.
 const END_MARK: &str = "catch-up-xid ";
@@ -32,24 +35,14 @@ pub struct CatchUp {
     full: ParallelDirectory,
     /// The first copy, as the window finds it.
     base: RefCell<Option<Base>>,
-    /// The fingerprints of both databases when the window's copy was done.
-    prints: RefCell<Option<Prints>>,
     /// The rollback artifact: the first dump and the catch-up script, or the window's dump.
     kept: RefCell<Option<Vec<PathBuf>>>,
-    /// One session on each server, opened before the window (copy/online/ has the same).
-    sessions: RefCell<Option<(Psql, Psql)>>,
-    /// Inside the window: the old database's snapshot when its schema was proven unchanged
-    /// since it was proven the same, and the database's own properties carried (copy/mod.rs,
-    /// Copier).
-    proven: RefCell<(Option<String>, bool)>,
 }
 
 struct Base {
+    /// This run's key for the fingerprints, drawn with the first copy.
+    key: Secret,
     catalog: Catalog,
-    /// The roles and the database's own properties as they were carried before the window.
-    globals: Globals,
-    /// The new schema was compared with the old one after the first copy.
-    schema_proven: bool,
     /// `pg_dump --schema-only` of the old database, taken around the first copy.
     schema: String,
     /// The new database after the first copy.
@@ -61,14 +54,7 @@ struct Base {
 
 impl CatchUp {
     pub fn new(full: ParallelDirectory) -> CatchUp {
-        CatchUp {
-            full,
-            base: RefCell::new(None),
-            prints: RefCell::new(None),
-            kept: RefCell::new(None),
-            proven: RefCell::new((None, false)),
-            sessions: RefCell::new(None),
-        }
+        CatchUp { full, base: RefCell::new(None), kept: RefCell::new(None) }
     }
 
     /// Everything again, inside the window: the fallback whenever the first copy cannot be
@@ -104,40 +90,17 @@ impl Copier for CatchUp {
             );
             return Ok(());
         }
+        let key = Secret::draw()?;
         // Taken before the dump: any change after it shows in the window.
         let owned = first.extension_catalog(|_| true);
-        let owned_print = fingerprint_owned(host, from, &owned)?;
+        let owned_print = fingerprint_owned(host, from, &owned, &key)?;
         let before = schema(host, from)?;
-        // Read before the roles are dumped: a change after it is carried again inside the window.
-        let globals = Globals::read(host, from)?;
         self.full.dump_and_restore(host, job.out, from, to, job.dump)?;
         let schema = schema(host, from)?;
         if schema != before {
             job.out.verbose("The schema changed during the copy: the copy is made again inside the window");
             return Ok(());
         }
-        // The database's own properties, and the schema compared, now rather than inside the
-        // window (before the new database's fingerprint: nothing writes there after it).
-        let client = self.full.client(job.dump.parent().context("dump path has no folder")?);
-        crate::copy::globals::copy_database_properties(
-            host,
-            &client,
-            (from.service, from.database),
-            (to.service, to.database),
-        )?;
-        let schema_proven = match crate::facts::verify::compare_schemas(
-            host,
-            &client,
-            (from.service, from.database),
-            (to.service, to.database),
-            job.replay,
-        ) {
-            Ok(()) => true,
-            Err(err) => {
-                log::debug!("the schema is compared again inside the window: {err:#}");
-                false
-            }
-        };
         // What autovacuum would otherwise do to the fresh tables inside the window, competing
         // with the copy for the cores: set hint bits and the visibility map, gather the planner
         // statistics the apps need from their first query (pg_restore leaves none), and write
@@ -147,20 +110,10 @@ impl Copier for CatchUp {
         let mut catalog = Catalog::read(host, from.service, from.database)?;
         catalog.measure(host, from.service, from.database)?;
         let timer = crate::output::progress::timer(format!("fingerprinting {}", to.service), job.out.quiet());
-        let print = Fingerprint::take(host, to.service, to.database, &catalog, true)?;
+        let print = Fingerprint::take(host, to.service, to.database, &catalog, &key)?;
         drop(timer);
         job.out.verbose(&format!("{} rows in {} tables copied while the apps run", print.rows(), catalog.tables.len()));
-        *self.base.borrow_mut() = Some(Base { catalog, globals, schema_proven, schema, print, owned, owned_print });
-        Ok(())
-    }
-
-    fn follow(&self, job: &Job) -> Result<()> {
-        if self.base.borrow().is_some() {
-            *self.sessions.borrow_mut() = Some((
-                Psql::open(job.host, job.from.service, job.from.database)?,
-                Psql::open(job.host, job.to.service, job.to.database)?,
-            ));
-        }
+        *self.base.borrow_mut() = Some(Base { key, catalog, schema, print, owned, owned_print });
         Ok(())
     }
 
@@ -170,63 +123,31 @@ impl Copier for CatchUp {
         let Some(base) = self.base.borrow_mut().take() else {
             return self.copy_all(job, "No first copy to catch up");
         };
-        // One session on each server, opened before the window (`follow`) or now; the old
-        // schema is dumped while the old database is fingerprinted.
-        let opened = self.sessions.borrow_mut().take().and_then(|(mut old, mut new)| {
-            (old.query(&["SELECT 1"]).is_ok() && new.query(&["SELECT 1"]).is_ok()).then_some((old, new))
-        });
-        let (mut old, mut new) = match opened {
-            Some(sessions) => sessions,
-            None => (Psql::open(host, from.service, from.database)?, Psql::open(host, to.service, to.database)?),
-        };
-        let dump = SchemaDump::start(host, from)?;
-        let all: Parts = (0..base.catalog.tables.len()).map(|i| (i, None)).collect();
-        let timer = crate::output::progress::timer(format!("fingerprinting {}", from.service), job.out.quiet());
-        old.send(&Fingerprint::statements(&base.catalog, &all, true, None))?;
-        let now = Fingerprint::parse(&old.collect()?)?;
-        drop(timer);
-        if dump.finish()? != base.schema {
+        if schema(host, from)? != base.schema {
             return self.copy_all(job, "The schema changed since the first copy");
         }
+        let timer = crate::output::progress::timer(format!("fingerprinting {}", from.service), job.out.quiet());
+        let now = Fingerprint::take(host, from.service, from.database, &base.catalog, &base.key)?;
+        drop(timer);
         if now.large_objects > 0 {
             return self.copy_all(job, "Large objects were added since the first copy");
         }
-        let owned_now = fingerprint_owned(host, from, &base.owned)?;
+        let owned_now = fingerprint_owned(host, from, &base.owned, &base.key)?;
         if owned_now.sums != base.owned_print.sums {
             return self.copy_all(job, "A table an extension owns changed since the first copy");
         }
-        // The roles and the database's properties are carried again when they changed since.
-        let globals = Globals::from_rows(&old.query(&crate::copy::GLOBALS)?, from.service)?;
+        // Roles are few: they are dumped again, and applied again if they changed since the first copy.
         let client = self.full.client(job.dump.parent().context("dump path has no folder")?);
-        if globals.roles != base.globals.roles {
-            self.full.copy_roles(host, &client, from.service, to.service)?;
-        }
+        self.full.copy_roles(host, &client, from.service, to.service)?;
         let changed = now.differences(&base.print);
         let parts = parts_to_copy(&base.catalog, &changed);
-        // Nothing but this copy writes to the new database (no app is linked to it yet): its
-        // fingerprint from before the window stands while its snapshot has not moved.
-        let untouched = new.value("SELECT txid_current_snapshot()")? == base.print.snapshot;
         let tee = sibling(job.dump, "catch-up.sql");
-        let xid = if parts.is_empty() {
-            // Nothing to stream: the sequences and views from one session to the other.
-            let mut statements = vec!["BEGIN".to_string()];
-            statements.extend(
-                old.query(&sequences_and_views(&base.catalog))?.iter().map(|s| s.trim_end_matches(';').to_string()),
-            );
-            crate::host::write_private(&tee, (statements.join(";\n") + ";\n").as_bytes())?;
-            statements.push("SELECT txid_current()".into());
-            statements.push("COMMIT".into());
-            new.query(&statements)?
-                .last()
-                .and_then(|x| x.parse::<u64>().ok())
-                .context("no transaction id from the new server")?
-        } else {
-            stream_parts(job, &base.catalog, &parts, &tee)?
-        };
+        stream_parts(job, &base.catalog, &parts, &tee)?;
         // A migration that ran during the window's copy moved the old database's snapshot and,
         // unlike rows, shows in no fingerprint: the schema is compared once more then.
-        let after = old.value("SELECT txid_current_snapshot()")?;
-        if after != now.snapshot && schema(host, from)? != base.schema {
+        if Fingerprint::current_snapshot(host, from.service, from.database)? != now.snapshot
+            && schema(host, from)? != base.schema
+        {
             bail!("the schema of {} changed during the copy", from.service);
         }
         *self.kept.borrow_mut() = Some(vec![job.dump.to_path_buf(), tee]);
@@ -240,36 +161,7 @@ impl Copier for CatchUp {
             changed.values().map(Vec::len).sum::<usize>(),
             changed.len()
         ));
-        // What the copy holds now: the parts just written, taken again, over the rest.
-        let part = Fingerprint::parse(&new.query(&Fingerprint::statements(&base.catalog, &parts, true, None))?)?;
-        let copy = if untouched && base.print.only_writer_since(xid, &part.snapshot) {
-            base.print.replace(&parts, &part)
-        } else {
-            Fingerprint::parse(&new.query(&Fingerprint::statements(&base.catalog, &all, true, None))?)?
-        };
-        if globals.database != base.globals.database {
-            crate::copy::globals::copy_database_properties(
-                host,
-                &client,
-                (from.service, from.database),
-                (to.service, to.database),
-            )?;
-        }
-        *self.proven.borrow_mut() = (base.schema_proven.then_some(after), true);
-        *self.prints.borrow_mut() = Some(Prints { catalog: base.catalog, original: now, copy });
         Ok(())
-    }
-
-    fn schema_proven(&self) -> Option<String> {
-        self.proven.borrow().0.clone()
-    }
-
-    fn carries_database_properties(&self) -> bool {
-        self.proven.borrow().1
-    }
-
-    fn fingerprints(&self) -> Option<Prints> {
-        self.prints.borrow().clone()
     }
 
     fn artifacts(&self) -> Option<Vec<PathBuf>> {
@@ -277,30 +169,9 @@ impl Copier for CatchUp {
     }
 }
 
-/// What to copy again of each changed table: its changed key ranges, or all of it when it has
-/// no integer key or so many ranges changed that one DELETE and one COPY are cheaper.
-pub(crate) fn parts_to_copy(catalog: &Catalog, changed: &BTreeMap<usize, Vec<i64>>) -> Parts {
-    changed
-        .iter()
-        .map(|(&i, ranges)| {
-            let whole = catalog.tables[i].key.is_none() || ranges.len() > MAX_RANGES;
-            (i, (!whole).then(|| ranges.clone()))
-        })
-        .collect()
-}
-
-/// The fingerprint of the extension-owned tables (none: nothing to ask).
-pub(crate) fn fingerprint_owned(host: &Host, db: &Endpoint, owned: &Catalog) -> Result<Fingerprint> {
-    if owned.tables.is_empty() {
-        return Ok(Fingerprint::default());
-    }
-    Fingerprint::take(host, db.service, db.database, owned, true)
-}
-
-/// Streams `parts` of the old database into the new one in one transaction, with every sequence
-/// value and materialized view ([`producer_script`]), the stream kept as `tee`; the id of the
-/// new server's transaction.
-pub(crate) fn stream_parts(job: &Job, catalog: &Catalog, parts: &Parts, tee: &Path) -> Result<u64> {
+/// Streams `parts` of the old database into the new one in one transaction, with every
+/// sequence value and materialized view ([`producer_script`]), the stream kept as `tee`.
+pub(crate) fn stream_parts(job: &Job, catalog: &Catalog, parts: &Parts, tee: &Path) -> Result<()> {
     let (host, from, to) = (job.host, &job.from, &job.to);
     let script = producer_script(catalog, parts);
     let watched = tee.to_path_buf();
@@ -322,10 +193,30 @@ pub(crate) fn stream_parts(job: &Job, catalog: &Catalog, parts: &Parts, tee: &Pa
     drop(progress);
     // The stream's last statement prints its transaction id: without it the stream was cut
     // short (psql ends a COPY at the end of its input, and -1 would commit what came).
-    match consumed.stdout.lines().find_map(|l| l.strip_prefix(END_MARK)?.trim().parse::<u64>().ok()) {
-        Some(xid) => Ok(xid),
-        None => bail!("the stream from {} to {} ended before its end mark", from.service, to.service),
+    if !consumed.stdout.lines().any(|l| l.strip_prefix(END_MARK).is_some_and(|x| x.trim().parse::<u64>().is_ok())) {
+        bail!("the stream from {} to {} ended before its end mark", from.service, to.service);
     }
+    Ok(())
+}
+
+/// What to copy again of each changed table: its changed key ranges, or all of it when it has
+/// no integer key or so many ranges changed that one DELETE and one COPY are cheaper.
+fn parts_to_copy(catalog: &Catalog, changed: &BTreeMap<usize, Vec<i64>>) -> Parts {
+    changed
+        .iter()
+        .map(|(&i, ranges)| {
+            let whole = catalog.tables[i].key.is_none() || ranges.len() > MAX_RANGES;
+            (i, (!whole).then(|| ranges.clone()))
+        })
+        .collect()
+}
+
+/// The fingerprint of the extension-owned tables (none: nothing to ask).
+pub(crate) fn fingerprint_owned(host: &Host, db: &Endpoint, owned: &Catalog, key: &Secret) -> Result<Fingerprint> {
+    if owned.tables.is_empty() {
+        return Ok(Fingerprint::default());
+    }
+    Fingerprint::take(host, db.service, db.database, owned, key)
 }
 
 /// `<dump>-<suffix>`, beside the dump.
@@ -335,46 +226,13 @@ pub(crate) fn sibling(dump: &Path, suffix: &str) -> PathBuf {
     dump.with_file_name(name)
 }
 
-/// `pg_dump --schema-only` of the old database running while the window does something else.
-pub(crate) struct SchemaDump {
-    session: Box<dyn crate::host::runner::Session>,
-    service: String,
-}
-
-impl SchemaDump {
-    pub(crate) fn start(host: &Host, db: &Endpoint) -> Result<SchemaDump> {
-        let cmd = host.docker(&["container", "exec", &crate::host::container(db.service)]).args([
-            "pg_dump",
-            "--schema-only",
-            "-U",
-            "postgres",
-            "-d",
-            db.database,
-        ]);
-        Ok(SchemaDump { session: host.session(&cmd)?, service: db.service.to_string() })
-    }
-
-    /// The dump as [`schema_at`] has it.
-    pub(crate) fn finish(mut self) -> Result<String> {
-        let mut text = Vec::new();
-        while let Some(line) = self.session.line() {
-            text.push(line);
-        }
-        let said = self.session.stderr();
-        if text.is_empty() || said.contains("error:") {
-            bail!("Unable to dump the schema of {}: {}", self.service, said.trim());
-        }
-        Ok(crate::host::client::without_restrict_lines(&(text.join("\n") + "\n")))
-    }
-}
-
 /// The old database's schema as its own pg_dump prints it, without the restrict lines whose
 /// key is random on every run: compared with itself only.
 fn schema(host: &Host, db: &Endpoint) -> Result<String> {
     schema_at(host, db, None)
 }
 
-/// [`schema`] as the exported `snapshot` sees it, when one is given.
+/// [`schema`] as the exported `snapshot` sees it, when one is given (copy/online).
 pub(crate) fn schema_at(host: &Host, db: &Endpoint, snapshot: Option<&str>) -> Result<String> {
     let at = snapshot.map(|s| format!("--snapshot={s}"));
     let cmd = host
@@ -382,33 +240,6 @@ pub(crate) fn schema_at(host: &Host, db: &Endpoint, snapshot: Option<&str>) -> R
         .args(["pg_dump", "--schema-only", "-U", "postgres", "-d", db.database])
         .args(at);
     Ok(crate::host::client::without_restrict_lines(&host.check(&cmd)?.stdout))
-}
-
-/// Queries for the old server that print the statements giving the new database every sequence
-/// value and every materialized view as the old one has them (each row one statement).
-pub(crate) fn sequences_and_views(catalog: &Catalog) -> Vec<String> {
-    let mut queries: Vec<String> = catalog
-        .sequences
-        .iter()
-        .map(|(schema, sequence)| {
-            let name = format!("{}.{}", ident(schema), ident(sequence));
-            format!(
-                "SELECT pg_catalog.format('SELECT pg_catalog.setval(%L, %s, %s);', {}, last_value, is_called::text) FROM {name}",
-                literal(&name)
-            )
-        })
-        .collect();
-    // Every materialized view as the old database has it now, as pg_restore leaves them:
-    // populated ones refreshed from the copied rows, the others emptied, oldest first (a view
-    // built on another is newer than it).
-    queries.push(format!(
-        "SELECT pg_catalog.format('REFRESH MATERIALIZED VIEW %I.%I%s;', n.nspname, c.relname, \
-         CASE WHEN c.relispopulated THEN '' ELSE ' WITH NO DATA' END) \
-         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE c.relkind = 'm' AND {} ORDER BY c.oid",
-        fingerprint::NOT_EXTENSION_OWNED
-    ));
-    queries
 }
 
 /// The script the old server runs, in one repeatable-read snapshot: it prints the SQL script
@@ -424,6 +255,12 @@ fn producer_script(catalog: &Catalog, parts: &Parts) -> String {
         emit(&mut lines, &format!("{set};"));
     }
     emit(&mut lines, "SET session_replication_role = replica;");
+    // Event triggers are not held back by the replica role when they are enabled ALWAYS or
+    // REPLICA, and a refresh below is DDL that fires them: each is off for this transaction and
+    // back in its own state at its end (the schema, so these triggers, is the old database's).
+    lines.push(format!(
+        "SELECT pg_catalog.format('ALTER EVENT TRIGGER %I DISABLE;', evtname) FROM {ENABLED_EVENT_TRIGGERS};"
+    ));
     for (&i, ranges) in parts {
         let table = &catalog.tables[i];
         let name = table.qualified();
@@ -435,11 +272,52 @@ fn producer_script(catalog: &Catalog, parts: &Parts) -> String {
         lines.push(format!("COPY (SELECT {} FROM ONLY {name}{filter}) TO STDOUT;", columns.join(", ")));
         lines.push("SELECT '\\.';".into());
     }
-    lines.extend(sequences_and_views(catalog).into_iter().map(|q| format!("{q};")));
+    for (schema, sequence) in &catalog.sequences {
+        let name = format!("{}.{}", ident(schema), ident(sequence));
+        lines.push(format!(
+            "SELECT pg_catalog.format('SELECT pg_catalog.setval(%L, %s, %s);', {}, last_value, is_called::text) FROM {name};",
+            literal(&name)
+        ));
+    }
+    // Every materialized view as the old database has it now, as pg_restore leaves them:
+    // populated ones refreshed from the copied rows, the others emptied, each after every view
+    // it is built on, directly or through plain views (oids do not say: a view can be replaced
+    // to read from a newer one).
+    let refresh = REFRESH_IN_DEPENDENCY_ORDER.replace('\n', " ");
+    lines.push(format!("{refresh} WHERE {} ORDER BY o.n, c.oid;", fingerprint::NOT_EXTENSION_OWNED));
+    lines.push(format!(
+        "SELECT pg_catalog.format('ALTER EVENT TRIGGER %I ENABLE%s;', evtname, \
+         CASE evtenabled WHEN 'A' THEN ' ALWAYS' WHEN 'R' THEN ' REPLICA' ELSE '' END) FROM {ENABLED_EVENT_TRIGGERS};"
+    ));
     emit(&mut lines, &format!("SELECT '{END_MARK}' || pg_catalog.txid_current();"));
     lines.push("COMMIT;".into());
     lines.join("\n") + "\n"
 }
+
+/// The event triggers that fire in some session, by name.
+const ENABLED_EVENT_TRIGGERS: &str = "pg_catalog.pg_event_trigger WHERE evtenabled <> 'D' ORDER BY evtname";
+
+/// A `REFRESH MATERIALIZED VIEW` statement for each materialized view `c` (in namespace `n`),
+/// with `o.n` its depth: 0 for one built on no other, else one more than the deepest it is
+/// built on. What a view reads is what its rewrite rule depends on (`pg_depend`), followed
+/// through plain views; materialized views cannot form a cycle, so the depth is finite.
+const REFRESH_IN_DEPENDENCY_ORDER: &str = "WITH RECURSIVE edge AS (
+  SELECT DISTINCT r.ev_class AS rel, d.refobjid AS uses FROM pg_catalog.pg_rewrite r
+  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
+   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> r.ev_class),
+reach(mv, rel) AS (
+  SELECT e.rel, e.uses FROM edge e JOIN pg_catalog.pg_class c ON c.oid = e.rel AND c.relkind = 'm'
+  UNION
+  SELECT r.mv, e.uses FROM reach r JOIN pg_catalog.pg_class v ON v.oid = r.rel AND v.relkind = 'v'
+  JOIN edge e ON e.rel = v.oid),
+depth(mv, n) AS (
+  SELECT c.oid, 0 FROM pg_catalog.pg_class c WHERE c.relkind = 'm'
+  UNION
+  SELECT r.mv, d.n + 1 FROM reach r JOIN depth d ON d.mv = r.rel)
+SELECT pg_catalog.format('REFRESH MATERIALIZED VIEW %I.%I%s;', n.nspname, c.relname,
+  CASE WHEN c.relispopulated THEN '' ELSE ' WITH NO DATA' END)
+FROM (SELECT mv, pg_catalog.max(n) AS n FROM depth GROUP BY mv) o
+JOIN pg_catalog.pg_class c ON c.oid = o.mv JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace";
 
 #[cfg(test)]
 mod tests {
@@ -484,6 +362,10 @@ mod tests {
         assert_eq!(lines[begin + 1], "SELECT 'SET client_encoding = ''UTF8'';';");
         let body = begin + 1 + fingerprint::SESSION.len();
         assert_eq!(lines[body], "SELECT 'SET session_replication_role = replica;';");
+        // Event triggers, which the replica role does not stop when enabled ALWAYS, are off
+        // until the end of the transaction.
+        assert!(lines[body + 1].starts_with("SELECT pg_catalog.format('ALTER EVENT TRIGGER %I DISABLE;', evtname)"));
+        let body = body + 1;
         assert_eq!(
             lines[body + 1..body + 10].to_vec(),
             [
@@ -498,9 +380,11 @@ mod tests {
                 "SELECT pg_catalog.format('SELECT pg_catalog.setval(%L, %s, %s);', '\"public\".\"notes_id_seq\"', last_value, is_called::text) FROM \"public\".\"notes_id_seq\";",
             ]
         );
-        assert!(lines[body + 10].starts_with("SELECT pg_catalog.format('REFRESH MATERIALIZED VIEW %I.%I%s;'"));
+        assert!(lines[body + 10].starts_with("WITH RECURSIVE edge AS ("), "{}", lines[body + 10]);
+        assert!(lines[body + 10].ends_with("ORDER BY o.n, c.oid;"), "{}", lines[body + 10]);
+        assert!(lines[body + 11].starts_with("SELECT pg_catalog.format('ALTER EVENT TRIGGER %I ENABLE%s;'"));
         assert_eq!(
-            lines[body + 11..].to_vec(),
+            lines[body + 12..].to_vec(),
             ["SELECT 'SELECT ''catch-up-xid '' || pg_catalog.txid_current();';", "COMMIT;"]
         );
     }

@@ -30,15 +30,55 @@ pub fn dump_roles(host: &Host, client: &Client, old: &str) -> Result<String> {
     Ok(crate::host::client::without_restrict_lines(&client.run(host, old, &["pg_dumpall", "--roles-only"])?))
 }
 
-/// A roles dump of `old` applied to `new` (see [`copy_roles`]).
+/// A roles dump of `old` applied to `new` (see [`copy_roles`]), in one transaction: the new
+/// server's roles made equal to the dump's, removals included.
 pub fn apply_roles(host: &Host, dump: &str, old: &str, new: &str) -> Result<()> {
-    let existing: BTreeSet<String> =
-        host.sql(new, "postgres", "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_'")?.into_iter().collect();
+    let existing = NewRoles::read(host, new)?;
     let script = roles_script(dump, &existing);
     let secrets = password_literals(&script);
     let cmd = host.psql(new, "postgres", true).args(["-q", "-1", "-f", "-"]).input(script).hiding(secrets);
     host.check(&cmd).with_context(|| format!("Unable to create the roles of {old} in {new}"))?;
     Ok(())
+}
+
+/// What the new server has of roles before a roles dump is applied to it: the dump alone only
+/// adds, so whatever the old server no longer has is taken away first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewRoles {
+    /// Every role but the built-in `pg_*` ones, the superuser included.
+    pub names: BTreeSet<String>,
+    /// Every membership of a role that is not built in: (role, member, grantor when it exists).
+    pub memberships: Vec<(String, String, Option<String>)>,
+}
+
+impl NewRoles {
+    fn read(host: &Host, new: &str) -> Result<NewRoles> {
+        let lines = host.sql_statements(
+            new,
+            "postgres",
+            &[
+                "SELECT json_build_array('role', rolname) FROM pg_roles WHERE rolname !~ '^pg_'",
+                "SELECT json_build_array('member', r.rolname, m.rolname, g.rolname) FROM pg_auth_members a \
+                 JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member \
+                 LEFT JOIN pg_roles g ON g.oid = a.grantor WHERE m.rolname !~ '^pg_'",
+            ],
+        )?;
+        let mut roles = NewRoles::default();
+        for line in lines {
+            let row: Vec<Option<String>> = serde_json::from_str(&line)
+                .with_context(|| format!("unexpected answer about the roles of {new}: {line}"))?;
+            match &row[..] {
+                [Some(kind), Some(name)] if kind == "role" => {
+                    roles.names.insert(name.clone());
+                }
+                [Some(kind), Some(role), Some(member), grantor] if kind == "member" => {
+                    roles.memberships.push((role.clone(), member.clone(), grantor.clone()))
+                }
+                _ => bail!("unexpected answer about the roles of {new}: {line}"),
+            }
+        }
+        Ok(roles)
+    }
 }
 
 /// The roles the new server has besides its superuser and the built-in ones, that the old
@@ -84,23 +124,52 @@ pub fn copy_database_properties(
     Ok(statements)
 }
 
-/// `pg_dumpall --roles-only` output as a script for a server that already has the roles in
-/// `existing`: their CREATE is left out (the ALTER that follows gives them the old
-/// attributes), and so is everything about the superuser but its settings.
-pub fn roles_script(dump: &str, existing: &BTreeSet<String>) -> String {
+/// `pg_dumpall --roles-only` output as a script that makes the new server's roles (`existing`)
+/// equal to the dump's. A dump only adds: it creates, sets attributes, settings, comments and
+/// memberships, but never removes what it does not hold. So, first, every membership the new
+/// server has is revoked (the dump grants the old server's again, with their options and
+/// grantors), the roles the dump does not hold are dropped, and each remaining role is brought
+/// back to a role's defaults for what the dump only prints when it is set (settings, connection
+/// limit, password, comment). Then the dump, less the CREATE of the roles that exist and
+/// everything about the superuser but its settings and comment: its attributes and password are
+/// the new service's own. The built-in `pg_*` roles are never touched.
+pub fn roles_script(dump: &str, existing: &NewRoles) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let mut kept = Vec::new();
+    let mut wanted = BTreeSet::new();
     let superuser = format!("ALTER ROLE {SUPERUSER} WITH ");
-    let mut lines = Vec::new();
     for line in dump.lines() {
         if crate::host::client::restrict_line(line) || line.starts_with(&superuser) {
             continue;
         }
-        if let Some(name) = line.strip_prefix("CREATE ROLE ").and_then(|r| r.strip_suffix(';'))
-            && (unquote(name) == SUPERUSER || existing.contains(&unquote(name)))
-        {
+        if let Some(name) = line.strip_prefix("CREATE ROLE ").and_then(|r| r.strip_suffix(';')) {
+            let name = unquote(name);
+            wanted.insert(name.clone());
+            if name == SUPERUSER || existing.names.contains(&name) {
+                continue;
+            }
+        }
+        kept.push(line);
+    }
+    // Each grant by its grantor: from PostgreSQL 16 on a role holds one grant per grantor, and
+    // CASCADE takes the grants made through it too (the dump makes those again as well).
+    for (role, member, grantor) in &existing.memberships {
+        let by = grantor.as_ref().map(|g| format!(" GRANTED BY {}", ident(g))).unwrap_or_default();
+        lines.push(format!("REVOKE {} FROM {}{by} CASCADE;", ident(role), ident(member)));
+    }
+    for name in &existing.names {
+        let role = ident(name);
+        if name != SUPERUSER && !wanted.contains(name) {
+            lines.push(format!("DROP ROLE {role};"));
             continue;
         }
-        lines.push(line);
+        lines.push(format!("ALTER ROLE {role} RESET ALL;"));
+        lines.push(format!("COMMENT ON ROLE {role} IS NULL;"));
+        if name != SUPERUSER {
+            lines.push(format!("ALTER ROLE {role} CONNECTION LIMIT -1 PASSWORD NULL;"));
+        }
     }
+    lines.extend(kept.into_iter().map(String::from));
     lines.join("\n") + "\n"
 }
 
@@ -204,10 +273,17 @@ mod tests {
 
     #[test]
     fn the_roles_script_creates_what_is_missing_and_never_touches_the_superuser() {
-        let script = roles_script(ROLES, &BTreeSet::from(["postgres".to_string(), "we ird".to_string()]));
+        let existing =
+            NewRoles { names: BTreeSet::from(["postgres".to_string(), "we ird".to_string()]), ..Default::default() };
+        let script = roles_script(ROLES, &existing);
         assert_eq!(
             script.lines().collect::<Vec<_>>(),
             [
+                "ALTER ROLE \"postgres\" RESET ALL;",
+                "COMMENT ON ROLE \"postgres\" IS NULL;",
+                "ALTER ROLE \"we ird\" RESET ALL;",
+                "COMMENT ON ROLE \"we ird\" IS NULL;",
+                "ALTER ROLE \"we ird\" CONNECTION LIMIT -1 PASSWORD NULL;",
                 "SET client_encoding = 'UTF8';",
                 "CREATE ROLE app_owner;",
                 "ALTER ROLE app_owner WITH NOSUPERUSER NOLOGIN;",
@@ -217,6 +293,37 @@ mod tests {
             ]
         );
         assert_eq!(password_literals(&script), ["SCRAM-SHA-256$4096:x"]);
+    }
+
+    #[test]
+    fn what_the_old_server_no_longer_has_is_taken_away_first() {
+        let existing = NewRoles {
+            names: BTreeSet::from(["postgres".into(), "app_owner".into(), "gone".into(), "we ird".into()]),
+            memberships: vec![
+                ("app_owner".into(), "we ird".into(), Some("postgres".into())),
+                ("app_owner".into(), "gone".into(), Some("we ird".into())),
+                ("pg_read_all_data".into(), "gone".into(), None),
+            ],
+        };
+        let script = roles_script(ROLES, &existing);
+        let lines: Vec<&str> = script.lines().collect();
+        // Every grant revoked before any role is dropped (a grantor cannot be dropped from 16 on).
+        assert_eq!(
+            lines[..4],
+            [
+                "REVOKE \"app_owner\" FROM \"we ird\" GRANTED BY \"postgres\" CASCADE;",
+                "REVOKE \"app_owner\" FROM \"gone\" GRANTED BY \"we ird\" CASCADE;",
+                "REVOKE \"pg_read_all_data\" FROM \"gone\" CASCADE;",
+                "ALTER ROLE \"app_owner\" RESET ALL;",
+            ]
+        );
+        assert!(lines.contains(&"DROP ROLE \"gone\";"), "{script}");
+        assert!(!script.contains("CREATE ROLE app_owner;") && !script.contains("CREATE ROLE postgres"), "{script}");
+        assert!(!script.contains("DROP ROLE \"postgres\"") && !script.contains("\"postgres\" CONNECTION LIMIT"));
+        // The dump's grant comes after the revokes: the membership is made again as the old server has it.
+        let revoked = lines.iter().position(|l| l.starts_with("REVOKE \"app_owner\" FROM \"we ird\"")).unwrap();
+        let granted = lines.iter().position(|l| l.starts_with("GRANT app_owner TO")).unwrap();
+        assert!(revoked < granted);
     }
 
     #[test]

@@ -6,13 +6,15 @@
 //! replication stream begins, the new server following the old one until the window.
 
 pub mod catch_up;
+pub mod extensions;
 pub mod globals;
 pub mod hold;
 pub mod online;
 
 pub use crate::facts::survey::Method;
+pub mod settings;
 
-use crate::facts::fingerprint::{Catalog, Fingerprint, ident, literal};
+use crate::facts::fingerprint::{ident, literal};
 use crate::host::Host;
 use crate::host::client::Client;
 use crate::output::Out;
@@ -25,14 +27,6 @@ use std::path::{Path, PathBuf};
 pub struct Endpoint<'a> {
     pub service: &'a str,
     pub database: &'a str,
-}
-
-/// Both databases' fingerprints, cut by one catalog.
-#[derive(Debug, Clone)]
-pub struct Prints {
-    pub catalog: Catalog,
-    pub original: Fingerprint,
-    pub copy: Fingerprint,
 }
 
 /// What a copier works on.
@@ -85,22 +79,16 @@ pub trait Copier {
     /// neither is used.
     fn copy(&self, job: &Job) -> Result<()>;
 
-    /// The fingerprints of both databases as the copy left them, when it took them: the
-    /// verification reuses each while its database has not changed since.
-    fn fingerprints(&self) -> Option<Prints> {
-        None
-    }
-
     /// What the copy kept as the rollback artifact, when it is not just the job's dump.
     fn artifacts(&self) -> Option<Vec<PathBuf>> {
         None
     }
 
-    /// The copy proved, before the window, that the new schema is the old one, and inside it
-    /// that the old schema has not changed since: the old database's `txid_current_snapshot()`
-    /// then. Verification need not dump both again while no transaction has taken an id on the
-    /// old database since (every schema change does).
-    fn schema_proven(&self) -> Option<String> {
+    /// The rows verification reads inside the window, when this copy proved the whole first
+    /// copy with the independent verifier before it and knows, by a witness of its own (the old
+    /// server's WAL), every row changed since: those, and every table it copied whole in the
+    /// window. None: every row (facts/verifier/; docs/online.md says why the rest stands).
+    fn changed_since_proven(&self) -> Option<Vec<crate::facts::verifier::Selection>> {
         None
     }
 
@@ -203,8 +191,10 @@ impl ParallelDirectory {
     /// `pg_restore -j` of `dump` into `to`, whose database must be empty and whose server must
     /// have the roles the dump names, with its progress.
     pub fn restore(&self, host: &Host, out: &Out, to: &Endpoint, dump: &Path, sizes: &Sizes) -> Result<()> {
-        let client = self.client(dump.parent().context("dump path has no folder")?);
-        let inside = format!("/dump/{}", dump.file_name().context("dump path has no name")?.to_string_lossy());
+        let mount = dump.parent().context("dump path has no folder")?;
+        let name = dump.file_name().context("dump path has no name")?.to_string_lossy().into_owned();
+        let inside = format!("/dump/{name}");
+        let client = self.client(mount);
         let jobs = self.jobs.to_string();
         let files = database_files(&host.service_dir(to.service).join("data"));
         let before = crate::output::progress::bytes_under(&files);
@@ -215,9 +205,32 @@ impl ParallelDirectory {
             out.quiet(),
             move || crate::output::progress::bytes_under(&files).saturating_sub(before),
         );
-        client
-            .run(host, to.service, &["pg_restore", "-j", &jobs, "--exit-on-error", "-d", to.database, &inside])
-            .with_context(|| format!("Unable to restore into service {}", to.service))?;
+        let restore = |list: Option<&str>| {
+            let mut tool = vec!["pg_restore", "-j", &jobs, "--exit-on-error", "-d", to.database];
+            tool.extend(list.map(|l| ["-L", l]).into_iter().flatten());
+            tool.push(&inside);
+            client
+                .run(host, to.service, &tool)
+                .with_context(|| format!("Unable to restore into service {}", to.service))
+        };
+        if sizes.event_triggers == 0 {
+            restore(None)?;
+        } else {
+            // An event trigger restored before the end would fire on what follows it, in its own
+            // worker or another (a materialized view's refresh is DDL, and one enabled ALWAYS
+            // fires whatever the session): they are restored last, on their own.
+            let toc = client.run(host, to.service, &["pg_restore", "-l", &inside])?;
+            let (rest, last) = event_triggers_last(&toc);
+            let lists = [(format!("{name}-restore.list"), rest), (format!("{name}-event-triggers.list"), last)];
+            for (file, text) in &lists {
+                crate::host::write_private(&mount.join(file), text.as_bytes())?;
+            }
+            let restored = lists.iter().try_for_each(|(file, _)| restore(Some(&format!("/dump/{file}"))).map(drop));
+            for (file, _) in &lists {
+                let _ = std::fs::remove_file(mount.join(file));
+            }
+            restored?;
+        }
         drop(progress);
         Ok(())
     }
@@ -257,10 +270,12 @@ impl Globals {
 }
 
 /// What a dump and a restore measure their progress against: the tables' bytes (about what
-/// a dump writes) and the database's (about what a restore makes).
+/// a dump writes) and the database's (about what a restore makes); and the event triggers a
+/// restore makes last.
 pub struct Sizes {
     pub tables: u64,
     pub database: u64,
+    pub event_triggers: u64,
 }
 
 impl Sizes {
@@ -268,12 +283,32 @@ impl Sizes {
         let sizes = host.sql(
             from.service,
             from.database,
-            "SELECT coalesce(sum(pg_table_size(c.oid)), 0) || '|' || pg_database_size(current_database()) FROM pg_class c \
+            "SELECT coalesce(sum(pg_table_size(c.oid)), 0) || '|' || pg_database_size(current_database()) \
+             || '|' || (SELECT count(*) FROM pg_event_trigger) FROM pg_class c \
              JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
         )?;
         let size = |i: usize| sizes.first().and_then(|l| l.split('|').nth(i)).and_then(|n| n.parse().ok()).unwrap_or(0);
-        Ok(Sizes { tables: size(0), database: size(1) })
+        Ok(Sizes { tables: size(0), database: size(1), event_triggers: size(2) })
     }
+}
+
+/// A `pg_restore -l` table of contents as two lists for `pg_restore -L`: everything but the
+/// event triggers (with their comments and labels), and those alone.
+fn event_triggers_last(toc: &str) -> (String, String) {
+    static EVENT_TRIGGER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^\d+; \d+ \d+ (EVENT TRIGGER - |(COMMENT|SECURITY LABEL) - EVENT TRIGGER )").unwrap()
+    });
+    let (mut rest, mut last) = (String::new(), String::new());
+    for line in toc.lines() {
+        if EVENT_TRIGGER.is_match(line) {
+            rest.push(';');
+            last.push_str(line);
+            last.push('\n');
+        }
+        rest.push_str(line);
+        rest.push('\n');
+    }
+    (rest, last)
 }
 
 impl Copier for ParallelDirectory {
@@ -301,6 +336,30 @@ fn database_files(data: &Path) -> PathBuf {
 /// leaves rows and schema behind.
 pub fn reset_database(host: &Host, db: &Endpoint) -> Result<()> {
     let quoted = ident(db.database);
+    // A database that holds a subscription cannot be dropped; the restore made each one
+    // disabled, and without its slot it is dropped without reaching the publisher.
+    let subscriptions = host.sql(
+        db.service,
+        "postgres",
+        &format!(
+            "SELECT s.subname FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid WHERE d.datname = {}",
+            literal(db.database)
+        ),
+    )?;
+    if !subscriptions.is_empty() {
+        let forget: Vec<String> = subscriptions
+            .iter()
+            .flat_map(|s| {
+                let s = ident(s);
+                [
+                    format!("ALTER SUBSCRIPTION {s} DISABLE"),
+                    format!("ALTER SUBSCRIPTION {s} SET (slot_name = NONE)"),
+                    format!("DROP SUBSCRIPTION {s}"),
+                ]
+            })
+            .collect();
+        host.sql_statements(db.service, db.database, &forget)?;
+    }
     // DROP DATABASE … WITH (FORCE) needs PostgreSQL 13; end the sessions first instead.
     let statements = [
         format!(
@@ -314,4 +373,31 @@ pub fn reset_database(host: &Host, db: &Endpoint) -> Result<()> {
         host.sql(db.service, "postgres", &sql)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_triggers_are_restored_last_with_their_comments() {
+        let toc = ";\n; Archive created at 2025-01-01\n\
+            215; 1259 16390 TABLE public notes postgres\n\
+            3400; 0 16390 TABLE DATA public notes postgres\n\
+            3401; 3466 16401 EVENT TRIGGER - log_ddl postgres\n\
+            3402; 0 0 COMMENT - EVENT TRIGGER log_ddl postgres\n\
+            3403; 0 16395 MATERIALIZED VIEW DATA public totals postgres\n\
+            216; 1259 16391 TABLE public EVENT TRIGGER - x postgres\n";
+        let (rest, last) = event_triggers_last(toc);
+        assert_eq!(
+            last,
+            "3401; 3466 16401 EVENT TRIGGER - log_ddl postgres\n3402; 0 0 COMMENT - EVENT TRIGGER log_ddl postgres\n"
+        );
+        assert!(rest.contains("\n;3401; 3466 16401 EVENT TRIGGER") && rest.contains("\n;3402; 0 0 COMMENT"), "{rest}");
+        // A table whose name reads like one is not one.
+        assert!(
+            rest.contains("\n3403; 0 16395 MATERIALIZED VIEW DATA")
+                && rest.contains("\n216; 1259 16391 TABLE public EVENT")
+        );
+    }
 }

@@ -1,14 +1,18 @@
-//! What a database holds, in a form two servers can compare without moving the data: for every
-//! table, per range of its integer primary key, the row count and the sum of a 64-bit hash of
-//! each row's text. Equal sums mean equal rows (up to a 2^-64 chance per changed row); a range
-//! that differs is the part of a table the catch-up copy moves again (copy/catch_up.rs).
+//! What the catch-up copy compares to find what changed since its first copy: for every table,
+//! per range of its integer primary key, the row count and the sum of a keyed 64-bit digest of
+//! each row's text, `md5(key || row)`, the key drawn for the run (host/secret.rs). Equal sums
+//! mean equal rows (up to a 2^-64 chance per changed row); a range that differs is the part of
+//! a table the catch-up copy moves again (copy/catch_up.rs). Without the key, no one who
+//! writes rows can choose a change whose digests cancel out and so is never copied: a plain
+//! hash with a fixed seed allows that in seconds (docs/fidelity.md, "The digest").
 //!
 //! The row text is the server's own output for the row, under pinned settings, so that the same
 //! data prints alike on both servers. Float output changed in PostgreSQL 12 (shortest exact
-//! digits), so sums are only taken when the old server is 12 or newer: older ones compare
-//! row counts, as dokku-postgres users check a clone by hand.
+//! digits), so the catch-up copy runs only when the old server is 12 or newer
+//! ([`catch_up_compares`]).
 
 use crate::host::Host;
+use crate::host::secret::Secret;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -75,6 +79,17 @@ SELECT json_build_object(
 pub const NOT_EXTENSION_OWNED: &str = "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
     WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.deptype = 'e')";
 
+/// The custom setting that holds the run's key in the fingerprint's session, and the key as a
+/// query reads it back (an init plan: evaluated once per query, passed to parallel workers).
+const KEY_SETTING: &str = "postgres_upgrade.catch_up_key";
+const KEY: &str = "(SELECT pg_catalog.current_setting('postgres_upgrade.catch_up_key'))";
+
+/// Whether the catch-up copy can compare the old database with the new one: from PostgreSQL 12
+/// on (majors as plan/naming.rs counts them), where floats print alike on both.
+pub fn catch_up_compares(old_major: Option<u32>) -> bool {
+    old_major.is_some_and(|m| m >= 1200)
+}
+
 /// A key range covers at least 2^10 key values, and a table at most about 1024 ranges when it is
 /// measured: the fingerprint of a table stays a few hundred lines whatever its size.
 const MIN_SHIFT: u32 = 10;
@@ -103,11 +118,11 @@ impl Table {
         format!("{}.{}", ident(&self.schema), ident(&self.name))
     }
 
-    /// The sum of a 64-bit hash of each row's text, the columns in the old database's order
-    /// (a restore may put an inherited table's columns in another order).
+    /// The sum of a keyed 64-bit digest of each row's text, the columns in the old database's
+    /// order (a restore may put an inherited table's columns in another order).
     fn row_hash_sum(&self) -> String {
         let columns: Vec<String> = self.columns.iter().map(|c| format!("t.{}", ident(c))).collect();
-        format!("coalesce(sum(pg_catalog.hashtextextended(ROW({})::text, 0)), 0)", columns.join(", "))
+        format!("coalesce(sum(('x' || pg_catalog.md5({KEY} || ROW({})::text))::bit(64)::int8), 0)", columns.join(", "))
     }
 
     /// The name as the user knows it, for messages.
@@ -296,30 +311,32 @@ pub struct Fingerprint {
 }
 
 impl Fingerprint {
-    /// With `content`, the hash sums; without, row counts only.
-    pub fn take(host: &Host, service: &str, database: &str, catalog: &Catalog, content: bool) -> Result<Fingerprint> {
+    /// Every table's sums, with the run's `key`.
+    pub fn take(host: &Host, service: &str, database: &str, catalog: &Catalog, key: &Secret) -> Result<Fingerprint> {
         let all: Parts = (0..catalog.tables.len()).map(|i| (i, None)).collect();
-        Fingerprint::take_parts(host, service, database, catalog, &all, content)
+        Fingerprint::take_parts(host, service, database, catalog, &all, key)
     }
 
-    /// The sums of some tables only, or of some of their key ranges.
+    /// The sums of some tables only, or of some of their key ranges. The key reaches the server
+    /// on psql's standard input, after settings that keep this session's statements out of the
+    /// server's logs and activity view.
     pub fn take_parts(
         host: &Host,
         service: &str,
         database: &str,
         catalog: &Catalog,
         parts: &Parts,
-        content: bool,
+        key: &Secret,
     ) -> Result<Fingerprint> {
-        let statements = Fingerprint::statements(catalog, parts, content, None);
-        Fingerprint::parse(&host.sql_statements(service, database, &statements)?)
-    }
-
-    /// The statements that take a fingerprint of `parts`, in one transaction that sees the
-    /// database as the exported `snapshot` does when one is given (`pg_export_snapshot`, or a
-    /// replication slot's: copy/online). [`Fingerprint::parse`] reads their rows.
-    pub fn statements(catalog: &Catalog, parts: &Parts, content: bool, snapshot: Option<&str>) -> Vec<String> {
         let mut statements: Vec<String> = SESSION.iter().map(|s| s.to_string()).collect();
+        statements.push(
+            "SELECT pg_catalog.set_config(s.name, s.value, false) FROM (VALUES ('log_statement', 'none'), \
+             ('log_min_duration_statement', '-1'), ('log_min_duration_sample', '-1'), ('log_transaction_sample_rate', '0'), \
+             ('track_activities', 'off')) AS s(name, value) WHERE s.name IN (SELECT name FROM pg_catalog.pg_settings) \\g /dev/null"
+                .into(),
+        );
+        statements
+            .push(format!("SELECT pg_catalog.set_config('{KEY_SETTING}', '{}', false) \\g /dev/null", key.expose()));
         // The planner cannot tell how many key ranges there are (it guesses one per row), so it
         // would sort every row to group them, in one process. A hash table of a thousand ranges
         // is the right plan, built by each parallel worker for its share of the rows: no sort,
@@ -332,14 +349,11 @@ impl Fingerprint {
                 .into(),
         );
         statements.push("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".into());
-        if let Some(snapshot) = snapshot {
-            statements.push(format!("SET TRANSACTION SNAPSHOT {}", literal(snapshot)));
-        }
         statements.push("SELECT 'snapshot', txid_current_snapshot()".into());
         statements.push("SELECT 'large_objects', count(*) FROM pg_largeobject_metadata".into());
         for (&i, ranges) in parts {
             let table = &catalog.tables[i];
-            let sum = if content { table.row_hash_sum() } else { "''".to_string() };
+            let sum = table.row_hash_sum();
             let filter = table.where_clause(ranges.as_ref());
             statements.push(format!(
                 "SELECT {i}, {range}, count(*), {sum} FROM ONLY {name} t{filter} GROUP BY 2",
@@ -348,13 +362,10 @@ impl Fingerprint {
             ));
         }
         statements.push("COMMIT".into());
-        statements
-    }
-
-    /// The fingerprint the rows of [`Fingerprint::statements`] describe.
-    pub fn parse(lines: &[String]) -> Result<Fingerprint> {
         let mut print = Fingerprint::default();
-        for line in lines {
+        let script =
+            statements.iter().map(|s| if s.ends_with("/dev/null") { format!("{s}\n") } else { format!("{s};\n") });
+        for line in host.sql_script(service, database, &script.collect::<String>(), &[key.expose()])? {
             let fields: Vec<&str> = line.split('|').collect();
             match fields.as_slice() {
                 ["snapshot", s] => print.snapshot = s.to_string(),
@@ -368,26 +379,6 @@ impl Fingerprint {
             }
         }
         Ok(print)
-    }
-
-    /// `self` with the given parts replaced by what `part` holds of them (a range `part` has no
-    /// rows in is empty now); the snapshot is `part`'s.
-    pub fn replace(&self, parts: &Parts, part: &Fingerprint) -> Fingerprint {
-        let mut sums = self.sums.clone();
-        sums.retain(|(table, range), _| match parts.get(table) {
-            None => true,
-            Some(None) => false,
-            Some(Some(list)) => !list.contains(range),
-        });
-        sums.extend(part.sums.iter().map(|(k, v)| (*k, v.clone())));
-        Fingerprint { sums, snapshot: part.snapshot.clone(), large_objects: part.large_objects }
-    }
-
-    /// Whether transaction `xid` is the only one that took an id between this fingerprint's
-    /// snapshot and `later`, and nothing runs at either: then this fingerprint, with what that
-    /// transaction changed taken again, still describes the database.
-    pub fn only_writer_since(&self, xid: u64, later: &str) -> bool {
-        quiet_xmax(&self.snapshot) == Some(xid) && quiet_xmax(later) == Some(xid + 1)
     }
 
     /// The snapshot the database is at now (see [`Fingerprint::snapshot`]).
@@ -414,14 +405,6 @@ impl Fingerprint {
         }
         changed
     }
-}
-
-/// `xmax` of a `txid_current_snapshot()` text `xmin:xmax:xip,…` when no transaction is running
-/// (`xmin == xmax`, no `xip`).
-fn quiet_xmax(snapshot: &str) -> Option<u64> {
-    let mut parts = snapshot.split(':');
-    let (xmin, xmax, xip) = (parts.next()?, parts.next()?, parts.next()?);
-    (xmin == xmax && xip.is_empty()).then(|| xmax.parse().ok()).flatten()
 }
 
 /// A double-quoted SQL identifier.
@@ -499,20 +482,6 @@ mod tests {
     }
 
     #[test]
-    fn only_the_catch_up_transaction_may_come_between_two_snapshots() {
-        let at = |s: &str| Fingerprint { snapshot: s.into(), ..Default::default() };
-        assert!(at("100:100:").only_writer_since(100, "101:101:"));
-        // Someone else took an id before or after it, or it never ran.
-        assert!(!at("100:100:").only_writer_since(101, "102:102:"));
-        assert!(!at("100:100:").only_writer_since(100, "102:102:"));
-        assert!(!at("100:100:").only_writer_since(100, "100:100:"));
-        // Something still runs.
-        assert!(!at("100:100:").only_writer_since(100, "100:101:100"));
-        assert!(!at("99:100:99").only_writer_since(100, "101:101:"));
-        assert!(!at("").only_writer_since(100, "101:101:"));
-    }
-
-    #[test]
     fn names_are_quoted_for_sql() {
         assert_eq!(table(None, 10).qualified(), "\"public\".\"odd\"\"name\"");
         assert_eq!(literal("it's \\ here"), "'it''s \\ here'");
@@ -531,13 +500,23 @@ mod tests {
         assert_eq!(d.clone().into_iter().collect::<Vec<_>>(), [(0, vec![1, 2]), (1, vec![0])]);
         assert_eq!((old.rows(), old.rows_of(0), new.rows_of(1)), (13, 10, 0));
         assert!(old.differences(&old.clone()).is_empty());
-        // Taking the changed ranges again from the copy makes the two equal.
-        let part = print(&[(0, 1, 5, "20"), (1, 0, 2, "7")]);
-        let parts: Parts = d.into_iter().map(|(t, r)| (t, Some(r))).collect();
-        assert!(old.differences(&new.replace(&parts, &part)).is_empty());
-        // A table taken whole loses every range it had.
-        let whole = print(&[(0, 0, 5, "10"), (0, 1, 5, "20")]);
-        let merged = new.replace(&Parts::from([(0, None)]), &whole);
-        assert_eq!(merged.sums.keys().copied().collect::<Vec<_>>(), [(0, 0), (0, 1), (2, 0)]);
+    }
+
+    #[test]
+    fn rows_are_summed_by_a_digest_keyed_for_the_run() {
+        let sum = table(Some("id"), 10).row_hash_sum();
+        assert_eq!(
+            sum,
+            format!(
+                "coalesce(sum(('x' || pg_catalog.md5({KEY} || ROW(t.\"id\", t.\"body\")::text))::bit(64)::int8), 0)"
+            )
+        );
+        assert!(KEY.contains(KEY_SETTING) && !sum.contains("hashtext"));
+    }
+
+    #[test]
+    fn the_catch_up_compares_from_postgres_12() {
+        assert!(!catch_up_compares(Some(1100)) && !catch_up_compares(Some(906)) && !catch_up_compares(None));
+        assert!(catch_up_compares(Some(1200)) && catch_up_compares(Some(1500)));
     }
 }

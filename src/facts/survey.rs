@@ -15,14 +15,24 @@ use std::path::{Path, PathBuf};
 /// cores (docs/estimates.md).
 const FIRST_COPY_BASE_S: f64 = 6.5;
 const FIRST_COPY_S_PER_GB: f64 = 43.0;
-/// The whole copy inside the window, per GB.
-const FULL_COPY_S_PER_GB: f64 = 18.0;
+/// The whole copy inside the window, per GB: its dump and restore (verification's reads come
+/// on top, at the measured rate).
+const FULL_COPY_S_PER_GB: f64 = 12.0;
+/// What the window's reads of the whole database cost, in measured rates: the catch-up's
+/// fingerprint of the old database, then verification's reads of both at the same time. Three
+/// reads took 2.1 times the sampled rate at 1 GB of text (`make bench`, docs/estimates.md).
+const CATCH_UP_READS: f64 = 2.0;
+/// Verification's reads of both databases, after a whole copy.
+const VERIFY_READS: f64 = 2.0;
 /// What every window costs whatever the size: maintenance, stop, the hold, the roles and the
 /// stream's round trips, verification's queries and schema dumps, the switch, one start
 /// (`make bench` at 10 MB, docs/estimates.md).
 const WINDOW_BASE_S: f64 = 8.5;
 /// What the online copy's window costs whatever the size (`make bench`, docs/estimates.md).
 const ONLINE_WINDOW_BASE_S: f64 = 3.0;
+/// How far measured windows came out from this model's window estimate, as factors of it: the
+/// lowest and the highest seen so far (docs/estimates.md, "How sure the window estimate is").
+pub const WINDOW_ESTIMATE_RANGE: (f64, f64) = (0.8, 1.4);
 /// The fingerprint rate assumed when it cannot be measured (an empty database).
 const FINGERPRINT_S_PER_GB: f64 = 3.0;
 /// How much of the biggest table the measurement reads, at most.
@@ -124,18 +134,21 @@ impl Survey {
         Ok(survey)
     }
 
-    /// Fingerprints a sample of the biggest table as the catch-up copy does (the text of each
-    /// row, hashed) and scales the time taken to a GB and to the cores the window's fingerprint
-    /// uses. None when there is nothing to sample.
+    /// Fingerprints a sample of the biggest table as the catch-up copy and verification do (the
+    /// text of each row, hashed with a key) and scales the time taken to a GB and to the cores a
+    /// read of the window uses. None when there is nothing to sample.
     fn measure_fingerprint(&self, host: &Host, service: &str, database: &str) -> Option<f64> {
         let (table, bytes) = self.biggest.first()?;
         if *bytes < 1_000_000 {
             return None;
         }
         let percent = (SAMPLE_BYTES / *bytes as f64 * 100.0).min(100.0);
+        // The digest the fingerprints and the verifier take (keyed md5; any key costs the same,
+        // so this timing one is a constant).
         let sql = format!(
-            "SELECT sum(pg_catalog.hashtextextended(t::text, 0)), pg_catalog.sum(pg_catalog.pg_column_size(t.*)) \
-             FROM {table} t TABLESAMPLE SYSTEM ({percent:.4})"
+            "SELECT sum(('x' || pg_catalog.md5('{}' || t::text))::bit(64)::int8), \
+             pg_catalog.sum(pg_catalog.pg_column_size(t.*)) FROM {table} t TABLESAMPLE SYSTEM ({percent:.4})",
+            "0".repeat(32)
         );
         // Timed by the server's clock around the query: a `docker exec` and psql's start cost
         // about 0.3 s, which scaled from 32 MB to a GB would count as about 9 s of fingerprint.
@@ -172,7 +185,7 @@ impl Survey {
     pub fn whole_copy_reason(&self, full_copy_asked: bool, old_major: Option<u32>) -> Option<String> {
         if full_copy_asked {
             Some("--full-copy was given".into())
-        } else if !crate::facts::verify::content_comparable(old_major) {
+        } else if !crate::facts::fingerprint::catch_up_compares(old_major) {
             Some("the old server is older than PostgreSQL 12, whose rows print differently".into())
         } else if self.large_objects > 0 {
             Some(format!("{} large object(s) are in use: they are copied whole", self.large_objects))
@@ -190,21 +203,24 @@ impl Survey {
     /// whose time depends on the bucket).
     pub fn estimate(&self, method: Method) -> (f64, f64) {
         let gb = self.bytes as f64 / 1e9;
+        let rate = self.fingerprint_s_per_gb.unwrap_or(FINGERPRINT_S_PER_GB);
         match method {
-            Method::Whole => (0.0, WINDOW_BASE_S + gb * FULL_COPY_S_PER_GB),
-            // Inside the window the old database is fingerprinted once more; what the apps
-            // change between the first copy and the window is not known before.
+            Method::Whole => (0.0, WINDOW_BASE_S + gb * (FULL_COPY_S_PER_GB + VERIFY_READS * rate)),
+            // Inside the window the old database is fingerprinted once more and both are read by
+            // verification; what the apps change between the first copy and the window is not
+            // known before.
             Method::CatchUp => {
-                let rate = self.fingerprint_s_per_gb.unwrap_or(FINGERPRINT_S_PER_GB);
-                (FIRST_COPY_BASE_S + gb * FIRST_COPY_S_PER_GB, WINDOW_BASE_S + gb * rate)
+                (FIRST_COPY_BASE_S + gb * FIRST_COPY_S_PER_GB, WINDOW_BASE_S + gb * CATCH_UP_READS * rate)
             }
-            // Inside the window: the round trips, and the tables the stream cannot carry,
-            // copied whole; the rows changed since the first copy are compared, not counted here.
+            // Inside the window: the round trips, and the tables the stream cannot carry, copied
+            // whole and read whole by verification; the rows changed since the first copy are
+            // compared, not counted here.
             Method::Online => {
                 let outside: u64 = self.replication.iter().flat_map(|r| r.outside.iter().map(|(_, _, b)| b)).sum();
+                let outside_gb = outside as f64 / 1e9;
                 (
                     FIRST_COPY_BASE_S + gb * FIRST_COPY_S_PER_GB,
-                    ONLINE_WINDOW_BASE_S + outside as f64 / 1e9 * FULL_COPY_S_PER_GB,
+                    ONLINE_WINDOW_BASE_S + outside_gb * (FULL_COPY_S_PER_GB + VERIFY_READS * rate),
                 )
             }
         }
@@ -283,11 +299,11 @@ mod tests {
 
     #[test]
     fn the_estimate_follows_the_model() {
-        assert_eq!(survey(2_000_000_000).estimate(Method::CatchUp), (92.5, 16.5));
-        assert_eq!(survey(2_000_000_000).estimate(Method::Whole), (0.0, 44.5));
+        assert_eq!(survey(2_000_000_000).estimate(Method::CatchUp), (92.5, 24.5));
+        assert_eq!(survey(2_000_000_000).estimate(Method::Whole), (0.0, 48.5));
         assert_eq!(
             Survey { fingerprint_s_per_gb: None, ..survey(1_000_000_000) }.estimate(Method::CatchUp),
-            (49.5, 11.5)
+            (49.5, 14.5)
         );
         // The online window grows with the tables the stream cannot carry only.
         let mut s = survey(2_000_000_000);
@@ -295,7 +311,7 @@ mod tests {
             outside: vec![("public.log".into(), "no primary key".into(), 500_000_000)],
             ..Default::default()
         });
-        assert_eq!(s.estimate(Method::Online), (92.5, ONLINE_WINDOW_BASE_S + 9.0));
+        assert_eq!(s.estimate(Method::Online), (92.5, ONLINE_WINDOW_BASE_S + 0.5 * (12.0 + 2.0 * 4.0)));
     }
 
     #[test]

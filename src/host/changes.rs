@@ -44,6 +44,7 @@ pub enum Change<'a> {
         service: &'a str,
         key_id: &'a str,
     },
+    BackupUnschedule(&'a str),
 }
 
 impl Host<'_> {
@@ -77,8 +78,8 @@ impl Host<'_> {
             Change::RestartService(service) => self.dokku(&["postgres:restart", service]),
             Change::LockApp(app) => self.dokku(&["apps:lock", app]),
             Change::UnlockApp(app) => self.dokku(&["apps:unlock", app]),
-            Change::MaintenanceOn(app) => self.dokku(&["maintenance:enable", app]),
-            Change::MaintenanceOff(app) => self.dokku(&["maintenance:disable", app]),
+            Change::MaintenanceOn(app) => self.dokku(&[self.maintenance_command(true), app]),
+            Change::MaintenanceOff(app) => self.dokku(&[self.maintenance_command(false), app]),
             Change::StopApp(app) => self.dokku(&["ps:stop", app]),
             Change::StartApp(app) => self.dokku(&["ps:start", app]),
             Change::RestartApp(app) => self.dokku(&["ps:restart", app]),
@@ -91,6 +92,7 @@ impl Host<'_> {
             Change::BackupPublicKey { service, key_id } => {
                 self.dokku(&["postgres:backup-set-public-key-encryption", service, key_id])
             }
+            Change::BackupUnschedule(service) => self.dokku(&["postgres:backup-unschedule", service]),
         }
     }
 }

@@ -1,10 +1,15 @@
 //! The plugin environment dokku exports (docs/dokku-host.md), read once.
 
-use std::path::PathBuf;
+use crate::host::versions::{self, Version};
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
 pub struct Env {
     pub dokku_lib_root: PathBuf,
+    /// `DOKKU_ROOT`, the dokku user's home: one folder per app.
+    pub dokku_root: PathBuf,
+    /// dokku's version (host/versions.rs); None when its files name none (a build of master).
+    pub dokku_version: Option<Version>,
     /// The same directory as the docker daemon sees it: not the same path when dokku itself
     /// runs in a container (`DOKKU_LIB_HOST_ROOT`, as dokku-postgres reads it: docs/networks.md).
     pub dokku_lib_host_root: PathBuf,
@@ -36,6 +41,8 @@ impl Env {
         );
         let plugin_path = var("PLUGIN_PATH").map(PathBuf::from).unwrap_or_else(|| lib_root.join("plugins"));
         Env {
+            dokku_root: PathBuf::from(var("DOKKU_ROOT").unwrap_or_else(|| "/home/dokku".into())),
+            dokku_version: versions::dokku(&lib_root),
             dokku_lib_host_root: var("DOKKU_LIB_HOST_ROOT").map(PathBuf::from).unwrap_or_else(|| lib_root.clone()),
             plugin_enabled_path: var("PLUGIN_ENABLED_PATH")
                 .map(PathBuf::from)
@@ -63,11 +70,36 @@ impl Env {
     }
 
     /// `path` (under `DOKKU_LIB_ROOT`) as a `docker run -v` source: under the host root.
-    pub fn host_path(&self, path: &std::path::Path) -> PathBuf {
+    pub fn host_path(&self, path: &Path) -> PathBuf {
         match path.strip_prefix(&self.dokku_lib_root) {
             Ok(rest) => self.dokku_lib_host_root.join(rest),
             Err(_) => path.to_path_buf(),
         }
+    }
+
+    /// The file a `git push` of `app` takes its deploy lock on, on this dokku (docs/deploy-lock.md):
+    /// the app's data folder from 0.34, its folder in `DOKKU_ROOT` before.
+    pub fn deploy_lock(&self, app: &str) -> PathBuf {
+        if self.dokku_version.is_some_and(|v| v < versions::DEPLOY_LOCK_IN_DATA) {
+            self.dokku_root.join(app).join(".deploy.lock")
+        } else {
+            self.dokku_lib_root.join("data/apps").join(app).join(".deploy.lock")
+        }
+    }
+
+    /// The file dokku keeps `app`'s own config in on this dokku (docs/dokku-versions.md): the
+    /// config folder of `DOKKU_LIB_ROOT` from 0.38, the app's folder in `DOKKU_ROOT` before.
+    pub fn app_config_file(&self, app: &str) -> PathBuf {
+        if self.dokku_version.is_some_and(|v| v < versions::CONFIG_IN_LIB_ROOT) {
+            self.dokku_root.join(app).join("ENV")
+        } else {
+            self.dokku_lib_root.join("config").join(app).join("ENV")
+        }
+    }
+
+    /// dokku-maintenance's version, when it is installed and says one.
+    pub fn maintenance_version(&self) -> Option<Version> {
+        versions::plugin(&self.plugin_available_path, "maintenance")
     }
 
     /// dokku-postgres's service root (`POSTGRES_ROOT`, docs/dokku-postgres-service.md#files).
@@ -76,8 +108,10 @@ impl Env {
     }
 
     #[cfg(test)]
-    pub fn for_tests(lib_root: &std::path::Path) -> Env {
+    pub fn for_tests(lib_root: &Path) -> Env {
         Env {
+            dokku_root: lib_root.join("home"),
+            dokku_version: None,
             dokku_lib_root: lib_root.to_path_buf(),
             dokku_lib_host_root: lib_root.to_path_buf(),
             plugin_enabled_path: lib_root.join("plugins/enabled"),

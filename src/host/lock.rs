@@ -5,8 +5,10 @@
 //!
 //! Deploys: `apps:lock` only creates dokku's `.deploy.lock`; a `git push` takes a non-waiting
 //! flock on that file and deletes it when done (docs/deploy-lock.md). What stops a push is a
-//! holder of the flock, so this process holds it on every app it upgrades until it exits.
+//! holder of the flock, so this process holds it on every app it upgrades until it exits. The
+//! file is the one this dokku version's push locks (`Env::deploy_lock`).
 
+use crate::host::env::Env;
 use anyhow::{Context, Result, bail};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
@@ -63,16 +65,15 @@ impl Locks {
 /// directory; the first one held elsewhere ends it. An app whose deploy lock file exists (an
 /// earlier run locked it and died: resume and rollback) gets its deploy flock back here too.
 pub fn for_upgrade<'n>(
-    data_dir: &Path,
+    env: &Env,
     apps: impl IntoIterator<Item = &'n str>,
     services: impl IntoIterator<Item = &'n str>,
 ) -> Result<Locks> {
-    let dir = data_dir.join("locks");
+    let dir = env.data_dir().join("locks");
     let mut locks = Locks::new();
     for app in apps {
         locks.take(&dir, "app", app)?;
-        // data_dir is $DOKKU_LIB_ROOT/data/postgres-upgrade; dokku's app data is its sibling.
-        hold_deploy(&data_dir.with_file_name("apps"), app, false)?;
+        hold_deploy(&env.deploy_lock(app), app, false)?;
     }
     for service in services {
         locks.take(&dir, "service", service)?;
@@ -85,16 +86,11 @@ pub fn for_upgrade<'n>(
 /// push creates a new file and takes its lock.
 static DEPLOYS: Mutex<Vec<(PathBuf, Flock<File>)>> = Mutex::new(Vec::new());
 
-/// The deploy lock file of `app` under dokku's app data directory (`$DOKKU_LIB_ROOT/data/apps`).
-pub fn deploy_lock_path(apps_dir: &Path, app: &str) -> PathBuf {
-    apps_dir.join(app).join(".deploy.lock")
-}
-
-/// Holds the flock a `git push` of `app` takes, as long as this process runs. With `create`,
-/// the file is made when missing (`apps:lock` then finds it); without, a missing file means
-/// there is nothing to hold. Fails at once when a deploy holds it.
-pub fn hold_deploy(apps_dir: &Path, app: &str, create: bool) -> Result<()> {
-    let path = deploy_lock_path(apps_dir, app);
+/// Holds the flock a `git push` of `app` takes on `path`, as long as this process runs. With
+/// `create`, the file is made when missing (`apps:lock` then finds it); without, a missing file
+/// means there is nothing to hold. Fails at once when a deploy holds it.
+pub fn hold_deploy(path: &Path, app: &str, create: bool) -> Result<()> {
+    let path = path.to_path_buf();
     let mut held = DEPLOYS.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(i) = held.iter().position(|(p, _)| *p == path) {
         if names(&path, &held[i].1)? {
@@ -103,7 +99,7 @@ pub fn hold_deploy(apps_dir: &Path, app: &str, create: bool) -> Result<()> {
         held.remove(i);
     }
     if create {
-        let dir = path.parent().unwrap_or(apps_dir);
+        let dir = path.parent().unwrap_or(Path::new("/"));
         std::fs::create_dir_all(dir).with_context(|| format!("Unable to create {}", dir.display()))?;
     }
     // A push that held the file deletes it when it ends: a lock won on a deleted file guards no
@@ -155,19 +151,20 @@ mod tests {
         let apps = std::env::temp_dir().join(format!("pgu-deploys-{}", std::process::id()));
         std::fs::create_dir_all(apps.join("memo")).unwrap();
         std::fs::create_dir_all(apps.join("busy")).unwrap();
+        let lock = |app: &str| apps.join(app).join(".deploy.lock");
         // No file and no create: nothing to hold, nothing made.
-        hold_deploy(&apps, "memo", false).unwrap();
-        assert!(!deploy_lock_path(&apps, "memo").exists());
-        hold_deploy(&apps, "memo", true).unwrap();
-        hold_deploy(&apps, "memo", true).unwrap();
-        assert!(!a_push_could_lock(&deploy_lock_path(&apps, "memo")));
+        hold_deploy(&lock("memo"), "memo", false).unwrap();
+        assert!(!lock("memo").exists());
+        hold_deploy(&lock("memo"), "memo", true).unwrap();
+        hold_deploy(&lock("memo"), "memo", true).unwrap();
+        assert!(!a_push_could_lock(&lock("memo")));
         // Deleted (apps:unlock): the next push makes a new file and gets its lock.
-        std::fs::remove_file(deploy_lock_path(&apps, "memo")).unwrap();
-        assert!(a_push_could_lock(&deploy_lock_path(&apps, "memo")));
+        std::fs::remove_file(lock("memo")).unwrap();
+        assert!(a_push_could_lock(&lock("memo")));
         // A deploy holding it: refused, with the file named.
-        let holder = File::create(deploy_lock_path(&apps, "busy")).unwrap();
+        let holder = File::create(lock("busy")).unwrap();
         let _held = Flock::lock(holder, FlockArg::LockExclusiveNonblock).unwrap();
-        let err = hold_deploy(&apps, "busy", true).unwrap_err().to_string();
+        let err = hold_deploy(&lock("busy"), "busy", true).unwrap_err().to_string();
         assert!(err.starts_with("A deploy of busy is running"), "{err}");
         std::fs::remove_dir_all(&apps).unwrap();
     }

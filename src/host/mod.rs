@@ -4,6 +4,7 @@
 //! credentials) it is read from the service directory, whose layout is in
 //! docs/dokku-postgres-service.md#files.
 
+pub mod calls;
 pub mod changes;
 pub mod client;
 pub mod clock;
@@ -11,8 +12,10 @@ pub mod env;
 pub mod lock;
 pub mod psql;
 pub mod runner;
+pub mod secret;
 pub mod signals;
 pub mod switch;
+pub mod versions;
 
 use crate::host::env::Env;
 use crate::host::runner::{Cmd, Output, Runner};
@@ -138,6 +141,22 @@ impl<'a> Host<'a> {
         Ok(out.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("=====>")).map(String::from).collect())
     }
 
+    /// The apps among `apps` whose own config may hold `needle`: every app whose config file
+    /// (where this dokku keeps it: `Env::app_config_file`) holds it or cannot be read. dokku
+    /// writes a value's letters, digits and `@:/._-` as they are in every version
+    /// (docs/dokku-versions.md), so an app left out cannot hold a value with `needle` in it; the
+    /// ones kept are asked with `config:export`. One read per app instead of one dokku call.
+    pub fn apps_whose_config_may_hold(&self, apps: &[String], needle: &str) -> Vec<String> {
+        apps.iter()
+            .filter(|app| {
+                std::fs::read(self.env.app_config_file(app))
+                    .map(|text| text.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                    .unwrap_or(true)
+            })
+            .cloned()
+            .collect()
+    }
+
     /// The app's whole config, via `config:export --format json`.
     pub fn config(&self, app: &str) -> Result<BTreeMap<String, String>> {
         let out = self.runner.read(&self.dokku(&["config:export", "--format", "json", app]))?;
@@ -178,8 +197,35 @@ impl<'a> Host<'a> {
         self.env.plugin_enabled_path.join("maintenance").exists()
     }
 
+    /// Whether maintenance is on for `app`: `maintenance:report` from dokku-maintenance 0.6; 0.5
+    /// has only `dokku maintenance APP`, whose last line says `on` or `off` (docs/dokku-versions.md).
     pub fn maintenance_enabled(&self, app: &str) -> Result<bool> {
+        if self.env.maintenance_version().is_some_and(|v| v < versions::MAINTENANCE_REPORT) {
+            let out = self.runner.read(&self.dokku(&[self.maintenance_state_command(), app]))?;
+            return Ok(out.lines().last().map(str::trim) == Some("on"));
+        }
         Ok(self.runner.read(&self.dokku(&["maintenance:report", app, "--maintenance-enabled"]))? == "true")
+    }
+
+    /// The command that says whether maintenance is on (see `maintenance_enabled`).
+    pub fn maintenance_state_command(&self) -> &'static str {
+        if self.env.maintenance_version().is_some_and(|v| v < versions::MAINTENANCE_REPORT) {
+            "maintenance"
+        } else {
+            "maintenance:report"
+        }
+    }
+
+    /// The command that turns maintenance on or off: `maintenance:enable`/`disable` from
+    /// dokku-maintenance 0.7, `maintenance:on`/`off` before (docs/dokku-versions.md).
+    pub fn maintenance_command(&self, on: bool) -> &'static str {
+        let old = self.env.maintenance_version().is_some_and(|v| v < versions::MAINTENANCE_ENABLE);
+        match (on, old) {
+            (true, false) => "maintenance:enable",
+            (false, false) => "maintenance:disable",
+            (true, true) => "maintenance:on",
+            (false, true) => "maintenance:off",
+        }
     }
 
     // ----- dokku-postgres ----------------------------------------------------------------
@@ -188,8 +234,10 @@ impl<'a> Host<'a> {
         self.env.services_root().join(service)
     }
 
+    /// Whether the service's folder is there. A name that is no one folder (empty, `..`, with a
+    /// `/`) names no service: its path would be the services root or outside it.
     pub fn service_exists(&self, service: &str) -> bool {
-        self.service_dir(service).is_dir()
+        one_component(service) && self.service_dir(service).is_dir()
     }
 
     pub fn postgres_info(&self, service: &str, flag: &str) -> Result<String> {
@@ -301,7 +349,12 @@ impl<'a> Host<'a> {
 
     /// The installed dokku-postgres version, from its plugin.toml.
     pub fn postgres_plugin_version(&self) -> Option<String> {
-        let text = std::fs::read_to_string(self.env.plugin_available_path.join("postgres/plugin.toml")).ok()?;
+        Host::plugin_version_at(&self.env.plugin_available_path, "postgres")
+    }
+
+    /// A plugin's version as its plugin.toml says it.
+    pub fn plugin_version_at(plugin_available_path: &std::path::Path, name: &str) -> Option<String> {
+        let text = std::fs::read_to_string(plugin_available_path.join(name).join("plugin.toml")).ok()?;
         text.lines().find_map(|l| {
             l.trim()
                 .strip_prefix("version")
@@ -339,6 +392,18 @@ impl<'a> Host<'a> {
         Ok(out.stdout.lines().filter(|l| !l.is_empty()).map(String::from).collect())
     }
 
+    /// Runs a script given on psql's standard input, not on its command line (it holds a run's
+    /// key: `hidden`, which no message shows); rows as `|`-separated lines.
+    pub fn sql_script(&self, service: &str, database: &str, script: &str, hidden: &[&str]) -> Result<Vec<String>> {
+        let cmd = self
+            .psql(service, database, true)
+            .args(["-q", "-At", "-F", "|", "-f", "-"])
+            .input(format!("SET search_path = pg_catalog, pg_temp;\n{script}"))
+            .hiding(hidden.iter().map(|s| s.to_string()));
+        let out = self.runner.check(&cmd)?;
+        Ok(out.stdout.lines().filter(|l| !l.is_empty()).map(String::from).collect())
+    }
+
     /// `psql` inside the service's container, connected over its socket as the local superuser
     /// (the image trusts local connections: no password on any command line), stopping at the
     /// first error. `stdin`: it reads a script on its standard input.
@@ -365,6 +430,60 @@ impl<'a> Host<'a> {
     pub fn inspect_image(&self, reference: &str, format: &str) -> Result<String> {
         self.runner.read(&self.docker(&["image", "inspect", "-f", format, reference]))
     }
+
+    /// dokku-postgres's own `postgres:upgrade` of `service` with `args` (its subcommand, as the
+    /// dispatcher would run it), its output shown as it comes but for the service's password
+    /// and any URL's (its service info prints the DSN), and the custom env in
+    /// `POSTGRES_CUSTOM_ENV`, which it reads when `-C` is absent. Returns its exit code.
+    pub fn hand_over(&self, service: &str, args: &[String], custom_env: &str, to_stderr: bool) -> Result<i32> {
+        let script = self.env.plugin_enabled_path.join("postgres/subcommands/upgrade");
+        let password = read_trimmed(&self.service_dir(service).join("PASSWORD"));
+        let cmd = Cmd::new(&script.to_string_lossy(), &[])
+            .args(args.iter().cloned())
+            .secret_env("POSTGRES_CUSTOM_ENV", custom_env)
+            .hiding([password]);
+        self.runner.stream(&cmd, to_stderr)
+    }
+
+    /// The extensions an image's server offers, read from the image alone, without a service:
+    /// the control files under pg_config's share folder, listed by a throwaway container
+    /// (docs/postgres-image.md#extensions). A build never changes, so the list is kept per
+    /// image id in the plugin's data folder and read from there the next time.
+    pub fn image_extensions(&self, reference: &str, image_id: &str) -> Result<Vec<String>> {
+        let id: String = image_id.trim().trim_start_matches("sha256:").to_string();
+        let cache = (id.len() >= 12 && id.chars().all(|c| c.is_ascii_hexdigit()))
+            .then(|| self.env.data_dir().join("images").join(format!("{id}.extensions")));
+        if let Some(text) = cache.as_ref().and_then(|c| std::fs::read_to_string(c).ok())
+            && !text.trim().is_empty()
+        {
+            return Ok(text.lines().map(String::from).collect());
+        }
+        let list = r#"ls -1 "$(pg_config --sharedir)/extension""#;
+        let listed = self.runner.read(&self.docker(&["container", "run", "--rm", reference, "sh", "-c", list]))?;
+        let mut names: Vec<String> =
+            listed.lines().filter_map(|f| f.trim().strip_suffix(".control")).map(String::from).collect();
+        names.sort();
+        // Every server has plpgsql: a list without it was not read from a server's share folder.
+        if !names.iter().any(|n| n == "plpgsql") {
+            bail!("no extension control file was found in image {reference}");
+        }
+        if let Some(cache) = cache {
+            // Only saves a read next time: a cache that cannot be written is no problem.
+            let tmp = cache.with_extension("tmp");
+            let written = cache.parent().map(std::fs::create_dir_all).transpose().is_ok()
+                && std::fs::write(&tmp, names.join("\n") + "\n").is_ok()
+                && std::fs::rename(&tmp, &cache).is_ok();
+            if !written {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+        Ok(names)
+    }
+}
+
+/// A name that is one path component: not empty, no `/`, not `.` or `..`, and short enough.
+fn one_component(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 255 && !name.contains('/') && name != "." && name != ".."
 }
 
 /// Splits a dokku-postgres cron line on " dokku " rather than taking five fields, since the

@@ -189,6 +189,20 @@ pub trait Runner {
         Ok(consumed)
     }
 
+    /// Runs a command whose output the user reads as it comes (dokku-postgres's own upgrade):
+    /// each line shown as the command writes it, with what [`Cmd::redact`] hides taken out;
+    /// its stdout on stderr when `to_stderr`. Returns its exit code.
+    fn stream(&self, cmd: &Cmd, to_stderr: bool) -> Result<i32> {
+        let out = self.run(cmd)?;
+        for line in cmd.redact(&out.stdout).lines() {
+            crate::output::write_line(to_stderr, line);
+        }
+        for line in cmd.redact(&out.stderr).lines() {
+            crate::output::write_line(true, line);
+        }
+        Ok(out.code)
+    }
+
     /// Runs the command and turns a non-zero exit into an error naming the command and its stderr.
     fn check(&self, cmd: &Cmd) -> Result<Output> {
         let out = self.run(cmd)?;
@@ -275,7 +289,6 @@ struct Watchdog {
 
 impl Watchdog {
     fn new(pids: Vec<u32>) -> Watchdog {
-        use std::io::Write;
         use std::sync::atomic::Ordering;
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let watching = done.clone();
@@ -284,11 +297,10 @@ impl Watchdog {
             while !watching.load(Ordering::SeqCst) {
                 if let Some(signal) = crate::host::signals::stopping() {
                     // Said at once, from here: the step that runs says nothing until its command ends.
-                    let _ = writeln!(
-                        std::io::stderr(),
+                    crate::output::say(&format!(
                         " !     {}: stopping the running command, then rolling back…",
                         signal.as_str()
-                    );
+                    ));
                     for &pid in &pids {
                         let _ = nix::sys::signal::kill(group(pid), nix::sys::signal::Signal::SIGTERM);
                     }
@@ -385,6 +397,34 @@ impl Drop for Child {
 }
 
 impl Runner for SystemRunner {
+    fn stream(&self, cmd: &Cmd, to_stderr: bool) -> Result<i32> {
+        use std::io::BufRead;
+        log::debug!("exec: {}", cmd.display());
+        // As the user's own call of it would run: in this process group (a Ctrl-C stops both),
+        // with dokku's environment and the terminal's stdin.
+        let mut child = Command::new(&cmd.program)
+            .args(&cmd.args)
+            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("Unable to run `{}`", cmd.display()))?;
+        let cmd = std::sync::Arc::new(cmd.clone());
+        let pass_on = |from: Box<dyn std::io::Read + Send>, on_stderr: bool| {
+            let cmd = cmd.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
+                    crate::output::write_line(on_stderr, &cmd.redact(&line));
+                }
+            })
+        };
+        let out = pass_on(Box::new(child.stdout.take().context("stdout")?), to_stderr);
+        let err = pass_on(Box::new(child.stderr.take().context("stderr")?), true);
+        let status = child.wait().with_context(|| format!("Unable to run `{}`", cmd.display()))?;
+        let _ = (out.join(), err.join());
+        Ok(status.code().unwrap_or(128 + signal_of(&status)))
+    }
+
     fn session(&self, cmd: &Cmd) -> Result<Box<dyn Session>> {
         let mut child = command(cmd)
             .stdin(Stdio::piped())
@@ -512,11 +552,13 @@ pub mod fake {
     use std::rc::Rc;
 
     type Rule = (String, Box<dyn Fn(&Cmd) -> Output>);
+    type Responder = std::rc::Rc<dyn Fn(&str) -> String>;
 
     #[derive(Default)]
     pub struct FakeRunner {
         pub calls: Rc<RefCell<Vec<String>>>,
         rules: Rc<Vec<Rule>>,
+        sessions: Vec<(String, Responder)>,
     }
 
     impl FakeRunner {
@@ -533,6 +575,13 @@ pub mod fake {
             Rc::get_mut(&mut self.rules)
                 .expect("rules are added before the runner is used")
                 .push((prefix.to_string(), Box::new(f)));
+            self
+        }
+
+        /// Sessions whose command starts with `prefix` answer each text sent to them with
+        /// what `respond` makes of it (the last matching rule wins).
+        pub fn on_session(mut self, prefix: &str, respond: impl Fn(&str) -> String + 'static) -> FakeRunner {
+            self.sessions.push((prefix.to_string(), std::rc::Rc::new(respond)));
             self
         }
 
@@ -604,11 +653,16 @@ pub mod fake {
         }
     }
 
-    /// A session that prints what the runner's rules answer for its command, then ends.
-    struct Replay(std::collections::VecDeque<String>);
+    /// A session that prints what the runner's rules answer for its command, then what its
+    /// responder makes of each text sent.
+    struct Replay(std::collections::VecDeque<String>, Option<Responder>);
 
     impl Session for Replay {
-        fn send(&mut self, _: &str) -> Result<()> {
+        fn send(&mut self, text: &str) -> Result<()> {
+            if let Some(respond) = &self.1 {
+                let answer = respond(text);
+                self.0.extend(answer.lines().map(String::from));
+            }
             Ok(())
         }
         fn line(&mut self) -> Option<String> {
@@ -624,6 +678,12 @@ pub mod fake {
 
     impl Runner for FakeRunner {
         fn session(&self, cmd: &Cmd) -> Result<Box<dyn Session>> {
+            let line = cmd.display();
+            if let Some((_, respond)) = self.sessions.iter().rev().find(|(prefix, _)| line.starts_with(prefix.as_str()))
+            {
+                self.calls.borrow_mut().push(line);
+                return Ok(Box::new(Replay(Default::default(), Some(respond.clone()))));
+            }
             if cmd.args.iter().any(|a| a == "ON_ERROR_STOP=0") {
                 return Ok(Box::new(PsqlReplay {
                     base: cmd.clone(),
@@ -633,7 +693,7 @@ pub mod fake {
                 }));
             }
             let out = self.run(cmd)?;
-            Ok(Box::new(Replay(out.stdout.lines().map(String::from).collect())))
+            Ok(Box::new(Replay(out.stdout.lines().map(String::from).collect(), None)))
         }
 
         fn run(&self, cmd: &Cmd) -> Result<Output> {

@@ -2,7 +2,9 @@
 //! plan/mod.rs), the problem to print out, or nothing. Preflight runs them all and fails once
 //! with every problem listed (cargo-release's `failed |= !verify_…`).
 
+use crate::error::shown;
 use crate::host::switch::VarSpec;
+use crate::plan::cli::UpgradeArgs;
 use crate::plan::naming;
 use std::collections::BTreeMap;
 
@@ -15,10 +17,69 @@ pub fn target_given(target: &str) -> Option<String> {
     (target.is_empty() || target.starts_with('-')).then(|| "Please specify an app or service to upgrade".to_string())
 }
 
+/// What the command line says on its own, before anything is read: a flag that names something
+/// given an empty value, and a repository given with its tag or digest.
+pub fn arguments(args: &UpgradeArgs) -> Vec<String> {
+    let empty = |value: &Option<String>| value.as_deref().is_some_and(|v| v.trim().is_empty());
+    let mut problems = Vec::new();
+    if empty(&args.image) {
+        problems.push(
+            "--image is empty: give a repository, e.g. --image postgres, or leave it out to keep the old service's"
+                .into(),
+        );
+    } else {
+        problems.extend(image_argument_hint(args.image.as_deref()));
+    }
+    if empty(&args.image_version) {
+        problems.push(
+            "--image-version is empty: give a tag, e.g. -I 18, or leave it out for dokku-postgres's default".into(),
+        );
+    }
+    if empty(&args.service) {
+        problems.push(
+            "--service is empty: name one of the app's postgres services, or leave it out for the one behind DATABASE_URL"
+                .into(),
+        );
+    }
+    if let Some(size) = args.shm_size.as_deref().filter(|s| !s.is_empty() && !naming::valid_size(s)) {
+        problems.push(format!(
+            "Invalid --shm-size {}: docker takes a number with an optional unit, e.g. 256m or 1g",
+            shown(size)
+        ));
+    }
+    if empty(&args.new_service) {
+        problems.push(
+            "--new-service is empty: give the new service a name, or leave it out for the default <app>-<image>-<version>-<image date>"
+                .into(),
+        );
+    }
+    problems
+}
+
+/// What to type instead, for an `--image` that is not a bare repository.
+pub fn image_argument_hint(image: Option<&str>) -> Option<String> {
+    let image = image?;
+    let image = shown(image);
+    let image = image.as_str();
+    if let Some((repo, _)) = image.split_once('@') {
+        return Some(format!(
+            "--image takes a repository, not a digest: --image {repo} --image-version TAG (the tag is pulled, and its build recorded)"
+        ));
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if let Some((name, tag)) = last.split_once(':') {
+        let repo = &image[..image.len() - last.len()];
+        return Some(format!(
+            "--image takes the repository alone, the tag goes to --image-version: --image {repo}{name} --image-version {tag}"
+        ));
+    }
+    None
+}
+
 /// `--service SVC` with an app: a postgres service, linked to that app.
 pub fn named_service(app: &str, service: &str, exists: bool, linked: bool) -> Option<String> {
     if !exists {
-        Some(format!("Postgres service {service} does not exist"))
+        Some(format!("Postgres service {} does not exist", shown(service)))
     } else if !linked {
         Some(format!("Postgres service {service} is not linked to app {app}"))
     } else {
@@ -41,10 +102,10 @@ pub fn app_in_links(app: &str, old: &str, linked: &[String]) -> Option<String> {
 pub fn image_names(image: &str, version: &str) -> Vec<String> {
     let mut problems = Vec::new();
     if !naming::valid_repository(image) {
-        problems.push(format!("Invalid image name: {image}"));
+        problems.push(format!("Invalid image name: {}", shown(image)));
     }
     if !naming::valid_tag(version) {
-        problems.push(format!("Invalid image version: {version}"));
+        problems.push(format!("Invalid image version: {}", shown(version)));
     }
     problems
 }
@@ -108,12 +169,20 @@ pub fn postgres_plugin(version: Option<&str>) -> Option<String> {
     }
 }
 
-/// The new service's name: valid, short enough for its host name, and not taken.
+/// The new service's name: valid, a name a later command can give, short enough for its host
+/// name, and not taken. Empty when no default could be made (the pull's problem says why; an
+/// empty `--new-service` is one of [`arguments`]).
 pub fn new_service_name(new: &str, exists: bool) -> Option<String> {
-    if new.is_empty() {
+    if new.trim().is_empty() {
         None
-    } else if !naming::valid_service_name(new) {
-        Some(format!("Invalid new service name {new}: use only letters, digits, - and _"))
+    } else if new.starts_with('-') {
+        Some(format!(
+            "Invalid new service name {}: it must not start with -, or no later command could name it (each would read it as a flag)",
+            shown(new)
+        ))
+    } else if !new.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        // dokku-postgres's own rule (naming.rs), the length said on its own below.
+        Some(format!("Invalid new service name {}: use only letters, digits, - and _", shown(new)))
     } else if new.len() > naming::MAX_SERVICE_NAME {
         Some(format!(
             "The new service name {new} has {} characters: its host name dokku-postgres-{new} must fit in 63, so at most {}; choose a shorter one with --new-service",
@@ -125,6 +194,18 @@ pub fn new_service_name(new: &str, exists: bool) -> Option<String> {
     } else {
         None
     }
+}
+
+/// The extensions the old database uses that the new image does not offer (its control files,
+/// read from the image: host/mod.rs, image_extensions): the restore would fail on them.
+pub fn extensions_offered(reference: &str, old: &str, used: &[String], offered: &[String]) -> Option<String> {
+    let missing: Vec<&str> = used.iter().filter(|e| !offered.contains(e)).map(String::as_str).collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "Image {reference} lacks extension(s) used by {old}: {}; choose an image that has them (postgis/postgis for PostGIS, say)",
+            missing.join(", ")
+        )
+    })
 }
 
 /// The config vars of a linked app that point at the old service (`old_key`, the URL's
@@ -229,6 +310,57 @@ mod tests {
     }
 
     #[test]
+    fn the_command_line_is_checked_on_its_own_every_problem_at_once() {
+        let args = UpgradeArgs {
+            image: Some(String::new()),
+            image_version: Some(" ".into()),
+            new_service: Some(String::new()),
+            service: Some(String::new()),
+            ..Default::default()
+        };
+        let said = arguments(&args);
+        assert_eq!(said.len(), 4, "{said:?}");
+        assert!(said[0].starts_with("--image is empty") && said[1].starts_with("--image-version is empty"));
+        assert!(said[2].starts_with("--service is empty") && said[3].starts_with("--new-service is empty"));
+        assert!(arguments(&UpgradeArgs::default()).is_empty());
+        let shm = UpgradeArgs { shm_size: Some("lots".into()), ..Default::default() };
+        assert_eq!(
+            arguments(&shm),
+            ["Invalid --shm-size lots: docker takes a number with an optional unit, e.g. 256m or 1g"]
+        );
+        let tagged = UpgradeArgs { image: Some("postgis/postgis:15-3.4".into()), ..Default::default() };
+        assert_eq!(
+            arguments(&tagged),
+            [
+                "--image takes the repository alone, the tag goes to --image-version: --image postgis/postgis --image-version 15-3.4"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_image_that_is_not_a_bare_repository_says_what_to_type() {
+        assert_eq!(image_argument_hint(None), None);
+        assert_eq!(image_argument_hint(Some("postgis/postgis")), None);
+        assert!(image_argument_hint(Some("localhost:5000/pg")).is_none());
+        assert!(
+            image_argument_hint(Some("postgres@sha256:abc")).unwrap().contains("--image postgres --image-version TAG")
+        );
+        assert!(image_argument_hint(Some("pg:1\n !     x")).unwrap().contains("--image-version 1\\n !     x"));
+    }
+
+    #[test]
+    fn an_extension_the_new_image_lacks_is_named() {
+        let list = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let offered = list(&["hstore", "plpgsql"]);
+        assert_eq!(extensions_offered("postgres:18", "geo-db", &list(&["plpgsql", "hstore"]), &offered), None);
+        assert_eq!(
+            extensions_offered("postgres:18", "geo-db", &list(&["plpgsql", "postgis", "postgis_topology"]), &offered)
+                .unwrap(),
+            "Image postgres:18 lacks extension(s) used by geo-db: postgis, postgis_topology; choose an image that has them (postgis/postgis for PostGIS, say)"
+        );
+    }
+
+    #[test]
     fn a_stopped_old_service_says_how_to_start_it() {
         assert_eq!(old_running("memo-db", "running"), None);
         assert!(old_running("memo-db", "exited").unwrap().contains("dokku postgres:start memo-db"));
@@ -280,7 +412,13 @@ mod tests {
         assert_eq!(new_service_name("memo-v17", false), None);
         assert_eq!(new_service_name("", false), None);
         assert!(new_service_name("x$(id)", false).unwrap().starts_with("Invalid new service name"));
+        assert!(new_service_name("-x", false).unwrap().contains("must not start with -"));
+        assert_eq!(
+            new_service_name("a\nb", false).unwrap(),
+            "Invalid new service name a\\nb: use only letters, digits, - and _"
+        );
         assert!(new_service_name(&"a".repeat(49), false).unwrap().contains("has 49 characters"));
+        assert!(new_service_name(&"a".repeat(300), false).unwrap().contains("has 300 characters"));
         assert!(new_service_name("memo-v17", true).unwrap().contains("already exists"));
     }
 

@@ -54,6 +54,14 @@ pub struct UpgradeArgs {
     /// Do not turn maintenance mode on (the apps are still stopped during the copy)
     #[arg(long)]
     pub no_maintenance: bool,
+    /// Accept that the copy computes again what the old database holds stale: materialized
+    /// views refreshed, stored generated columns recomputed (recorded in the report)
+    #[arg(long)]
+    pub accept_recomputed: bool,
+    /// Give the new service POSTGRES_HOST_AUTH_METHOD=md5, so that roles with md5 password
+    /// hashes still log in (recorded in the report)
+    #[arg(long)]
+    pub keep_md5_auth: bool,
     /// Continue an interrupted upgrade from its last completed step
     #[arg(long, conflicts_with_all = ["image", "image_version", "service", "new_service", "dry_run", "online", "catch_up"])]
     pub resume: bool,
@@ -98,6 +106,21 @@ impl UpgradeArgs {
         ]
     }
 
+    /// The flags given that only the blue-green upgrade has: with one of them a service is not
+    /// handed to dokku-postgres's in-place upgrade, which would ignore it.
+    pub fn blue_green_flags(&self) -> Vec<&'static str> {
+        [
+            ("--new-service", self.new_service.is_some()),
+            ("--keep-old", self.keep_old),
+            ("--skip-backup", self.skip_backup),
+            ("--full-copy", self.full_copy),
+            ("--no-maintenance", self.no_maintenance),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect()
+    }
+
     /// The flags that shape the new service, for the journal, so that a resumed run that still
     /// has to create it creates it the same. The custom env may hold secrets: only whether it
     /// was given is kept (src/verbs/recovery.rs, resume).
@@ -136,6 +159,8 @@ impl UpgradeArgs {
         if self.config_options.is_some() {
             given.push("--config-options");
         }
+        given.extend(self.accept_recomputed.then_some("--accept-recomputed"));
+        given.extend(self.keep_md5_auth.then_some("--keep-md5-auth"));
         given
     }
 
@@ -421,6 +446,14 @@ mod tests {
         .unwrap();
         assert_eq!(dokku_postgres_default_version(&dir).as_deref(), Some("18.4"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_flags_that_accept_a_difference_parse_and_stay_with_the_first_run() {
+        let words = argv(&["postgres:upgrade", "memo", "--accept-recomputed", "--keep-md5-auth", "--resume"]);
+        let Invocation::Upgrade(args) = parse(&words).unwrap() else { panic!() };
+        assert!(args.accept_recomputed && args.keep_md5_auth);
+        assert_eq!(args.resume_conflicts(), ["--accept-recomputed", "--keep-md5-auth"]);
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! anything is changed. Every problem is printed, then the run fails once (cargo-release's
 //! `failed |= !verify_…` pattern).
 
+pub mod carry;
 pub mod checks;
 pub mod cli;
 pub mod method;
 pub mod naming;
+pub mod requirements;
 
 use crate::error::{AppMissing, PreflightFailed};
 use crate::host::switch::VarSpec;
@@ -52,6 +54,16 @@ pub struct Plan {
     pub survey: Option<crate::facts::survey::Survey>,
     /// Which copy runs, and why (plan/method.rs).
     pub copy: method::CopyChoice,
+    /// What the copy cannot carry as it is, and the ALTER SYSTEM settings (plan/carry.rs;
+    /// None for a plan read back from a journal).
+    pub carry: Option<carry::Carry>,
+    /// What `--accept-recomputed` and `--keep-md5-auth` accepted, in words: kept in the journal.
+    pub accepted: Vec<String>,
+    /// What preflight's pull brought to the host (a dry run says so), None when it was here.
+    pub pulled: Option<String>,
+    /// The service that moves has the app's name (app `shop`, service `shop`): the plan says
+    /// that this service is replaced.
+    pub namesake: bool,
 }
 
 impl Plan {
@@ -83,9 +95,15 @@ pub enum Decision {
 
 pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision> {
     let target = args.target.as_str();
-    let mut problems: Vec<String> = Vec::new();
-
     if let Some(problem) = checks::target_given(target) {
+        bail!("{problem}");
+    }
+    // A name that cannot be an app's or a service's names nothing (dokku's verify_app_name says
+    // the same of a name it refuses): exit 20, before anything is read or made with it.
+    if !naming::possible_target(target) {
+        return Err(AppMissing(target.to_string()).into());
+    }
+    if let Some(problem) = requirements::dokku_version(host.env.dokku_version) {
         bail!("{problem}");
     }
     let is_app = naming::valid_app_name(target) && host.app_exists(target)?;
@@ -93,79 +111,90 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     if !is_app && !is_service {
         return Err(AppMissing(target.to_string()).into());
     }
-    let app = is_app.then(|| target.to_string());
-    if is_app && is_service && args.service.is_none() {
-        let linked = host.app_links(target)?.contains(&target.to_string());
-        if !linked {
-            out.warn(&format!(
-                "{target} is an app and also a postgres service: the app is meant, and its own service moves; \
-                 the service {target} is not touched"
-            ));
+
+    // Every problem is listed, then the run fails once: first what the command line says on
+    // its own, then what the host says.
+    let mut problems = checks::arguments(args);
+    let version = args
+        .image_version
+        .clone()
+        .or_else(|| crate::plan::cli::dokku_postgres_default_version(&host.env.plugin_available_path));
+    if version.is_none() {
+        problems.push("Please specify the new image version with --image-version VERSION (-I)".to_string());
+    }
+    let version = version.unwrap_or_default();
+
+    // A service moving within its image and major version: what dokku-postgres's in-place
+    // upgrade does safely, and what `postgres:upgrade NAME` meant before this plugin. So it is
+    // handed over unchanged, also when an app has the same name (app `shop`, service `shop`:
+    // automation calling `postgres:upgrade shop -I 17.6` for the service keeps its meaning),
+    // unless a flag only the blue-green upgrade has asks for that.
+    if is_service && args.service.is_none() && args.blue_green_flags().is_empty() && problems.is_empty() {
+        let settings = host.settings(target)?;
+        let image = args.image.clone().unwrap_or_else(|| settings.image.clone());
+        if checks::image_names(&image, &version).is_empty() && in_place(&image, &version, &settings) {
+            if is_app {
+                out.verbose(&format!(
+                    "{target} is an app and a postgres service: within the service's major version the service is meant, \
+                     as before this plugin; across majors, the app moves blue-green"
+                ));
+            }
+            return Ok(hand_over(target, image, version, settings, args, out));
         }
     }
+    let app = is_app.then(|| target.to_string());
 
     // Which service moves.
     let old = match (&app, &args.service) {
-        (Some(app), Some(svc)) => {
+        (Some(app), Some(svc)) if !svc.is_empty() => {
             let exists = naming::valid_service_name(svc) && host.service_exists(svc);
             let linked = exists && host.app_links(app)?.contains(svc);
-            if let Some(problem) = checks::named_service(app, svc, exists, linked) {
-                bail!("{problem}");
+            match checks::named_service(app, svc, exists, linked) {
+                Some(problem) => {
+                    problems.push(problem);
+                    String::new()
+                }
+                None => svc.clone(),
             }
-            svc.clone()
         }
-        (Some(app), None) => service_behind_database_url(host, app)?,
-        (None, Some(_)) => bail!("--service only goes with an app; {target} is a postgres service"),
+        (Some(_), Some(_)) => String::new(),
+        (Some(app), None) => service_behind_database_url(host, app).unwrap_or_else(|err| {
+            problems.push(format!("{err:#}"));
+            String::new()
+        }),
+        (None, Some(_)) => {
+            problems.push(format!("--service only goes with an app; {target} is a postgres service"));
+            String::new()
+        }
         (None, None) => target.to_string(),
     };
+    if old.is_empty() {
+        // Nothing more can be read without the service that moves.
+        return fail(out, problems, None);
+    }
+    // The app and its service share the name: the plan says that this service is replaced.
+    let namesake = app.as_deref() == Some(old.as_str());
+    if is_app && is_service && args.service.is_none() && !namesake {
+        out.warn(&format!(
+            "{target} is an app and also a postgres service: the app is meant, and its own service {old} moves; \
+             the service {target} is not touched"
+        ));
+    }
 
     let settings = host.settings(&old)?;
     let image = args.image.clone().unwrap_or_else(|| settings.image.clone());
-    let Some(version) = args
-        .image_version
-        .clone()
-        .or_else(|| crate::plan::cli::dokku_postgres_default_version(&host.env.plugin_available_path))
-    else {
-        bail!("Please specify the new image version with --image-version VERSION (-I)");
-    };
-    if image.is_empty() {
-        bail!("Service {old} has no IMAGE file; please specify --image");
+    if image.is_empty() && args.image.is_none() {
+        problems.push(format!("Service {old} has no IMAGE file; please specify --image"));
     }
-    if let Some(hint) = image_argument_hint(args.image.as_deref()) {
-        bail!("{hint}");
+    let names_ok = !image.is_empty() && !version.is_empty() && checks::image_names(&image, &version).is_empty();
+    if !image.is_empty() && !version.is_empty() {
+        problems.extend(checks::image_names(&image, &version));
     }
-    let image_ok = naming::valid_repository(&image);
-    let version_ok = naming::valid_tag(&version);
-    problems.extend(checks::image_names(&image, &version));
-
-    // A service named on its own, moving within its image family and major version: that is
-    // what dokku-postgres's in-place upgrade does safely, so hand the call over unchanged.
-    if app.is_none()
-        && image_ok
-        && version_ok
-        && image == settings.image
-        && naming::major_of_tag(&version).is_some()
-        && naming::major_of_tag(&version) == naming::major_of_tag(&settings.image_version)
-    {
-        let mut handed = vec!["postgres:upgrade".to_string(), old.clone(), "-i".into(), image, "-I".into(), version];
-        let config_options = args.config_options.clone().unwrap_or(settings.config_options);
-        if !config_options.is_empty() {
-            handed.extend(["-c".to_string(), config_options]);
-        }
-        for (flag, value) in args.container_flags() {
-            if let Some(value) = value {
-                handed.extend([flag.to_string(), value.clone()]);
-            }
-        }
-        let custom_env = args.custom_env.clone().unwrap_or_else(|| settings.custom_env.join(";"));
-        if args.restart_apps.is_some() {
-            // dokku-postgres 1.48's -R calls ps_stop, which dokku removed in 0.22 (docs/dokku-host.md#ps
-            // ): it would fail after rewriting IMAGE*.
-            out.warn(
-                "-R/--restart-apps is not passed on: the linked apps keep running and reconnect after the restart",
-            );
-        }
-        return Ok(Decision::HandOver { service: old, args: handed, custom_env });
+    if app.is_none() && names_ok && !args.blue_green_flags().is_empty() && in_place(&image, &version, &settings) {
+        out.verbose(&format!(
+            "{old} moves within its image and major version, blue-green because of {} (without it, dokku-postgres's in-place upgrade would do it)",
+            args.blue_green_flags().join(", ")
+        ));
     }
 
     // The old service must be up: its data is read live.
@@ -176,13 +205,16 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     });
     problems.extend(checks::old_running(&old, &status));
     let old_reference = host.postgres_info(&old, "--version").unwrap_or_default();
+    let old_db = host.database_name(&old)?;
 
-    // Pull now, outside the maintenance window.
+    // Pull now, outside the maintenance window; a dry run says what it pulled.
     let reference = format!("{image}:{version}");
     let mut image_id = String::new();
     let mut image_created = String::new();
+    let mut pulled = None;
     let mut new_major = naming::major_of_tag(&version);
-    if image_ok && version_ok {
+    if names_ok {
+        let before = host.inspect_image(&reference, "{{.Id}}").ok();
         // dokku-postgres's POSTGRES_DISABLE_PULL (air-gapped hosts): use the image only if it
         // is already here, as its own upgrade does (docs/dokku-postgres-upgrade-flags.md).
         let timer = crate::output::progress::timer(format!("pulling {reference}"), out.quiet());
@@ -197,6 +229,11 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         if pull.success() {
             image_id = host.inspect_image(&reference, "{{.Id}}")?;
             image_created = host.inspect_image(&reference, "{{.Created}}")?;
+            pulled = pulled_what(&reference, before.as_deref(), &image_id);
+            out.verbose(&match &pulled {
+                Some(what) => format!("Pulled {what}"),
+                None => format!("{reference} is on this host already ({})", short_id(&image_id)),
+            });
             let env = host.inspect_image(&reference, "{{json .Config.Env}}").unwrap_or_default();
             if let Some(major) = pg_major_from_env(&env) {
                 new_major = Some(major);
@@ -207,19 +244,29 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         }
     }
     problems.extend(checks::postgres_image(&reference, &version, !image_id.is_empty(), new_major));
+    // The extensions the old database uses must be in the new image: read from the image
+    // itself, before anything is made (the run checks them again on the new server).
+    if !image_id.is_empty() && status == "running" {
+        let used = host.sql(&old, &old_db, "SELECT extname FROM pg_extension ORDER BY 1").unwrap_or_default();
+        match host.image_extensions(&reference, &image_id) {
+            Ok(offered) => problems.extend(checks::extensions_offered(&reference, &old, &used, &offered)),
+            Err(err) => out.warn(&format!(
+                "The extensions of {reference} could not be read from the image ({err:#}): they are checked on the new service"
+            )),
+        }
+    }
 
     // Idempotent for deploy scripts: the service already runs this very build.
     if status == "running" && !image_id.is_empty() {
         let current = host.inspect_container(&old, "{{.Image}}")?;
         if current.success() && current.stdout.trim() == image_id {
             if !problems.is_empty() {
-                return fail(out, problems);
+                return fail(out, problems, pulled);
             }
             return Ok(Decision::Unchanged { service: old, reference, image_id });
         }
     }
 
-    let old_db = host.database_name(&old)?;
     let old_key = host.url_key(&old)?;
     let old_major = if status == "running" {
         host.sql(&old, &old_db, "SHOW server_version_num")
@@ -276,7 +323,10 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
     if let Some(app) = &app {
         problems.extend(checks::app_in_links(app, &old, &linked));
     }
-    for other in host.apps()?.into_iter().filter(|a| !linked.contains(a)) {
+    // Every URL of the old service names its container's alias: only apps whose config file
+    // holds that are asked for their config (a dokku call each; a host has a hundred apps).
+    let others: Vec<String> = host.apps()?.into_iter().filter(|a| !linked.contains(a)).collect();
+    for other in host.apps_whose_config_may_hold(&others, &format!("dokku-postgres-{old}")) {
         problems.extend(checks::stray_references(&other, &old, &old_key, &host.config(&other)?));
     }
     if app.is_none() && !apps.is_empty() {
@@ -304,6 +354,26 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         None
     };
 
+    // What a dump does not carry as it is: refused here, or accepted with a flag.
+    let carry = if status == "running" {
+        let custom_env = carry::new_custom_env(args.custom_env.as_deref(), &settings.custom_env, args.keep_md5_auth);
+        let custom_env = or_problem(&mut problems, custom_env).unwrap_or_default();
+        let new_service = carry::NewService {
+            image: (!image_id.is_empty()).then_some(reference.as_str()),
+            major: new_major,
+            custom_env: &custom_env,
+            config_options: args.config_options.as_deref().unwrap_or(&settings.config_options),
+        };
+        let taken =
+            carry::Carry::take(host, out, (&old, &old_db), &new_service, args.accept_recomputed, args.keep_md5_auth);
+        or_problem(&mut problems, taken).map(|(carry, found)| {
+            problems.extend(found);
+            carry
+        })
+    } else {
+        None
+    };
+
     let backup = host.backup_settings(&old)?;
     let exposed = host.exposed_ports(&old)?;
     let new_settings = args.new_service_settings(settings.clone());
@@ -314,8 +384,11 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
             method::CopyChoice::of(crate::copy::Method::Whole, "")
         }
     };
+    let app_names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
+    let names = crate::host::calls::Names { apps: &app_names, old: &old, new: &new, image: &image, version: &version };
+    problems.extend(requirements::acl(host, &names)?);
     if !problems.is_empty() {
-        return fail(out, problems);
+        return fail(out, problems, pulled);
     }
     Ok(Decision::Upgrade(Box::new(Plan {
         app,
@@ -337,14 +410,77 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         use_maintenance,
         survey,
         copy,
+        accepted: carry.as_ref().map(|c| c.accepted.clone()).unwrap_or_default(),
+        carry,
+        pulled,
+        namesake,
     })))
 }
 
-fn fail(out: &Out, problems: Vec<String>) -> Result<Decision> {
+/// Whether moving a service of `settings` to `image:version` is what dokku-postgres's in-place
+/// upgrade does safely: the same image, a tag of the same major version.
+fn in_place(image: &str, version: &str, settings: &ServiceSettings) -> bool {
+    image == settings.image
+        && naming::major_of_tag(version).is_some()
+        && naming::major_of_tag(version) == naming::major_of_tag(&settings.image_version)
+}
+
+/// The call to dokku-postgres's own upgrade of `service`, every setting it would otherwise
+/// reset spelled out.
+fn hand_over(
+    service: &str,
+    image: String,
+    version: String,
+    settings: ServiceSettings,
+    args: &UpgradeArgs,
+    out: &Out,
+) -> Decision {
+    let mut handed =
+        vec!["postgres:upgrade".to_string(), service.to_string(), "-i".into(), image, "-I".into(), version];
+    let config_options = args.config_options.clone().unwrap_or(settings.config_options);
+    if !config_options.is_empty() {
+        handed.extend(["-c".to_string(), config_options]);
+    }
+    for (flag, value) in args.container_flags() {
+        if let Some(value) = value {
+            handed.extend([flag.to_string(), value.clone()]);
+        }
+    }
+    let custom_env = args.custom_env.clone().unwrap_or_else(|| settings.custom_env.join(";"));
+    if args.restart_apps.is_some() {
+        // dokku-postgres 1.48's -R calls ps_stop, which dokku removed in 0.22 (docs/dokku-host.md#ps
+        // ): it would fail after rewriting IMAGE*.
+        out.warn("-R/--restart-apps is not passed on: the linked apps keep running and reconnect after the restart");
+    }
+    Decision::HandOver { service: service.to_string(), args: handed, custom_env }
+}
+
+/// What the pull changed on the host, said by a dry run too: the image, when it was not here,
+/// or its newer build.
+fn pulled_what(reference: &str, before: Option<&str>, after: &str) -> Option<String> {
+    match before {
+        None => Some(format!("{reference} (it was not on this host)")),
+        Some(id) if id.trim() != after.trim() => Some(format!("a newer build of {reference} ({})", short_id(after))),
+        Some(_) => None,
+    }
+}
+
+/// `sha256:1234…` as docker shows it: 12 hex digits.
+pub fn short_id(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..id.len().min(12)]
+}
+
+/// The value, or its error as one more of preflight's problems.
+fn or_problem<T>(problems: &mut Vec<String>, result: Result<T>) -> Option<T> {
+    result.map_err(|err| problems.push(format!("{err:#}"))).ok()
+}
+
+fn fail(out: &Out, problems: Vec<String>, pulled: Option<String>) -> Result<Decision> {
     for p in &problems {
         out.warn(p);
     }
-    Err(PreflightFailed(problems.len()).into())
+    Err(PreflightFailed { problems: problems.len(), pulled }.into())
 }
 
 /// The service whose URL the app's DATABASE_URL holds.
@@ -367,29 +503,6 @@ fn service_behind_database_url(host: &Host, app: &str) -> Result<String> {
 
 fn list_or_none(items: &[String]) -> String {
     if items.is_empty() { "none".to_string() } else { items.join(", ") }
-}
-
-/// What to type instead, for an `--image` that is not a bare repository.
-fn image_argument_hint(image: Option<&str>) -> Option<String> {
-    let image = image?;
-    if image.trim().is_empty() {
-        return Some(
-            "--image needs a repository, e.g. --image postgres (leave it out to keep the old service's)".into(),
-        );
-    }
-    if let Some((repo, _)) = image.split_once('@') {
-        return Some(format!(
-            "--image takes a repository, not a digest: --image {repo} --image-version TAG (the tag is pulled, and its build recorded)"
-        ));
-    }
-    let last = image.rsplit('/').next().unwrap_or(image);
-    if let Some((name, tag)) = last.split_once(':') {
-        let repo = &image[..image.len() - last.len()];
-        return Some(format!(
-            "--image takes the repository alone, the tag goes to --image-version: --image {repo}{name} --image-version {tag}"
-        ));
-    }
-    None
 }
 
 /// `PG_MAJOR=15` from an image's `{{json .Config.Env}}`, as the official images set it.
@@ -420,6 +533,7 @@ impl Plan {
             restart_old: self.copy.restart_old,
             use_maintenance: self.use_maintenance,
             exposed_ports: self.exposed.clone(),
+            accepted: self.accepted.clone(),
             apps: self
                 .apps
                 .iter()
@@ -477,7 +591,7 @@ impl Plan {
             copy: method::CopyChoice {
                 method: record.copy_method.unwrap_or_else(|| {
                     let majors = record.postgres_major.from.as_deref().and_then(naming::major_of_tag);
-                    match !full_copy && crate::facts::verify::content_comparable(majors) {
+                    match !full_copy && crate::facts::fingerprint::catch_up_compares(majors) {
                         true => crate::copy::Method::CatchUp,
                         false => crate::copy::Method::Whole,
                     }
@@ -485,6 +599,10 @@ impl Plan {
                 why: "as the interrupted run chose".into(),
                 restart_old: record.restart_old,
             },
+            carry: None,
+            accepted: record.accepted.clone(),
+            pulled: None,
+            namesake: record.app.as_deref() == Some(old.as_str()),
             old,
         })
     }
@@ -495,18 +613,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_image_that_is_not_a_bare_repository_says_what_to_type() {
-        assert_eq!(image_argument_hint(None), None);
-        assert_eq!(image_argument_hint(Some("postgis/postgis")), None);
-        assert!(image_argument_hint(Some("")).unwrap().contains("--image postgres"));
+    fn a_dry_run_says_what_its_pull_brought() {
         assert_eq!(
-            image_argument_hint(Some("postgis/postgis:15-3.4")).unwrap(),
-            "--image takes the repository alone, the tag goes to --image-version: --image postgis/postgis --image-version 15-3.4"
+            pulled_what("postgres:18", None, "sha256:aa").as_deref(),
+            Some("postgres:18 (it was not on this host)")
         );
-        assert!(image_argument_hint(Some("localhost:5000/pg")).is_none());
-        assert!(
-            image_argument_hint(Some("postgres@sha256:abc")).unwrap().contains("--image postgres --image-version TAG")
+        assert_eq!(
+            pulled_what("postgres:18", Some("sha256:aa"), "sha256:bbbbbbbbbbbbbbbb").as_deref(),
+            Some("a newer build of postgres:18 (bbbbbbbbbbbb)")
         );
+        assert_eq!(pulled_what("postgres:18", Some("sha256:aa\n"), "sha256:aa"), None);
+    }
+
+    #[test]
+    fn in_place_is_the_same_image_within_its_major() {
+        let on = |image: &str, version: &str| ServiceSettings {
+            image: image.into(),
+            image_version: version.into(),
+            ..Default::default()
+        };
+        assert!(in_place("postgres", "17.6", &on("postgres", "17.2")));
+        assert!(!in_place("postgres", "18", &on("postgres", "17.2")));
+        assert!(!in_place("postgis/postgis", "17-3.5", &on("postgres", "17.2")));
+        assert!(!in_place("postgres", "latest", &on("postgres", "latest")));
     }
 
     #[test]

@@ -11,10 +11,27 @@ static REPOSITORY: LazyLock<Regex> = LazyLock::new(|| {
     .unwrap()
 });
 static TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").unwrap());
+/// dokku's app name rule (`IsValidAppName`), and the older one that existing apps may still
+/// have (`IsValidAppNameOld`, underscores too), which `VerifyAppName` accepts as well
+/// (docs/dokku-host.md#names).
+static APP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9.-]*$").unwrap());
+static APP_OLD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9._-]*$").unwrap());
 /// dokku-postgres's `is_valid_service_name` (hyphens are allowed despite its error text,
 /// docs/dokku-postgres-service.md#names).
-static APP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9.-]*$").unwrap());
 static SERVICE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_-]+$").unwrap());
+
+/// A size as docker's `--shm-size` takes it (go-units' `RAMInBytes`): a number, an optional
+/// space, then nothing, `b`, or `k`, `m`, `g`, `t`, `p` with an optional `b` or `ib`, any case.
+static SIZE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^([0-9]+\.?[0-9]*|\.[0-9]+) ?([bB]|[kKmMgGtTpP]([bB]|[iI][bB])?)?$").unwrap());
+
+pub fn valid_size(size: &str) -> bool {
+    SIZE.is_match(size)
+}
+
+/// The longest name a folder can have (Linux's `NAME_MAX`): an app's, a service's and this
+/// plugin's own folder for either are each one path component, so a longer name names nothing.
+pub const MAX_NAME_BYTES: usize = 255;
 
 pub fn valid_repository(repo: &str) -> bool {
     repo.len() <= 255 && REPOSITORY.is_match(repo)
@@ -29,13 +46,27 @@ pub fn valid_tag(tag: &str) -> bool {
 /// name, the service's with `_`, fits PostgreSQL's 63 then too).
 pub const MAX_SERVICE_NAME: usize = 63 - "dokku-postgres-".len();
 
-/// dokku's app name rule (docs/dokku-host.md#names).
+/// A name dokku takes for an app (`VerifyAppName`: the rule, or the older one).
 pub fn valid_app_name(name: &str) -> bool {
-    APP.is_match(name)
+    name.len() <= MAX_NAME_BYTES && (APP.is_match(name) || APP_OLD.is_match(name))
 }
 
+/// A name dokku-postgres takes for a service.
 pub fn valid_service_name(name: &str) -> bool {
-    SERVICE.is_match(name)
+    name.len() <= MAX_NAME_BYTES && SERVICE.is_match(name)
+}
+
+/// A name the plugin's commands can be given as their target: an app's or a service's, and not
+/// led by `-`, which every command line reads as a flag (dokku-postgres's rule allows it, so a
+/// service named so cannot be named again: docs/dokku-postgres-service.md#names).
+pub fn possible_target(name: &str) -> bool {
+    !name.starts_with('-') && (valid_app_name(name) || valid_service_name(name))
+}
+
+/// The database dokku-postgres's `postgres:create` gives a service: its name with `.` and `-`
+/// as `_` (docs/dokku-postgres-service.md#names).
+pub fn database_name(service: &str) -> String {
+    service.replace(['.', '-'], "_")
 }
 
 /// The image's own name: the last path component (`postgis/postgis` → `postgis`).
@@ -104,6 +135,36 @@ mod tests {
     fn service_names_follow_dokku_postgres() {
         assert!(valid_service_name("memo-app-r-postgis-12-3_0-2020-06-10"));
         assert!(!valid_service_name("a.b") && !valid_service_name("x;y") && !valid_service_name(""));
+        assert!(!valid_service_name("a\nb") && !valid_service_name("a\n") && !valid_service_name("a/b"));
+        assert!(valid_service_name("-x"), "dokku-postgres's own rule allows it");
+    }
+
+    #[test]
+    fn app_names_follow_dokku_with_its_older_rule() {
+        for ok in ["memo", "my-app.prod", "0", "legacy_app"] {
+            assert!(valid_app_name(ok), "{ok}");
+        }
+        for bad in ["", "App", "-app", ".app", "_app", "a b", "a\nb", "a\n", "a;b", "a/b", "a:b", "\u{1b}[31m"] {
+            assert!(!valid_app_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_target_is_a_name_of_one_path_component_that_is_no_flag() {
+        assert!(possible_target("memo") && possible_target("Memo_DB") && possible_target(&"a".repeat(255)));
+        for bad in ["", "-x", "--dry-run", "a/b", "..", "a\nb", &"a".repeat(256)] {
+            assert!(!possible_target(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_are_docker_s() {
+        for ok in ["256m", "256mb", "1.5g", "512 MiB", "67108864", "64K"] {
+            assert!(valid_size(ok), "{ok}");
+        }
+        for bad in ["", "abc", "256 mbb", "-1g", "1x", "256m\n"] {
+            assert!(!valid_size(bad), "{bad:?}");
+        }
     }
 
     #[test]

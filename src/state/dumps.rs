@@ -1,4 +1,4 @@
-//! The dumps an upgrade leaves in `<data dir>/<app>/dumps/`: each attempt's files are named
+//! The dumps an upgrade leaves in `<data dir>/apps/<app>/dumps/` (state/layout.rs): each attempt's files are named
 //! `<old service>-<YYYYMMDD-HHMMSS>` (the dump, a directory) with siblings that add a suffix
 //! (`-catch-up.sql`, `-window`). Uncompressed, they are as big as the database: a rolled-back
 //! attempt's are removed once it is rolled back, and after an upgrade only the newest
@@ -10,7 +10,12 @@ use std::path::{Path, PathBuf};
 /// The folder of an upgrade's dumps (and, while a tool runs, its password files), named after
 /// the app, or the service when a service was upgraded.
 pub fn dumps_dir(data_dir: &Path, name: &str) -> PathBuf {
-    data_dir.join(name).join("dumps")
+    crate::state::layout::folder(data_dir, name).join("dumps")
+}
+
+/// The folder the dumps of `name` are in now: the legacy one until a run has moved them.
+pub fn found_dir(data_dir: &Path, name: &str) -> PathBuf {
+    crate::state::layout::current(data_dir, name).join("dumps")
 }
 
 /// How many upgrades' dumps are kept per app when the environment does not say.

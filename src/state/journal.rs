@@ -87,6 +87,14 @@ pub struct Record {
     /// How long the old service's restart with `--online` kept the apps from it.
     #[serde(default)]
     pub old_restart_ms: Option<u64>,
+    /// While the upgrade is unfinished, the one command that finishes it (written with every
+    /// save, for whoever reads the file: [`Journal::next_command`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// What going back to the kept old service must put back, in undo entries' words: its
+    /// backup schedule, removed when the old service was kept (steps/after.rs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub returns: Vec<Value>,
 }
 
 /// The plan without anything secret (the URL's password, the settings and backup credentials
@@ -115,6 +123,9 @@ pub struct PlanRecord {
     /// The old service's exposed host ports: the switch unexposes it before it exposes the new.
     #[serde(default)]
     pub exposed_ports: Vec<String>,
+    /// What `--accept-recomputed` and `--keep-md5-auth` accepted, in words (plan/carry.rs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepted: Vec<String>,
     pub apps: Vec<AppRecord>,
 }
 
@@ -141,6 +152,10 @@ pub struct RunOptions {
     pub skip_backup: bool,
     #[serde(default)]
     pub full_copy: bool,
+    #[serde(default)]
+    pub accept_recomputed: bool,
+    #[serde(default)]
+    pub keep_md5_auth: bool,
     #[serde(default)]
     pub new_service: NewServiceFlags,
 }
@@ -172,8 +187,14 @@ pub struct StepState {
 }
 
 impl Journal {
+    /// Where the journal of `key` is written (state/layout.rs).
     pub fn path_for(data_dir: &Path, key: &str) -> PathBuf {
-        data_dir.join(key).join("journal.json")
+        crate::state::layout::folder(data_dir, key).join("journal.json")
+    }
+
+    /// Where the journal of `key` is read from: the legacy folder until a run has moved it.
+    pub fn found_for(data_dir: &Path, key: &str) -> PathBuf {
+        crate::state::layout::current(data_dir, key).join("journal.json")
     }
 
     /// The journal at `path`, if there is one. One that cannot be read as a journal is an
@@ -224,6 +245,8 @@ impl Journal {
                 verified: None,
                 stream: None,
                 old_restart_ms: None,
+                next: None,
+                returns: Vec::new(),
             },
         };
         journal.save()?;
@@ -263,6 +286,26 @@ impl Journal {
 
     pub fn status(&self) -> Status {
         self.record.status
+    }
+
+    /// Whether the upgrade is unfinished: running (or killed while it ran), being rolled back,
+    /// or rolled back in part. A new upgrade waits for it; `status`, `report` and `rollback` say
+    /// the same of it.
+    pub fn unfinished(&self) -> bool {
+        matches!(self.status(), Status::Running | Status::RollingBack | Status::RollbackFailed)
+    }
+
+    /// The one command that finishes an unfinished upgrade, whatever state it is in: a rollback
+    /// takes back what was done, or finishes the upgrade once the apps ran on the new service
+    /// (verbs/recovery.rs).
+    pub fn next_command(&self) -> String {
+        format!("dokku postgres-upgrade:rollback {}", self.target())
+    }
+
+    /// The app or service the journal is of: its folder's name.
+    pub fn target(&self) -> String {
+        let folder = self.path.parent().and_then(Path::file_name);
+        folder.map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
     }
 
     pub fn step(&mut self, index: usize, state: &str) -> Result<()> {
@@ -331,6 +374,7 @@ impl Journal {
         std::fs::create_dir_all(dir).with_context(|| format!("Unable to create {}", dir.display()))?;
         let mut record = self.record.clone();
         record.updated = crate::host::clock::now_rfc3339();
+        record.next = self.unfinished().then(|| self.next_command());
         let tmp = self.path.with_extension("json.tmp");
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -392,7 +436,9 @@ mod tests {
     fn round_trips_steps_and_undo() {
         let path = temp("round-trip");
         let plan = PlanRecord { old_service: "db".into(), new_service: "db2".into(), ..PlanRecord::default() };
-        let options = RunOptions { keep_old: true, ..RunOptions::default() };
+        // The flags a resume must keep, those that accept a difference among them.
+        let options =
+            RunOptions { keep_old: true, accept_recomputed: true, keep_md5_auth: true, ..RunOptions::default() };
         let mut j =
             Journal::start(&path, plan.clone(), &[("a", "A".into()), ("b", "B".into())], options.clone()).unwrap();
         j.step(0, "running").unwrap();
@@ -414,6 +460,26 @@ mod tests {
         assert!(err.contains("names a step this version does not have (b)"), "{err}");
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn an_unfinished_journal_names_the_command_that_finishes_it() {
+        let path = temp("next");
+        let mut journal = Journal::start(&path, PlanRecord::default(), &[], RunOptions::default()).unwrap();
+        let on_disk = |p: &Path| serde_json::from_str::<Value>(&std::fs::read_to_string(p).unwrap()).unwrap();
+        assert_eq!(on_disk(&path)["next"], "dokku postgres-upgrade:rollback memo");
+        for (status, unfinished) in [
+            (Status::RollbackFailed, true),
+            (Status::RollingBack, true),
+            (Status::RolledBack, false),
+            (Status::Upgraded, false),
+            (Status::UpgradedWithManualSteps, false),
+        ] {
+            journal.finish(status, None).unwrap();
+            assert_eq!(journal.unfinished(), unfinished, "{status:?}");
+            assert_eq!(on_disk(&path).get("next").is_some(), unfinished, "{status:?}");
+        }
         std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap()).unwrap();
     }
 

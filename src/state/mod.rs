@@ -3,4 +3,5 @@
 
 pub mod dumps;
 pub mod journal;
+pub mod layout;
 pub mod undo;

@@ -42,6 +42,14 @@ pub enum Action {
     /// The online copy's subscription on the new server, its slots and publication on the old
     /// one, and the WAL bound it set (copy/online/stream.rs).
     DropStream(crate::copy::online::stream::StreamRecord),
+    /// Back up `service` on its schedule again: a kept old service's, removed after the switch
+    /// (steps/after.rs), for whoever goes back to it.
+    Reschedule {
+        service: String,
+        when: String,
+        bucket: String,
+        use_iam: bool,
+    },
 }
 
 impl Action {
@@ -54,13 +62,18 @@ impl Action {
             Action::Relink { app, to, .. } => format!("switch {app} back to {to}"),
             Action::Expose { service, ports, .. } => format!("expose {service} again on {}", ports.join(" ")),
             Action::DropStream(s) => format!("remove the replication of {} into {} ({})", s.old, s.new, s.name),
+            Action::Reschedule { service, when, bucket, use_iam } => format!(
+                "back up {service} on its schedule again: dokku postgres:backup-schedule {service} '{when}' {bucket}{}",
+                if *use_iam { " --use-iam" } else { "" }
+            ),
         }
     }
 
     pub fn run(&self, host: &Host) -> Result<()> {
         let check = |change: Change| host.check(&host.change(change)).map(drop);
         match self {
-            // A rollback that ran before (and could not say so) already removed it.
+            // A service that is not there (its create failed before it made anything, or a
+            // rollback that ran before removed it) is as the undo wants it.
             Action::DestroyService { service } if !host.service_exists(service) => Ok(()),
             Action::DestroyService { service } => check(Change::DestroyService(service)),
             // apps:unlock fails when there is no lock (the lock step may have failed before it).
@@ -68,11 +81,18 @@ impl Action {
                 true => check(Change::UnlockApp(app)),
                 false => Ok(()),
             },
-            Action::MaintenanceOff { app } => check(Change::MaintenanceOff(app)),
+            // Maintenance that is off already (its enable failed) is as the undo wants it.
+            Action::MaintenanceOff { app } => match host.maintenance_enabled(app)? {
+                true => check(Change::MaintenanceOff(app)),
+                false => Ok(()),
+            },
             Action::Restart { app } => check(Change::RestartApp(app)),
             Action::Relink { app, from, to, vars } => switch::relink(host, app, from, to, vars, Mode::Back, None),
             Action::Expose { service, from, ports } => switch::move_exposure(host, from, service, ports),
             Action::DropStream(stream) => stream.drop_all(host),
+            Action::Reschedule { service, when, bucket, use_iam } => {
+                check(Change::BackupSchedule { service, when, bucket, use_iam: *use_iam })
+            }
         }
     }
 }
@@ -136,6 +156,33 @@ pub fn revive(host: &Host, out: &crate::output::Out, service: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::runner::Output;
+    use crate::host::runner::fake::FakeRunner;
+
+    #[test]
+    fn undoing_what_is_not_there_is_done_without_a_command() {
+        let root = std::env::temp_dir().join(format!("pgu-undo-absent-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("services/postgres")).unwrap();
+        let env = crate::host::env::Env::for_tests(&root);
+        let runner = FakeRunner::new()
+            .on("dokku maintenance:report memo --maintenance-enabled", Output::ok("false\n"))
+            .on("dokku apps:locked memo", Output::fail(1, ""));
+        let host = Host::new(&env, &runner);
+        // A create that failed before it made anything, an empty name from an old journal, a
+        // maintenance that never went on, a lock never taken.
+        for action in [
+            Action::DestroyService { service: "memo-v17".into() },
+            Action::DestroyService { service: String::new() },
+            Action::MaintenanceOff { app: "memo".into() },
+            Action::Unlock { app: "memo".into() },
+        ] {
+            action.run(&host).unwrap_or_else(|e| panic!("{}: {e:#}", action.label()));
+        }
+        let changes: Vec<String> =
+            runner.calls().into_iter().filter(|c| !c.contains(":report") && !c.contains(":locked")).collect();
+        assert!(changes.is_empty(), "{changes:?}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn actions_survive_json_in_the_journals_words() {
@@ -156,6 +203,7 @@ mod tests {
             },
             Action::Expose { service: "o".into(), from: "n".into(), ports: vec!["127.0.0.1:4242".into()] },
             Action::DropStream(crate::copy::online::stream::StreamRecord::new(("o", "o_db"), ("n", "n_db"))),
+            Action::Reschedule { service: "o".into(), when: "@daily".into(), bucket: "b".into(), use_iam: true },
         ];
         for action in all {
             let json = serde_json::to_value(&action).unwrap();

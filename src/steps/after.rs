@@ -122,6 +122,7 @@ impl Upgrade<'_> {
             return Ok(());
         }
         if self.opts.keep_old {
+            self.unschedule_kept()?;
             self.out.verbose(&format!(
                 "{} is kept, unlinked; remove it with: dokku postgres:destroy {} -f",
                 plan.old, plan.old
@@ -129,6 +130,7 @@ impl Upgrade<'_> {
             return Ok(());
         }
         if let Some(signal) = crate::host::signals::received() {
+            self.unschedule_kept()?;
             let text = format!("{} is kept: the upgrade was interrupted by {}", plan.old, signal.as_str());
             self.out.warn(&text);
             self.warnings.push(text);
@@ -144,6 +146,47 @@ impl Upgrade<'_> {
         }
         let cmd = self.host.change(Change::DestroyService(&plan.old));
         self.after_window(vec![cmd.clone()], cmd.display());
+        Ok(())
+    }
+
+    /// A kept old service is backed up on its schedule no more: nobody writes to it, and the new
+    /// service has the schedule now (two schedules would back up one database nobody uses).
+    /// What going back to it must put back is kept in the journal (`returns`). When the new
+    /// service's schedule is still a manual step, the old one keeps its own.
+    fn unschedule_kept(&mut self) -> Result<()> {
+        let plan = self.plan;
+        let Some(schedule) = &plan.backup.schedule else { return Ok(()) };
+        if !self.manual.is_empty() {
+            return Ok(());
+        }
+        let cmd = self.host.change(Change::BackupUnschedule(&plan.old));
+        if let Err(err) = self.host.check(&cmd) {
+            self.by_hand(err, cmd.display());
+            return Ok(());
+        }
+        let back = Action::Reschedule {
+            service: plan.old.clone(),
+            when: schedule.when.clone(),
+            bucket: schedule.bucket.clone(),
+            use_iam: schedule.use_iam,
+        };
+        self.out.verbose(&format!(
+            "The backup schedule of {} is removed ({} has it); to put it back: {}",
+            plan.old,
+            plan.new,
+            self.host
+                .change(Change::BackupSchedule {
+                    service: &plan.old,
+                    when: &schedule.when,
+                    bucket: &schedule.bucket,
+                    use_iam: schedule.use_iam
+                })
+                .display()
+        ));
+        if let Some(journal) = &mut self.journal {
+            let entry = serde_json::to_value(&back)?;
+            journal.update(|r| r.returns.push(entry))?;
+        }
         Ok(())
     }
 }

@@ -12,7 +12,11 @@ impl Upgrade<'_> {
         }
         let s = &plan.settings;
         let config_options = self.opts.config_options.clone().unwrap_or_else(|| s.config_options.clone());
-        let custom_env = self.opts.custom_env.clone().unwrap_or_else(|| s.custom_env.join(";"));
+        let custom_env = crate::plan::carry::new_custom_env(
+            self.opts.custom_env.as_deref(),
+            &s.custom_env,
+            self.opts.keep_md5_auth,
+        )?;
         let cmd = self.host.change(Change::CreateService {
             service: &plan.new,
             image: &plan.image,
@@ -55,6 +59,39 @@ impl Upgrade<'_> {
             "Extensions available: {}",
             if used.is_empty() { "none used".to_string() } else { used.join(", ") }
         ));
+        // What no dump holds, and only the new server can tell: the members its extensions'
+        // scripts make, against the old ones.
+        crate::copy::extensions::check(self.host, (&plan.old, &plan.old_db), &plan.new)?;
+        self.carry_settings(&new_db)
+    }
+
+    /// The old server's ALTER SYSTEM settings on the new one, before the window: a restart of
+    /// the new service when one takes effect only at start (nothing uses it yet).
+    fn carry_settings(&mut self, new_db: &str) -> Result<()> {
+        let plan = self.plan;
+        let sorted =
+            crate::copy::settings::carry(self.host, (&plan.old, &plan.old_db), (&plan.new, new_db), plan.new_major)?;
+        if sorted.carried.is_empty() && sorted.left_out.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = sorted.carried.iter().map(|s| s.name.as_str()).collect();
+        if !names.is_empty() {
+            self.out.verbose(&format!("ALTER SYSTEM settings of {} carried: {}", plan.old, names.join(", ")));
+        }
+        if !sorted.at_start.is_empty() {
+            self.out.verbose(&format!("Restarting {} for {}", plan.new, sorted.at_start.join(", ")));
+            self.check(&self.host.change(Change::RestartService(&plan.new)))?;
+        }
+        if !sorted.left_out.is_empty() {
+            let said = format!(
+                "ALTER SYSTEM setting(s) of {} that PostgreSQL {} does not know, not carried: {}",
+                plan.old,
+                plan.new_major.map(naming::major_text).unwrap_or_else(|| "?".into()),
+                sorted.left_out.join(", ")
+            );
+            self.out.warn(&said);
+            self.warnings.push(said);
+        }
         Ok(())
     }
 
@@ -62,8 +99,7 @@ impl Upgrade<'_> {
         for app in &self.plan.apps {
             // What stops a `git push` is the flock on the file apps:lock creates, taken first so
             // that a push already running is refused before anything is pushed on the undo stack.
-            let apps_dir = self.host.env.dokku_lib_root.join("data/apps");
-            crate::host::lock::hold_deploy(&apps_dir, &app.name, true)?;
+            crate::host::lock::hold_deploy(&self.host.env.deploy_lock(&app.name), &app.name, true)?;
             self.push_undo(Action::Unlock { app: app.name.clone() })?;
             self.check(&self.host.change(Change::LockApp(&app.name)))?;
         }
@@ -142,18 +178,17 @@ impl Upgrade<'_> {
             Method::CatchUp => self.with_copy_job(|copier, job| copier.follow(job))?,
             Method::Whole => self.out.verbose("Skipped: nothing follows the old service"),
         }
-        // The sessions that hold each database still inside the window, opened now: the window
-        // then costs a statement in each, not a `docker exec`.
+        // The session that holds the old database still inside the window, opened now: the
+        // window then costs a statement in it, not a `docker exec`.
         let plan = self.plan;
-        let new_db = self.host.database_name(&plan.new)?;
-        let open = |service: &str, database: &str| match Hold::open(self.host, service, database) {
+        let hold = match Hold::open(self.host, &plan.old, &plan.old_db) {
             Ok(hold) => Some(hold),
             Err(err) => {
                 log::debug!("{err:#}");
                 None
             }
         };
-        self.holds = Holds { old: open(&plan.old, &plan.old_db), new: open(&plan.new, &new_db) };
+        self.holds = Holds { old: hold };
         // What the switch reads, read now: inside the window each read is a dokku call.
         for app in &plan.apps {
             match switch::Known::read(self.host, &app.name, &plan.old, &plan.new) {

@@ -12,7 +12,7 @@ mod window;
 
 use crate::copy::hold::Hold;
 use crate::copy::{Copier, Endpoint, Job, Method};
-use crate::facts::verify::{self, Snapshot};
+use crate::facts::{verifier, verify};
 use crate::host::Host;
 use crate::host::changes::Change;
 use crate::host::runner::Cmd;
@@ -35,6 +35,11 @@ pub struct Options {
     pub custom_env: Option<String>,
     /// Copy everything inside the window (no catch-up copy before it).
     pub full_copy: bool,
+    /// What the copy computes again of stale materialized views and stored generated columns is
+    /// accepted (plan/carry.rs).
+    pub accept_recomputed: bool,
+    /// The new service's host rule is md5 (POSTGRES_HOST_AUTH_METHOD in its custom env).
+    pub keep_md5_auth: bool,
 }
 
 impl Options {
@@ -44,17 +49,18 @@ impl Options {
             keep_old: self.keep_old,
             skip_backup: self.skip_backup,
             full_copy: self.full_copy,
+            accept_recomputed: self.accept_recomputed,
+            keep_md5_auth: self.keep_md5_auth,
             ..RunOptions::default()
         }
     }
 }
 
-/// The window's holds: the old database from before its last fingerprint until the apps run on
-/// the new one; the new database from its copy's fingerprint until verification.
+/// The window's hold: the old database from before its last fingerprint until the apps run on
+/// the new one.
 #[derive(Default)]
 struct Holds {
     old: Option<Hold>,
-    new: Option<Hold>,
 }
 
 struct StepRecord {
@@ -73,7 +79,8 @@ pub struct Upgrade<'a> {
     steps: Vec<StepRecord>,
     window_started: Option<Instant>,
     window_ms: Option<u128>,
-    original: Option<Snapshot>,
+    /// What verification compared, once it passed.
+    verified: Option<verifier::Figures>,
     /// The old and the new database held still inside the window (copy/hold.rs).
     holds: Holds,
     /// The dump of the run this one resumes, from its journal.
@@ -355,7 +362,7 @@ impl<'a> Upgrade<'a> {
             steps: Vec::new(),
             window_started: None,
             window_ms: None,
-            original: None,
+            verified: None,
             dump: None,
             kept: Vec::new(),
             warnings: Vec::new(),
@@ -451,13 +458,10 @@ impl<'a> Upgrade<'a> {
         if let Some(journal) = &mut self.journal {
             // What postgres-upgrade:report shows of this run.
             journal.record.window_ms = self.window_ms.map(|v| v as u64);
-            journal.record.verified = self.original.as_ref().map(|s| {
+            journal.record.verified = self.verified.as_ref().map(|f| {
                 format!(
-                    "{} tables, {} rows{}, the schema, {} roles and settings",
-                    s.catalog.tables.len(),
-                    s.rows(),
-                    if verify::content_comparable(self.plan.old_major) { " (content compared)" } else { " (counted)" },
-                    s.facts.len()
+                    "{} tables, {} rows (content compared), {} catalog facts, the schema",
+                    f.relations, f.rows, f.facts
                 )
             });
             if let Err(err) = journal.finish(status, result.as_ref().err().map(|e| format!("{e:#}"))) {
@@ -504,7 +508,11 @@ impl<'a> Upgrade<'a> {
         self.out.step(&name);
         self.journal_step(index, "running")?;
         let started = Instant::now();
+        // One progress owner per step: a line within seconds of its start and then regularly,
+        // whichever of its parts runs (output/progress.rs).
+        let progress = crate::output::progress::step(name.clone(), self.out.quiet());
         let result = (step.run)(self);
+        drop(progress);
         let status = if result.is_ok() { "done" } else { "failed" };
         self.journal_step(index, status)?;
         if result.is_ok() {
@@ -594,7 +602,7 @@ impl<'a> Upgrade<'a> {
         if full {
             // The dumps and the journal are in the app's own folder, which may be a filesystem of
             // its own; the new service's server writes under dokku-postgres's services folder.
-            let folder = self.host.env.data_dir().join(target);
+            let folder = crate::state::layout::folder(&self.host.env.data_dir(), target);
             hints.push(format!("the filesystem of {} is full: free some space there", folder.display()));
             let services = self.host.env.services_root();
             if device(&folder) != device(&services) {
@@ -633,6 +641,7 @@ impl<'a> Upgrade<'a> {
     /// Undoes every recorded step, newest first; a failing undo is a warning, never the error.
     fn rollback(&mut self) {
         self.out.info1("Rolling back");
+        let _progress = crate::output::progress::step("Rolling back".into(), self.out.quiet());
         // The old service takes writes again before its apps start on it.
         self.holds = Holds::default();
         let mut journal = self.journal.take();

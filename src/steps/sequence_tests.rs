@@ -64,6 +64,10 @@ fn plan() -> Plan {
         use_maintenance: true,
         survey: None,
         copy: crate::plan::method::CopyChoice::of(crate::copy::Method::Whole, "--full-copy was given"),
+        carry: None,
+        accepted: Vec::new(),
+        pulled: None,
+        namesake: false,
     }
 }
 
@@ -79,18 +83,12 @@ fn healthy() -> FakeRunner {
         .on("dokku postgres:info db2 --status", Output::ok("running\n"))
         .on("dokku postgres:info db --status", Output::ok("running\n"))
         .on("dokku postgres:info db2 --dsn", Output::ok(&format!("{NEW_URL}\n")))
+        // Maintenance is on once the window has begun; the rollback turns it off.
+        .on("dokku maintenance:report memo --maintenance-enabled", Output::ok("true\n"))
         .on_with("docker container exec dokku.postgres.", |cmd| Output::ok(&answer_sql(cmd, "0|0|3|77")))
         .on_with("docker container exec -i dokku.postgres.", |_| Output::ok(""))
-        // A hold's session (copy/hold.rs) answers with the tables it locks, then its backend
-        // and snapshot.
-        .on(
-            "docker container exec -i dokku.postgres.db psql -X -U postgres -d db -v ON_ERROR_STOP=1 -q -A -t -f -",
-            Output::ok(&format!("{CATALOG}\nheld 4711 100:100:\n")),
-        )
-        .on(
-            "docker container exec -i dokku.postgres.db2 psql -X -U postgres -d db2 -v ON_ERROR_STOP=1 -q -A -t -f -",
-            Output::ok(&format!("{CATALOG}\nheld 4712 100:100:\n")),
-        )
+        // A hold's session (copy/hold.rs) and the verifier's (facts/verifier/side.rs).
+        .on_session("docker container exec -i dokku.postgres.", |sent| session_answer(sent, 3))
         .on_with("dokku postgres:link db2 memo", move |_| {
             to_new.replace("db2");
             Output::ok("")
@@ -121,7 +119,7 @@ const CATALOG: &str = r#"{"tables": [{"schema": "public", "name": "notes", "colu
 /// What a healthy service answers to the plugin's queries; `rows` is the fingerprint line of
 /// its one table, `notes` (`table|range|rows|sum`).
 fn answer_sql(cmd: &crate::host::runner::Cmd, rows: &str) -> String {
-    let sql = cmd.args.join(" ");
+    let sql = cmd.args.join(" ") + cmd.input.as_deref().unwrap_or_default();
     let catalog = CATALOG;
     if sql.contains("json_build_array('catalog'") {
         let rows = [
@@ -133,7 +131,10 @@ fn answer_sql(cmd: &crate::host::runner::Cmd, rows: &str) -> String {
         ];
         return rows.iter().map(|r| r.to_string() + "\n").collect();
     }
-    let answer = if sql.contains("FROM pg_authid a") {
+    let answer = if sql.contains("pg_identify_object") {
+        // No extension whose members need comparing.
+        ""
+    } else if sql.contains("FROM pg_authid a") {
         // The roles' and the database's digests (copy/mod.rs, GLOBALS): they never change here.
         "roles\nmembers\nsettings\ndatabase\n"
     } else if sql.contains("pg_available_extensions") {
@@ -148,6 +149,9 @@ fn answer_sql(cmd: &crate::host::runner::Cmd, rows: &str) -> String {
         "0|1|3\n"
     } else if sql.contains("BEGIN ISOLATION LEVEL") {
         return format!("snapshot|100:100:\nlarge_objects|0\n{rows}\n");
+    } else if sql.contains("mode = 'ShareLock' AND granted") {
+        // The hold (copy/hold.rs): its backend alive, its one table locked.
+        "1|1\n"
     } else if sql.contains("txid_current_snapshot") {
         "100:100:\n"
     } else if sql.contains("--schema-only") {
@@ -156,6 +160,40 @@ fn answer_sql(cmd: &crate::host::runner::Cmd, rows: &str) -> String {
         ""
     };
     answer.to_string()
+}
+
+/// What a session answers to `sent`: a hold its backend and snapshot, the verifier's parts
+/// the catalog of a database with one table `notes` of `rows` rows, then those rows.
+fn session_answer(sent: &str, rows: u64) -> String {
+    use crate::facts::verifier::side::END;
+    // The hold's session (copy/hold.rs): the tables it locks, then its backend and snapshot,
+    // then whether it still holds them.
+    if sent.starts_with("BEGIN;\nSELECT (") {
+        return format!("{CATALOG}\n");
+    }
+    if sent.contains("LOCK TABLE") {
+        return "held 4711 100:100:\n".into();
+    }
+    if sent.contains("SELECT 'locks '") {
+        return "locks 1\n".into();
+    }
+    let part = if sent.contains("'server'") {
+        [
+            serde_json::json!(["server", "", {"version": 150000, "settings": []}]),
+            serde_json::json!(["relation", "public.notes", {"schema": "public", "name": "notes", "kind": "r",
+                "populated": true, "key": ["id"], "columns": [["id", "20"], ["body", "25"]]}]),
+            serde_json::json!(["extension", "plpgsql", {"version": "1.0", "schema": "pg_catalog", "default": "1.0"}]),
+            serde_json::json!(["sequence", "public.notes_id_seq", {"last value": "3", "called": true}]),
+        ]
+        .iter()
+        .map(|r| format!("{r}\n"))
+        .collect()
+    } else if sent.contains("'rows'") {
+        format!("{}\n", serde_json::json!(["rows", "0", {"rows": rows, "digest": format!("{}", rows * 7)}]))
+    } else {
+        String::new()
+    };
+    sent.matches(END).map(|_| format!("{part}{END}\n")).collect()
 }
 
 /// The new image's tools answer, but pg_restore fails.
@@ -181,41 +219,63 @@ fn mutations(runner: &FakeRunner) -> Vec<String> {
                 && !c.contains("docker-options:report")
                 && !c.contains("postgres:links")
                 && !c.contains("apps:locked")
+                && !c.contains("maintenance:report")
         })
         .map(|c| uid.replace_all(&ts.replace_all(&root.replace_all(&c, "ROOT"), "TS"), "--user UID").into_owned())
         .collect()
 }
 
 fn run(runner: &FakeRunner, name: &str) -> (serde_json::Value, anyhow::Result<()>) {
+    run_with(runner, name, Options { full_copy: true, ..Options::default() })
+}
+
+fn run_with(runner: &FakeRunner, name: &str, opts: Options) -> (serde_json::Value, anyhow::Result<()>) {
     let root = temp_root(name);
     std::fs::create_dir_all(root.join("services/postgres/db")).unwrap();
     let env = Env::for_tests(&root);
     let host = Host::new(&env, runner);
     let out = Out::captured();
     let plan = plan();
-    let opts = Options { full_copy: true, ..Options::default() };
     Upgrade::new(&host, &out, &plan, &opts, &ParallelDirectory::with_jobs("postgres:17".into(), 2)).run()
+}
+
+#[test]
+fn a_kept_old_service_is_backed_up_on_its_schedule_no_more() {
+    let runner = healthy();
+    let (report, result) =
+        run_with(&runner, "keep-old", Options { full_copy: true, keep_old: true, ..Options::default() });
+    result.unwrap();
+    let calls = mutations(&runner);
+    assert_eq!(
+        calls[calls.len() - 3..],
+        [
+            "dokku postgres:backup-schedule db2 '0 3 * * *' bucket",
+            "dokku postgres:backup db2 bucket",
+            "dokku postgres:backup-unschedule db",
+        ]
+    );
+    assert_eq!(report["old_service_kept"], true);
 }
 
 const BEFORE_COPY: [&str; 5] = [
     "dokku postgres:create db2 --image postgres --image-version 17",
     "dokku apps:lock memo",
     // Across majors, before the window: the roles, then the schema replayed (a read: not listed).
-    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/memo/dumps:/dump \
-     --env-file ROOT/data/postgres-upgrade/memo/dumps/.db.env --user UID postgres:17 \
+    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/apps/memo/dumps:/dump \
+     --env-file ROOT/data/postgres-upgrade/apps/memo/dumps/.db.env --user UID postgres:17 \
      pg_dumpall --roles-only -h dokku-postgres-db -U postgres",
     "dokku maintenance:enable memo",
     "dokku ps:stop memo",
 ];
 const COPY: [&str; 3] = [
-    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/memo/dumps:/dump \
-     --env-file ROOT/data/postgres-upgrade/memo/dumps/.db.env --user UID postgres:17 \
+    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/apps/memo/dumps:/dump \
+     --env-file ROOT/data/postgres-upgrade/apps/memo/dumps/.db.env --user UID postgres:17 \
      pg_dump -Fd -Z 0 -j 2 -f /dump/db-TS -d db -h dokku-postgres-db -U postgres",
-    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/memo/dumps:/dump \
-     --env-file ROOT/data/postgres-upgrade/memo/dumps/.db.env --user UID postgres:17 \
+    "docker run --rm --link dokku.postgres.db:dokku-postgres-db -v ROOT/data/postgres-upgrade/apps/memo/dumps:/dump \
+     --env-file ROOT/data/postgres-upgrade/apps/memo/dumps/.db.env --user UID postgres:17 \
      pg_dumpall --roles-only -h dokku-postgres-db -U postgres",
-    "docker run --rm --link dokku.postgres.db2:dokku-postgres-db2 -v ROOT/data/postgres-upgrade/memo/dumps:/dump \
-     --env-file ROOT/data/postgres-upgrade/memo/dumps/.db2.env --user UID postgres:17 \
+    "docker run --rm --link dokku.postgres.db2:dokku-postgres-db2 -v ROOT/data/postgres-upgrade/apps/memo/dumps:/dump \
+     --env-file ROOT/data/postgres-upgrade/apps/memo/dumps/.db2.env --user UID postgres:17 \
      pg_restore -j 2 --exit-on-error -d db2 /dump/db-TS -h dokku-postgres-db2 -U postgres",
 ];
 
@@ -252,8 +312,8 @@ fn happy_path_runs_every_step_in_order_with_one_start() {
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "SECRET\n");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
-    let dumps =
-        std::env::temp_dir().join(format!("pgu-unit-happy-{}/data/postgres-upgrade/memo/dumps", std::process::id()));
+    let dumps = std::env::temp_dir()
+        .join(format!("pgu-unit-happy-{}/data/postgres-upgrade/apps/memo/dumps", std::process::id()));
     let left: Vec<_> = std::fs::read_dir(dumps).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(!left.iter().any(|n| n.to_string_lossy().ends_with(".env")), "{left:?}");
 }
@@ -278,13 +338,27 @@ fn a_restore_error_rolls_everything_back_in_reverse() {
 
 #[test]
 fn a_verification_mismatch_switches_nothing() {
-    let runner = healthy()
-        .on_with("docker container exec dokku.postgres.db2 psql", |cmd| Output::ok(&answer_sql(cmd, "0|0|2|55")));
+    let runner = healthy().on_session("docker container exec -i dokku.postgres.db2", |sent| session_answer(sent, 2));
     let (_, result) = run(&runner, "verify");
     let err = format!("{:#}", result.unwrap_err());
     assert!(err.contains("table public.notes has 2 rows in the copy, 3 in the original"), "{err}");
+    assert!(err.contains("Nothing was switched: the apps stay on db"), "{err}");
     assert!(!mutations(&runner).iter().any(|c| c.contains("postgres:unlink") || c.contains("postgres:link")));
     assert_eq!(mutations(&runner).last().map(String::as_str), Some("dokku postgres:destroy db2 -f"));
+}
+
+#[test]
+fn a_hold_lost_during_verification_switches_nothing() {
+    // The holding session's locks are gone (its backend was ended): what verification read may
+    // be outdated already.
+    let runner = healthy().on_session("docker container exec -i dokku.postgres.db psql", |sent| {
+        if sent.contains("SELECT 'locks '") { "locks 0\n".into() } else { session_answer(sent, 3) }
+    });
+    let (report, result) = run(&runner, "lost-hold");
+    let err = format!("{:#}", result.unwrap_err());
+    assert!(err.contains("the hold on db was lost during verification"), "{err}");
+    assert!(!mutations(&runner).iter().any(|c| c.contains("postgres:link db2")));
+    assert_eq!(report["status"], "rolled-back");
 }
 
 #[test]
@@ -332,6 +406,25 @@ fn backup_carry_over_failure_keeps_the_old_service_and_says_what_to_run() {
     assert!(!mutations(&runner).contains(&"dokku postgres:destroy db -f".to_string()));
 }
 
+/// Each step after the switch failing on its own: never undone, said as the command to run.
+#[test]
+fn a_failure_after_the_switch_is_a_command_to_run_whichever_step_it_is() {
+    for (failing, manual) in [
+        ("dokku maintenance:disable memo", vec!["dokku maintenance:disable memo", "dokku postgres:destroy db -f"]),
+        ("dokku postgres:destroy db -f", vec!["dokku postgres:destroy db -f"]),
+    ] {
+        let runner = healthy().on(failing, Output::fail(1, "no"));
+        let (report, result) = run(&runner, "after-switch");
+        assert!(result.is_err(), "{failing}");
+        assert_eq!(report["status"], "upgraded-with-manual-steps", "{failing}");
+        assert_eq!(report["manual_steps"], serde_json::json!(manual), "{failing}");
+        assert!(
+            !mutations(&runner).iter().any(|c| c.contains("postgres:link db memo")),
+            "{failing}: nothing goes back"
+        );
+    }
+}
+
 #[test]
 fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() {
     use crate::state::journal::Journal;
@@ -370,8 +463,10 @@ fn a_resumed_run_skips_done_steps_and_redoes_the_interrupted_one_from_scratch() 
     // new one emptied before the copy starts over.
     let calls = runner.calls();
     assert!(calls[0].contains("dokku.postgres.db psql") && calls[0].ends_with("-f -"), "{}", calls[0]);
-    assert!(calls[1].contains("dokku.postgres.db2 psql") && calls[1].contains("pg_terminate_backend"), "{}", calls[1]);
-    assert!(calls[2].contains("DROP DATABASE IF EXISTS \"db2\"") && calls[3].contains("CREATE DATABASE \"db2\""));
+    // A subscription would keep the database from being dropped: none here.
+    assert!(calls[1].contains("dokku.postgres.db2 psql") && calls[1].contains("FROM pg_subscription"), "{}", calls[1]);
+    assert!(calls[2].contains("dokku.postgres.db2 psql") && calls[2].contains("pg_terminate_backend"), "{}", calls[2]);
+    assert!(calls[3].contains("DROP DATABASE IF EXISTS \"db2\"") && calls[4].contains("CREATE DATABASE \"db2\""));
     assert_eq!(mutations(&runner)[..3], COPY);
     assert!(!mutations(&runner).iter().any(|c| c.contains("postgres:create") || c.contains("ps:stop")));
     assert_eq!(report["steps"][0]["status"], "done-before");
@@ -399,7 +494,9 @@ fn the_catch_up_copy_moves_the_data_before_the_window_and_only_the_changes_insid
     let (set, get) = (streamed.clone(), streamed);
     let runner = healthy()
         .on_with("docker container exec dokku.postgres.db psql", |cmd| Output::ok(&answer_sql(cmd, "0|0|4|99")))
-        .on_with("docker container exec dokku.postgres.db2 psql", move |cmd| {
+        // The fingerprints, whose key goes on psql's standard input.
+        .on_with("docker container exec -i dokku.postgres.db psql", |cmd| Output::ok(&answer_sql(cmd, "0|0|4|99")))
+        .on_with("docker container exec -i dokku.postgres.db2 psql", move |cmd| {
             Output::ok(&answer_sql(cmd, if get.get() { "0|0|4|99" } else { "0|0|3|77" }))
         })
         .on_with(
@@ -426,11 +523,10 @@ fn the_catch_up_copy_moves_the_data_before_the_window_and_only_the_changes_insid
         "{script}"
     );
     assert!(script.contains("pg_catalog.setval"), "{script}");
-    // No client container inside the window: the roles and the database's properties were
-    // carried before it and have not changed since, the schema was compared before it too.
-    let window = &calls[at("dokku ps:stop memo")..at("dokku ps:start memo")];
-    assert!(!window.iter().any(|c| c.starts_with("docker run")), "{window:#?}");
     let all = runner.calls();
+    // The fingerprints' and the verifier's keys reach the servers on standard input only.
+    assert!(all.iter().any(|c| c.contains("-q -At -F | -f -")), "{all:#?}");
+    assert!(!all.iter().any(|c| c.contains("_key', '")), "{all:#?}");
     let vacuum = all.iter().position(|c| c.contains("VACUUM (ANALYZE)")).unwrap();
     let window = all.iter().position(|c| c.contains("maintenance:enable")).unwrap();
     assert!(vacuum < window);
@@ -444,6 +540,7 @@ fn a_stream_cut_short_fails_the_copy_and_rolls_back() {
     // The consumer never printed the end mark: psql would have committed what it got.
     let runner = healthy()
         .on_with("docker container exec dokku.postgres.db psql", |cmd| Output::ok(&answer_sql(cmd, "0|0|4|99")))
+        .on_with("docker container exec -i dokku.postgres.db psql", |cmd| Output::ok(&answer_sql(cmd, "0|0|4|99")))
         .on(
             "docker container exec -i dokku.postgres.db2 psql -X -U postgres -d db2 -v ON_ERROR_STOP=1 -q -A -t -1",
             Output::ok("3\n"),

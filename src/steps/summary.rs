@@ -28,14 +28,10 @@ impl Upgrade<'_> {
                 ms as f64 / 1000.0
             ));
         }
-        if let Some(s) = &self.original {
+        if let Some(f) = &self.verified {
             self.out.verbose(&format!(
-                "Verified:            {} tables, {} rows{}, {} sequences, the schema, {} roles and settings",
-                s.catalog.tables.len(),
-                s.rows(),
-                if verify::content_comparable(plan.old_major) { " by content" } else { " counted" },
-                s.sequences.len(),
-                s.facts.len()
+                "Verified:            {} tables, {} rows by content, {} sequences, {} catalog facts, the schema",
+                f.relations, f.rows, f.sequences, f.facts
             ));
         }
         for file in &self.kept {
@@ -47,6 +43,9 @@ impl Upgrade<'_> {
         }
         for warning in &self.warnings {
             self.out.verbose(&format!("Said:                {warning}"));
+        }
+        for accepted in &plan.accepted {
+            self.out.verbose(&format!("Accepted:            {accepted}"));
         }
         if self.opts.keep_old {
             self.out.verbose(&format!(
@@ -86,17 +85,20 @@ impl Upgrade<'_> {
             "steps": self.steps.iter().map(|s| json!({"name": s.name, "status": s.status, "duration_ms": s.duration_ms as u64})).collect::<Vec<_>>(),
             "maintenance_window_ms": self.window_ms.map(|v| v as u64),
             "app_starts": self.starts,
-            "verification": self.original.as_ref().map(|s| json!({
-                "tables": s.catalog.tables.len(),
-                "content_compared": verify::content_comparable(plan.old_major),
-                "rows": s.rows(),
-                "sequences": s.sequences.len(),
-                "extensions": s.extensions,
+            "verification": self.verified.as_ref().map(|f| json!({
+                "tables": f.relations,
+                "content_compared": true,
+                "rows": f.rows,
+                "sequences": f.sequences,
+                "catalog_facts": f.facts,
+                "extensions": f.extensions,
+                "digest": "md5 keyed for the run (docs/fidelity.md)",
             })),
             "dump": self.kept.first().or(self.dump.as_ref()).map(|d| d.display().to_string()),
             "catch_up_script": self.kept.get(1).map(|d| d.display().to_string()),
             "old_service_kept": self.opts.keep_old || !self.manual.is_empty(),
             "warnings": self.warnings,
+            "accepted": plan.accepted,
             "manual_steps": self.manual,
             "interrupted_by": crate::host::signals::received().map(|s| s.as_str()),
             "error": result.as_ref().err().map(|e| format!("{e:#}")),

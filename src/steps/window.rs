@@ -58,22 +58,6 @@ impl Upgrade<'_> {
             self.out.verbose(&format!("Kept as the rollback artifact: {} ({} MB)", file.display(), size / 1_000_000));
         }
         self.kept = kept;
-        // The copy as its fingerprint found it, held so: nothing else has committed between.
-        if let Some(prints) = self.copier.fingerprints() {
-            let new_db = host.database_name(&plan.new)?;
-            // Only saves a fingerprint later: without it, verification takes one again.
-            let hold = match self.holds.new.take() {
-                Some(mut hold) => hold.lock().map(|()| hold),
-                None => Hold::take(host, &plan.new, &new_db),
-            };
-            match hold {
-                Ok(hold) if hold.since == prints.copy.snapshot => self.holds.new = Some(hold),
-                Ok(_) => {}
-                Err(err) => log::debug!("{err:#}"),
-            }
-        } else {
-            self.holds.new = None;
-        }
         Ok(())
     }
 
@@ -113,76 +97,62 @@ impl Upgrade<'_> {
         f(self.copier, &job)
     }
 
+    /// The independent verifier's comparison of both databases (facts/verifier/), the old one
+    /// as it is after the copy, still held: a write that reached it during the copy (a cron
+    /// job, a `dokku run`, anything the stopped apps do not cover) shows up here. Every row,
+    /// unless the copier proved the whole copy with the verifier before the window and names
+    /// what changed since (the online copy: docs/online.md); the catalog always. Then the
+    /// schema as pg_dump prints both, a second witness.
     pub(super) fn verify(&mut self) -> Result<()> {
         let (host, plan) = (self.host, self.plan);
         let _timer =
             crate::output::progress::timer(format!("verifying {} against {}", plan.new, plan.old), self.out.quiet());
-        let content = verify::content_comparable(plan.old_major);
         let new_db = host.database_name(&plan.new)?;
-        // The original as it is now, after the copy: a write that reached it during the copy
-        // (a cron job, a `dokku run`, anything the stopped apps do not cover) shows up here.
-        // The copier's fingerprints stand for "now" while no writer has committed since.
-        let prints = self.copier.fingerprints();
-        let still = |hold: &mut Option<Hold>| -> Result<bool> {
-            Ok(match hold {
-                Some(h) => h.holding()?,
-                None => false,
-            })
+        let (mut old, mut new) =
+            (verifier::Side::now(&plan.old, &plan.old_db), verifier::Side::now(&plan.new, &new_db));
+        let check = match self.copier.changed_since_proven() {
+            Some(selections) => {
+                self.out.verbose(&format!(
+                    "Rows: the {} relation part(s) changed since the first copy was proven (the rest was proven then)",
+                    selections.len()
+                ));
+                verifier::Check::rows(selections)
+            }
+            None => verifier::Check::everything(),
         };
-        let (old_still, new_still) = (still(&mut self.holds.old)?, still(&mut self.holds.new)?);
-        let (original, reused) = Snapshot::take(
-            host,
-            &plan.old,
-            &plan.old_db,
-            prints.as_ref().map(|p| &p.catalog),
-            prints.as_ref().map(|p| (&p.original, old_still)),
-            content,
-        )?;
-        if reused {
-            self.out.verbose(&format!("{} has not changed since the copy's fingerprint of it", plan.old));
+        let set_here = self.stream.as_ref().map(|s| s.settings_set_here()).unwrap_or_default();
+        let check = check.with_settings_set_here(&set_here);
+        let outcome = verifier::compare(host, &mut old, &mut new, &check)?;
+        if let Some(refusal) = outcome.refusal(&plan.old) {
+            bail!("{refusal}");
         }
-        let known = prints.as_ref().filter(|p| p.catalog == original.catalog).map(|p| (&p.copy, new_still));
-        let (mut copy, _) = Snapshot::take(host, &plan.new, &new_db, Some(&original.catalog), known, content)?;
-        self.holds.new = None;
-        let mut original = original;
-        original.take_extension_tables(host, &plan.old, &plan.old_db, &copy.extensions)?;
-        copy.take_extension_tables(host, &plan.new, &new_db, &original.extensions)?;
-        verify::compare(&original, &copy)?;
-        // Proven by the copy, and no transaction has taken an id on the old database since (every
-        // schema change does): the same schema still.
-        let now = match self.holds.old.as_mut().and_then(Hold::snapshot) {
-            Some(snapshot) => Some(snapshot),
-            None => crate::facts::fingerprint::Fingerprint::current_snapshot(host, &plan.old, &plan.old_db).ok(),
-        };
-        let xmax = |s: &str| s.split(':').nth(1).map(String::from);
-        let proven = self.copier.schema_proven().is_some_and(|at| now.is_some_and(|n| xmax(&n) == xmax(&at)));
-        if proven {
-            self.out.verbose("The schema: the same as the copy proved it, unchanged since on the old service");
-        } else {
-            let client = crate::host::client::Client { image: plan.reference(), dir: self.dumps_dir()? };
-            verify::compare_schemas(
-                host,
-                &client,
-                (&plan.old, &plan.old_db),
-                (&plan.new, &new_db),
-                self.replay.as_ref(),
-            )?;
+        // What was read stands only while the old database is still held (its session could
+        // have been ended, by an administrator or the server).
+        if let Some(hold) = &mut self.holds.old
+            && !hold.holding()?
+        {
+            bail!(
+                "the hold on {} was lost during verification: a write may have come after it; run the upgrade again",
+                plan.old
+            );
         }
+        let client = crate::host::client::Client { image: plan.reference(), dir: self.dumps_dir()? };
+        verify::compare_schemas(host, &client, (&plan.old, &plan.old_db), (&plan.new, &new_db), self.replay.as_ref())?;
         self.no_writer_waits()?;
-        for change in original.changes(&copy) {
-            self.out.warn(&change);
-            self.warnings.push(change);
+        for note in &outcome.notes {
+            self.out.warn(note);
+            self.warnings.push(note.clone());
         }
+        let f = &outcome.figures;
         self.out.verbose(&format!(
-            "{} tables, {} rows{}, {} sequences, the schema, {} roles and settings, extensions: {}",
-            original.catalog.tables.len(),
-            original.rows(),
-            if content { " (content compared)" } else { " (counted)" },
-            original.sequences.len(),
-            original.facts.len(),
-            original.extensions.keys().cloned().collect::<Vec<_>>().join(", ")
+            "{} tables, {} rows (content compared), {} sequences, {} catalog facts, the schema; extensions: {}",
+            f.relations,
+            f.rows,
+            f.sequences,
+            f.facts,
+            f.extensions.keys().cloned().collect::<Vec<_>>().join(", ")
         ));
-        self.original = Some(original);
+        self.verified = Some(outcome.figures);
         Ok(())
     }
 

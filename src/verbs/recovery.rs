@@ -8,18 +8,10 @@ use crate::host::runner::Runner;
 use crate::output::Out;
 use crate::plan::Plan;
 use crate::plan::cli::{Format, RollbackArgs, StatusArgs, UpgradeArgs};
-use crate::plan::naming;
 use crate::state::journal::{Journal, PlanRecord, Status};
+use crate::state::undo::Action;
 use crate::steps::{Options, Upgrade};
 use anyhow::{Result, bail};
-
-/// The journal of `target`, after checking the name can be nothing but a name.
-fn journal(env: &Env, target: &str) -> Result<Option<Journal>> {
-    if !(naming::valid_app_name(target) || naming::valid_service_name(target)) {
-        bail!("Invalid app or service name: {target}");
-    }
-    Journal::load(&Journal::path_for(&env.data_dir(), target))
-}
 
 /// Whether the upgrade that wrote `journal` still runs: its pid is alive and is this plugin's
 /// binary (a pid the kernel gave to another program since does not count).
@@ -33,16 +25,20 @@ pub fn still_running(journal: &Journal) -> bool {
         .unwrap_or(false)
 }
 
-pub fn status(args: &StatusArgs, env: &Env, out: &Out) -> Result<()> {
-    let Some(journal) = journal(env, &args.target)? else {
+pub fn status(args: &StatusArgs, env: &Env, runner: &dyn Runner, out: &Out) -> Result<()> {
+    let Some(journal) = super::journal_of(env, runner, &args.target)? else {
         out.info1(&format!("No upgrade of {} is recorded", args.target));
+        if args.format == Format::Json {
+            out.json(&serde_json::json!({"status": null, "unfinished": false, "process_running": false}));
+        }
         return Ok(());
     };
-    let unfinished = journal.status() == Status::Running;
-    let running = unfinished && still_running(&journal);
+    let unfinished = journal.unfinished();
+    let running = journal.status() == Status::Running && still_running(&journal);
     if args.format == Format::Json {
         let mut doc = serde_json::to_value(&journal.record)?;
         doc["process_running"] = serde_json::json!(running);
+        doc["unfinished"] = serde_json::json!(unfinished);
         out.json(&doc);
         return Ok(());
     }
@@ -69,19 +65,25 @@ pub fn status(args: &StatusArgs, env: &Env, out: &Out) -> Result<()> {
         out.verbose(&format!("{:>2}. {:<8} {}", n + 1, step.state, step.name));
     }
     let undo = journal.undo()?;
-    if unfinished && !running && !undo.is_empty() {
-        out.verbose(&format!("To take it back: dokku postgres-upgrade:rollback {}", args.target));
+    for action in undo.iter().rev() {
+        out.verbose(&format!("To undo:      {}", action.label()));
+    }
+    if unfinished && !running {
+        out.verbose(&format!("Next:         {}", journal.next_command()));
+        if journal.status() == Status::Running {
+            out.verbose(&format!("          or: dokku postgres:upgrade {} --resume", args.target));
+        }
     }
     Ok(())
 }
 
 pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) -> Result<()> {
-    let Some(mut journal) = journal(env, &args.target)? else {
+    let Some(journal) = super::journal_of(env, runner, &args.target)? else {
         out.info1(&format!("No upgrade of {} is recorded: nothing to roll back", args.target));
         return Ok(());
     };
     match journal.status() {
-        Status::Running | Status::RollingBack | Status::RollbackFailed => {}
+        _ if journal.unfinished() => {}
         Status::RolledBack => {
             out.info1(&format!("The last upgrade of {} was already rolled back: nothing to do", args.target));
             return Ok(());
@@ -92,6 +94,30 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
                 args.target,
                 status.as_str()
             ));
+            // After the window the apps' writes are on the new service only: going back is by
+            // hand and loses them (README, "Going back").
+            let plan = &journal.record.plan;
+            let host = Host::new(env, runner);
+            if host.service_exists(&plan.old_service) {
+                out.verbose(&format!(
+                    "{old} is kept; going back to it loses what the apps wrote to {new} since: \
+                     dokku postgres:unlink {new} APP, then dokku postgres:link {old} APP --alias DATABASE",
+                    old = plan.old_service,
+                    new = plan.new_service
+                ));
+                // What keeping it took away, recorded for going back (steps/after.rs).
+                for back in
+                    journal.record.returns.iter().filter_map(|v| serde_json::from_value::<Action>(v.clone()).ok())
+                {
+                    out.verbose(&format!("and put back what was removed from it: {}", back.label()));
+                }
+            } else {
+                out.verbose(&format!(
+                    "{} was destroyed after the switch (--keep-old keeps it); its dump is in {}",
+                    plan.old_service,
+                    crate::state::dumps::found_dir(&env.data_dir(), &args.target).display()
+                ));
+            }
             return Ok(());
         }
     }
@@ -104,6 +130,7 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
     }
     // The upgrade's own process may still be alive: its locks say so.
     let _locks = take_locks(env, &plan)?;
+    let mut journal = move_state(env, &args.target, out, journal)?;
     journal.keep_room();
     let name = plan.app.as_deref().unwrap_or(&plan.old_service);
     crate::host::client::remove_password_files(&crate::state::dumps::dumps_dir(&env.data_dir(), name));
@@ -111,12 +138,17 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
     out.info2(&format!("Rolling back the upgrade of {}", args.target));
     journal.update(|r| r.status = Status::RollingBack)?;
     let stack = journal.undo()?;
+    let _progress = crate::output::progress::step(format!("Rolling back the upgrade of {}", args.target), out.quiet());
     crate::state::undo::revive(&host, out, &plan.old_service);
     let left = crate::state::undo::roll_back(&host, out, stack, |left| journal.set_undo(left));
     let error = journal.record.error.clone();
     if !left.is_empty() {
         journal.finish(Status::RollbackFailed, error)?;
-        bail!("{} rollback step(s) are not done; fix the cause above and run this again", left.len());
+        bail!(
+            "{} rollback step(s) are not done: fix what is said above, then run `{}` again",
+            left.len(),
+            journal.next_command()
+        );
     }
     journal.finish(Status::RolledBack, error)?;
     if let Some(dump) = journal.record.dump.as_deref() {
@@ -127,11 +159,32 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
     Ok(())
 }
 
+/// Moves `target`'s journal and dumps out of the legacy layout (state/layout.rs) once the run
+/// that wrote them is known to be over (its locks are held here), and the journal with them: the
+/// dump it names moves too. Returns the journal as it is now.
+pub fn move_state(env: &Env, target: &str, out: &Out, journal: Journal) -> Result<Journal> {
+    let data_dir = env.data_dir();
+    let legacy = crate::state::layout::legacy_folder(&data_dir, target);
+    let moved = crate::state::layout::migrate(&data_dir, target)?;
+    if moved.is_empty() {
+        return Ok(journal);
+    }
+    let folder = crate::state::layout::folder(&data_dir, target);
+    out.verbose(&format!("Moved the journal and dumps of {target} to {}", folder.display()));
+    let Some(mut journal) = Journal::load(&Journal::path_for(&data_dir, target))? else { return Ok(journal) };
+    if let Some(rest) = journal.record.dump.as_deref().and_then(|d| std::path::Path::new(d).strip_prefix(&legacy).ok())
+    {
+        let dump = folder.join(rest).to_string_lossy().into_owned();
+        journal.update(|r| r.dump = Some(dump))?;
+    }
+    Ok(journal)
+}
+
 /// Takes every lock the journaled upgrade needs; fails at once if its own process still runs.
 fn take_locks(env: &Env, plan: &PlanRecord) -> Result<Locks> {
     let apps = plan.apps.iter().map(|a| a.name.as_str());
     let services = [plan.old_service.as_str(), plan.new_service.as_str()];
-    crate::host::lock::for_upgrade(&env.data_dir(), apps, services)
+    crate::host::lock::for_upgrade(env, apps, services)
 }
 
 /// `postgres:upgrade TARGET --resume`: continues an interrupted upgrade from its last completed
@@ -145,10 +198,12 @@ pub fn resume(
     runner: &dyn Runner,
     out: &Out,
 ) -> (Option<serde_json::Value>, Result<()>) {
-    let journal = match journal(env, target) {
+    let journal = match super::journal_of(env, runner, target) {
         Ok(Some(j)) => j,
+        // As rollback and status say of it: nothing to do is no failure.
         Ok(None) => {
-            return (None, Err(anyhow::anyhow!("No upgrade of {target} is recorded: nothing to resume")));
+            out.info1(&format!("No upgrade of {target} is recorded: nothing to resume"));
+            return (None, Ok(()));
         }
         Err(err) => return (None, Err(err)),
     };
@@ -171,6 +226,10 @@ pub fn resume(
         Ok(locks) => locks,
         Err(err) => return (None, Err(err)),
     };
+    let journal = match move_state(env, target, out, journal) {
+        Ok(journal) => journal,
+        Err(err) => return (None, Err(err)),
+    };
     journal.keep_room();
     let host = Host::new(env, runner);
     let mut plan = match Plan::from_journal(&journal.record.plan, &host, journal.record.options.full_copy) {
@@ -190,6 +249,8 @@ pub fn resume(
         config_options: flags.config_options.clone(),
         custom_env,
         full_copy: options.full_copy,
+        accept_recomputed: options.accept_recomputed,
+        keep_md5_auth: options.keep_md5_auth,
     };
     let done = journal.steps_done();
     crate::host::signals::install();

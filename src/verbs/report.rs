@@ -4,13 +4,14 @@
 //! their sizes. `postgres-upgrade:cleanup APP [--keep N]` removes the older dumps.
 
 use crate::host::env::Env;
+use crate::host::runner::Runner;
 use crate::output::Out;
 use crate::state::journal::{Journal, Status};
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
 /// The report's fields, in the order they are shown, with their labels.
-const FIELDS: [(&str, &str); 11] = [
+const FIELDS: [(&str, &str); 12] = [
     ("postgres-upgrade-last-status", "Postgres upgrade last status"),
     ("postgres-upgrade-last-from", "Postgres upgrade last from"),
     ("postgres-upgrade-last-to", "Postgres upgrade last to"),
@@ -19,80 +20,98 @@ const FIELDS: [(&str, &str); 11] = [
     ("postgres-upgrade-last-finished", "Postgres upgrade last finished"),
     ("postgres-upgrade-last-window", "Postgres upgrade last window"),
     ("postgres-upgrade-last-verification", "Postgres upgrade last verification"),
+    ("postgres-upgrade-last-accepted", "Postgres upgrade last accepted"),
     ("postgres-upgrade-unfinished", "Postgres upgrade unfinished"),
     ("postgres-upgrade-dumps", "Postgres upgrade dumps"),
     ("postgres-upgrade-dumps-size", "Postgres upgrade dumps size"),
 ];
 
-/// Every name (app or service) with a journal under the plugin's data folder.
+/// Every name (app or service) with a journal under the plugin's data folder, in either layout.
 fn targets(env: &Env) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(env.data_dir())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().join("journal.json").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    crate::state::layout::targets(&env.data_dir())
 }
 
-/// The fields of one target, as dokku's reports name them.
-pub fn fields(env: &Env, target: &str) -> Result<Vec<(&'static str, String)>> {
-    let journal = Journal::load(&Journal::path_for(&env.data_dir(), target))?;
-    let Some(journal) = journal else { bail!("No upgrade of {target} is recorded") };
-    let record = &journal.record;
-    let plan = &record.plan;
-    let unfinished = matches!(journal.status(), Status::Running | Status::RollingBack);
-    let dumps = crate::state::dumps::dumps_dir(&env.data_dir(), target);
+/// The fields of one target, as dokku's reports name them; empty for a target with no upgrade
+/// recorded (it has none unfinished).
+pub fn fields(env: &Env, target: &str, journal: Option<&Journal>) -> Vec<(&'static str, String)> {
+    let dumps = crate::state::dumps::found_dir(&env.data_dir(), target);
     let kept = crate::state::dumps::attempts(&dumps);
     let size: u64 = kept.iter().map(|(_, bytes)| bytes).sum();
-    let values = [
-        journal.status().as_str().to_string(),
-        format!("{} ({})", plan.old_service, plan.old_image),
-        plan.new_service.clone(),
-        plan.image.clone(),
-        record.started.clone(),
-        if unfinished { String::new() } else { record.updated.clone() },
-        record.window_ms.map(|ms| format!("{:.1}s", ms as f64 / 1000.0)).unwrap_or_default(),
-        record.verified.clone().unwrap_or_default(),
-        match (unfinished, unfinished && crate::verbs::recovery::still_running(&journal)) {
-            (true, true) => "running".to_string(),
-            (true, false) => format!("yes: dokku postgres-upgrade:rollback {target} (or --resume)"),
-            _ => "no".to_string(),
-        },
-        kept.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>().join(" "),
-        crate::output::human(size),
-    ];
-    Ok(FIELDS.iter().map(|(key, _)| *key).zip(values).collect())
+    let mut values: [String; 12] = Default::default();
+    values[9] = "no".into();
+    if let Some(journal) = journal {
+        let record = &journal.record;
+        let plan = &record.plan;
+        let unfinished = journal.unfinished();
+        values = [
+            journal.status().as_str().to_string(),
+            format!("{} ({})", plan.old_service, plan.old_image),
+            plan.new_service.clone(),
+            plan.image.clone(),
+            record.started.clone(),
+            if unfinished { String::new() } else { record.updated.clone() },
+            record.window_ms.map(|ms| format!("{:.1}s", ms as f64 / 1000.0)).unwrap_or_default(),
+            record.verified.clone().unwrap_or_default(),
+            plan.accepted.join("; "),
+            // The same answer as status and rollback give (state/journal.rs, unfinished).
+            match (unfinished, journal.status() == Status::Running && crate::verbs::recovery::still_running(journal)) {
+                (true, true) => "running".to_string(),
+                (true, false) => format!("yes ({}): {}", journal.status().as_str(), journal.next_command()),
+                _ => "no".to_string(),
+            },
+            String::new(),
+            String::new(),
+        ];
+    }
+    values[10] = kept.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>().join(" ");
+    values[11] = crate::output::human(size);
+    FIELDS.iter().map(|(key, _)| *key).zip(values).collect()
 }
 
-pub fn report(env: &Env, out: &Out, target: Option<&str>, json_format: bool, field: Option<&str>) -> Result<()> {
-    if let Some(field) = field {
-        let field = field.trim_start_matches("--");
-        let Some(target) = target else { bail!("Please specify an app for --{field}") };
-        let Some((_, value)) = fields(env, target)?.into_iter().find(|(k, _)| *k == field) else {
-            bail!("Invalid flag passed, valid flags: {}", FIELDS.map(|(k, _)| format!("--{k}")).join(", "))
-        };
-        out.line(&value);
-        return Ok(());
-    }
+pub fn report(
+    env: &Env,
+    runner: &dyn Runner,
+    out: &Out,
+    target: Option<&str>,
+    json_format: bool,
+    field: Option<&str>,
+) -> Result<()> {
     let names = match target {
         Some(t) => vec![t.to_string()],
         None => targets(env),
     };
-    if names.is_empty() {
-        out.info2("No upgrade is recorded");
+    let mut reports = Vec::new();
+    for name in &names {
+        let journal = crate::verbs::journal_of(env, runner, name)?;
+        reports.push((name, fields(env, name, journal.as_ref())));
+    }
+    if let Some(field) = field {
+        let field = field.trim_start_matches("--");
+        let Some((_, fields)) = reports.first().filter(|_| target.is_some()) else {
+            bail!("Please specify an app for --{}", crate::output::shown(field))
+        };
+        let Some((_, value)) = fields.iter().find(|(k, _)| *k == field) else {
+            bail!("Invalid flag passed, valid flags: {}", FIELDS.map(|(k, _)| format!("--{k}")).join(", "))
+        };
+        out.line(value);
         return Ok(());
     }
-    for name in &names {
-        let fields = fields(env, name)?;
-        if json_format {
-            let map: serde_json::Map<String, Value> =
-                fields.into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-            out.line(&Value::Object(map).to_string());
-            continue;
-        }
+    let object = |fields: &[(&str, String)]| -> Value {
+        Value::Object(fields.iter().map(|(k, v)| (k.to_string(), json!(v))).collect())
+    };
+    if json_format {
+        // One JSON document: an app's fields, or every app's under its name.
+        let doc = match target {
+            Some(_) => reports.first().map(|(_, f)| object(f)).unwrap_or_default(),
+            None => Value::Object(reports.iter().map(|(name, f)| (name.to_string(), object(f))).collect()),
+        };
+        out.json_line(&doc);
+        return Ok(());
+    }
+    if reports.is_empty() {
+        out.info2("No upgrade is recorded");
+    }
+    for (name, fields) in reports {
         out.info2(&format!("{name} postgres-upgrade information"));
         let width = FIELDS.iter().map(|(_, label)| label.len()).max().unwrap_or(0) + 1;
         for ((_, label), (_, value)) in FIELDS.iter().zip(fields) {
@@ -104,13 +123,13 @@ pub fn report(env: &Env, out: &Out, target: Option<&str>, json_format: bool, fie
 
 /// Removes the dumps of `target`'s older upgrades, keeping the newest `keep`; never while an
 /// upgrade of it is unfinished (its dump may be what a rollback needs).
-pub fn cleanup(env: &Env, out: &Out, target: &str, keep: usize) -> Result<()> {
-    if let Some(journal) = Journal::load(&Journal::path_for(&env.data_dir(), target))?
-        && journal.status() == Status::Running
+pub fn cleanup(env: &Env, runner: &dyn Runner, out: &Out, target: &str, keep: usize) -> Result<()> {
+    if let Some(journal) = crate::verbs::journal_of(env, runner, target)?
+        && journal.unfinished()
     {
-        bail!("An upgrade of {target} is unfinished: finish it (--resume) or roll it back first");
+        bail!("An upgrade of {target} is unfinished: run `{}` first", journal.next_command());
     }
-    let dir = crate::state::dumps::dumps_dir(&env.data_dir(), target);
+    let dir = crate::state::dumps::found_dir(&env.data_dir(), target);
     let before: u64 = crate::state::dumps::attempts(&dir).iter().map(|(_, b)| b).sum();
     let removed = crate::state::dumps::prune(&dir, keep);
     let after: u64 = crate::state::dumps::attempts(&dir).iter().map(|(_, b)| b).sum();
@@ -152,7 +171,8 @@ mod tests {
         let dumps = crate::state::dumps::dumps_dir(&env.data_dir(), "memo");
         std::fs::create_dir_all(dumps.join("memo-db-20261201-090000")).unwrap();
         std::fs::write(dumps.join("memo-db-20261201-090000/toc.dat"), vec![0u8; 2_000_000]).unwrap();
-        let fields: std::collections::BTreeMap<_, _> = fields(&env, "memo").unwrap().into_iter().collect();
+        let journal = Journal::load(&path).unwrap();
+        let fields: std::collections::BTreeMap<_, _> = fields(&env, "memo", journal.as_ref()).into_iter().collect();
         assert_eq!(fields["postgres-upgrade-last-status"], "upgraded");
         assert_eq!(fields["postgres-upgrade-last-from"], "memo-db (postgres:15)");
         assert_eq!(fields["postgres-upgrade-last-window"], "2.3s");

@@ -8,7 +8,7 @@ use crate::host::runner::Runner;
 use crate::host::{self, Host, lock, signals};
 use crate::output::Out;
 use crate::plan::cli::{Format, UpgradeArgs};
-use crate::plan::{self, Decision, Plan, naming};
+use crate::plan::{self, Decision, Plan, naming, short_id};
 use crate::state::journal::{self, RunOptions, Status};
 use crate::steps::{self as upgrade, Options, Upgrade};
 use crate::verbs::recovery;
@@ -44,29 +44,34 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
             Err(err) => failed(err),
         };
     }
+    // A name that cannot be an app's or a service's names nothing: said before anything is
+    // read with it (its journal's path included).
+    if let Some(err) = super::impossible(&args.target) {
+        return failed(err);
+    }
     // An upgrade that died half-way is finished or taken back first (its journal says which).
-    let journal_path = journal::Journal::path_for(&env.data_dir(), &args.target);
-    if naming::valid_app_name(&args.target) || naming::valid_service_name(&args.target) {
-        match journal::Journal::load(&journal_path) {
-            Ok(Some(j)) if j.status() == Status::Running && recovery::still_running(&j) => {
-                return failed(anyhow::anyhow!(
-                    "An upgrade of {0} is running (started {1}, pid {2}): wait for it to end; `dokku postgres-upgrade:status {0}` shows where it is",
-                    args.target,
-                    j.record.started,
-                    j.record.pid
-                ));
-            }
-            Ok(Some(j)) if [Status::Running, Status::RollingBack, Status::RollbackFailed].contains(&j.status()) => {
-                return failed(anyhow::anyhow!(
-                    "An unfinished upgrade of {0} is recorded (started {1}, pid {2}): see `dokku postgres-upgrade:status {0}`, then run `dokku postgres-upgrade:rollback {0}`",
-                    args.target,
-                    j.record.started,
-                    j.record.pid
-                ));
-            }
-            Err(err) => return failed(err),
-            _ => {}
+    let journal_path = journal::Journal::found_for(&env.data_dir(), &args.target);
+    match journal::Journal::load(&journal_path) {
+        Ok(Some(j)) if j.status() == Status::Running && recovery::still_running(&j) => {
+            return failed(anyhow::anyhow!(
+                "An upgrade of {0} is running (started {1}, pid {2}): wait for it to end; `dokku postgres-upgrade:status {0}` shows where it is",
+                args.target,
+                j.record.started,
+                j.record.pid
+            ));
         }
+        Ok(Some(j)) if j.unfinished() => {
+            return failed(anyhow::anyhow!(
+                "An unfinished upgrade of {0} is recorded (started {1}, pid {2}, {3}): run `{4}` first",
+                args.target,
+                j.record.started,
+                j.record.pid,
+                j.status().as_str(),
+                j.next_command()
+            ));
+        }
+        Err(err) => return failed(err),
+        _ => {}
     }
     out.info2(&format!("Preflight for {}", args.target));
     let decision = match plan::preflight(&host, args, &out) {
@@ -88,11 +93,11 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 return 0;
             }
             // dokku-postgres's upgrade restarts the service: never while another upgrade copies it.
-            let _locks = match lock::for_upgrade(&env.data_dir(), [], [service.as_str()]) {
+            let _locks = match lock::for_upgrade(env, [], [service.as_str()]) {
                 Ok(locks) => locks,
                 Err(err) => return failed(err),
             };
-            let code = match hand_over(env, &handed, &custom_env, json_mode) {
+            let code = match host.hand_over(&service, &handed, &custom_env, json_mode) {
                 Ok(code) => code,
                 Err(err) => return failed(err),
             };
@@ -115,6 +120,8 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 config_options: args.config_options.clone(),
                 custom_env: args.custom_env.clone(),
                 full_copy: args.full_copy,
+                accept_recomputed: args.accept_recomputed,
+                keep_md5_auth: args.keep_md5_auth,
             };
             if args.dry_run {
                 print_plan(&out, &plan, &opts);
@@ -125,10 +132,21 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
             }
             // One upgrade at a time for every app and service involved; refused at once, never waits.
             let services = [plan.old.as_str(), plan.new.as_str()];
-            let _locks = match lock::for_upgrade(&env.data_dir(), plan.apps.iter().map(|a| a.name.as_str()), services) {
+            let _locks = match lock::for_upgrade(env, plan.apps.iter().map(|a| a.name.as_str()), services) {
                 Ok(locks) => locks,
                 Err(err) => return failed(err),
             };
+            // The last upgrade's journal and dumps, if an older version left them beside the
+            // plugin's own files, go to the target's own folder (state/layout.rs).
+            match crate::state::layout::migrate(&env.data_dir(), &args.target) {
+                Ok(moved) if !moved.is_empty() => out.verbose(&format!(
+                    "Moved the journal and dumps of {} to {}",
+                    args.target,
+                    crate::state::layout::folder(&env.data_dir(), &args.target).display()
+                )),
+                Ok(_) => {}
+                Err(err) => return failed(err),
+            }
             signals::install();
             out.info2(&format!(
                 "Upgrading {} from {} to {} ({})",
@@ -162,27 +180,48 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
     }
 }
 
-/// Runs dokku-postgres's own `subcommands/upgrade` with its output shown as it comes (on stderr
-/// in json mode, so that stdout stays one report); returns its exit code.
-/// The custom env goes in `POSTGRES_CUSTOM_ENV`, which dokku-postgres reads when `-C` is absent.
-fn hand_over(env: &Env, args: &[String], custom_env: &str, json_mode: bool) -> anyhow::Result<i32> {
-    let script = env.plugin_enabled_path.join("postgres/subcommands/upgrade");
-    let mut cmd = std::process::Command::new(&script);
-    cmd.args(args).env("POSTGRES_CUSTOM_ENV", custom_env);
-    if json_mode {
-        cmd.stdout(std::io::stderr());
-    }
-    let status = cmd.status().map_err(|err| anyhow::anyhow!("Unable to run {}: {err}", script.display()))?;
-    Ok(status.code().unwrap_or(1))
-}
+/// Flags of dokku-postgres's own `postgres:upgrade` that this plugin does not have: its
+/// dokku-datastore upgrade's (docs/dokku-datastore.md, "Reaching dokku-postgres's own upgrade").
+const DOKKU_POSTGRES_ONLY_FLAGS: [&str; 1] = ["--definition"];
 
-fn short_id(id: &str) -> &str {
-    let id = id.strip_prefix("sha256:").unwrap_or(id);
-    &id[..id.len().min(12)]
+/// `dokku postgres:upgrade … --definition …` is dokku-postgres's call, not this plugin's: it goes
+/// to dokku-postgres's `subcommands/upgrade` with its arguments unchanged, and its exit code is
+/// the answer. Only a dokku-postgres that has the dokku-datastore binary knows such a flag; 1.48's
+/// own upgrade would skip it and upgrade in place, so there it is refused. None when the call is
+/// this plugin's.
+pub fn pass_through(argv: &[String], env: &Env) -> Option<i32> {
+    if argv.first().map(String::as_str) != Some("postgres:upgrade") {
+        return None;
+    }
+    let flag = argv[1..]
+        .iter()
+        .find_map(|a| DOKKU_POSTGRES_ONLY_FLAGS.iter().find(|f| a == *f || a.starts_with(&format!("{f}="))))?;
+    let out = Out::new(env.quiet, false);
+    let datastore = env.dokku_lib_root.join("data/postgres/dokku-datastore");
+    if !datastore.is_file() {
+        out.warn(&format!(
+            "{flag} is a flag of dokku-postgres's own upgrade from its dokku-datastore release on; the dokku-postgres here ({}) has none (its upgrade would ignore it and upgrade in place): nothing was done",
+            Host::plugin_version_at(&env.plugin_available_path, "postgres").unwrap_or_else(|| "unknown version".into())
+        ));
+        return Some(1);
+    }
+    out.info1(&format!("{flag} is dokku-postgres's own: handing postgres:upgrade to dokku-postgres unchanged"));
+    let script = env.plugin_enabled_path.join("postgres/subcommands/upgrade");
+    match std::process::Command::new(&script).args(argv).status() {
+        Ok(status) => Some(status.code().unwrap_or(1)),
+        Err(err) => {
+            out.warn(&format!("Unable to run {}: {err}", script.display()));
+            Some(1)
+        }
+    }
 }
 
 fn print_plan(out: &Out, plan: &Plan, opts: &Options) {
-    out.info2(&format!("Plan (dry run: nothing was changed) for {}", plan.app.as_deref().unwrap_or(&plan.old)));
+    let changed = match &plan.pulled {
+        Some(pulled) => format!("nothing was changed but the pull of {pulled}"),
+        None => "nothing was changed".to_string(),
+    };
+    out.info2(&format!("Plan (dry run: {changed}) for {}", plan.app.as_deref().unwrap_or(&plan.old)));
     print_facts(out, plan, opts);
     for (n, title) in upgrade::step_titles(plan, opts).iter().enumerate() {
         out.verbose(&format!("{:>2}. {title}", n + 1));
@@ -261,13 +300,16 @@ fn print_facts(out: &Out, plan: &Plan, opts: &Options) {
             }
         }
         let (first, window) = survey.estimate(copy.method);
+        let (low, high) = crate::facts::survey::WINDOW_ESTIMATE_RANGE;
         out.verbose(&format!(
-            "Estimate:     {}the window about {window:.0} s (docs/estimates.md)",
+            "Estimate:     {}the window about {window:.0} s ({:.0} to {:.0} s: measured windows came out {low} to {high} times this estimate, docs/estimates.md)",
             if copy.method == Method::Whole {
                 String::new()
             } else {
                 format!("first copy about {first:.0} s while the apps run, ")
             },
+            window * low,
+            window * high
         ));
         for d in &survey.disk {
             out.verbose(&format!(
@@ -288,19 +330,90 @@ fn print_facts(out: &Out, plan: &Plan, opts: &Options) {
             plan.new
         ));
     }
-    out.verbose(&format!(
-        "Old service:  {}",
-        if opts.keep_old {
-            "kept, unlinked".to_string()
-        } else {
-            format!("destroyed once the apps run on {}", plan.new)
-        }
-    ));
-    let mut changes = vec![format!("the postgres superuser keeps {}'s own password", plan.new)];
+    out.verbose(&format!("Old service:  {}", old_service_text(plan, opts)));
+    let mut changes = new_url_text(plan);
+    changes.push(format!("the postgres superuser keeps {}'s own password", plan.new));
     changes.extend(plan.survey.iter().flat_map(|s| s.changes.clone()));
     for change in changes {
         out.verbose(&format!("Changes:      {change}"));
     }
+    if let Some(carry) = &plan.carry {
+        for line in alter_system_text(plan, carry) {
+            out.verbose(&format!("ALTER SYSTEM: {line}"));
+        }
+    }
+    for accepted in &plan.accepted {
+        out.verbose(&format!("Accepted:     {accepted}"));
+    }
+}
+
+/// The old server's ALTER SYSTEM settings, by name: carried before the window, or not.
+fn alter_system_text(plan: &Plan, carry: &crate::plan::carry::Carry) -> Vec<String> {
+    let names = &carry.found.alter_system;
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let major = major(plan.new_major);
+    let Some(sorted) = &carry.settings else {
+        return vec![format!(
+            "{} set on {}: carried to {} before the window where PostgreSQL {major} knows them, the others named",
+            names.join(", "),
+            plan.old,
+            plan.new
+        )];
+    };
+    let mut lines = Vec::new();
+    if !sorted.carried.is_empty() {
+        let restart = if sorted.at_start.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} restarts it then)", sorted.at_start.join(", "))
+        };
+        lines.push(format!("{} carried to {} before the window{restart}", sorted.carried.join(", "), plan.new));
+    }
+    if !sorted.left_out.is_empty() {
+        lines.push(format!("{} not carried: PostgreSQL {major} does not know them", sorted.left_out.join(", ")));
+    }
+    lines
+}
+
+/// What becomes of the old service, in words; said of the service named like the app too.
+fn old_service_text(plan: &Plan, opts: &Options) -> String {
+    let whose = if plan.namesake {
+        format!("{}, the postgres service named like the app, is replaced by {}: it is ", plan.old, plan.new)
+    } else {
+        String::new()
+    };
+    if opts.keep_old {
+        let schedule = if plan.backup.schedule.is_some() {
+            ", its backup schedule removed (no second nightly backup)"
+        } else {
+            ""
+        };
+        format!("{whose}kept, unlinked{schedule}; remove it with dokku postgres:destroy {} -f", plan.old)
+    } else {
+        format!("{whose}destroyed once the apps run on {}", plan.new)
+    }
+}
+
+/// What changes in the apps' config: each variable's URL names the new service's host and
+/// database (and its password), whatever the app had before.
+fn new_url_text(plan: &Plan) -> Vec<String> {
+    let new_db = naming::database_name(&plan.new);
+    plan.apps
+        .iter()
+        .map(|app| {
+            let vars: Vec<&str> = app.vars.iter().map(|v| v.name.as_str()).collect();
+            format!(
+                "{}'s {} will point at host dokku-postgres-{}, database {new_db} (now dokku-postgres-{}, {}), with the new service's password",
+                app.name,
+                vars.join(", "),
+                plan.new,
+                plan.old,
+                plan.old_db
+            )
+        })
+        .collect()
 }
 
 fn final_backup<'p>(plan: &'p Plan, opts: &Options) -> Option<&'p host::Schedule> {
@@ -345,7 +458,22 @@ fn plan_json(plan: &Plan, opts: &Options) -> serde_json::Value {
         }
     }
     value["backups"] = json!(backups_text(plan, opts));
+    value["accepted"] = json!(plan.accepted);
+    if let Some(carry) = plan.carry.as_ref().filter(|c| !c.found.alter_system.is_empty()) {
+        value["alter_system"] = match &carry.settings {
+            Some(s) => json!({"carried": s.carried, "restart_for": s.at_start, "not_carried": s.left_out}),
+            None => json!({"set": carry.found.alter_system}),
+        };
+    }
     value["old_service_kept"] = json!(opts.keep_old);
+    value["old_service"] = json!(old_service_text(plan, opts));
+    value["changes"] = json!(new_url_text(plan));
+    value["pulled"] = json!(plan.pulled);
+    if let Some(window) = value["estimate"]["window_s"].as_f64() {
+        let (low, high) = crate::facts::survey::WINDOW_ESTIMATE_RANGE;
+        value["estimate"]["window_range_s"] =
+            json!([(window * low * 10.0).round() / 10.0, (window * high * 10.0).round() / 10.0]);
+    }
     value
 }
 

@@ -2,7 +2,8 @@
 # The parts of tests/compare/compare. Each side's facts go to $WORK/{old,new}/FACET; one facet
 # is a sorted file of KEY<TAB>VALUE lines, compared key by key.
 
-KV_FACETS=(relations sequences large_objects roles passwords memberships settings database extensions)
+KV_FACETS=(relations sequences large_objects roles passwords memberships settings database extensions
+  system_objects extension_members subscriptions publications event_triggers acls alter_system)
 
 fail() { echo "compare: $*" >&2; exit 2; }
 
@@ -42,6 +43,9 @@ collect() { # SIDE SERVICE IMAGE
     LC_ALL=C sort "$WORK/$side/$facet.unsorted" >"$WORK/$side/$facet"
     rm "$WORK/$side/$facet.unsorted"
   done
+  if [[ -n "$LOGINS" ]]; then
+    try_logins "$service" "$3" | LC_ALL=C sort >"$WORK/$side/logins"
+  fi
   dump_schema "$service" "$3" >"$WORK/$side/schema.sql"
   if [[ "$side" == old ]]; then
     sed -E -f "$ADJUST_OLD" "$WORK/old/schema.sql" >"$WORK/old/schema-adjusted.sql"
@@ -62,6 +66,24 @@ dump_schema() { # SERVICE IMAGE
   rm -f "$env"
 }
 
+# Each ROLE<TAB>PASSWORD line of $LOGINS tried over TCP as an app connects (a throwaway
+# container of IMAGE linked to the service, the password in an env file): ROLE<TAB>ok|refused.
+try_logins() { # SERVICE IMAGE
+  local role password alias="dokku-postgres-$1" env="$WORK/login-$1.env" db
+  db="$(service_file "$1" DATABASE_NAME)"
+  while IFS=$'\t' read -r role password; do
+    [[ -n "$role" && "$role" != '#'* ]] || continue
+    (umask 077 && printf 'PGPASSWORD=%s\n' "$password" >"$env")
+    if "$DIR/bin/docker" run --rm --link "dokku.postgres.$1:$alias" --env-file "$env" "$2" \
+      psql -X -w -h "$alias" -U "$role" -d "$db" -Atc 'SELECT 1' >/dev/null 2>&1; then
+      printf '%s\tok\n' "$role"
+    else
+      printf '%s\trefused\n' "$role"
+    fi
+  done <"$LOGINS"
+  rm -f "$env"
+}
+
 # One record per line of the dump, BLOCK<TAB>LINE, where BLOCK is pg_dump's own header of the
 # object ("Name: …; Type: …; Schema: …", the owner left in the content); a second object with the
 # same header gets " #2"; the closing comment is block "end". The per-run \restrict key and the
@@ -79,7 +101,7 @@ split_blocks() {
 
 keep_work() {
   [[ -n "${COMPARE_KEEP:-}" ]] || return 0
-  rm -f "$WORK"/old/passwords "$WORK"/new/passwords "$WORK"/env-*
+  rm -f "$WORK"/old/passwords "$WORK"/new/passwords "$WORK"/env-* "$WORK"/login-*
   mkdir -p "$COMPARE_KEEP"
   cp -r "$WORK"/. "$COMPARE_KEEP"/
 }

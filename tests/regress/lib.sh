@@ -3,15 +3,20 @@
 # run pg_regress, then the old-version adjustments (docs/regress.md says why each is here).
 
 REPO="$(cd "$HERE/../.." && pwd)"
-CACHE="$REPO/.cache/regress"
+# REGRESS_CACHE: another place for the downloads and builds (a worktree that shares .cache/).
+CACHE="${REGRESS_CACHE:-$REPO/.cache/regress}"
 PG15_BIN=/usr/lib/postgresql/15/bin
 PG15_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress
-PG17_SERVER="$REPO/.cache/sandbox-images/pg17/bin/postgres"
+# The major the database moves to (tests/regress/build's third argument): its image's server
+# must load a regress.so built for it.
+TARGET="${TARGET:-18}"
+TARGET_SERVER="$REPO/.cache/sandbox-images/pg$TARGET/bin/postgres"
 
 say() { echo "regress: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-# apt with a sources list of its own (Debian's bookworm with its deb-src, trixie for the 17 headers),
+# apt with a sources list of its own (Debian's bookworm with its deb-src, trixie for the 17
+# headers, sid for the 18 ones),
 # its own indexes and archive cache under .cache/regress/apt: the host's apt setup is not touched.
 apt_private() { # APT-GET-OR-APT-CACHE ARGS...
   local tool="$1"
@@ -29,6 +34,7 @@ apt_private_update() {
 deb-src [signed-by=$key] http://deb.debian.org/debian bookworm main
 deb [signed-by=$key] http://deb.debian.org/debian bookworm main
 deb [signed-by=$key] http://deb.debian.org/debian trixie main
+deb [signed-by=$key] http://deb.debian.org/debian sid main
 EOF
   apt_private apt-get update >&2
   touch "$CACHE/apt/.updated"
@@ -39,7 +45,7 @@ pg15_version() {
   dpkg-query -W -f '${Version}' postgresql-15 2>/dev/null || die "postgresql-15 is not installed (run tests/deps)"
 }
 
-# Downloads (once) the postgresql-15 source and the server headers of 15 and 17.
+# Downloads (once) the postgresql-15 source and the server headers of 15 and the target.
 fetch_downloads() {
   local v15 dl="$CACHE/dl"
   v15="$(pg15_version)"
@@ -48,9 +54,13 @@ fetch_downloads() {
     apt_private_update
     (cd "$dl" && apt_private apt-get source --download-only "postgresql-15=$v15" >&2)
   fi
-  if ! compgen -G "$dl/postgresql-server-dev-15_*.deb" >/dev/null || ! compgen -G "$dl/postgresql-server-dev-17_*.deb" >/dev/null; then
+  if ! compgen -G "$dl/postgresql-server-dev-15_*.deb" >/dev/null; then
     apt_private_update
-    (cd "$dl" && apt_private apt-get download "postgresql-server-dev-15=$v15" postgresql-server-dev-17 >&2)
+    (cd "$dl" && apt_private apt-get download "postgresql-server-dev-15=$v15" >&2)
+  fi
+  if ! compgen -G "$dl/postgresql-server-dev-${TARGET}_*.deb" >/dev/null; then
+    apt_private_update
+    (cd "$dl" && apt_private apt-get download "postgresql-server-dev-$TARGET" >&2)
   fi
 }
 
@@ -113,21 +123,23 @@ prepare_sources() {
   fetch_downloads
   extract_source
   extract_headers 15
-  extract_headers 17
+  extract_headers "$TARGET"
   compile_regress 15
-  compile_regress 17
-  check_symbols "$CACHE/lib/17/regress.so" "$(readlink -f "$PG17_SERVER")"
+  compile_regress "$TARGET"
+  check_symbols "$CACHE/lib/$TARGET/regress.so" "$(readlink -f "$TARGET_SERVER")"
 }
 
 # Each image gets its regress.so in its own $libdir, as a derived image would ship it; the
 # functions then say '$libdir/regress' (adjust_database), the same text on both servers.
 install_libs() {
-  local lib17
-  [[ -x "$PG17_SERVER" ]] || die "no PostgreSQL 17 image binaries (run tests/sandbox/images)"
-  lib17="$(dirname "$(dirname "$(readlink -f "$PG17_SERVER")")")/lib/postgresql"
-  [[ -d "$lib17" ]] || die "no library folder $lib17 for the 17 server"
+  local libdir
+  [[ -x "$TARGET_SERVER" ]] || die "no PostgreSQL $TARGET image binaries (run tests/sandbox/images)"
+  # The server's $libdir: its pg_config says (npm's 17 build has none beside it: lib/postgresql).
+  libdir="$("$(dirname "$TARGET_SERVER")/pg_config" --pkglibdir 2>/dev/null)" ||
+    libdir="$(dirname "$(dirname "$(readlink -f "$TARGET_SERVER")")")/lib/postgresql"
+  [[ -d "$libdir" ]] || die "no library folder $libdir for the $TARGET server"
   install_lib "$CACHE/lib/15/regress.so" "$("$PG15_BIN/pg_config" --pkglibdir)"
-  install_lib "$CACHE/lib/17/regress.so" "$lib17"
+  install_lib "$CACHE/lib/$TARGET/regress.so" "$libdir"
 }
 
 install_lib() { # FILE DIR
@@ -155,11 +167,16 @@ run_pg_regress() { # DIR SERVICE
   grep -E '^# All|tests passed' "$out/pg_regress.log" >&2 || true
 }
 
+# SQL on stdin, in the regression database of SERVICE, stopping at the first error.
+regression_sql() { # DIR SERVICE
+  "$1/bin/docker" exec -i "dokku.postgres.$2" psql -X -q -v ON_ERROR_STOP=1 -U postgres -d regression
+}
+
 # What 002_pg_upgrade.pl does to an old 15 cluster before moving it (AdjustUpgrade.pm for
 # 12 <= old < 16), then its rewrite of library paths outside $libdir to a path that does not
 # depend on where the old build lives.
 adjust_database() { # DIR SERVICE
-  "$1/bin/docker" exec -i "dokku.postgres.$2" psql -X -q -v ON_ERROR_STOP=1 -U postgres -d regression <<'SQL'
+  regression_sql "$1" "$2" <<'SQL'
 ALTER TABLE public.tab_core_types DROP COLUMN aclitem;
 DROP TABLE public.gtest_normal_child;
 DROP TABLE public.gtest_normal_child2;
@@ -167,12 +184,63 @@ UPDATE pg_proc SET probin = '$libdir/' || regexp_replace(regexp_replace(probin, 
  WHERE probin IS NOT NULL AND probin NOT LIKE '$libdir/%';
 SQL
   without_lz4 "$1" "$2"
+  if ((TARGET == 18)); then
+    without_icu "$1" "$2"
+    without_xml "$1" "$2"
+  fi
 }
 
-# The sandbox's 17 server (npm's build) has no lz4, which Debian's 15 and the real postgres:17
-# image have: columns the compression test set to lz4 go back to pglz before the move.
+# The sandbox's 18 server (PyPI's build) has no libxml either, which the real postgres:18 image
+# has: the xml test's tables (their rows do not load) and the views that use xml (they are not
+# created) are dropped before a move to 18.
+without_xml() { # DIR SERVICE
+  regression_sql "$1" "$2" <<'SQL'
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT format('%I.%I', n.nspname, c.relname) AS rel, c.relkind
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+              -- XMLELEMENT and its kin are expressions, not functions, and a built-in type is
+              -- no dependency pg_depend records: the view's text says it.
+              AND pg_get_viewdef(c.oid) ~* '\mxml'
+              AND c.oid NOT IN (SELECT d.objid FROM pg_depend d WHERE d.deptype = 'e')
+  LOOP
+    EXECUTE format('DROP %s IF EXISTS %s CASCADE', CASE r.relkind WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'VIEW' END, r.rel);
+  END LOOP;
+  FOR r IN SELECT DISTINCT format('%I.%I', n.nspname, c.relname) AS rel
+             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE a.atttypid = 'xml'::regtype AND NOT a.attisdropped AND c.relkind IN ('r', 'p')
+              AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  LOOP
+    EXECUTE format('DROP TABLE IF EXISTS %s CASCADE', r.rel);
+  END LOOP;
+END $$;
+SQL
+}
+
+# The sandbox's 18 server (PyPI's build) has no ICU, which Debian's 15 and the real postgres:18
+# image have: the ICU collations the collate.icu.utf8 test leaves (coll_icu_upgrade, kept there
+# for pg_upgrade's own test; nothing uses it) are dropped before a move to 18.
+without_icu() { # DIR SERVICE
+  regression_sql "$1" "$2" <<'SQL'
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT c.oid::regcollation AS coll FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace
+            WHERE c.collprovider = 'i' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  LOOP
+    EXECUTE format('DROP COLLATION %s', r.coll);
+  END LOOP;
+END $$;
+SQL
+}
+
+# The sandbox's 17 and 18 servers (npm's and PyPI's builds) have no lz4, which Debian's 15 and
+# the real postgres:17 and 18 images have (18's pg_config says --with-lz4, its server refuses
+# it): columns the compression test set to lz4 go back to pglz before the move.
 without_lz4() { # DIR SERVICE
-  "$1/bin/docker" exec -i "dokku.postgres.$2" psql -X -q -v ON_ERROR_STOP=1 -U postgres -d regression <<'SQL'
+  regression_sql "$1" "$2" <<'SQL'
 DO $$
 DECLARE r record;
 BEGIN

@@ -50,6 +50,12 @@ impl Run {
 impl Sandbox {
     /// A fresh host named after the test; any leftover from an earlier run is removed first.
     pub fn up(name: &str) -> Sandbox {
+        Sandbox::up_with(name, &[])
+    }
+
+    /// A fresh host with `sandbox up` options: `--dokku-version X`, `--maintenance-version Y`
+    /// (tests/sandbox/versions).
+    pub fn up_with(name: &str, options: &[&str]) -> Sandbox {
         let dir = repo().join("target/sandboxes").join(name);
         if dir.exists() {
             let _ = Command::new(repo().join("tests/sandbox/sandbox")).arg("down").arg(&dir).status();
@@ -57,7 +63,9 @@ impl Sandbox {
         }
         std::fs::create_dir_all(&dir).expect("create sandbox dir");
         let sandbox = Sandbox { dir };
-        sandbox.sandbox(&["up"]).ok();
+        let mut up = vec!["up"];
+        up.extend_from_slice(options);
+        sandbox.sandbox(&up).ok();
         sandbox
     }
 
@@ -92,6 +100,17 @@ impl Sandbox {
         self.run(&self.dir.join("bin/dokku"), args, None)
     }
 
+    /// `DIR/bin/dokku ARGS…` started and left running, its stdout and stderr piped: for a test
+    /// that watches it run or signals it.
+    pub fn spawn_dokku(&self, args: &[&str]) -> std::process::Child {
+        Command::new(self.dir.join("bin/dokku"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start dokku")
+    }
+
     /// `DIR/bin/dokku ARGS…` with `input` on stdin.
     pub fn dokku_stdin(&self, args: &[&str], input: &[u8]) -> Run {
         self.run(&self.dir.join("bin/dokku"), args, Some(input))
@@ -117,10 +136,11 @@ impl Sandbox {
         self.dokku(&["postgres:link", service, app, "--no-restart"]).ok();
     }
 
-    /// One value from a service's database: `psql -Atc SQL` through `postgres:enter`.
+    /// One value from a service's database: `psql -Atc SQL` through `postgres:enter` (`--quiet`:
+    /// dokku-postgres prints a banner on stdout before the command's output otherwise).
     pub fn sql(&self, service: &str, sql: &str) -> String {
         let db = std::fs::read_to_string(self.service_dir(service).join("DATABASE_NAME")).expect("DATABASE_NAME");
-        self.dokku(&["postgres:enter", service, "psql", "-U", "postgres", "-d", db.trim(), "-Atc", sql])
+        self.dokku(&["--quiet", "postgres:enter", service, "psql", "-U", "postgres", "-d", db.trim(), "-Atc", sql])
             .ok()
             .trim()
             .to_string()
@@ -156,6 +176,32 @@ impl Sandbox {
         names
     }
 
+    /// The ambassador container of an exposed service (docs/expose.md) as "STATUS\nPORTS\n",
+    /// PORTS its host ports as the PORT file gives them (`4242` or `127.0.0.1:4242`); None
+    /// when there is no such container.
+    pub fn ambassador(&self, service: &str) -> Option<String> {
+        let run = self.docker(&["container", "inspect", &format!("dokku.postgres.{service}.ambassador")]);
+        if run.code != 0 {
+            return None;
+        }
+        let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("inspect json");
+        let status = json[0]["State"]["Status"].as_str().unwrap_or_default().to_string();
+        let ports: Vec<String> = json[0]["HostConfig"]["PortBindings"]
+            .as_object()
+            .map(|bindings| {
+                bindings
+                    .values()
+                    .flat_map(|b| b.as_array().cloned().unwrap_or_default())
+                    .map(|b| match b["HostIp"].as_str().unwrap_or_default() {
+                        "" => b["HostPort"].as_str().unwrap_or_default().to_string(),
+                        ip => format!("{ip}:{}", b["HostPort"].as_str().unwrap_or_default()),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(format!("{status}\n{}\n", ports.join(" ")))
+    }
+
     pub fn lib_root(&self) -> PathBuf {
         self.dir.join("var/lib/dokku")
     }
@@ -166,12 +212,64 @@ impl Sandbox {
 }
 
 impl Sandbox {
+    /// A program the upgrade runs just before step `step` (the test-only
+    /// POSTGRES_UPGRADE_HOOK_AT, `N+` just after it): `sql` on `service`'s database, as another
+    /// writer would at that moment. Returns the variable's value.
+    pub fn hook(&self, service: &str, step: &str, sql: &str) -> String {
+        let path = self.dir.join(format!("hook-{service}-{}", step.replace('+', "after")));
+        let script = format!(
+            "#!/usr/bin/env bash\nset -e\n'{}' exec -i dokku.postgres.{service} psql -q -v ON_ERROR_STOP=1 -U postgres -d {} >/dev/null <<'SQL'\n{sql}\nSQL\n",
+            self.dir.join("bin/docker").display(),
+            service.replace('-', "_")
+        );
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        format!("{step}:{}", path.display())
+    }
+
+    /// The plugin's environment on this host, for a test that calls the plugin's library
+    /// (facts/verifier/) against the sandbox's servers.
+    pub fn env(&self) -> postgres_upgrade::host::env::Env {
+        let lib = self.lib_root();
+        postgres_upgrade::host::env::Env {
+            dokku_root: self.dir.join("home/dokku"),
+            dokku_version: postgres_upgrade::host::versions::dokku(&lib),
+            dokku_lib_host_root: lib.clone(),
+            plugin_enabled_path: lib.join("plugins/enabled"),
+            plugin_available_path: lib.join("plugins/available"),
+            dokku_lib_root: lib,
+            dokku_bin: self.dir.join("bin/dokku").display().to_string(),
+            docker_bin: self.dir.join("bin/docker").display().to_string(),
+            quiet: true,
+            trace: false,
+            disable_pull: false,
+            kill_at: None,
+            hook_at: None,
+            wal_bound_mb: None,
+        }
+    }
+
     /// The independent comparison (tests/compare/compare, none of the plugin's code) of two
     /// services, the workload's own table left out; every unexpected difference, one a line.
     pub fn differences(&self, old: &str, new: &str) -> Vec<String> {
-        let expected = repo().join("tests/support/workload-differences");
+        self.differences_beside(old, new, &[], &[])
+    }
+
+    /// The same, with more differences expected (extended regular expressions, one a line, as
+    /// in `tests/support/workload-differences`), and each role's login over TCP with its
+    /// password tried on both sides (`tests/compare/compare --logins`).
+    pub fn differences_beside(&self, old: &str, new: &str, expected: &[&str], logins: &[(&str, &str)]) -> Vec<String> {
+        let workload = std::fs::read_to_string(repo().join("tests/support/workload-differences")).unwrap();
+        let file = self.dir.join("expected-differences");
+        std::fs::write(&file, format!("{workload}\n{}\n", expected.join("\n"))).unwrap();
         let dir = self.dir.to_string_lossy().into_owned();
-        let args = [dir.as_str(), old, new, "--expected", expected.to_str().unwrap()];
+        let mut args = vec![dir.as_str(), old, new, "--expected", file.to_str().unwrap()];
+        let passwords = self.dir.join("logins");
+        let lines: Vec<String> = logins.iter().map(|(role, password)| format!("{role}\t{password}\n")).collect();
+        if !logins.is_empty() {
+            std::fs::write(&passwords, lines.concat()).unwrap();
+            args.extend(["--logins", passwords.to_str().unwrap()]);
+        }
         let run = self.run(&repo().join("tests/compare/compare"), &args, None);
         assert!(run.code == 0 || run.code == 1, "the comparison could not be made:\n{}\n{}", run.stdout, run.stderr);
         if run.code == 0 {
@@ -186,6 +284,27 @@ impl Drop for Sandbox {
         let _ = Command::new(repo().join("tests/sandbox/sandbox")).arg("down").arg(&self.dir).status();
         discard(&self.dir);
     }
+}
+
+/// The dokku user's ids: the sandbox runs every dokku command but plugin:* as that user
+/// (tests/sandbox/README.md), and `sandbox up` makes it.
+pub fn dokku_user() -> (nix::unistd::Uid, nix::unistd::Gid) {
+    let user = nix::unistd::User::from_name("dokku").expect("read the user database").expect("the dokku user exists");
+    (user.uid, user.gid)
+}
+
+/// Gives `path` to the dokku user, as a file or folder that dokku (or the plugin, or an app)
+/// made would be: a test that stands in for one of them must not leave root's files behind.
+pub fn give_to_dokku(path: &Path) {
+    let (uid, gid) = dokku_user();
+    nix::unistd::chown(path, Some(uid), Some(gid)).unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+}
+
+/// An empty file at `path` that the dokku user may write (a log a hook of the upgrade appends to).
+pub fn dokku_file(path: &Path) -> PathBuf {
+    std::fs::write(path, "").unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    give_to_dokku(path);
+    path.to_path_buf()
 }
 
 /// Removes a stopped sandbox's files: each holds two or more PostgreSQL data directories

@@ -21,14 +21,17 @@
 
 pub mod keys;
 pub mod prove;
+pub mod schema;
 pub mod stream;
 
-use crate::copy::catch_up::{SchemaDump, fingerprint_owned, schema_at, sequences_and_views, sibling, stream_parts};
-use crate::copy::{Copier, Endpoint, GLOBALS, Globals, Job, ParallelDirectory, Prints, Sizes, reset_database};
+use crate::copy::catch_up::{fingerprint_owned, schema_at, sibling, stream_parts};
+use crate::copy::{Copier, Endpoint, GLOBALS, Globals, Job, ParallelDirectory, Sizes, reset_database};
 use crate::facts::fingerprint::{Catalog, Fingerprint, literal};
 use crate::facts::replication::{OUTSIDE_STREAM_WHY, USER_TABLES};
+use crate::facts::verifier::Selection;
 use crate::host::Host;
 use crate::host::psql::Psql;
+use crate::host::secret::Secret;
 use anyhow::{Context, Result, bail};
 use keys::{Changes, TableName, parse_lsn};
 use serde_json::{Value, json};
@@ -55,9 +58,9 @@ pub struct Online {
     state: RefCell<Option<Following>>,
     /// One session on each server, opened while following and kept through the window.
     sessions: RefCell<Option<(Psql, Psql)>>,
-    prints: RefCell<Option<Prints>>,
+    /// The rows verification reads inside the window, once the window's copy named them.
+    changed: RefCell<Option<Vec<Selection>>>,
     kept: RefCell<Option<Vec<PathBuf>>>,
-    schema_proven: RefCell<Option<String>>,
     properties: Cell<bool>,
     report: RefCell<serde_json::Map<String, Value>>,
 }
@@ -67,6 +70,8 @@ struct Following {
     catalog: Catalog,
     /// Each table's key columns, as the WAL's changes name its rows.
     keys: BTreeMap<TableName, Vec<String>>,
+    /// The tables whose WAL key is their primary key: verification selects their rows by it.
+    primary: BTreeSet<TableName>,
     streamed: BTreeSet<TableName>,
     /// Catalog indexes of the tables the stream cannot carry: copied whole inside the window
     /// when they changed since the snapshot (the WAL says so), the unlogged ones always (they
@@ -77,10 +82,11 @@ struct Following {
     schema: String,
     /// Where the stream begins: a commit before it is in the first copy, not in the stream.
     start: u64,
-    first: prove::FirstCopy,
-    /// The tables extensions own, before the snapshot.
+    /// The tables extensions own, before the snapshot, and their fingerprint under `key`: a
+    /// change to one (the stream does not carry it) makes the window copy everything.
     owned: Catalog,
     owned_print: Fingerprint,
+    key: Secret,
     /// The roles and the database's own properties as they were carried.
     globals: Globals,
     changes: Changes,
@@ -93,9 +99,8 @@ impl Online {
             record: RefCell::default(),
             state: RefCell::default(),
             sessions: RefCell::default(),
-            prints: RefCell::default(),
+            changed: RefCell::default(),
             kept: RefCell::default(),
-            schema_proven: RefCell::default(),
             properties: Cell::new(false),
             report: RefCell::default(),
         }
@@ -122,7 +127,7 @@ impl Online {
         let dump = sibling(job.dump, "window");
         self.full.dump_and_restore(job.host, job.out, &job.from, &job.to, &dump)?;
         *self.kept.borrow_mut() = Some(vec![dump]);
-        *self.schema_proven.borrow_mut() = None;
+        *self.changed.borrow_mut() = None;
         self.properties.set(false);
         Ok(())
     }
@@ -146,7 +151,8 @@ impl Online {
         catalog.measure(host, from.service, from.database)?;
         let tables = Tables::read(host, from, &catalog)?;
         let owned = catalog.extension_catalog(|_| true);
-        let owned_print = fingerprint_owned(host, from, &owned)?;
+        let key = Secret::draw()?;
+        let owned_print = fingerprint_owned(host, from, &owned, &key)?;
         let mut old = Psql::open(host, from.service, from.database)?;
         if record.wal_keep_set {
             let bound = wal_bound_mb(host, from)?;
@@ -169,9 +175,9 @@ impl Online {
         ));
         self.note("start_lsn", json!(slots.lsn));
         let start = slots.lsn.clone();
-        // The old database as the snapshot sees it is read while the dump and the restore run.
-        let mut reader = Psql::open(host, from.service, from.database)?;
-        prove::start_first_copy_proof(&mut reader, &catalog, &slots.snapshot)?;
+        // The verifier holds the old database as the snapshot sees it while the dump and the
+        // restore run.
+        let proof = prove::FirstProof::start(host, from.service, from.database, &slots.snapshot)?;
         let schema = schema_at(host, from, Some(&slots.snapshot))?;
         let sizes = Sizes::read(host, from)?;
         self.full.dump(host, job.out, from, job.dump, &sizes, Some(&slots.snapshot))?;
@@ -181,27 +187,6 @@ impl Online {
         self.full.copy_roles(host, &client, from.service, to.service)?;
         self.full.restore(host, job.out, to, job.dump, &sizes)?;
         host.sql(to.service, to.database, "VACUUM (ANALYZE)")?;
-        let mut new = Psql::open(host, to.service, to.database)?;
-        let timer = crate::output::progress::timer(format!("proving the copy in {}", to.service), job.out.quiet());
-        let first = prove::prove_first_copy(&mut reader, &mut new, &catalog)?;
-        drop(timer);
-        drop(reader);
-        // What each table brought, the biggest said (all of them in the report).
-        let mut per_table: Vec<(String, u64)> =
-            catalog.tables.iter().enumerate().map(|(i, t)| (t.display(), first.new.rows_of(i))).collect();
-        per_table.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let biggest: Vec<String> = per_table.iter().take(3).map(|(t, n)| format!("{t} {n}")).collect();
-        job.out.verbose(&format!(
-            "{} rows in {} tables copied at the snapshot and proven the same while the apps run (rows: {})",
-            first.new.rows(),
-            catalog.tables.len(),
-            biggest.join(", ")
-        ));
-        self.note(
-            "first_copy",
-            json!({"tables": catalog.tables.len(), "rows": first.new.rows(),
-                   "rows_per_table": per_table.iter().map(|(t, n)| (t.clone(), json!(n))).collect::<serde_json::Map<_, _>>()}),
-        );
         let set = crate::copy::globals::copy_database_properties(
             host,
             &client,
@@ -209,6 +194,23 @@ impl Online {
             (to.service, to.database),
         )?;
         job.out.verbose(&format!("{} database setting(s), comment and grants carried over", set.len()));
+        let timer = crate::output::progress::timer(format!("proving the copy in {}", to.service), job.out.quiet());
+        let proven = proof.finish(host, (to.service, to.database), &record.settings_set_here());
+        drop(timer);
+        let figures = match proven {
+            Ok(figures) => figures,
+            Err(_) if schema_at(host, from, None)? != schema => {
+                job.out.verbose("The schema changed during the first copy: the copy is made again inside the window");
+                return Ok(None);
+            }
+            Err(err) => return Err(err),
+        };
+        job.out.verbose(&format!(
+            "{} rows in {} tables and materialized views copied at the snapshot and proven the same while the apps run \
+             (the independent verifier, every row)",
+            figures.rows, figures.relations
+        ));
+        self.note("first_copy", json!({"relations": figures.relations, "rows": figures.rows, "facts": figures.facts}));
         if let Err(err) = crate::facts::verify::compare_schemas(
             host,
             &client,
@@ -226,6 +228,7 @@ impl Online {
         let password = std::fs::read_to_string(host.service_dir(from.service).join("PASSWORD"))
             .with_context(|| format!("Unable to read the password of service {}", from.service))?;
         let conninfo = stream::conninfo(&address, from.database, password.trim());
+        let mut new = Psql::open(host, to.service, to.database)?;
         stream::create_subscription(&mut new, record, &conninfo, password.trim())?;
         job.out.verbose(&format!("{} follows {} from {address}:5432", to.service, from.service));
         *self.sessions.borrow_mut() = Some((old, new));
@@ -234,13 +237,14 @@ impl Online {
             outside: tables.outside_indexes(&catalog, |_| true),
             unlogged: tables.outside_indexes(&catalog, |why| why == "unlogged").into_iter().collect(),
             keys: tables.keys,
+            primary: tables.primary,
             streamed,
             catalog,
             schema,
             start: parse_lsn(&start)?,
-            first,
             owned,
             owned_print,
+            key,
             globals,
             changes: Changes::default(),
         }))
@@ -280,7 +284,7 @@ impl Copier for Online {
     fn name(&self) -> String {
         format!(
             "{} at a logical replication slot's snapshot, then the new server following the old one (pgoutput); \
-             inside the window, the rows the old server's WAL names as changed are compared",
+             inside the window, the rows the old server's WAL names as changed are verified",
             self.full.name()
         )
     }
@@ -408,7 +412,7 @@ impl Copier for Online {
         // The old schema, dumped while the rest goes on: compared with the snapshot's at the end
         // (and dumped again then if a transaction began meanwhile: one may have changed it).
         let before = old.value("SELECT txid_current_snapshot()")?;
-        let schema = SchemaDump::start(job.host, &job.from)?;
+        let schema = schema::SchemaDump::start(job.host, &job.from)?;
         // What the old server committed since the last read, the apps stopped and its tables
         // held: the last commit the new one must apply.
         while self.read_changes(old, &record, &mut state)? == CHANGES_PER_READ as usize {}
@@ -432,31 +436,33 @@ impl Copier for Online {
                 state.unlogged.contains(i) || state.changes.tables.contains_key(&(t.schema.clone(), t.name.clone()))
             })
             .collect();
+        // The sequences, the materialized views (after every view they are built on, event
+        // triggers held off) and the tables the stream cannot carry that changed, as the
+        // catch-up copy streams them.
         let tee = sibling(job.dump, "online.sql");
-        if copied.is_empty() {
-            let mut statements = vec!["BEGIN".to_string()];
-            statements.extend(
-                old.query(&sequences_and_views(&state.catalog))?.iter().map(|s| s.trim_end_matches(';').to_string()),
-            );
-            statements.push("COMMIT".into());
-            crate::host::write_private(&tee, (statements.join(";\n") + ";\n").as_bytes())?;
-            new.query(&statements)?;
-        } else {
-            let outside: crate::facts::fingerprint::Parts = copied.iter().map(|&i| (i, None)).collect();
-            stream_parts(job, &state.catalog, &outside, &tee)?;
-        }
+        let outside: crate::facts::fingerprint::Parts = copied.iter().map(|&i| (i, None)).collect();
+        stream_parts(job, &state.catalog, &outside, &tee)?;
         phase("stream_ms", &mut at);
-        let parts = prove::changed_parts(&state.catalog, &state.changes, &copied);
-        let prints = prove::prove_changes(old, new, &state.catalog, &state.first, &parts)?;
-        phase("prove_ms", &mut at);
-        if prints.original.large_objects > 0 {
+        if old.value("SELECT count(*) FROM pg_catalog.pg_largeobject_metadata")? != "0" {
             drop(sessions);
             return self.copy_all(job, "Large objects were added since the first copy");
         }
-        if fingerprint_owned(job.host, &job.from, &state.owned)?.sums != state.owned_print.sums {
+        if fingerprint_owned(job.host, &job.from, &state.owned, &state.key)?.sums != state.owned_print.sums {
             drop(sessions);
             return self.copy_all(job, "A table an extension owns changed since the first copy");
         }
+        // What verification reads: the rows the WAL names, and whole what no key names.
+        let mut whole: BTreeSet<TableName> = copied
+            .iter()
+            .map(|&i| (state.catalog.tables[i].schema.clone(), state.catalog.tables[i].name.clone()))
+            .collect();
+        whole.extend(state.owned.tables.iter().map(|t| (t.schema.clone(), t.name.clone())));
+        for line in old.query(&[MATERIALIZED_VIEWS.to_string()])? {
+            let name: TableName = serde_json::from_str(&line)
+                .with_context(|| format!("unexpected line from {}: {line}", job.from.service))?;
+            whole.insert(name);
+        }
+        let selections = prove::selections(&state.changes, &state.primary, &whole);
         let globals = Globals::from_rows(&old.query(&GLOBALS)?, job.from.service)?;
         let mut now = schema.finish()?;
         if xmax(&old.value("SELECT txid_current_snapshot()")?) != xmax(&before) {
@@ -466,9 +472,8 @@ impl Copier for Online {
             drop(sessions);
             return self.copy_all(job, "The schema changed since the first copy");
         }
-        // Its schema proven, the old database is its own again.
+        // Its schema the same, the old database is its own again.
         old.query(&[stream::drop_publication(&record)])?;
-        let proven_at = old.value("SELECT txid_current_snapshot()")?;
         drop(sessions);
         phase("schema_ms", &mut at);
         let client = self.full.client(job.dump.parent().context("dump path has no folder")?);
@@ -486,7 +491,7 @@ impl Copier for Online {
         phase("globals_ms", &mut at);
         let (rows, whole) = state.changes.summary();
         job.out.verbose(&format!(
-            "{} change(s) since the first copy, applied by {}: {rows} row(s) by key{}, compared on both sides",
+            "{} change(s) since the first copy, applied by {}: {rows} row(s) by key{}, for verification to compare",
             state.changes.count,
             job.to.service,
             if whole > 0 { format!(", {whole} table(s) whole") } else { String::new() }
@@ -495,26 +500,21 @@ impl Copier for Online {
             "window",
             json!({"changes": state.changes.count, "rows_by_key": rows, "tables_whole": whole,
                    "tables_outside_the_stream": state.outside.len(), "tables_copied_whole": copied.len(),
-                   "parts_compared": parts.len(),
+                   "relations_to_verify": selections.len(),
                    "copy_ms": started.elapsed().as_millis() as u64, "phases": phases}),
         );
-        *self.prints.borrow_mut() = Some(prints);
+        *self.changed.borrow_mut() = Some(selections);
         *self.kept.borrow_mut() = Some(vec![job.dump.to_path_buf(), tee]);
-        *self.schema_proven.borrow_mut() = Some(proven_at);
         self.properties.set(true);
         Ok(())
-    }
-
-    fn fingerprints(&self) -> Option<Prints> {
-        self.prints.borrow().clone()
     }
 
     fn artifacts(&self) -> Option<Vec<PathBuf>> {
         self.kept.borrow().clone()
     }
 
-    fn schema_proven(&self) -> Option<String> {
-        self.schema_proven.borrow().clone()
+    fn changed_since_proven(&self) -> Option<Vec<Selection>> {
+        self.changed.borrow().clone()
     }
 
     fn carries_database_properties(&self) -> bool {
@@ -529,6 +529,12 @@ impl Copier for Online {
         Some(Value::Object(report))
     }
 }
+
+/// Each materialized view outside extensions, `[schema, name]`: the window refreshes them all.
+const MATERIALIZED_VIEWS: &str = "SELECT pg_catalog.json_build_array(n.nspname, c.relname) FROM pg_catalog.pg_class c \
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'm' AND NOT EXISTS (SELECT 1 \
+    FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid \
+    AND d.deptype = 'e')";
 
 /// Waits until the new server has applied the commit that ends at `last` (none: nothing to
 /// wait for), and no apply transaction is still open: its replication origin says how far it
@@ -593,6 +599,8 @@ fn wal_bound_mb(host: &Host, from: &Endpoint) -> Result<i64> {
 /// What the old database's tables are to the stream.
 struct Tables {
     keys: BTreeMap<TableName, Vec<String>>,
+    /// Those whose key is their primary key (replica identity DEFAULT).
+    primary: BTreeSet<TableName>,
     streamed: BTreeSet<TableName>,
     /// (table, why) of those it cannot carry.
     outside: Vec<(TableName, String)>,
@@ -608,12 +616,13 @@ impl Tables {
                  FROM pg_catalog.pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
                  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
                  WHERE i.indrelid = c.oid AND CASE c.relreplident WHEN 'd' THEN i.indisprimary WHEN 'i' THEN i.indisreplident \
-                 ELSE false END), '[]')) {USER_TABLES}"
+                 ELSE false END), '[]'), c.relreplident = 'd') {USER_TABLES}"
             ),
         )?;
         let known: BTreeSet<(String, String)> =
             catalog.tables.iter().map(|t| (t.schema.clone(), t.name.clone())).collect();
-        let mut tables = Tables { keys: BTreeMap::new(), streamed: BTreeSet::new(), outside: Vec::new() };
+        let mut tables =
+            Tables { keys: BTreeMap::new(), primary: BTreeSet::new(), streamed: BTreeSet::new(), outside: Vec::new() };
         for row in rows {
             let v: Value =
                 serde_json::from_str(&row).with_context(|| format!("unexpected line from {}: {row}", from.service))?;
@@ -626,6 +635,9 @@ impl Tables {
             match v[2].as_str() {
                 Some(why) => tables.outside.push((name, why.to_string())),
                 None => {
+                    if v[4].as_bool() == Some(true) && !columns.is_empty() {
+                        tables.primary.insert(name.clone());
+                    }
                     tables.keys.insert(name.clone(), columns);
                     tables.streamed.insert(name);
                 }

@@ -45,6 +45,17 @@ impl StreamRecord {
         format!("{}_apply", self.name)
     }
 
+    /// The server settings this upgrade set with `ALTER SYSTEM` on the old server for the
+    /// stream, which are not the user's to carry: `wal_level` (`--online`'s restart; one the
+    /// user set is carried before the first copy and differs in nothing), and the WAL bound.
+    pub fn settings_set_here(&self) -> Vec<&'static str> {
+        let mut names = vec!["wal_level"];
+        if self.wal_keep_set {
+            names.push("max_slot_wal_keep_size");
+        }
+        names
+    }
+
     pub fn keys_slot(&self) -> String {
         format!("{}_keys", self.name)
     }

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Containers: the address each postgres container's server listens on, as docker gives each
 # container its own IP address on the bridge. Here it is a loopback address of its own,
-# 127.X.Y.Z (Linux routes all of 127.0.0.0/8 to the loopback device), unique across every
+# 127.1.Y.Z (Linux routes all of 127.0.0.0/8 to the loopback device), unique across every
 # sandbox on this machine, and the server listens there on 5432 as it does in its container:
 # one server reaches another by that address, as the new service's subscription reaches the
 # old one on a host (docs/networks.md).
@@ -16,7 +16,7 @@ address_in_use() { # ADDRESS
 }
 
 # Pick a free loopback address for container dir CDIR; global across every sandbox on this
-# machine. 127.0.0.0/16 is left alone (127.0.0.1, a resolver's 127.0.0.53).
+# machine, in 127.1.0.0/16: 127.0.0.0/16 is left alone (127.0.0.1, a resolver's 127.0.0.53).
 allocate_address() { # CDIR
   mkdir -p "$ADDRESS_DIR"
   chmod 1777 "$GLOBAL_RUN" 2>/dev/null || true
@@ -35,8 +35,8 @@ allocate_address_locked() { # CDIR
     [[ "$owner" =~ ^[0-9a-f]{64}$ ]] && rm -rf "${GLOBAL_RUN:?}/${owner:0:12}"
   done
   for ((i = 0; i < 1000; i++)); do
-    n=$(((RANDOM * 32768 + RANDOM) % (253 * 256 * 254)))
-    address="127.$((n / (256 * 254) + 1)).$((n / 254 % 256)).$((n % 254 + 1))"
+    n=$(((RANDOM * 32768 + RANDOM) % (256 * 254)))
+    address="127.1.$((n / 254)).$((n % 254 + 1))"
     if [[ -f "$ADDRESS_DIR/$address" ]]; then
       owner="$(<"$ADDRESS_DIR/$address")"
       [[ -d "$owner" ]] && continue # held by a live container (of any sandbox)
@@ -46,7 +46,7 @@ allocate_address_locked() { # CDIR
     printf '%s\n' "$address"
     return 0
   done
-  die "docker (sandbox): no free loopback address in 127.1.0.0/8" 1
+  die "docker (sandbox): no free loopback address in 127.1.0.0/16" 1
 }
 
 release_address() { # CDIR

@@ -17,7 +17,12 @@ $img[0] as $i
             StartedAt: "0001-01-01T00:00:00Z", FinishedAt: "0001-01-01T00:00:00Z"},
     Image: $i.Id, ResolvConfPath: "", HostnamePath: "", HostsPath: "", LogPath: "",
     Name: $name, RestartCount: 0, Driver: "overlay2", Platform: "linux",
-    HostConfig: {Binds: $binds, NetworkMode: $network, PortBindings: {},
+    HostConfig: {Binds: $binds, NetworkMode: $network,
+                 # -p [IP:]HOST:CONTAINER[/proto], or CONTAINER alone (a random host port).
+                 PortBindings: ($publish | map(split(":") | {c: .[-1], h: (if length > 1 then .[-2] else "" end),
+                                                              ip: (if length > 2 then .[0] else "" end)}
+                                               | {key: (.c | if test("/") then . else . + "/tcp" end),
+                                                  value: [{HostIp: .ip, HostPort: .h}]}) | from_entries),
                  RestartPolicy: {Name: $restart, MaximumRetryCount: 0}, AutoRemove: false,
                  Links: (if ($links | length) > 0 then $links else null end),
                  ShmSize: ($shm | tonumber), Memory: ($mem | tonumber)},

@@ -40,7 +40,7 @@ random_name() {
 parse_container_opts() {
   C_NAME="" C_HOSTNAME="" C_CIDFILE="" C_RESTART="no" C_SHM="" C_MEMORY=0 C_NETWORK="default"
   C_ENTRYPOINT="" C_USER="" C_WORKDIR="" C_RM="" C_DETACH="" C_INTERACTIVE=""
-  C_ENV=() C_LABELS=() C_BINDS=() C_LINKS=() C_ALIASES=() C_REST=()
+  C_ENV=() C_LABELS=() C_BINDS=() C_LINKS=() C_ALIASES=() C_PUBLISH=() C_REST=()
   local opt val hv
   while (($#)); do
     opt="$1"
@@ -78,6 +78,7 @@ parse_container_opts() {
       --network | --net) C_NETWORK="$val" ;;
       --network-alias | --net-alias) C_ALIASES+=("$val") ;;
       --link) C_LINKS+=("$val") ;;
+      -p | --publish) C_PUBLISH+=("$val") ;;
       --entrypoint) C_ENTRYPOINT="$val" ;;
       -u | --user) C_USER="$val" ;;
       -w | --workdir) C_WORKDIR="$val" ;;
@@ -86,7 +87,7 @@ parse_container_opts() {
       -i | --interactive) C_INTERACTIVE=1 ;;
       -it | -ti) C_INTERACTIVE=1 ;;
       -t | --tty | --init | --privileged | -P | --publish-all | --read-only | -q | --quiet) ;;
-      --log-opt | --log-driver | -p | --publish | --expose | --add-host | --dns | --ulimit | --cpus | \
+      --log-opt | --log-driver | --expose | --add-host | --dns | --ulimit | --cpus | \
         --memory-swap | --stop-signal | --stop-timeout | --pull | --platform) ;;
       --) shift; C_REST=("$@"); return 0 ;;
       -*) die "unknown flag: $opt"$'\n'"See 'docker create --help'." 125 ;;
@@ -116,18 +117,19 @@ create_container() { # CREATE_ERROR_CODE
   id="$(random_hex64)"
   cdir="$CONTAINERS/$id"
 
-  local env_json labels_json binds_json links_json aliases_json cmd_json
+  local env_json labels_json binds_json links_json aliases_json cmd_json publish_json
   env_json="$(json_array ${C_ENV[@]+"${C_ENV[@]}"})"
   labels_json="$(json_array ${C_LABELS[@]+"${C_LABELS[@]}"} | jq -c 'map(split("=") | {key: .[0], value: (.[1:] | join("="))}) | from_entries')"
   binds_json="$(json_array ${C_BINDS[@]+"${C_BINDS[@]}"})"
   links_json="$(json_array ${C_LINKS[@]+"${C_LINKS[@]}"})"
   aliases_json="$(json_array ${C_ALIASES[@]+"${C_ALIASES[@]}"})"
+  publish_json="$(json_array ${C_PUBLISH[@]+"${C_PUBLISH[@]}"})"
   cmd_json="$(json_array "${C_REST[@]:1}")"
 
   local config
   config="$(jq -n --slurpfile img "$img" --arg id "$id" --arg name "/$C_NAME" --arg hostname "${C_HOSTNAME:-${id:0:12}}" \
     --arg ref "$ref" --arg created "$(now_rfc3339)" --argjson env "$env_json" --argjson labels "$labels_json" \
-    --argjson binds "$binds_json" --argjson links "$links_json" --argjson aliases "$aliases_json" \
+    --argjson binds "$binds_json" --argjson links "$links_json" --argjson aliases "$aliases_json" --argjson publish "$publish_json" \
     --argjson cmd "$cmd_json" --arg entrypoint "$C_ENTRYPOINT" --arg restart "$C_RESTART" \
     --arg shm "${C_SHM:-67108864}" --arg mem "$C_MEMORY" --arg network "$C_NETWORK" --arg user "$C_USER" \
     --arg workdir "$C_WORKDIR" --arg sandbox "$SANDBOX_DIR" -f "$DOCKER_HERE/container.jq")"
@@ -185,15 +187,18 @@ translate_args() { # CONFIG_FILE ARGS... -> sets XARGS
   done
 }
 
-# The environment of a process in container/image: KEY=VALUE lines on stdout.
+# The environment of a process in container/image: KEY=VALUE lines on stdout. A postgres image's
+# PATH has its own binaries first, then image-bin/ (the image's `su`), then the host's.
 process_env() { # CONFIG_FILE FLAVOUR [SOCKDIR]
   local config="$1" bin pgdata home=/root
   bin="$(flavour_bin "$2")"
   [[ -n "$IS_ROOT" ]] || home="${HOME:-/}"
   pgdata="$(host_path "$config" "$(container_pgdata "$config")")"
-  jq -r --arg bin "$bin" --arg pgdata "$pgdata" --arg home "$home" '
+  # A postgres image's pg_config answers for its server (image-tools/pg_config).
+  [[ -n "$bin" ]] && bin="$DOCKER_HERE/image-tools:$bin"
+  jq -r --arg bin "$bin" --arg tools "$DOCKER_HERE/image-bin" --arg pgdata "$pgdata" --arg home "$home" '
     .Config.Env[]
-    | if startswith("PATH=") then "PATH=" + (if $bin != "" then $bin + ":" else "" end) + "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    | if startswith("PATH=") then "PATH=" + (if $bin != "" then $bin + ":" + $tools + ":" else "" end) + "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
       elif startswith("PGDATA=") and $pgdata != "" then "PGDATA=" + $pgdata
       elif . == "LANG=en_US.utf8" then "LANG=C.UTF-8"
       else . end' "$config"
@@ -201,4 +206,14 @@ process_env() { # CONFIG_FILE FLAVOUR [SOCKDIR]
   if [[ -n "${3:-}" ]]; then
     printf 'PGHOST=%s\nPGPORT=%s\n' "$3" "$POSTGRES_PORT"
   fi
+}
+
+# The bind mounts of a container under the image's /var/lib/postgresql, as SRC:DST with SRC on
+# the host (named volumes under $STATE/volumes), one per line, shortest DST first.
+image_binds() { # CONFIG_FILE
+  jq -r --arg vols "$STATE/volumes" '
+    [.HostConfig.Binds[]? | split(":") | select(length >= 2)
+    | select(.[1] | rtrimstr("/") | . == "/var/lib/postgresql" or startswith("/var/lib/postgresql/"))
+    | {src: (if .[0] | startswith("/") then .[0] else $vols + "/" + .[0] end), dst: (.[1] | rtrimstr("/"))}]
+    | sort_by(.dst | length)[] | .src + ":" + .dst' "$1"
 }

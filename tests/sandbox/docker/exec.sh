@@ -43,11 +43,15 @@ cmd_exec() { # [-i] [-t] [-e K=V]... [-u U] [-w D] CONTAINER CMD...
   is_running "$id" || daemon_error "container $id is not running"
   flavour="$(<"$cdir/flavour")"
   mapfile -t penv < <(process_env "$config" "$flavour" "$(sock_dir "$id")")
-  # Inside the container, localhost is the container itself: its server on its own address.
+  # Inside the container, localhost is the container itself, which its server trusts: here its
+  # socket (every container's server listens on 5432 at an address of its own, and the host's
+  # localhost is shared). 127.0.0.1 is its own address, where the password is asked, as any
+  # connection from 127.0.0.1 is (docker/supervise).
   local args=() a address
   address="$(<"$cdir/address")"
   for a in "$@"; do
-    [[ "$a" == localhost || "$a" == 127.0.0.1 ]] && a="$address"
+    [[ "$a" == localhost || "$a" == ::1 ]] && a="$(sock_dir "$id")"
+    [[ "$a" == 127.0.0.1 ]] && a="$address"
     args+=("$a")
   done
   run_in_image "$config" "$interactive" "$user" "$workdir" "${penv[@]}" ${envs[@]+"${envs[@]}"} -- "${args[@]}"
@@ -61,8 +65,9 @@ run_in_image() { # CONFIG INTERACTIVE USER WORKDIR ENV... -- CMD...
   while (($#)) && [[ "$1" != -- ]]; do envs+=("$1"); shift; done
   shift
   translate_args "$config" "$@"
-  path="$(printf '%s\n' "${envs[@]}" | grep '^PATH=' | tail -n1)"
-  path="${path#PATH=}"
+  local e
+  path=""
+  for e in "${envs[@]}"; do [[ "$e" != PATH=* ]] || path="${e#PATH=}"; done
   if [[ "${XARGS[0]}" != */* ]] && ! PATH="$path" command -v "${XARGS[0]}" >/dev/null 2>&1; then
     die "OCI runtime exec failed: exec failed: unable to start container process: exec: \"${XARGS[0]}\": executable file not found in \$PATH: unknown" 126
   fi
@@ -71,17 +76,27 @@ run_in_image() { # CONFIG INTERACTIVE USER WORKDIR ENV... -- CMD...
     h="$(host_path "$config" "$workdir")"
     workdir="${h:-$workdir}"
   fi
-  local runas=()
+  local runas=() fs=() bind
   if [[ -n "$user" && -n "$IS_ROOT" && "$user" != root && "$user" != 0 ]]; then
     runas=(setpriv "--reuid=${user%%:*}" "--regid=${user%%:*}" --init-groups --)
+  fi
+  # A postgres image's processes see its /var/lib/postgresql with the container's mounts there.
+  if [[ -n "$IS_ROOT" && "$path" == *"$DOCKER_HERE/image-bin"* ]]; then
+    fs=(unshare --mount --propagation private "$DOCKER_HERE/rootfs")
+    while IFS= read -r bind; do
+      [[ -n "$bind" ]] || continue
+      [[ "$bind" == /* && ! -e "${bind%%:*}" ]] && mkdir -p "${bind%%:*}"
+      fs+=("$bind")
+    done < <(image_binds "$config")
+    fs+=(--)
   fi
   local rc=0
   (
     cd "${workdir:-/}" 2>/dev/null || cd / || exit 1
     if [[ -n "$interactive" ]]; then
-      exec ${runas[@]+"${runas[@]}"} env -i "${envs[@]}" "${XARGS[@]}"
+      exec ${fs[@]+"${fs[@]}"} ${runas[@]+"${runas[@]}"} env -i "${envs[@]}" "${XARGS[@]}"
     else
-      exec ${runas[@]+"${runas[@]}"} env -i "${envs[@]}" "${XARGS[@]}" </dev/null
+      exec ${fs[@]+"${fs[@]}"} ${runas[@]+"${runas[@]}"} env -i "${envs[@]}" "${XARGS[@]}" </dev/null
     fi
   ) || rc=$?
   exit "$rc"

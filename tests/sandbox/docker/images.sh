@@ -44,6 +44,7 @@ postgres:18.4|pg18|2026-05-15T00:18:27.604417732Z|18.4-1.pgdg13+1
 postgres:18.6|pg18|2026-11-13T00:52:19.028871455Z|18.6-1.pgdg13+1
 postgres:18|pg18|2026-11-13T00:55:40.662980113Z|18.6-1.pgdg13+1
 postgres:latest|pg18|2026-11-13T00:55:40.662980113Z|18.6-1.pgdg13+1
+dokku/ambassador:0.8.2|ambassador|2024-05-06T05:12:33.731046113Z|0.8.2
 dokku/s3backup:0.18.0|s3backup|2025-06-02T16:20:11.402114021Z|0.18.0
 dokku/wait:0.6.0|wait|2023-04-17T05:03:29.118032711Z|0.6.0
 dokku/wait:0.9.3|wait|2025-01-13T08:41:52.905563311Z|0.9.3
@@ -75,6 +76,9 @@ build_json() { # REF FLAVOUR CREATED VERSION BUILD
        elif $flavour == "s3backup" then
          { Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
            Cmd: ["/backup.sh"], Entrypoint: null, size: 96000000 }
+       elif $flavour == "ambassador" then
+         { Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+           Cmd: null, Entrypoint: ["/bin/ambassador"], size: 8200000 }
        elif $flavour == "wait" then
          { Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
            Cmd: null, Entrypoint: ["/wait"], size: 7500000 }

@@ -91,7 +91,8 @@ random_hex64() {
 flavour_bin() { # FLAVOUR
   case "$1" in
     pg15 | postgis15) echo "/usr/lib/postgresql/15/bin" ;;
-    pg1[1-46-8]) echo "$IMAGE_CACHE/$1/bin" ;;
+    pg18) echo "$IMAGE_CACHE/pg18-ssl/bin" ;;
+    pg1[1-46-7]) echo "$IMAGE_CACHE/$1/bin" ;;
     *) echo "" ;;
   esac
 }

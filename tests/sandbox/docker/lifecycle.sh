@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Containers: `docker start`, `stop`, `restart` and `rm`.
+# Containers: `docker start`, `stop`, `restart`, `update` and `rm`.
 
 # ---------------------------------------------------------------- start / stop -----------------
 
@@ -25,6 +25,10 @@ start_container() { # ID
   is_running "$id" && return 0
   config="$cdir/config.json"
   flavour="$(<"$cdir/flavour")"
+  if [[ "$flavour" == ambassador ]]; then
+    start_idle "$id"
+    return
+  fi
   if ! is_postgres_flavour "$flavour"; then
     echo "Error response from daemon: docker (sandbox): containers of image $(jq -r .Config.Image "$config") cannot be started here; use docker run --rm" >&2
     return 1
@@ -68,6 +72,57 @@ start_container() { # ID
   await_server "$id" "$bin" "$sockdir" "$superuser"
   refresh_state "$id"
   return 0
+}
+
+# A container whose process the sandbox does not imitate (dokku/ambassador: nothing listens on
+# its ports). The daemon's refusals are: a --link to a container that is missing or stopped,
+# and a host port that another running container publishes (docs/expose.md).
+start_idle() { # ID
+  local id="$1" cdir="$CONTAINERS/$1" config link target other port holder
+  config="$cdir/config.json"
+  while IFS= read -r link; do
+    [[ -n "$link" ]] || continue
+    if ! target="$(find_container "${link%%:*}")"; then
+      echo "Error response from daemon: could not get container for ${link%%:*}: No such container: ${link%%:*}" >&2
+      return 1
+    fi
+    refresh_state "$target"
+    if ! is_running "$target"; then
+      echo "Error response from daemon: Cannot link to a non running container: /${link%%:*} AS $(jq -r .Name "$config")/${link#*:}" >&2
+      return 1
+    fi
+  done < <(jq -r '.HostConfig.Links // [] | .[]' "$config")
+  while IFS= read -r port; do
+    [[ -n "$port" ]] || continue
+    if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
+      echo "Error response from daemon: invalid hostPort: $port" >&2
+      return 1
+    fi
+    for other in $(all_container_ids); do
+      [[ "$other" != "$id" ]] || continue
+      refresh_state "$other"
+      is_running "$other" || continue
+      if published_ports "$other" | grep -qx -- "$port"; then
+        holder="$(<"$CONTAINERS/$other/name")"
+        echo "Error response from daemon: driver failed programming external connectivity on endpoint $(<"$cdir/name") ($id): Bind for 0.0.0.0:$port failed: port is already allocated (held by $holder)" >&2
+        return 1
+      fi
+    done
+  done < <(published_ports "$id")
+  rm -f "$cdir/exitcode" "$cdir/finished"
+  : >>"$cdir/log"
+  (
+    cd / || exit 1
+    close_inherited_fds
+    exec setsid "$DOCKER_HERE/idle" "$cdir" >>"$cdir/log" 2>&1 </dev/null &
+    printf '%s\n' "$!" >"$cdir/supervisor.pid"
+  )
+  set_state "$id" running
+}
+
+# The host ports a container publishes, one per line.
+published_ports() { # ID
+  jq -r '.HostConfig.PortBindings // {} | .[] | .[] | .HostPort | select(. != "")' "$CONTAINERS/$1/config.json"
 }
 
 # Unlike docker, `start` returns once the server accepts connections or has exited (60 s at
@@ -242,4 +297,45 @@ cmd_rm() { # [-f] [-v] CONTAINER...
     printf '%s\n' "$arg"
   done
   return "$rc"
+}
+
+# `docker container update [--restart=POLICY] [--memory=N] CONTAINER...`: the policy and memory
+# of existing containers (dokku-postgres sets --restart=no before it removes one).
+cmd_update() {
+  local restart="" memory="" arg id rc=0
+  while (($#)); do
+    case "$1" in
+      --restart) restart="$2"; shift ;;
+      --restart=*) restart="${1#*=}" ;;
+      -m | --memory) memory="$(to_bytes "$2")"; shift ;;
+      --memory=*) memory="$(to_bytes "${1#*=}")" ;;
+      --cpus | --cpu-shares | --memory-swap | --memory-reservation | --pids-limit) shift ;;
+      --cpus=* | --cpu-shares=* | --memory-swap=* | --memory-reservation=* | --pids-limit=*) ;;
+      -*) die "unknown flag: $1"$'\n'"See 'docker container update --help'." 125 ;;
+      *) break ;;
+    esac
+    shift
+  done
+  (($#)) || die "\"docker container update\" requires at least 1 argument." 1
+  case "$restart" in
+    "" | no | always | unless-stopped | on-failure | on-failure:[0-9]*) ;;
+    *) die "invalid restart policy '$restart'" 125 ;;
+  esac
+  for arg in "$@"; do
+    if ! id="$(find_container "$arg")"; then
+      echo "Error response from daemon: No such container: $arg" >&2
+      rc=1
+      continue
+    fi
+    with_lock "$CONTAINERS/$id/lock" update_config "$id" "$restart" "$memory"
+    printf '%s\n' "$arg"
+  done
+  return "$rc"
+}
+
+update_config() { # ID RESTART MEMORY
+  jq --arg restart "$2" --arg memory "$3" '
+    (if $restart != "" then .HostConfig.RestartPolicy.Name = ($restart | sub(":.*"; "")) else . end)
+    | (if $memory != "" then .HostConfig.Memory = ($memory | tonumber) else . end)' "$CONTAINERS/$1/config.json" |
+    atomic_write "$CONTAINERS/$1/config.json"
 }

@@ -14,9 +14,12 @@ cmd_run() {
   flavour="$(jq -r .Flavour "$img")"
   local cmd=("${C_REST[@]:1}")
 
-  if is_postgres_flavour "$flavour" && { ((${#cmd[@]} == 0)) || [[ "${cmd[0]}" == postgres || "${cmd[0]}" == -* ]]; }; then
+  # A server, or an ambassador: a container that stays, created then started. `postgres
+  # --describe-config` (or --help, --version) is not a server: it runs as given.
+  if { is_postgres_flavour "$flavour" && { ((${#cmd[@]} == 0)) || [[ "${cmd[0]}" == postgres || "${cmd[0]}" == -* ]]; } &&
+    ! wants_help ${cmd[@]+"${cmd[@]}"}; } || [[ "$flavour" == ambassador ]]; then
     [[ -n "$C_DETACH" && -z "$C_RM" ]] ||
-      die "docker (sandbox): a postgres server runs only detached and kept: docker run -d (without --rm), or create + start" 125
+      die "docker (sandbox): a $flavour container runs only detached and kept: docker run -d (without --rm), or create + start" 125
     create_container 125
     with_lock "$CONTAINERS/$CREATED_ID/lock" start_container "$CREATED_ID" || exit 125
     printf '%s\n' "$CREATED_ID"
@@ -36,6 +39,19 @@ cmd_run() {
     busybox) run_busybox "$config" "${cmd[@]}" ;;
     *) die "docker (sandbox): image $image_arg cannot run here" 125 ;;
   esac
+}
+
+# The entrypoint's _pg_want_help: `postgres --describe-config` (or --help, --version) is run as
+# given, no server set up (docs/postgres-image.md).
+wants_help() { # CMD...
+  local arg
+  [[ "${1:-}" == postgres ]] || return 1
+  for arg in "$@"; do
+    case "$arg" in
+      -'?' | --help | --describe-config | -V | --version) return 0 ;;
+    esac
+  done
+  return 1
 }
 
 # A minimal container config for a one-shot run: the image env merged with -e/--env-file, binds.
