@@ -297,7 +297,7 @@ fn a_long_step_says_something_every_few_seconds_whichever_part_runs() {
     assert_eq!(out.status.code(), Some(0), "{said}");
     // Each step from its line to the next step's (or the end): no silence longer than 8 s.
     let steps: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].1.starts_with("-----> [")).collect();
-    assert_eq!(steps.len(), 14, "{said}");
+    assert_eq!(steps.len(), 16, "{said}");
     let mut first_copy = 0.0;
     for (k, &at) in steps.iter().enumerate() {
         let end = steps.get(k + 1).copied().unwrap_or(lines.len() - 1);
