@@ -133,7 +133,7 @@ fn no_secret_reaches_a_process_argument_in_an_upgrade_or_a_rollback() {
     assert_eq!(carried.trim(), secret);
     assert!(!run.stderr.contains(secret) && !run.stdout.contains(secret));
     // Nor in the journal, the report, the output, or the new server's catalog once it is done.
-    let journal = std::fs::read_to_string(sb.lib_root().join("data/postgres-upgrade/memo/journal.json")).unwrap();
+    let journal = std::fs::read_to_string(sb.lib_root().join("data/postgres-upgrade/apps/memo/journal.json")).unwrap();
     for text in [&journal, &run.stdout, &run.stderr] {
         assert!(!secrets.iter().any(|s| text.contains(s.as_str())), "a secret in:\n{text}");
     }
