@@ -134,6 +134,7 @@ fn online_restarts_once_follows_through_a_restart_and_a_cut_and_compares_only_wh
     assert_eq!(window["tables_outside_the_stream"], 2, "{report}");
     assert!(window["changes"].as_u64().unwrap() >= 10, "{report}");
     assert!(report["steps"][9]["name"].as_str().unwrap().starts_with("Verifying"), "{report}");
+    assert_eq!(report["verification"]["rows_read"], "changed since the first copy", "{report}");
     let verified = report["verification"]["rows"].as_u64().unwrap();
     let by_key = window["rows_by_key"].as_u64().unwrap();
     // By key, or whole: lines (51), cache (20), audit (9), the view (1).

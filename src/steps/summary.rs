@@ -30,8 +30,16 @@ impl Upgrade<'_> {
         }
         if let Some(f) = &self.verified {
             self.out.verbose(&format!(
-                "Verified:            {} tables, {} rows by content, {} sequences, {} catalog facts, the schema",
-                f.relations, f.rows, f.sequences, f.facts
+                "Verified:            {} tables, {} rows by content{}, {} sequences, {} catalog facts, the schema",
+                f.relations,
+                f.rows,
+                if self.copier.changed_since_proven().is_some() {
+                    " (those changed since the first copy, verified whole before the window)"
+                } else {
+                    ""
+                },
+                f.sequences,
+                f.facts
             ));
         }
         for file in &self.kept {
@@ -89,6 +97,7 @@ impl Upgrade<'_> {
                 "tables": f.relations,
                 "content_compared": true,
                 "rows": f.rows,
+                "rows_read": if self.copier.changed_since_proven().is_some() { "changed since the first copy" } else { "all" },
                 "sequences": f.sequences,
                 "catalog_facts": f.facts,
                 "extensions": f.extensions,
