@@ -121,7 +121,14 @@ impl Upgrade<'_> {
             None => verifier::Check::everything(),
         };
         let set_here = self.stream.as_ref().map(|s| s.settings_set_here()).unwrap_or_default();
-        let check = check.with_settings_set_here(&set_here);
+        let mut check = check.with_settings_set_here(&set_here);
+        // What --accept-recomputed accepted (plan/carry.rs): those relations' rows may differ,
+        // a note the report keeps. Preflight names them quoted as identifiers, the verifier not.
+        if let (true, Some(carry)) = (self.opts.accept_recomputed, &plan.carry) {
+            let found = &carry.found;
+            let names = found.stale_views.iter().map(|(v, _)| v).chain(found.stale_generated.iter().map(|(t, _, _)| t));
+            check.accepted.extend(names.map(|n| n.replace("\"\"", "\u{0}").replace('"', "").replace('\u{0}', "\"")));
+        }
         let outcome = verifier::compare(host, &mut old, &mut new, &check)?;
         if let Some(refusal) = outcome.refusal(&plan.old) {
             bail!("{refusal}");
