@@ -44,9 +44,9 @@ fn setup(name: &str) -> Sandbox {
     sb
 }
 
-/// `sql` on the old service just before step `step`, as another writer would at that moment.
-fn hook(sb: &Sandbox, step: u32, sql: &str) -> String {
-    sb.hook("memo-db", &step.to_string(), sql)
+/// `sql` on the old service just before step `step` (an id), as another writer would at that moment.
+fn hook(sb: &Sandbox, step: &str, sql: &str) -> String {
+    sb.hook("memo-db", step, sql)
 }
 
 /// A table's rows in a comparable form.
@@ -95,7 +95,8 @@ fn rows_changed_after_the_first_copy_are_copied_again_and_nothing_else() {
          INSERT INTO notes (body) VALUES ('late'); INSERT INTO lines VALUES ('late line'); \
          UPDATE totals SET n = -1 WHERE id = 50; SELECT setval('notes_id_seq', 9000); {LEDGER_COLLISION}"
     );
-    let (run, report) = upgrade(&sb, &hook(&sb, 5, &sql), "[4/14] Copying memo-db into memo-v17 while the apps run");
+    let (run, report) =
+        upgrade(&sb, &hook(&sb, "maintenance-on", &sql), "[5/16] Copying memo-db into memo-v17 while the apps run");
     assert_same_data(&sb, "memo-v17");
     assert_eq!(sb.sql("memo-v17", "SELECT body FROM notes WHERE id = 4999"), "edited");
     assert_eq!(sb.sql("memo-v17", "SELECT twice FROM totals WHERE id = 50"), "-2");
@@ -202,7 +203,11 @@ fn an_event_trigger_that_writes_in_the_new_database_is_seen(sb: &Sandbox) {
 fn a_schema_change_after_the_first_copy_is_copied_whole_inside_the_window() {
     let sb = setup("catch-up-schema");
     let sql = "ALTER TABLE notes ADD COLUMN color text DEFAULT 'red'; UPDATE notes SET color = 'blue' WHERE id = 3;";
-    upgrade(&sb, &hook(&sb, 5, sql), "The schema changed since the first copy: copying everything again");
+    upgrade(
+        &sb,
+        &hook(&sb, "maintenance-on", sql),
+        "The schema changed since the first copy: copying everything again",
+    );
     assert_eq!(sb.sql("memo-v17", "SELECT color FROM notes WHERE id = 3"), "blue");
     assert_same_data(&sb, "memo-v17");
 }
@@ -212,10 +217,11 @@ fn large_objects_and_full_copy_put_the_whole_copy_inside_the_window() {
     let sb = setup("catch-up-lo");
     // --full-copy asks for the whole copy inside the window, and the plan says so.
     let plan = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--full-copy", "--dry-run"]);
-    assert!(plan.stdout.contains(" 4. Replaying the schema of memo-db on "), "{}", plan.stdout);
+    assert!(plan.stdout.contains(" 5. Replaying the schema of memo-db on "), "{}", plan.stdout);
 
+    // The plan chooses the whole copy itself (plan/method.rs), and says why.
     sb.sql("memo-db", "SELECT lo_from_bytea(4242, 'a large object')");
-    upgrade(&sb, "", "Large objects are in use: the copy is made inside the window");
+    upgrade(&sb, "", "all of it inside the window: 1 large object(s) are in use: they are copied whole");
     assert_eq!(sb.sql("memo-v17", "SELECT convert_from(lo_get(4242), 'UTF8')"), "a large object");
     assert_same_data(&sb, "memo-v17");
 }
@@ -233,8 +239,9 @@ fn a_trigger_that_fires_in_replica_sessions_puts_the_copy_inside_the_window() {
     );
     // The materialized view refreshed too: a stale one differs in the copy (it is refreshed
     // there), and verification would stop the upgrade.
-    let late = hook(&sb, 5, "INSERT INTO notes (body) VALUES ('late'); REFRESH MATERIALIZED VIEW note_count;");
-    upgrade(&sb, &late, "Triggers or rules that fire in replica sessions are in use");
+    let late =
+        hook(&sb, "maintenance-on", "INSERT INTO notes (body) VALUES ('late'); REFRESH MATERIALIZED VIEW note_count;");
+    upgrade(&sb, &late, "all of it inside the window: 1 trigger(s) or rule(s) fire in replica sessions");
     assert_same_data(&sb, "memo-v17");
 }
 
@@ -265,7 +272,7 @@ fn a_long_step_says_something_every_few_seconds_whichever_part_runs() {
     assert_eq!(out.status.code(), Some(0), "{said}");
     // Each step from its line to the next step's (or the end): no silence longer than 8 s.
     let steps: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].1.starts_with("-----> [")).collect();
-    assert_eq!(steps.len(), 14, "{said}");
+    assert_eq!(steps.len(), 16, "{said}");
     let mut first_copy = 0.0;
     for (k, &at) in steps.iter().enumerate() {
         let end = steps.get(k + 1).copied().unwrap_or(lines.len() - 1);

@@ -54,9 +54,9 @@ fn an_exposed_service_ends_exposed_on_the_same_ports_and_the_plan_says_so() {
 fn a_rollback_after_the_switch_exposes_the_old_service_again() {
     let sb = setup("expose-rollback");
     sb.dokku(&["postgres:expose", "memo-db", "4343"]).ok();
-    // Killed after the switch (step 10), before any app starts on the new service.
+    // Killed after the switch, before any app starts on the new service.
     let run = sb.dokku_env(
-        &[("POSTGRES_UPGRADE_KILL_AT", "11")],
+        &[("POSTGRES_UPGRADE_KILL_AT", "start-apps")],
         &["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17"],
     );
     assert_eq!(run.code, 137, "{}\n{}", run.stdout, run.stderr);

@@ -170,7 +170,7 @@ fn the_windows_dump_fills_the_disk() {
     // Room enough at the start; then the disk fills during the window, just before the dump.
     disk.grow("48m");
     let (hook, filler) = filler_hook(&sb, &disk, 1 << 20);
-    let hook_at = format!("8:{}", hook.display());
+    let hook_at = format!("copy:{}", hook.display());
     let run = sb.dokku_env(
         &[("POSTGRES_UPGRADE_HOOK_AT", hook_at.as_str())],
         &["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17", "--full-copy"],
@@ -189,7 +189,7 @@ fn something_else_fills_the_disk_just_before_the_journal_is_written() {
     // Inside the window (the apps stopped), before any dump exists: the rollback frees nothing,
     // so the disk stays full to the last byte until the run ends.
     let (hook, filler) = filler_hook(&sb, &disk, 0);
-    let hook_at = format!("7:{}", hook.display());
+    let hook_at = format!("copy:{}", hook.display());
     let run = sb.dokku_env(
         &[("POSTGRES_UPGRADE_HOOK_AT", hook_at.as_str())],
         &["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17", "--full-copy"],

@@ -27,7 +27,7 @@ fn setup_on(name: &str, version: &str, sql: &[&str]) -> Sandbox {
 
 /// `sql` on `service`'s database just before step `step`, as another writer would
 /// (the test-only POSTGRES_UPGRADE_HOOK_AT).
-fn hook(sb: &Sandbox, service: &str, step: u32, sql: &str) -> String {
+fn hook(sb: &Sandbox, service: &str, step: &str, sql: &str) -> String {
     let path = sb.dir.join(format!("hook-{step}"));
     let psql = format!(
         "'{}' exec -i dokku.postgres.{service} psql -q -v ON_ERROR_STOP=1 -U postgres -d {} >/dev/null 2>&1 <<'SQL'\n{sql}\nSQL\n",
@@ -107,7 +107,7 @@ fn schemas_named_like_system_ones_are_copied_and_compared() {
                INSERT INTO pgxtoast.t SELECT 'w' || g FROM generate_series(1, 100) g;";
     let sb = setup("fidelity-schemas", sql);
     let late = "UPDATE \"pg-temp-x\".t SET v = 'late' WHERE id = 5; INSERT INTO pgxtoast.t VALUES ('late');";
-    let run = upgrade(&sb, &hook(&sb, "memo-db", 5, late), &[]);
+    let run = upgrade(&sb, &hook(&sb, "memo-db", "maintenance-on", late), &[]);
     identical(&sb, &run);
     assert_eq!(sb.sql("memo-v17", "SELECT v FROM \"pg-temp-x\".t WHERE id = 5"), "late");
 }
@@ -117,18 +117,18 @@ fn a_write_to_such_a_schema_just_before_verification_is_refused() {
     let sql = "CREATE SCHEMA \"pg-temp-x\"; CREATE TABLE \"pg-temp-x\".t (id int PRIMARY KEY, v text); \
                INSERT INTO \"pg-temp-x\".t SELECT g, 'v' || g FROM generate_series(1, 100) g;";
     let sb = setup("fidelity-late-row", sql);
-    let run = upgrade(&sb, &hook(&sb, "memo-db", 9, "UPDATE \"pg-temp-x\".t SET v = 'late' WHERE id = 5;"), &[]);
+    let run = upgrade(&sb, &hook(&sb, "memo-db", "verify", "UPDATE \"pg-temp-x\".t SET v = 'late' WHERE id = 5;"), &[]);
     refused(&sb, &run, "table pg-temp-x.t has other rows in the copy");
 }
 
 #[test]
 fn ddl_just_before_verification_is_refused() {
     let sb = setup("fidelity-late-ddl", APP_SCHEMA);
-    let run = upgrade(&sb, &hook(&sb, "memo-db", 9, "GRANT INSERT ON app.items TO reader;"), &[]);
+    let run = upgrade(&sb, &hook(&sb, "memo-db", "verify", "GRANT INSERT ON app.items TO reader;"), &[]);
     // The verifier's catalog names it (the schema's pg_dump text, the second witness, would too).
     refused(&sb, &run, "app.items: acl: reader: INSERT by app_owner in the original only");
     let sb = setup("fidelity-late-table", APP_SCHEMA);
-    let run = upgrade(&sb, &hook(&sb, "memo-db", 9, "CREATE TABLE app.late (id int);"), &[]);
+    let run = upgrade(&sb, &hook(&sb, "memo-db", "verify", "CREATE TABLE app.late (id int);"), &[]);
     refused(&sb, &run, "app.late");
 }
 
@@ -136,7 +136,7 @@ fn ddl_just_before_verification_is_refused() {
 fn a_large_object_written_just_before_verification_is_refused() {
     let sb = setup("fidelity-late-lo", "SELECT lo_from_bytea(4242, 'a large object');");
     let late = "SELECT lo_put(4242, 0, 'A'); ALTER LARGE OBJECT 4242 OWNER TO postgres;";
-    let run = upgrade(&sb, &hook(&sb, "memo-db", 9, late), &[]);
+    let run = upgrade(&sb, &hook(&sb, "memo-db", "verify", late), &[]);
     refused(&sb, &run, "large objects is");
 }
 
@@ -172,7 +172,7 @@ fn a_user_srid_changed_after_the_first_copy_arrives() {
         "memo-next",
         "--keep-old",
     ];
-    let run = sb.dokku_env(&[("POSTGRES_UPGRADE_HOOK_AT", &hook(&sb, "memo-db", 5, late))], &args);
+    let run = sb.dokku_env(&[("POSTGRES_UPGRADE_HOOK_AT", &hook(&sb, "memo-db", "maintenance-on", late))], &args);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let again = "A table an extension owns changed since the first copy: copying everything again";
     assert!(run.stdout.contains(again), "{}", run.stdout);
@@ -280,7 +280,7 @@ fn what_no_dump_prints_is_carried_or_refused_before_anything_changes() {
                 UPDATE carry.gen SET a = a + 1 WHERE id = 1; \
                 CREATE ROLE late_role LOGIN PASSWORD 'late'; ALTER ROLE reader PASSWORD 'new-reader-pw'; \
                 UPDATE app.items SET name = 'changed' WHERE id = 7;";
-    let run = upgrade_to(&sb, "18", &hook(&sb, "memo-db", 5, late), &[]);
+    let run = upgrade_to(&sb, "18", &hook(&sb, "memo-db", "maintenance-on", late), &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     // What the app sees on the new database.
     assert_eq!(sb.sql("memo-v17", "SHOW search_path"), "app, public");

@@ -56,7 +56,7 @@ fn a_push_inside_the_window(name: &str, versions: &[&str], lock: &str) {
     )
     .unwrap();
     std::fs::set_permissions(&push, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let hook = format!("6:{}", push.display());
+    let hook = format!("stop-apps:{}", push.display());
     let run = sb.dokku_env(&[("POSTGRES_UPGRADE_HOOK_AT", hook.as_str())], &["postgres:upgrade", "memo", "-I", "17"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
 

@@ -1,11 +1,15 @@
 //! The plugin across the majors a host still runs: every source from 11 to 17 into 18 (the
 //! default target), 15 into 17, and a same-tag rebuild of 18, end to end in ONE sandbox (the
 //! servers are real ones of each major: tests/sandbox/README.md), each with its app's workload
-//! writing. Each cell checks, independently of the plugin, that every table's rows on the new
-//! server are the old server's: an md5 of each table's sorted rows, computed here by psql on
-//! both sides (floats by their binary form: 11 prints them otherwise), and the subscription
-//! and publication as each server's catalog has them. From 11, a late update that keeps the
-//! counts is refused. Downgrades and images the registry does not have are refused in preflight.
+//! writing. Two cells, 12 -> 18 and 17 -> 18, are the online copy (`--online`: the old server
+//! restarted once to write logical WAL, the new one following it by logical replication), the
+//! oldest and the newest source it follows; the others are the default copy (the catch-up copy
+//! from 12, the whole copy from 11). Each cell checks, independently of the plugin, that every
+//! table's rows on the new server are the old server's: an md5 of each table's sorted rows,
+//! computed here by psql on both sides (floats by their binary form: 11 prints them otherwise),
+//! and the subscription and publication as each server's catalog has them. From 11, a late
+//! update that keeps the counts is refused. Downgrades and images the registry does not have are
+//! refused in preflight.
 
 mod support;
 
@@ -106,11 +110,31 @@ fn upgrade(sb: &Sandbox, app: &str, old: &str, from: &str, to: &str, expect_majo
     std::thread::sleep(Duration::from_millis(600));
 
     let started = Instant::now();
-    let run = sb.dokku(&["postgres:upgrade", app, "-I", to, "--keep-old", "--format", "json"]);
+    // Logical replication between the oldest and the newest source it follows, and 18.
+    let online = to == "18" && (from == "12" || from == "17");
+    let mut args = vec!["postgres:upgrade", app, "-I", to, "--keep-old", "--format", "json"];
+    if online {
+        args.push("--online");
+    }
+    let run = sb.dokku(&args);
     let wall = started.elapsed();
     assert_eq!(run.code, 0, "{from} -> {to}: upgrade failed\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     let report = json_report(&run.stdout);
     assert_eq!(report["status"], "upgraded", "{from} -> {to}: {report}");
+    let method = report["copy"]["method"].as_str().unwrap_or_default().to_string();
+    let expected = match (online, from) {
+        (true, _) => "online",
+        (false, "11") => "whole",
+        _ => "catch-up",
+    };
+    assert_eq!(method, expected, "{from} -> {to}: {report}");
+    if online {
+        // The table without a key stayed out of the stream; the rest were followed, and only
+        // what changed was compared inside the window.
+        let window = &report["copy"]["details"]["window"];
+        assert_eq!(window["tables_outside_the_stream"], 1, "{from} -> {to}: {report}");
+        assert!(window["changes"].as_u64().unwrap_or(0) > 0, "{from} -> {to}: {report}");
+    }
     assert!(report["verification"].is_object(), "{from} -> {to}: no verification: {report}");
     let new = report["new_service"].as_str().unwrap().to_string();
 
@@ -132,7 +156,7 @@ fn upgrade(sb: &Sandbox, app: &str, old: &str, from: &str, to: &str, expect_majo
         name: format!("{from} -> {to}"),
         wall,
         window_ms: report["maintenance_window_ms"].as_u64().unwrap_or(0),
-        copy_method: report["copy_method"].as_str().unwrap_or("").to_string(),
+        copy_method: method,
         rows: report["verification"]["rows"].as_u64().unwrap_or(0),
     }
 }
@@ -193,7 +217,7 @@ fn every_source_major_into_18_and_15_into_17_then_a_rebuilt_18() {
 /// not cover would), the counts the same: its content is compared on 11 too, and the upgrade
 /// refuses.
 fn refuses_a_late_update_that_keeps_the_counts(sb: &Sandbox, app: &str, old: &str) {
-    let hook = sb.hook(old, "9", "UPDATE notes SET body = 'late' WHERE id = 1;");
+    let hook = sb.hook(old, "verify", "UPDATE notes SET body = 'late' WHERE id = 1;");
     let run = sb.dokku_env(&[("POSTGRES_UPGRADE_HOOK_AT", hook.as_str())], &["postgres:upgrade", app, "-I", "18"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(

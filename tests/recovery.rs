@@ -1,17 +1,22 @@
 //! An upgrade survives a crash: killed with SIGKILL at every step boundary, then resumed or
-//! rolled back; a second upgrade is refused while one runs; a signal rolls back.
+//! rolled back; a second upgrade is refused while one runs; a signal rolls back. The old server
+//! writes logical WAL, so every one of these runs the online copy (copy/online/), and what it
+//! makes on both servers (a publication, two slots, a subscription) must be gone afterwards.
 
 mod support;
 
 use serde_json::Value;
 use support::Sandbox;
 
-const STEPS: usize = 14;
+const STEPS: usize = 16;
 
-/// memo on a PostgreSQL 15 service with data, a backup schedule and a worker writing.
+/// memo on a PostgreSQL 15 service that writes logical WAL, with data, a backup schedule and a
+/// worker writing.
 fn setup(name: &str) -> Sandbox {
     let sb = Sandbox::up(name);
-    sb.app_on_service("memo", "memo-db", "15");
+    sb.dokku(&["apps:create", "memo"]).ok();
+    sb.dokku(&["postgres:create", "memo-db", "-I", "15", "-c", "-c wal_level=logical"]).ok();
+    sb.dokku(&["postgres:link", "memo-db", "memo", "--no-restart"]).ok();
     sb.sql("memo-db", "CREATE TABLE notes (id serial PRIMARY KEY, body text); INSERT INTO notes (body) SELECT 'n' || g FROM generate_series(1, 500) g;");
     sb.dokku(&["postgres:backup-auth", "memo-db", "AKIAEXAMPLE", "s3cr3t"]).ok();
     sb.dokku(&["postgres:backup-schedule", "memo-db", "0 3 * * *", "memo-backups"]).ok();
@@ -54,11 +59,11 @@ fn killed_at(point: &str, recovery: Recovery) {
     };
     assert_eq!(recovered.code, 0, "{recovery:?} after {point} failed:\n{}\n{}", recovered.stdout, recovered.stderr);
 
-    // Until an app has started on the new service (step 11) a rollback goes back; after that
+    // Until an app has started on the new service (step 12) a rollback goes back; after that
     // the app's writes live only on the new service, so rollback finishes the upgrade instead.
     let before_start = match point.strip_suffix('+') {
-        Some(n) => n.parse::<usize>().unwrap() < 11,
-        None => point.parse::<usize>().unwrap() <= 11,
+        Some(n) => n.parse::<usize>().unwrap() < 12,
+        None => point.parse::<usize>().unwrap() <= 12,
     };
     let expected = if recovery == Recovery::Rollback && before_start { "memo-db" } else { "memo-v17" };
     assert_eq!(sb.services(), vec![expected.to_string()], "{recovery:?} after {point}");
@@ -76,6 +81,7 @@ fn killed_at(point: &str, recovery: Recovery) {
         assert!(sb.service_dir(service).exists(), "orphan cron file {file}");
     }
     assert_eq!(sb.sql(expected, "SELECT count(*) FROM notes"), "500");
+    nothing_of_the_stream_left(&sb, expected, point);
     let status: Value =
         serde_json::from_str(&sb.dokku(&["postgres-upgrade:status", "memo", "--format", "json"]).ok()).unwrap();
     let want = if expected == "memo-db" { "rolled-back" } else { "upgraded" };
@@ -91,6 +97,19 @@ fn killed_at(point: &str, recovery: Recovery) {
     };
     assert_eq!(twice.code, 0, "{}", twice.stderr);
     assert!(twice.stdout.contains("nothing to"), "{}", twice.stdout);
+}
+
+/// No replication object of the upgrade on the service that remains: no slot or publication
+/// (and the WAL bound the upgrade set is gone) on the old one, no subscription on the new one.
+#[track_caller]
+fn nothing_of_the_stream_left(sb: &Sandbox, service: &str, point: &str) {
+    let left = sb.sql(
+        service,
+        "SELECT (SELECT count(*) FROM pg_replication_slots) || ' slots, ' || (SELECT count(*) FROM pg_publication) \
+         || ' publications, ' || (SELECT count(*) FROM pg_subscription) || ' subscriptions, ' \
+         || (SELECT count(*) FROM pg_replication_origin) || ' origins, wal keep ' || current_setting('max_slot_wal_keep_size')",
+    );
+    assert_eq!(left, "0 slots, 0 publications, 0 subscriptions, 0 origins, wal keep -1", "{service} after {point}");
 }
 
 macro_rules! boundaries {
@@ -117,18 +136,20 @@ boundaries! {
     before_create => "1",
     before_check => "2",
     before_lock => "3",
-    before_first_copy => "4",
-    before_maintenance => "5",
-    before_stop => "6",
-    before_final_backup => "7",
-    before_copy => "8",
-    before_verify => "9",
-    before_switch => "10",
-    before_start => "11",
-    before_window_end => "12",
-    before_backups_carried_over => "13",
-    before_retire => "14",
-    after_retire => "14+",
+    before_restart_old => "4",
+    before_first_copy => "5",
+    before_follow => "6",
+    before_maintenance => "7",
+    before_stop => "8",
+    before_copy => "9",
+    before_verify => "10",
+    before_switch => "11",
+    before_start => "12",
+    before_window_end => "13",
+    before_final_backup => "14",
+    before_backups_carried_over => "15",
+    before_retire => "16",
+    after_retire => "16+",
 }
 
 #[test]
@@ -174,13 +195,13 @@ fn sigterm_during_the_copy_rolls_back_and_exits_143() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the apps are stopped (step 6 done), then signal the upgrade's own process.
+    // Wait until the apps are stopped (step 8 done), then signal the upgrade's own process.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     let pid = loop {
-        assert!(std::time::Instant::now() < deadline, "the upgrade never reached step 7");
+        assert!(std::time::Instant::now() < deadline, "the upgrade never reached step 9");
         if let Ok(text) = std::fs::read_to_string(&journal)
             && let Ok(doc) = serde_json::from_str::<Value>(&text)
-            && doc["steps"][5]["state"] == "done"
+            && doc["steps"][7]["state"] == "done"
         {
             break doc["pid"].as_i64().unwrap() as i32;
         }
@@ -269,14 +290,14 @@ fn ctrl_c_stops_a_long_first_copy_at_once_and_rolls_back() {
         "CREATE TABLE bulk AS SELECT g AS id, repeat(md5(g::text), 8) AS body FROM generate_series(1, 300000) g;",
     );
     let before = sb.config("memo");
-    let (child, pid) = upgrade_in_background(&sb, |doc| doc["steps"][3]["state"] == "running");
+    let (child, pid) = upgrade_in_background(&sb, |doc| doc["steps"][4]["state"] == "running");
     std::thread::sleep(std::time::Duration::from_millis(300));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGINT).unwrap();
     let out = child.wait_with_output().unwrap();
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
     // The copy was stopped, not waited for.
-    assert_eq!(report["steps"][3]["status"], "failed", "{report}");
+    assert_eq!(report["steps"][4]["status"], "failed", "{report}");
     assert_eq!(report["status"], "rolled-back");
     assert_eq!(report["interrupted_by"], "SIGINT");
     assert_eq!(sb.services(), vec!["memo-db".to_string()]);
@@ -287,8 +308,8 @@ fn ctrl_c_stops_a_long_first_copy_at_once_and_rolls_back() {
 #[test]
 fn ctrl_c_during_the_switch_finishes_it_and_keeps_the_old_service() {
     let sb = setup("sigint-switch");
-    // Just after the switch (step 10), before the apps start.
-    let (child, pid) = upgrade_in_background(&sb, |doc| doc["steps"][9]["state"] == "running");
+    // Just after the switch (step 11), before the apps start.
+    let (child, pid) = upgrade_in_background(&sb, |doc| doc["steps"][10]["state"] == "running");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGINT).unwrap();
     let out = child.wait_with_output().unwrap();
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -314,7 +335,7 @@ fn while_an_upgrade_copies_a_service_nothing_else_may_change_it() {
         "memo-db",
         "CREATE TABLE bulk AS SELECT g AS id, repeat(md5(g::text), 8) AS body FROM generate_series(1, 200000) g;",
     );
-    let (child, _) = upgrade_in_background(&sb, |doc| doc["steps"][3]["state"] == "running");
+    let (child, _) = upgrade_in_background(&sb, |doc| doc["steps"][4]["state"] == "running");
     // dokku-postgres's in-place upgrade (the hand-over path) would restart the service mid-copy.
     let hand_over = sb.dokku(&["postgres:upgrade", "memo-db", "-I", "15"]);
     assert_eq!(hand_over.code, 1, "{}", hand_over.stderr);
@@ -345,7 +366,7 @@ fn a_server_that_dies_inside_the_window_is_started_again_and_the_app_with_it() {
     );
     std::fs::write(&hook, script).unwrap();
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let hook_at = format!("8:{}", hook.display());
+    let hook_at = format!("copy:{}", hook.display());
     let run = sb.dokku_env(
         &[("POSTGRES_UPGRADE_HOOK_AT", hook_at.as_str())],
         &["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17"],
@@ -494,24 +515,25 @@ fn every_failing_step_and_undo_leaves_a_usable_app_and_the_next_upgrade_runs() {
     let sb = setup("every-failure");
     sb.dokku(&["postgres:expose", "memo-db", "127.0.0.1:4243"]).ok();
     let upgrade = ["postgres:upgrade", "memo", "-I", "15.18", "--new-service", "memo-next"];
-    let cases: [(usize, &str, &[&str]); 11] = [
+    // The steps as STEPS numbers them (restart-old 4 and follow 6 run nothing here; the final
+    // backup comes after the window, where nothing is rolled back).
+    let cases: [(usize, &str, &[&str]); 10] = [
         (1, "dokku postgres:create", &[]),
         (2, "dokku postgres:info memo-next", &["dokku postgres:destroy memo-next"]),
         (3, "dokku apps:lock", &[]),
-        (4, "docker run", &["dokku apps:unlock memo"]),
-        (5, "dokku maintenance:enable", &[]),
-        (6, "dokku ps:stop", &["dokku maintenance:disable memo"]),
-        (7, "dokku postgres:backup memo-db", &["dokku ps:restart memo"]),
-        (8, "docker container exec dokku.postgres.memo-db", &[]),
-        (9, "docker container exec", &[]),
-        (10, "dokku postgres:unlink memo-db memo", &[]),
-        (11, "dokku ps:start", &["dokku postgres:unexpose memo-next", "dokku postgres:link memo-db memo"]),
+        (5, "docker run", &["dokku apps:unlock memo"]),
+        (7, "dokku maintenance:enable", &[]),
+        (8, "dokku ps:stop", &["dokku maintenance:disable memo"]),
+        (9, "docker container exec dokku.postgres.memo-db", &["dokku ps:restart memo"]),
+        (10, "docker container exec", &[]),
+        (11, "dokku postgres:unlink memo-db memo", &[]),
+        (12, "dokku ps:start", &["dokku postgres:unexpose memo-next", "dokku postgres:link memo-db memo"]),
     ];
     for (step, call, undo) in cases {
         let what = format!("step {step} ({call}) failing, then {undo:?}");
         fail_calls(&sb, undo);
         let hook = fail_from(&sb, step, call);
-        let args = if step == 4 { upgrade.to_vec() } else { [&upgrade[..], &["--full-copy"]].concat() };
+        let args = if step == 5 { upgrade.to_vec() } else { [&upgrade[..], &["--full-copy"]].concat() };
         let run = sb.dokku_env(&[("POSTGRES_UPGRADE_HOOK_AT", hook.as_str())], &args);
         assert_eq!(run.code, 1, "{what}:\n{}\n{}", run.stdout, run.stderr);
         let last = run.stdout.lines().rfind(|l| l.starts_with("-----> [")).unwrap_or_default();

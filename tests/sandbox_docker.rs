@@ -280,10 +280,21 @@ fn postgres_15_and_17_containers_are_real_servers() {
         d.run(&["exec", "-i", "dokku.postgres.a15", "psql", "-U", "postgres", "-At"], Some(b"select 40 + 2;\n"));
     assert_eq!(piped.ok().trim(), "42");
 
-    // the ports are distinct and each server listens on its own
-    let p15 = d.docker(&["sandbox-port", "dokku.postgres.a15"]).ok();
-    let p17 = d.docker(&["sandbox-port", "dokku.postgres.b17"]).ok();
-    assert_ne!(p15, p17);
+    // Each container has an address of its own, as on docker's bridge, which inspect reports
+    // and where its server listens on 5432: one server reaches another there with the
+    // password, as a subscription's conninfo does on a host (docs/networks.md).
+    let a15 = d.docker(&["sandbox-address", "dokku.postgres.a15"]).ok().trim().to_string();
+    let b17 = d.docker(&["sandbox-address", "dokku.postgres.b17"]).ok().trim().to_string();
+    assert_ne!(a15, b17);
+    assert!(a15.starts_with("127.") && a15 != "127.0.0.1", "{a15}");
+    assert_eq!(d.inspect("dokku.postgres.a15", "{{.NetworkSettings.IPAddress}}"), a15);
+    assert_eq!(d.inspect("dokku.postgres.a15", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"), a15);
+    let conninfo = format!("host={a15} port=5432 user=postgres dbname=postgres connect_timeout=5");
+    let reached =
+        d.docker(&["exec", "-e", "PGPASSWORD=pw15", "dokku.postgres.b17", "psql", &conninfo, "-Atc", "show port"]);
+    assert_eq!(reached.ok().trim(), "5432");
+    let refused = d.docker(&["exec", "dokku.postgres.b17", "psql", "-w", &conninfo, "-Atc", "select 1"]).code(2);
+    assert!(refused.stderr.contains("password"), "{}", refused.stderr);
 
     // stop, exec on a stopped container, rm rules
     d.docker(&["container", "stop", "dokku.postgres.a15"]).ok();
@@ -562,24 +573,12 @@ fn the_host_rule_is_the_entrypoints_and_md5_hashes_log_in_only_under_md5() {
     ])
     .ok();
     d.docker(&["container", "start", "dokku.postgres.md5env"]).ok();
-    // From 127.0.0.1, where any other container's connection comes from in the sandbox
-    // (tests/sandbox/README.md): localhost inside the container is ::1, trusted as in the image.
+    // Over the container's own address, as from any other container: localhost is trusted.
     let login = |container: &str, role: &str, password: &str| {
         let env = format!("PGPASSWORD={password}");
+        let address = d.docker(&["sandbox-address", container]).ok().trim().to_string();
         d.docker(&[
-            "exec",
-            "-e",
-            &env,
-            container,
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            role,
-            "-d",
-            "postgres",
-            "-w",
-            "-Atc",
+            "exec", "-e", &env, container, "psql", "-h", &address, "-U", role, "-d", "postgres", "-w", "-Atc",
             "select 1",
         ])
     };
@@ -630,8 +629,9 @@ fn a_17_image_on_a_15_data_dir_exits_with_the_postgres_error() {
     let logs = d.docker(&["logs", "dokku.postgres.up"]).ok();
     assert!(logs.contains("database files are incompatible with server"), "{logs}");
     assert!(logs.contains("initialized by PostgreSQL version 15"), "{logs}");
-    let port = d.docker(&["sandbox-port", "dokku.postgres.up"]).code(1);
-    assert!(port.stderr.contains("is not running"), "{}", port.stderr);
+    let address = d.docker(&["sandbox-address", "dokku.postgres.up"]).code(1);
+    assert!(address.stderr.contains("is not running"), "{}", address.stderr);
+    assert_eq!(d.inspect("dokku.postgres.up", "{{.NetworkSettings.IPAddress}}"), "");
 }
 
 #[test]

@@ -100,13 +100,16 @@ fn no_secret_reaches_a_process_argument_in_an_upgrade_or_a_rollback() {
     // First a rollback: a restore that fails for real (a library the 17 image lacks).
     let bad = "CREATE FUNCTION lib_version() RETURNS text AS '$libdir/postgis-3', 'postgis_lib_version' LANGUAGE C;";
     sb.sql("memo-db", bad);
-    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17"]);
+    // Both online: the new server's subscription holds the old service's password.
+    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17", "--online"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(sb.services(), ["memo-db"]);
     // Then an upgrade that goes through.
     sb.sql("memo-db", "DROP FUNCTION lib_version();");
-    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17"]);
+    let run = sb.dokku(&["postgres:upgrade", "memo", "-I", "17", "--new-service", "memo-v17", "--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["copy"]["method"], "online", "{report}");
     assert_eq!(
         std::fs::read_to_string(sb.service_dir("memo-v17").join("ENV")).unwrap().trim(),
         format!("APP_TOKEN={token}")
@@ -129,4 +132,10 @@ fn no_secret_reaches_a_process_argument_in_an_upgrade_or_a_rollback() {
     let carried = std::fs::read_to_string(sb.service_dir("memo-v17").join("backup/AWS_SECRET_ACCESS_KEY")).unwrap();
     assert_eq!(carried.trim(), secret);
     assert!(!run.stderr.contains(secret) && !run.stdout.contains(secret));
+    // Nor in the journal, the report, the output, or the new server's catalog once it is done.
+    let journal = std::fs::read_to_string(sb.lib_root().join("data/postgres-upgrade/apps/memo/journal.json")).unwrap();
+    for text in [&journal, &run.stdout, &run.stderr] {
+        assert!(!secrets.iter().any(|s| text.contains(s.as_str())), "a secret in:\n{text}");
+    }
+    assert_eq!(sb.sql("memo-v17", "SELECT count(*) FROM pg_subscription"), "0");
 }

@@ -141,30 +141,8 @@ impl Copier for CatchUp {
         self.full.copy_roles(host, &client, from.service, to.service)?;
         let changed = now.differences(&base.print);
         let parts = parts_to_copy(&base.catalog, &changed);
-        let script = producer_script(&base.catalog, &parts);
         let tee = sibling(job.dump, "catch-up.sql");
-        let watched = tee.clone();
-        let progress = crate::output::progress::Progress::start(
-            format!("copying what changed into {}", to.service),
-            0,
-            crate::output::progress::Unit::Bytes,
-            job.out.quiet(),
-            move || crate::output::progress::bytes_under(&watched),
-        );
-        let consumed = host
-            .check_pipe(&Pipe {
-                producer: &host.psql(from.service, from.database, true).args(["-q", "-A", "-t", "-f", "-"]),
-                script: &script,
-                consumer: &host.psql(to.service, to.database, true).args(["-q", "-A", "-t", "-1", "-f", "-"]),
-                tee: &tee,
-            })
-            .with_context(|| format!("Unable to bring {} up to date with {}", to.service, from.service))?;
-        drop(progress);
-        // The stream's last statement prints its transaction id: without it the stream was cut
-        // short (psql ends a COPY at the end of its input, and -1 would commit what came).
-        if !consumed.stdout.lines().any(|l| l.strip_prefix(END_MARK).is_some_and(|x| x.trim().parse::<u64>().is_ok())) {
-            bail!("the stream from {} to {} ended before its end mark", from.service, to.service);
-        }
+        stream_parts(job, &base.catalog, &parts, &tee)?;
         // A migration that ran during the window's copy moved the old database's snapshot and,
         // unlike rows, shows in no fingerprint: the schema is compared once more then.
         if Fingerprint::current_snapshot(host, from.service, from.database)? != now.snapshot
@@ -191,6 +169,36 @@ impl Copier for CatchUp {
     }
 }
 
+/// Streams `parts` of the old database into the new one in one transaction, with every
+/// sequence value and materialized view ([`producer_script`]), the stream kept as `tee`.
+pub(crate) fn stream_parts(job: &Job, catalog: &Catalog, parts: &Parts, tee: &Path) -> Result<()> {
+    let (host, from, to) = (job.host, &job.from, &job.to);
+    let script = producer_script(catalog, parts);
+    let watched = tee.to_path_buf();
+    let progress = crate::output::progress::Progress::start(
+        format!("copying what changed into {}", to.service),
+        0,
+        crate::output::progress::Unit::Bytes,
+        job.out.quiet(),
+        move || crate::output::progress::bytes_under(&watched),
+    );
+    let consumed = host
+        .check_pipe(&Pipe {
+            producer: &host.psql(from.service, from.database, true).args(["-q", "-A", "-t", "-f", "-"]),
+            script: &script,
+            consumer: &host.psql(to.service, to.database, true).args(["-q", "-A", "-t", "-1", "-f", "-"]),
+            tee,
+        })
+        .with_context(|| format!("Unable to bring {} up to date with {}", to.service, from.service))?;
+    drop(progress);
+    // The stream's last statement prints its transaction id: without it the stream was cut
+    // short (psql ends a COPY at the end of its input, and -1 would commit what came).
+    if !consumed.stdout.lines().any(|l| l.strip_prefix(END_MARK).is_some_and(|x| x.trim().parse::<u64>().is_ok())) {
+        bail!("the stream from {} to {} ended before its end mark", from.service, to.service);
+    }
+    Ok(())
+}
+
 /// What to copy again of each changed table: its changed key ranges, or all of it when it has
 /// no integer key or so many ranges changed that one DELETE and one COPY are cheaper.
 fn parts_to_copy(catalog: &Catalog, changed: &BTreeMap<usize, Vec<i64>>) -> Parts {
@@ -204,7 +212,7 @@ fn parts_to_copy(catalog: &Catalog, changed: &BTreeMap<usize, Vec<i64>>) -> Part
 }
 
 /// The fingerprint of the extension-owned tables (none: nothing to ask).
-fn fingerprint_owned(host: &Host, db: &Endpoint, owned: &Catalog, key: &Secret) -> Result<Fingerprint> {
+pub(crate) fn fingerprint_owned(host: &Host, db: &Endpoint, owned: &Catalog, key: &Secret) -> Result<Fingerprint> {
     if owned.tables.is_empty() {
         return Ok(Fingerprint::default());
     }
@@ -212,7 +220,7 @@ fn fingerprint_owned(host: &Host, db: &Endpoint, owned: &Catalog, key: &Secret) 
 }
 
 /// `<dump>-<suffix>`, beside the dump.
-fn sibling(dump: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn sibling(dump: &Path, suffix: &str) -> PathBuf {
     let mut name = dump.file_name().unwrap_or_default().to_os_string();
     name.push(format!("-{suffix}"));
     dump.with_file_name(name)
@@ -221,14 +229,16 @@ fn sibling(dump: &Path, suffix: &str) -> PathBuf {
 /// The old database's schema as its own pg_dump prints it, without the restrict lines whose
 /// key is random on every run: compared with itself only.
 fn schema(host: &Host, db: &Endpoint) -> Result<String> {
-    let cmd = host.docker(&["container", "exec", &container(db.service)]).args([
-        "pg_dump",
-        "--schema-only",
-        "-U",
-        "postgres",
-        "-d",
-        db.database,
-    ]);
+    schema_at(host, db, None)
+}
+
+/// [`schema`] as the exported `snapshot` sees it, when one is given (copy/online).
+pub(crate) fn schema_at(host: &Host, db: &Endpoint, snapshot: Option<&str>) -> Result<String> {
+    let at = snapshot.map(|s| format!("--snapshot={s}"));
+    let cmd = host
+        .docker(&["container", "exec", &container(db.service)])
+        .args(["pg_dump", "--schema-only", "-U", "postgres", "-d", db.database])
+        .args(at);
     Ok(crate::host::client::without_restrict_lines(&host.check(&cmd)?.stdout))
 }
 

@@ -12,6 +12,10 @@
 //! hold is let go, and the writer's write goes to the old service the apps use again. One that
 //! comes once the apps run on the new service is ended before the hold is let go: a write
 //! acknowledged on the old service then would be lost.
+//!
+//! The holding session is opened before the window ([`Hold::open`]) and answers every question
+//! about the hold itself (which tables, whether it still holds them, who waits, letting go):
+//! inside the window each costs a statement in it, not a `docker exec`.
 
 use crate::facts::fingerprint::Catalog;
 use crate::host::Host;
@@ -21,95 +25,136 @@ use anyhow::{Context, Result, bail};
 /// How long the hold waits for a writer that is in the middle of a transaction.
 const LOCK_WAIT: &str = "10s";
 
+/// What ends an answer of several lines.
+const END: &str = "-- end of answer --";
+
 pub struct Hold {
     session: Box<dyn Session>,
     service: String,
-    database: String,
-    /// The holding session's backend pid.
-    pid: u32,
     /// The tables it locked.
     tables: usize,
     /// `txid_current_snapshot()` once every lock was granted.
     pub since: String,
+    /// The tables are locked (the session is open from [`Hold::open`] on).
+    held: bool,
 }
 
 impl Hold {
-    pub fn take(host: &Host, service: &str, database: &str, catalog: &Catalog) -> Result<Hold> {
-        let tables: Vec<String> = catalog.tables.iter().map(|t| t.qualified()).collect();
+    /// The holding session, open and idle: nothing is held yet.
+    pub fn open(host: &Host, service: &str, database: &str) -> Result<Hold> {
         let cmd = host.psql(service, database, true).args(["-q", "-A", "-t", "-f", "-"]);
         let mut session = host.session(&cmd)?;
+        // A database may default to read-only transactions, where no SHARE lock is taken.
+        session.send(&format!(
+            "SET default_transaction_read_only = off;\nSET idle_in_transaction_session_timeout = 0;\n\
+             SET statement_timeout = 0;\nSET lock_timeout = '{LOCK_WAIT}';\nSET search_path = pg_catalog, pg_temp;\n"
+        ))?;
+        Ok(Hold { session, service: service.into(), tables: 0, since: String::new(), held: false })
+    }
+
+    /// Locks every table the database has now (facts/fingerprint.rs, CATALOG), in a
+    /// transaction the session keeps open.
+    pub fn lock(&mut self) -> Result<()> {
+        let service = self.service.clone();
+        self.session.send(&format!("BEGIN;\nSELECT ({});\n", crate::facts::fingerprint::CATALOG))?;
+        let catalog = match self.session.line() {
+            Some(line) => {
+                Catalog::from_json_text(&line).with_context(|| format!("unexpected answer from {service}"))?
+            }
+            None => bail!("Unable to hold the tables of {service} still: {}", self.said()),
+        };
+        let tables: Vec<String> = catalog.tables.iter().map(|t| t.qualified()).collect();
         let lock = if tables.is_empty() {
             String::new()
         } else {
             format!("LOCK TABLE {} IN SHARE MODE;\n", tables.join(", "))
         };
-        session.send(&format!(
-            // A database may default to read-only transactions, where no SHARE lock is taken.
-            "SET default_transaction_read_only = off;\nSET idle_in_transaction_session_timeout = 0;\n\
-             SET statement_timeout = 0;\nSET lock_timeout = '{LOCK_WAIT}';\n\
-             BEGIN;\n{lock}SELECT 'held ' || pg_backend_pid() || ' ' || txid_current_snapshot();\n"
-        ))?;
-        let Some(line) = session.line() else {
-            let said = session.stderr();
-            let why = said.lines().find(|l| l.contains("ERROR:")).unwrap_or(said.trim());
-            bail!("Unable to hold the tables of {service} still (another session writes to them?): {why}");
+        self.session.send(&format!("{lock}SELECT 'held ' || pg_backend_pid() || ' ' || txid_current_snapshot();\n"))?;
+        let Some(line) = self.session.line() else {
+            bail!("Unable to hold the tables of {service} still (another session writes to them?): {}", self.said());
         };
         let (pid, since) = parse(&line).with_context(|| format!("unexpected answer from {service}: {line}"))?;
         log::debug!("holding {} tables of {service} from {since} (backend {pid})", tables.len());
-        Ok(Hold { session, service: service.into(), database: database.into(), pid, tables: tables.len(), since })
+        (self.tables, self.since, self.held) = (tables.len(), since, true);
+        Ok(())
     }
 
-    /// Whether the session still holds every lock it took (a backend that was ended lost them).
-    pub fn holding(&mut self, host: &Host) -> Result<bool> {
-        if !self.session.running() {
+    /// Opens the session and locks the tables.
+    pub fn take(host: &Host, service: &str, database: &str) -> Result<Hold> {
+        let mut hold = Hold::open(host, service, database)?;
+        hold.lock()?;
+        Ok(hold)
+    }
+
+    /// The server's error, once the session has ended.
+    fn said(&mut self) -> String {
+        let said = self.session.stderr();
+        said.lines().find(|l| l.contains("ERROR:") || l.contains("FATAL:")).unwrap_or(said.trim()).to_string()
+    }
+
+    /// Whether the session still holds every lock it took (a backend that was ended lost them,
+    /// and its psql ends at the next statement).
+    pub fn holding(&mut self) -> Result<bool> {
+        if !self.held || !self.session.running() {
             return Ok(false);
         }
-        // One query for both: each costs a `docker exec` inside the window.
-        let answer = host.sql(
-            &self.service,
-            &self.database,
-            &format!(
-                "SELECT (SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}) || '|' || \
-                 (SELECT count(*) FROM pg_locks WHERE pid = {pid} AND locktype = 'relation' AND mode = 'ShareLock' AND granted)",
-                pid = self.pid
-            ),
+        self.session.send(
+            "SELECT 'locks ' || count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation' \
+             AND mode = 'ShareLock' AND granted;\n",
         )?;
-        let counts: Vec<usize> =
-            answer.first().map(|l| l.split('|').filter_map(|n| n.parse().ok()).collect()).unwrap_or_default();
-        Ok(matches!(counts[..], [alive, held] if alive == 1 && held >= self.tables))
+        let held = self.session.line().and_then(|l| l.strip_prefix("locks ")?.parse::<usize>().ok());
+        Ok(held.is_some_and(|n| n >= self.tables))
+    }
+
+    /// `txid_current_snapshot()` of the database now (None once the session has ended).
+    pub fn snapshot(&mut self) -> Option<String> {
+        if !self.held || self.session.send("SELECT 'snapshot ' || txid_current_snapshot();\n").is_err() {
+            return None;
+        }
+        self.session.line().and_then(|l| l.strip_prefix("snapshot ").map(String::from))
     }
 
     /// The sessions waiting for a table the hold has: writers the stopped apps do not cover.
     /// One line each: the table, and who waits (pid, program, what it runs).
-    pub fn waiters(&self, host: &Host) -> Result<Vec<String>> {
-        host.sql(
-            &self.service,
-            &self.database,
-            &format!(
-                "SELECT format('table %s has a writer waiting (pid %s, %s: %s)', w.relation::regclass, w.pid, \
-                 coalesce(nullif(a.application_name, ''), a.backend_type), left(regexp_replace(a.query, '\\s+', ' ', 'g'), 60)) \
-                 FROM pg_locks w JOIN pg_locks h ON h.relation = w.relation AND h.database = w.database \
-                 LEFT JOIN pg_stat_activity a ON a.pid = w.pid \
-                 WHERE h.pid = {pid} AND h.granted AND NOT w.granted AND w.pid <> {pid} ORDER BY w.pid",
-                pid = self.pid
-            ),
-        )
+    pub fn waiters(&mut self) -> Result<Vec<String>> {
+        if !self.held {
+            return Ok(Vec::new());
+        }
+        self.session.send(&format!(
+            "SELECT format('table %s has a writer waiting (pid %s, %s: %s)', w.relation::regclass, w.pid, \
+             coalesce(nullif(a.application_name, ''), a.backend_type), left(regexp_replace(a.query, '\\s+', ' ', 'g'), 60)) \
+             FROM pg_locks w JOIN pg_locks h ON h.relation = w.relation AND h.database = w.database \
+             LEFT JOIN pg_stat_activity a ON a.pid = w.pid \
+             WHERE h.pid = pg_backend_pid() AND h.granted AND NOT w.granted AND w.pid <> pg_backend_pid() ORDER BY w.pid;\n\
+             SELECT '{END}';\n"
+        ))?;
+        let mut waiting = Vec::new();
+        loop {
+            match self.session.line() {
+                Some(line) if line == END => return Ok(waiting),
+                Some(line) => waiting.push(line),
+                // The session died: its locks went with it, and nobody waits for them.
+                None => return Ok(waiting),
+            }
+        }
     }
 
     /// Lets the tables go, first ending every transaction that waits for one of them: once the
     /// apps run on the new service, a write that went through here would be lost.
-    pub fn release_to_the_new_service(mut self, host: &Host) -> Result<()> {
-        let ended = host.sql(
-            &self.service,
-            &self.database,
-            &format!(
-                "SELECT pg_terminate_backend(w.pid) FROM pg_locks w JOIN pg_locks h ON h.relation = w.relation \
-                 AND h.database = w.database WHERE h.pid = {} AND h.granted AND NOT w.granted AND w.pid <> {}",
-                self.pid, self.pid
-            ),
-        )?;
-        if !ended.is_empty() {
-            log::info!("ended {} session(s) waiting to write to {}", ended.len(), self.service);
+    pub fn release_to_the_new_service(mut self) -> Result<()> {
+        if self.held {
+            self.session.send(&format!(
+                "SELECT 'ended ' || count(pg_terminate_backend(w.pid)) FROM pg_locks w JOIN pg_locks h \
+                 ON h.relation = w.relation AND h.database = w.database WHERE h.pid = pg_backend_pid() AND h.granted \
+                 AND NOT w.granted AND w.pid <> pg_backend_pid();\nSELECT '{END}';\n"
+            ))?;
+            while let Some(line) = self.session.line() {
+                match line.strip_prefix("ended ").and_then(|n| n.parse::<usize>().ok()) {
+                    Some(n) if n > 0 => log::info!("ended {n} session(s) waiting to write to {}", self.service),
+                    _ if line == END => break,
+                    _ => {}
+                }
+            }
         }
         let _ = self.session.send("ROLLBACK;\n\\q\n");
         Ok(())

@@ -1,13 +1,17 @@
 //! Copying the data from the old service to the new one, behind one interface: a copier may do
-//! most of its work before the maintenance window (`prepare`) and the rest inside it (`copy`).
-//! Two exist: [`ParallelDirectory`], everything inside the window, and
-//! `CatchUp` (copy/catch_up.rs), a first copy while the apps run and only what changed
-//! since inside the window.
+//! most of its work before the maintenance window (`prepare`, then `follow`) and the rest inside
+//! it (`copy`). Three exist: [`ParallelDirectory`], everything inside the window;
+//! `CatchUp` (copy/catch_up.rs), a first copy while the apps run and only what changed since
+//! inside the window; and `Online` (copy/online/), a first copy at the snapshot where a logical
+//! replication stream begins, the new server following the old one until the window.
 
 pub mod catch_up;
 pub mod extensions;
 pub mod globals;
 pub mod hold;
+pub mod online;
+
+pub use crate::facts::survey::Method;
 pub mod settings;
 
 use crate::facts::fingerprint::{ident, literal};
@@ -19,6 +23,7 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 /// One end of a copy: a service and its database.
+#[derive(Clone, Copy)]
 pub struct Endpoint<'a> {
     pub service: &'a str,
     pub database: &'a str,
@@ -36,14 +41,35 @@ pub struct Job<'a> {
     pub image: &'a str,
     /// Re-running a step an earlier run died in: its half-done work is in the new database.
     pub resuming: bool,
+    /// Across majors, the old schema as the new server prints it (facts/verify.rs): what a copier
+    /// that proves the schema before the window compares the new one with.
+    pub replay: Option<&'a crate::facts::verify::SchemaReplay>,
 }
 
 pub trait Copier {
     /// A short name for reports.
     fn name(&self) -> String;
 
+    /// The replication objects this copy will make on both servers, named before any exists:
+    /// the journal records them first, so that a rollback or a resume after a crash removes
+    /// them (copy/online/stream.rs). `earlier` is what the journal recorded of an interrupted
+    /// run's: this copy goes on with it.
+    fn stream(
+        &self,
+        _job: &Job,
+        _earlier: Option<online::stream::StreamRecord>,
+    ) -> Result<Option<online::stream::StreamRecord>> {
+        Ok(None)
+    }
+
     /// Before the window, while the apps still write: what can be copied already.
     fn prepare(&self, _job: &Job) -> Result<()> {
+        Ok(())
+    }
+
+    /// Before the window, after `prepare`: keeps the new database up to date with the old one
+    /// until the window can begin.
+    fn follow(&self, _job: &Job) -> Result<()> {
         Ok(())
     }
 
@@ -55,6 +81,25 @@ pub trait Copier {
 
     /// What the copy kept as the rollback artifact, when it is not just the job's dump.
     fn artifacts(&self) -> Option<Vec<PathBuf>> {
+        None
+    }
+
+    /// The rows verification reads inside the window, when this copy proved the whole first
+    /// copy with the independent verifier before it and knows, by a witness of its own (the old
+    /// server's WAL), every row changed since: those, and every table it copied whole in the
+    /// window. None: every row (facts/verifier/; docs/online.md says why the rest stands).
+    fn changed_since_proven(&self) -> Option<Vec<crate::facts::verifier::Selection>> {
+        None
+    }
+
+    /// The copy carried the database's own properties itself, and proved inside the window that
+    /// they did not change since (else it carried them again).
+    fn carries_database_properties(&self) -> bool {
+        false
+    }
+
+    /// What the JSON report says of this copy beyond its name.
+    fn report(&self) -> Option<serde_json::Value> {
         None
     }
 }
@@ -106,37 +151,56 @@ impl ParallelDirectory {
     /// giving `to`'s server the roles of `from`'s. Both halves show their progress: the dump's
     /// bytes against the tables' size, the new database's files against the old database's size.
     pub fn dump_and_restore(&self, host: &Host, out: &Out, from: &Endpoint, to: &Endpoint, dump: &Path) -> Result<()> {
-        let mount = dump.parent().context("dump path has no folder")?;
-        let name = dump.file_name().context("dump path has no name")?.to_string_lossy().into_owned();
-        let inside = format!("/dump/{name}");
+        let sizes = Sizes::read(host, from)?;
+        self.dump(host, out, from, dump, &sizes, None)?;
+        let client = self.client(dump.parent().context("dump path has no folder")?);
+        self.copy_roles(host, &client, from.service, to.service)?;
+        self.restore(host, out, to, dump, &sizes)
+    }
+
+    /// `pg_dump -Fd` of `from` into `dump`, as the exported `snapshot` sees the database when
+    /// one is given (the stream's: copy/online), with its progress.
+    pub fn dump(
+        &self,
+        host: &Host,
+        out: &Out,
+        from: &Endpoint,
+        dump: &Path,
+        sizes: &Sizes,
+        snapshot: Option<&str>,
+    ) -> Result<()> {
+        let client = self.client(dump.parent().context("dump path has no folder")?);
+        let inside = format!("/dump/{}", dump.file_name().context("dump path has no name")?.to_string_lossy());
         let jobs = self.jobs.to_string();
-        let client = self.client(mount);
-        let sizes = host.sql(
-            from.service,
-            from.database,
-            "SELECT coalesce(sum(pg_table_size(c.oid)), 0) || '|' || pg_database_size(current_database()) \
-             || '|' || (SELECT count(*) FROM pg_event_trigger) FROM pg_class c \
-             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
-        )?;
-        let size = |i: usize| sizes.first().and_then(|l| l.split('|').nth(i)).and_then(|n| n.parse().ok()).unwrap_or(0);
         let watched = dump.to_path_buf();
         let progress = crate::output::progress::Progress::start(
             format!("dumping {}", from.service),
-            size(0),
+            sizes.tables,
             crate::output::progress::Unit::Bytes,
             out.quiet(),
             move || crate::output::progress::bytes_under(&watched),
         );
-        client
-            .run(host, from.service, &["pg_dump", "-Fd", "-Z", "0", "-j", &jobs, "-f", &inside, "-d", from.database])
-            .with_context(|| format!("Unable to dump service {}", from.service))?;
+        let at = snapshot.map(|s| format!("--snapshot={s}"));
+        let mut tool = vec!["pg_dump", "-Fd", "-Z", "0", "-j", &jobs, "-f", &inside, "-d", from.database];
+        tool.extend(at.as_deref());
+        client.run(host, from.service, &tool).with_context(|| format!("Unable to dump service {}", from.service))?;
         drop(progress);
-        self.copy_roles(host, &client, from.service, to.service)?;
+        Ok(())
+    }
+
+    /// `pg_restore -j` of `dump` into `to`, whose database must be empty and whose server must
+    /// have the roles the dump names, with its progress.
+    pub fn restore(&self, host: &Host, out: &Out, to: &Endpoint, dump: &Path, sizes: &Sizes) -> Result<()> {
+        let mount = dump.parent().context("dump path has no folder")?;
+        let name = dump.file_name().context("dump path has no name")?.to_string_lossy().into_owned();
+        let inside = format!("/dump/{name}");
+        let client = self.client(mount);
+        let jobs = self.jobs.to_string();
         let files = database_files(&host.service_dir(to.service).join("data"));
         let before = crate::output::progress::bytes_under(&files);
         let progress = crate::output::progress::Progress::start(
             format!("restoring into {}", to.service),
-            size(1),
+            sizes.database,
             crate::output::progress::Unit::Bytes,
             out.quiet(),
             move || crate::output::progress::bytes_under(&files).saturating_sub(before),
@@ -149,7 +213,7 @@ impl ParallelDirectory {
                 .run(host, to.service, &tool)
                 .with_context(|| format!("Unable to restore into service {}", to.service))
         };
-        if size(2) == 0 {
+        if sizes.event_triggers == 0 {
             restore(None)?;
         } else {
             // An event trigger restored before the end would fire on what follows it, in its own
@@ -169,6 +233,62 @@ impl ParallelDirectory {
         }
         drop(progress);
         Ok(())
+    }
+}
+
+/// A digest of the roles (attributes, password hashes, memberships, settings) and of the old
+/// database's own properties, read in one round trip ([`GLOBALS`]): a copy carries them before the
+/// window, and inside it carries each again only when its digest changed since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Globals {
+    pub roles: String,
+    pub database: String,
+}
+
+/// The statements whose rows [`Globals::from_rows`] reads.
+pub const GLOBALS: [&str; 4] = [
+    "SELECT md5(coalesce(string_agg(a::text, ',' ORDER BY a.oid), '')) FROM pg_authid a",
+    "SELECT md5(coalesce(string_agg(m::text, ',' ORDER BY m.roleid, m.member), '')) FROM pg_auth_members m",
+    "SELECT md5(coalesce(string_agg(s::text, ',' ORDER BY s.setdatabase, s.setrole), '')) FROM pg_db_role_setting s",
+    // Not the whole row: vacuum moves its frozen transaction ids.
+    "SELECT md5(concat_ws('|', d.datdba, d.datconnlimit, d.datacl, d.datallowconn, d.datistemplate, \
+     shobj_description(d.oid, 'pg_database'))) FROM pg_database d WHERE d.datname = current_database()",
+];
+
+impl Globals {
+    pub fn from_rows(rows: &[String], service: &str) -> Result<Globals> {
+        if rows.len() != GLOBALS.len() {
+            anyhow::bail!("unexpected answer from {service}: {rows:?}");
+        }
+        // Settings per role and database belong to both: either carries them.
+        Ok(Globals { roles: rows[..3].join(","), database: rows[2..].join(",") })
+    }
+
+    pub fn read(host: &Host, db: &Endpoint) -> Result<Globals> {
+        Globals::from_rows(&host.sql_statements(db.service, db.database, &GLOBALS)?, db.service)
+    }
+}
+
+/// What a dump and a restore measure their progress against: the tables' bytes (about what
+/// a dump writes) and the database's (about what a restore makes); and the event triggers a
+/// restore makes last.
+pub struct Sizes {
+    pub tables: u64,
+    pub database: u64,
+    pub event_triggers: u64,
+}
+
+impl Sizes {
+    pub fn read(host: &Host, from: &Endpoint) -> Result<Sizes> {
+        let sizes = host.sql(
+            from.service,
+            from.database,
+            "SELECT coalesce(sum(pg_table_size(c.oid)), 0) || '|' || pg_database_size(current_database()) \
+             || '|' || (SELECT count(*) FROM pg_event_trigger) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+        )?;
+        let size = |i: usize| sizes.first().and_then(|l| l.split('|').nth(i)).and_then(|n| n.parse().ok()).unwrap_or(0);
+        Ok(Sizes { tables: size(0), database: size(1), event_triggers: size(2) })
     }
 }
 

@@ -4,6 +4,7 @@
 //! prints it, a second witness (verify).
 
 pub mod fingerprint;
+pub mod replication;
 pub mod survey;
 pub mod verifier;
 pub mod verify;

@@ -28,6 +28,8 @@ const VERIFY_READS: f64 = 2.0;
 /// stream's round trips, verification's queries and schema dumps, the switch, one start
 /// (`make bench` at 10 MB, docs/estimates.md).
 const WINDOW_BASE_S: f64 = 8.5;
+/// What the online copy's window costs whatever the size (`make bench`, docs/estimates.md).
+const ONLINE_WINDOW_BASE_S: f64 = 3.0;
 /// How far measured windows came out from this model's window estimate, as factors of it: the
 /// lowest and the highest seen so far (docs/estimates.md, "How sure the window estimate is").
 pub const WINDOW_ESTIMATE_RANGE: (f64, f64) = (0.8, 1.4);
@@ -35,6 +37,30 @@ pub const WINDOW_ESTIMATE_RANGE: (f64, f64) = (0.8, 1.4);
 const FINGERPRINT_S_PER_GB: f64 = 3.0;
 /// How much of the biggest table the measurement reads, at most.
 const SAMPLE_BYTES: f64 = 32_000_000.0;
+
+/// How the data is copied (copy/): the plan chooses (plan/method.rs), the survey estimates
+/// each, the journal keeps it for a resume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Everything inside the window.
+    #[default]
+    Whole,
+    /// A first copy while the apps run, the changed key ranges inside the window.
+    CatchUp,
+    /// A first copy, then the new server follows the old one by logical replication.
+    Online,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Whole => "whole copy inside the window",
+            Method::CatchUp => "catch-up",
+            Method::Online => "online",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct Survey {
@@ -49,6 +75,8 @@ pub struct Survey {
     pub disk: Vec<Disk>,
     /// What a restore will not keep the same (facts/verify.rs, NOTES), said before.
     pub changes: Vec<String>,
+    /// What the old server's logical replication allows (facts/replication.rs).
+    pub replication: Option<crate::facts::replication::Replication>,
 }
 
 /// One filesystem the upgrade writes to.
@@ -101,6 +129,7 @@ impl Survey {
             survey.changes.extend(note[1].as_str().map(crate::facts::verify::note_text));
         }
         survey.fingerprint_s_per_gb = survey.measure_fingerprint(host, service, database);
+        survey.replication = Some(crate::facts::replication::Replication::read(host, service, database)?);
         survey.disk = disk(host, dumps, survey.bytes);
         Ok(survey)
     }
@@ -172,20 +201,33 @@ impl Survey {
 
     /// Seconds: (the first copy, before the window; the window, without a final S3 backup,
     /// whose time depends on the bucket).
-    pub fn estimate(&self, whole_copy: bool) -> (f64, f64) {
+    pub fn estimate(&self, method: Method) -> (f64, f64) {
         let gb = self.bytes as f64 / 1e9;
         let rate = self.fingerprint_s_per_gb.unwrap_or(FINGERPRINT_S_PER_GB);
-        if whole_copy {
-            return (0.0, WINDOW_BASE_S + gb * (FULL_COPY_S_PER_GB + VERIFY_READS * rate));
+        match method {
+            Method::Whole => (0.0, WINDOW_BASE_S + gb * (FULL_COPY_S_PER_GB + VERIFY_READS * rate)),
+            // Inside the window the old database is fingerprinted once more and both are read by
+            // verification; what the apps change between the first copy and the window is not
+            // known before.
+            Method::CatchUp => {
+                (FIRST_COPY_BASE_S + gb * FIRST_COPY_S_PER_GB, WINDOW_BASE_S + gb * CATCH_UP_READS * rate)
+            }
+            // Inside the window: the round trips, and the tables the stream cannot carry, copied
+            // whole and read whole by verification; the rows changed since the first copy are
+            // compared, not counted here.
+            Method::Online => {
+                let outside: u64 = self.replication.iter().flat_map(|r| r.outside.iter().map(|(_, _, b)| b)).sum();
+                let outside_gb = outside as f64 / 1e9;
+                (
+                    FIRST_COPY_BASE_S + gb * FIRST_COPY_S_PER_GB,
+                    ONLINE_WINDOW_BASE_S + outside_gb * (FULL_COPY_S_PER_GB + VERIFY_READS * rate),
+                )
+            }
         }
-        // Inside the window the old database is fingerprinted once more and both are read by
-        // verification; what the apps change between the first copy and the window is not
-        // known before.
-        (FIRST_COPY_BASE_S + gb * FIRST_COPY_S_PER_GB, WINDOW_BASE_S + gb * CATCH_UP_READS * rate)
     }
 
-    pub fn json(&self, whole_copy: Option<&str>) -> Value {
-        let (first, window) = self.estimate(whole_copy.is_some());
+    pub fn json(&self, method: Method, why: &str) -> Value {
+        let (first, window) = self.estimate(method);
         json!({
             "database": {
                 "bytes": self.bytes,
@@ -193,8 +235,15 @@ impl Survey {
                 "biggest": self.biggest.iter().map(|(t, b)| json!({"table": t, "bytes": b})).collect::<Vec<_>>(),
                 "large_objects": self.large_objects,
             },
-            "method": if whole_copy.is_some() { "whole copy inside the window" } else { "catch-up" },
-            "method_reason": whole_copy.unwrap_or("the bulk is copied while the apps run; inside the window only what changed since"),
+            "method": method.as_str(),
+            "method_reason": why,
+            "replication": self.replication.as_ref().map(|r| json!({
+                "wal_level": r.wal_level,
+                "slots_free": r.slots_free,
+                "senders_free": r.senders_free,
+                "max_slot_wal_keep_size_mb": r.wal_keep_mb,
+                "outside_the_stream": r.outside.iter().map(|(t, why, b)| json!({"table": t, "why": why, "bytes": b})).collect::<Vec<_>>(),
+            })),
             "estimate": {
                 "first_copy_s": round(first),
                 "window_s": round(window),
@@ -250,9 +299,19 @@ mod tests {
 
     #[test]
     fn the_estimate_follows_the_model() {
-        assert_eq!(survey(2_000_000_000).estimate(false), (92.5, 24.5));
-        assert_eq!(survey(2_000_000_000).estimate(true), (0.0, 48.5));
-        assert_eq!(Survey { fingerprint_s_per_gb: None, ..survey(1_000_000_000) }.estimate(false), (49.5, 14.5));
+        assert_eq!(survey(2_000_000_000).estimate(Method::CatchUp), (92.5, 24.5));
+        assert_eq!(survey(2_000_000_000).estimate(Method::Whole), (0.0, 48.5));
+        assert_eq!(
+            Survey { fingerprint_s_per_gb: None, ..survey(1_000_000_000) }.estimate(Method::CatchUp),
+            (49.5, 14.5)
+        );
+        // The online window grows with the tables the stream cannot carry only.
+        let mut s = survey(2_000_000_000);
+        s.replication = Some(crate::facts::replication::Replication {
+            outside: vec![("public.log".into(), "no primary key".into(), 500_000_000)],
+            ..Default::default()
+        });
+        assert_eq!(s.estimate(Method::Online), (92.5, ONLINE_WINDOW_BASE_S + 0.5 * (12.0 + 2.0 * 4.0)));
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub enum Change<'a> {
     },
     DestroyService(&'a str),
     StartService(&'a str),
+    /// Stop and start: what makes a server read a setting that needs a restart.
     RestartService(&'a str),
     LockApp(&'a str),
     UnlockApp(&'a str),

@@ -27,6 +27,10 @@ pub struct Env {
     /// Test-only: `N:PROGRAM` runs PROGRAM (no shell) just before step N, as another writer
     /// would act at that moment (see steps/mod.rs).
     pub hook_at: Option<String>,
+    /// Test-only: the bound, in MB, on the WAL the online copy's slots may hold
+    /// (`POSTGRES_UPGRADE_WAL_BOUND_MB`; copy/online/): a stream that falls that far behind is
+    /// refused before the window.
+    pub wal_bound_mb: Option<i64>,
 }
 
 impl Env {
@@ -56,6 +60,7 @@ impl Env {
             disable_pull: var("POSTGRES_DISABLE_PULL").as_deref() == Some("true"),
             kill_at: var("POSTGRES_UPGRADE_KILL_AT"),
             hook_at: var("POSTGRES_UPGRADE_HOOK_AT"),
+            wal_bound_mb: var("POSTGRES_UPGRADE_WAL_BOUND_MB").and_then(|v| v.parse().ok()),
         }
     }
 
@@ -118,6 +123,7 @@ impl Env {
             disable_pull: false,
             kill_at: None,
             hook_at: None,
+            wal_bound_mb: None,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod client;
 pub mod clock;
 pub mod env;
 pub mod lock;
+pub mod psql;
 pub mod runner;
 pub mod secret;
 pub mod signals;

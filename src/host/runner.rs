@@ -342,20 +342,21 @@ fn drain(mut from: impl std::io::Read + Send + 'static) -> std::thread::JoinHand
     })
 }
 
-/// A child process with its stdin and stdout kept, ended (killed) when dropped.
+/// A child process with its stdin and stdout kept, ended (killed) when dropped. What is sent
+/// is written by a thread of its own: a command busy printing a long answer nobody reads yet
+/// stops reading its input, and a writer waiting for it would wait for ever.
 struct Child {
     child: std::process::Child,
-    stdin: Option<std::process::ChildStdin>,
+    stdin: Option<std::sync::mpsc::Sender<Vec<u8>>>,
+    writer: Option<std::thread::JoinHandle<()>>,
     stdout: std::io::BufReader<std::process::ChildStdout>,
     stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
 }
 
 impl Session for Child {
     fn send(&mut self, text: &str) -> Result<()> {
-        use std::io::Write;
-        let stdin = self.stdin.as_mut().context("the session's input is closed")?;
-        stdin.write_all(text.as_bytes())?;
-        Ok(stdin.flush()?)
+        let stdin = self.stdin.as_ref().context("the session's input is closed")?;
+        stdin.send(text.as_bytes().to_vec()).map_err(|_| anyhow::anyhow!("the session's input is closed"))
     }
 
     fn line(&mut self) -> Option<String> {
@@ -378,9 +379,20 @@ impl Session for Child {
 
 impl Drop for Child {
     fn drop(&mut self) {
+        // Its input closed, the command ends on its own once it has read what was sent (a
+        // psql its last statements); one that does not is killed.
         drop(self.stdin.take());
+        for _ in 0..30 {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
     }
 }
 
@@ -420,10 +432,19 @@ impl Runner for SystemRunner {
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("Unable to run `{}`", cmd.display()))?;
-        let stdin = child.stdin.take();
+        let mut input = child.stdin.take().context("session stdin")?;
+        let (stdin, chunks) = std::sync::mpsc::channel::<Vec<u8>>();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            for chunk in chunks {
+                if input.write_all(&chunk).and_then(|()| input.flush()).is_err() {
+                    break;
+                }
+            }
+        });
         let stdout = std::io::BufReader::new(child.stdout.take().context("session stdout")?);
         let stderr = Some(drain(child.stderr.take().context("session stderr")?));
-        Ok(Box::new(Child { child, stdin, stdout, stderr }))
+        Ok(Box::new(Child { child, stdin: Some(stdin), writer: Some(writer), stdout, stderr }))
     }
 
     fn run(&self, cmd: &Cmd) -> Result<Output> {
@@ -528,14 +549,15 @@ pub mod fake {
     //! A runner for unit tests: records every command and answers from a script.
     use super::*;
     use std::cell::RefCell;
+    use std::rc::Rc;
 
     type Rule = (String, Box<dyn Fn(&Cmd) -> Output>);
     type Responder = std::rc::Rc<dyn Fn(&str) -> String>;
 
     #[derive(Default)]
     pub struct FakeRunner {
-        pub calls: RefCell<Vec<String>>,
-        rules: Vec<Rule>,
+        pub calls: Rc<RefCell<Vec<String>>>,
+        rules: Rc<Vec<Rule>>,
         sessions: Vec<(String, Responder)>,
     }
 
@@ -545,13 +567,14 @@ pub mod fake {
         }
 
         /// Commands whose display starts with `prefix` answer `out` (the last matching rule wins).
-        pub fn on(mut self, prefix: &str, out: Output) -> FakeRunner {
-            self.rules.push((prefix.to_string(), Box::new(move |_| out.clone())));
-            self
+        pub fn on(self, prefix: &str, out: Output) -> FakeRunner {
+            self.on_with(prefix, move |_| out.clone())
         }
 
         pub fn on_with(mut self, prefix: &str, f: impl Fn(&Cmd) -> Output + 'static) -> FakeRunner {
-            self.rules.push((prefix.to_string(), Box::new(f)));
+            Rc::get_mut(&mut self.rules)
+                .expect("rules are added before the runner is used")
+                .push((prefix.to_string(), Box::new(f)));
             self
         }
 
@@ -564,6 +587,69 @@ pub mod fake {
 
         pub fn calls(&self) -> Vec<String> {
             self.calls.borrow().clone()
+        }
+    }
+
+    /// What the rules answer `cmd`, the call recorded.
+    fn answer(rules: &[Rule], calls: &RefCell<Vec<String>>, cmd: &Cmd) -> Output {
+        let line = cmd.display();
+        calls.borrow_mut().push(line.clone());
+        rules
+            .iter()
+            .rev()
+            .find(|(prefix, _)| line.starts_with(prefix.as_str()))
+            .map(|(_, f)| f(cmd))
+            .unwrap_or_else(|| Output::ok(""))
+    }
+
+    /// A psql session as host/psql.rs drives one: each batch of statements sent is answered as
+    /// one `docker container exec … psql … -c STATEMENT…` (the rules see the statements as a
+    /// single call would have them), then psql's end-of-statement mark for each.
+    struct PsqlReplay {
+        base: Cmd,
+        rules: Rc<Vec<Rule>>,
+        calls: Rc<RefCell<Vec<String>>>,
+        lines: std::collections::VecDeque<String>,
+    }
+
+    impl Session for PsqlReplay {
+        fn send(&mut self, text: &str) -> Result<()> {
+            let (mut statements, mut marks, mut current) = (Vec::new(), Vec::new(), String::new());
+            for line in text.lines() {
+                match line.strip_prefix("\\echo ") {
+                    Some(rest) => {
+                        marks.push(rest.split_whitespace().next().unwrap_or_default().to_string());
+                        statements.push(std::mem::take(&mut current).trim_end().trim_end_matches(';').to_string());
+                    }
+                    None if line == "\\q" => {}
+                    None => {
+                        current.push_str(line);
+                        current.push('\n');
+                    }
+                }
+            }
+            if statements.is_empty() {
+                return Ok(());
+            }
+            let mut cmd = self.base.clone();
+            cmd.args.retain(|a| a != "-i");
+            for sql in statements {
+                cmd = cmd.arg("-c").arg(sql);
+            }
+            let out = answer(&self.rules, &self.calls, &cmd);
+            self.lines.extend(out.stdout.lines().map(String::from));
+            let failed = if out.success() { "false ".to_string() } else { format!("true {}", out.stderr.trim()) };
+            self.lines.extend(marks.into_iter().map(|mark| format!("{mark} {failed}")));
+            Ok(())
+        }
+        fn line(&mut self) -> Option<String> {
+            self.lines.pop_front()
+        }
+        fn running(&mut self) -> bool {
+            true
+        }
+        fn stderr(&mut self) -> String {
+            String::new()
         }
     }
 
@@ -598,21 +684,20 @@ pub mod fake {
                 self.calls.borrow_mut().push(line);
                 return Ok(Box::new(Replay(Default::default(), Some(respond.clone()))));
             }
+            if cmd.args.iter().any(|a| a == "ON_ERROR_STOP=0") {
+                return Ok(Box::new(PsqlReplay {
+                    base: cmd.clone(),
+                    rules: self.rules.clone(),
+                    calls: self.calls.clone(),
+                    lines: Default::default(),
+                }));
+            }
             let out = self.run(cmd)?;
             Ok(Box::new(Replay(out.stdout.lines().map(String::from).collect(), None)))
         }
 
         fn run(&self, cmd: &Cmd) -> Result<Output> {
-            let line = cmd.display();
-            self.calls.borrow_mut().push(line.clone());
-            let answer = self
-                .rules
-                .iter()
-                .rev()
-                .find(|(prefix, _)| line.starts_with(prefix.as_str()))
-                .map(|(_, f)| f(cmd))
-                .unwrap_or_else(|| Output::ok(""));
-            Ok(answer)
+            Ok(answer(&self.rules, &self.calls, cmd))
         }
 
         /// Both ends are recorded and answered like single commands; the script is recorded

@@ -33,6 +33,22 @@ impl VarSpec {
     }
 }
 
+/// What a relink reads, read before the window instead (nothing changes it meanwhile: deploys
+/// and config changes wait for the upgrade): the URL keys of both services (they hold the
+/// password: never printed) and the app's config.
+#[derive(Clone)]
+pub struct Known {
+    pub from_key: String,
+    pub to_key: String,
+    pub config: std::collections::BTreeMap<String, String>,
+}
+
+impl Known {
+    pub fn read(host: &Host, app: &str, from: &str, to: &str) -> Result<Known> {
+        Ok(Known { from_key: host.url_key(from)?, to_key: host.url_key(to)?, config: host.config(app)? })
+    }
+}
+
 /// How strict a relink is: a rollback goes on past steps that the forward move never reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -41,7 +57,16 @@ pub enum Mode {
 }
 
 /// Points `vars` of `app` (primary first) at `to` instead of `from`, then checks that it holds.
-pub fn relink(host: &Host, app: &str, from: &str, to: &str, vars: &[VarSpec], mode: Mode) -> Result<()> {
+/// `known`: what was read before the window (else it is read now).
+pub fn relink(
+    host: &Host,
+    app: &str,
+    from: &str,
+    to: &str,
+    vars: &[VarSpec],
+    mode: Mode,
+    known: Option<&Known>,
+) -> Result<()> {
     let primary = vars.first().context("no variable to move")?;
     let unlink = |service: &str| host.dokku(&["postgres:unlink", service, app, "--no-restart"]);
     match mode {
@@ -55,8 +80,20 @@ pub fn relink(host: &Host, app: &str, from: &str, to: &str, vars: &[VarSpec], mo
             host.run(&unlink(to))?;
         }
     }
-    let to_key = host.url_key(to)?;
-    let config = host.config(app)?;
+    let to_key = match known {
+        Some(k) => k.to_key.clone(),
+        None => host.url_key(to)?,
+    };
+    // After the unlink the config is what it was without the moved vars.
+    let config = match known {
+        Some(k) => k
+            .config
+            .iter()
+            .filter(|(name, _)| !vars.iter().any(|v| &v.name == *name))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        None => host.config(app)?,
+    };
     // link --alias refuses a name found anywhere in the app's config lines, a substring grep
     // (docs/dokku-postgres-service.md#commands, link): DATABASE_URL beside REPLICA_DATABASE_URL.
     // The moved vars themselves are gone after the unlinks.
@@ -91,7 +128,9 @@ pub fn relink(host: &Host, app: &str, from: &str, to: &str, vars: &[VarSpec], mo
         // which unlink finds by that URL (docs/dokku-postgres-service.md#commands, unlink).
         host.check(&host.dokku(&["config:unset", "--no-restart", app, &linked]))?;
     }
-    check(host, app, from, to, vars, &to_key)
+    // The config just read is the app's still when nothing was set or unset since.
+    let unchanged = (others.is_empty() && !collides).then_some(config);
+    check(host, app, from, to, vars, &to_key, known.map(|k| k.from_key.as_str()), unchanged)
 }
 
 /// A link alias no config line mentions, so that link accepts it.
@@ -121,9 +160,25 @@ pub fn move_exposure(host: &Host, from: &str, to: &str, ports: &[String]) -> Res
 
 /// What a relink promises: the same names, all on `to`, none left on `from`; the app in `to`'s
 /// links and its docker options linking `to`'s container, not `from`'s (#335).
-fn check(host: &Host, app: &str, from: &str, to: &str, vars: &[VarSpec], to_key: &str) -> Result<()> {
-    let from_key = host.url_key(from).ok();
-    let config = host.config(app)?;
+#[allow(clippy::too_many_arguments)]
+fn check(
+    host: &Host,
+    app: &str,
+    from: &str,
+    to: &str,
+    vars: &[VarSpec],
+    to_key: &str,
+    from_key: Option<&str>,
+    config: Option<std::collections::BTreeMap<String, String>>,
+) -> Result<()> {
+    let from_key = match from_key {
+        Some(key) => Some(key.to_string()),
+        None => host.url_key(from).ok(),
+    };
+    let config = match config {
+        Some(config) => config,
+        None => host.config(app)?,
+    };
     for var in vars {
         if !config.get(&var.name).is_some_and(|v| v.contains(to_key)) {
             bail!("{} of app {app} does not point at {to} after the switch", var.name);

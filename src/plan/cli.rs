@@ -40,8 +40,17 @@ pub struct UpgradeArgs {
     pub skip_backup: bool,
     /// Copy everything inside the window (default: a first copy while the apps run, then only
     /// what changed since, from PostgreSQL 12 on)
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["catch_up", "online"])]
     pub full_copy: bool,
+    /// A first copy while the apps run, then inside the window the changed key ranges, found by
+    /// reading every row (the default when the old server's wal_level is not logical)
+    #[arg(long, conflicts_with = "online")]
+    pub catch_up: bool,
+    /// The new service follows the old one by logical replication from the first copy until the
+    /// window (the default when the old server's wal_level is logical); restarts the old service
+    /// once before the first copy when it is not
+    #[arg(long)]
+    pub online: bool,
     /// Do not turn maintenance mode on (the apps are still stopped during the copy)
     #[arg(long)]
     pub no_maintenance: bool,
@@ -54,7 +63,7 @@ pub struct UpgradeArgs {
     #[arg(long)]
     pub keep_md5_auth: bool,
     /// Continue an interrupted upgrade from its last completed step
-    #[arg(long, conflicts_with_all = ["image", "image_version", "service", "new_service", "dry_run"])]
+    #[arg(long, conflicts_with_all = ["image", "image_version", "service", "new_service", "dry_run", "online", "catch_up"])]
     pub resume: bool,
     /// Run the preflight and print the plan; change nothing
     #[arg(long)]
@@ -136,6 +145,11 @@ impl UpgradeArgs {
             shm_size: flags.shm_size.clone(),
             ..Default::default()
         }
+    }
+
+    /// The copy flags given (plan/method.rs).
+    pub fn asked(&self) -> crate::plan::method::Asked {
+        crate::plan::method::Asked { full_copy: self.full_copy, catch_up: self.catch_up, online: self.online }
     }
 
     /// Flags that `--resume` takes from the journal instead: giving them again is refused.
@@ -445,5 +459,16 @@ mod tests {
     #[test]
     fn unknown_flags_are_errors() {
         assert!(parse(&argv(&["postgres:upgrade", "app", "--bogus"])).is_err());
+    }
+
+    #[test]
+    fn one_copy_flag_at_most() {
+        let Invocation::Upgrade(args) = parse(&argv(&["postgres:upgrade", "app", "--online"])).unwrap() else {
+            panic!()
+        };
+        assert!(args.asked().online && !args.asked().catch_up);
+        for pair in [["--online", "--catch-up"], ["--full-copy", "--online"], ["--catch-up", "--full-copy"]] {
+            assert!(parse(&argv(&["postgres:upgrade", "app", pair[0], pair[1]])).is_err(), "{pair:?}");
+        }
     }
 }

@@ -5,6 +5,7 @@
 pub mod carry;
 pub mod checks;
 pub mod cli;
+pub mod method;
 pub mod naming;
 pub mod requirements;
 
@@ -51,6 +52,8 @@ pub struct Plan {
     pub use_maintenance: bool,
     /// What preflight found in the old database (None for a plan read back from a journal).
     pub survey: Option<crate::facts::survey::Survey>,
+    /// Which copy runs, and why (plan/method.rs).
+    pub copy: method::CopyChoice,
     /// What the copy cannot carry as it is, and the ALTER SYSTEM settings (plan/carry.rs;
     /// None for a plan read back from a journal).
     pub carry: Option<carry::Carry>,
@@ -376,6 +379,14 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
 
     let backup = host.backup_settings(&old)?;
     let exposed = host.exposed_ports(&old)?;
+    let new_settings = args.new_service_settings(settings.clone());
+    let copy = match method::choose(args.asked(), survey.as_ref(), old_major, &settings, &new_settings) {
+        Ok(copy) => copy,
+        Err(problem) => {
+            problems.push(problem);
+            method::CopyChoice::of(crate::copy::Method::Whole, "")
+        }
+    };
     let app_names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
     let names = crate::host::calls::Names { apps: &app_names, old: &old, new: &new, image: &image, version: &version };
     problems.extend(requirements::acl(host, &names)?);
@@ -396,11 +407,12 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         old_db,
         old_key,
         apps,
-        settings: args.new_service_settings(settings),
+        settings: new_settings,
         exposed,
         backup,
         use_maintenance,
         survey,
+        copy,
         accepted: carry.as_ref().map(|c| c.accepted.clone()).unwrap_or_default(),
         recomputed: carry.as_ref().map(|c| c.recomputed.clone()).unwrap_or_default(),
         carry,
@@ -521,6 +533,8 @@ impl Plan {
                 to: self.new_major.map(naming::major_text),
             },
             old_database: self.old_db.clone(),
+            copy_method: Some(self.copy.method),
+            restart_old: self.copy.restart_old,
             use_maintenance: self.use_maintenance,
             exposed_ports: self.exposed.clone(),
             accepted: self.accepted.clone(),
@@ -544,7 +558,8 @@ impl Plan {
 
     /// The plan of a journaled run, with what the journal does not keep (the URL with its
     /// password, the settings and backup credentials) read again from the old service.
-    pub fn from_journal(record: &PlanRecord, host: &Host) -> Result<Plan> {
+    /// `full_copy`: the run's flag, for a journal that does not name its copy (before 0.3).
+    pub fn from_journal(record: &PlanRecord, host: &Host, full_copy: bool) -> Result<Plan> {
         let old = record.old_service.clone();
         if old.is_empty() || record.new_service.is_empty() {
             bail!("the journal names no old or no new service");
@@ -578,6 +593,17 @@ impl Plan {
             backup: if old_exists { host.backup_settings(&old)? } else { BackupSettings::default() },
             use_maintenance: record.use_maintenance,
             survey: None,
+            copy: method::CopyChoice {
+                method: record.copy_method.unwrap_or_else(|| {
+                    let majors = record.postgres_major.from.as_deref().and_then(naming::major_of_tag);
+                    match !full_copy && crate::facts::fingerprint::catch_up_compares(majors) {
+                        true => crate::copy::Method::CatchUp,
+                        false => crate::copy::Method::Whole,
+                    }
+                }),
+                why: "as the interrupted run chose".into(),
+                restart_old: record.restart_old,
+            },
             carry: None,
             accepted: record.accepted.clone(),
             recomputed: record.recomputed.clone(),

@@ -80,6 +80,13 @@ pub struct Record {
     /// What the verification compared, in words.
     #[serde(default)]
     pub verified: Option<String>,
+    /// The replication objects of an online copy (copy/online/stream.rs): removed on success,
+    /// rollback and resume, whatever step the run died in.
+    #[serde(default)]
+    pub stream: Option<crate::copy::online::stream::StreamRecord>,
+    /// How long the old service's restart with `--online` kept the apps from it.
+    #[serde(default)]
+    pub old_restart_ms: Option<u64>,
     /// While the upgrade is unfinished, the one command that finishes it (written with every
     /// save, for whoever reads the file: [`Journal::next_command`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,6 +113,12 @@ pub struct PlanRecord {
     pub old_image: String,
     pub postgres_major: Majors,
     pub old_database: String,
+    /// Which copy runs (plan/method.rs); None in journals of versions that did not say.
+    #[serde(default)]
+    pub copy_method: Option<crate::copy::Method>,
+    /// The old service is restarted once with `wal_level = logical` before the first copy.
+    #[serde(default)]
+    pub restart_old: bool,
     pub use_maintenance: bool,
     /// The old service's exposed host ports: the switch unexposes it before it exposes the new.
     #[serde(default)]
@@ -233,6 +246,8 @@ impl Journal {
                 dump: None,
                 window_ms: None,
                 verified: None,
+                stream: None,
+                old_restart_ms: None,
                 next: None,
                 returns: Vec::new(),
             },

@@ -39,6 +39,9 @@ pub enum Action {
         from: String,
         ports: Vec<String>,
     },
+    /// The online copy's subscription on the new server, its slots and publication on the old
+    /// one, and the WAL bound it set (copy/online/stream.rs).
+    DropStream(crate::copy::online::stream::StreamRecord),
     /// Back up `service` on its schedule again: a kept old service's, removed after the switch
     /// (steps/after.rs), for whoever goes back to it.
     Reschedule {
@@ -58,6 +61,7 @@ impl Action {
             Action::Restart { app } => format!("restart {app}"),
             Action::Relink { app, to, .. } => format!("switch {app} back to {to}"),
             Action::Expose { service, ports, .. } => format!("expose {service} again on {}", ports.join(" ")),
+            Action::DropStream(s) => format!("remove the replication of {} into {} ({})", s.old, s.new, s.name),
             Action::Reschedule { service, when, bucket, use_iam } => format!(
                 "back up {service} on its schedule again: dokku postgres:backup-schedule {service} '{when}' {bucket}{}",
                 if *use_iam { " --use-iam" } else { "" }
@@ -83,8 +87,9 @@ impl Action {
                 false => Ok(()),
             },
             Action::Restart { app } => check(Change::RestartApp(app)),
-            Action::Relink { app, from, to, vars } => switch::relink(host, app, from, to, vars, Mode::Back),
+            Action::Relink { app, from, to, vars } => switch::relink(host, app, from, to, vars, Mode::Back, None),
             Action::Expose { service, from, ports } => switch::move_exposure(host, from, service, ports),
+            Action::DropStream(stream) => stream.drop_all(host),
             Action::Reschedule { service, when, bucket, use_iam } => {
                 check(Change::BackupSchedule { service, when, bucket, use_iam: *use_iam })
             }
@@ -197,6 +202,7 @@ mod tests {
                 vars: vec![VarSpec { name: "DATABASE_URL".into(), query: Some("pool=5".into()) }],
             },
             Action::Expose { service: "o".into(), from: "n".into(), ports: vec!["127.0.0.1:4242".into()] },
+            Action::DropStream(crate::copy::online::stream::StreamRecord::new(("o", "o_db"), ("n", "n_db"))),
             Action::Reschedule { service: "o".into(), when: "@daily".into(), bucket: "b".into(), use_iam: true },
         ];
         for action in all {

@@ -4,6 +4,39 @@
 use super::*;
 
 impl Upgrade<'_> {
+    /// The old service's last backup, taken once the apps run on the new one: nothing writes to
+    /// it any more, so it holds exactly the final state, and the window no longer waits for it.
+    /// A failure keeps the old service (retire-old) and names the command to run by hand.
+    pub(super) fn final_backup(&mut self) -> Result<()> {
+        let plan = self.plan;
+        if self.opts.skip_backup {
+            self.out.verbose("Skipped (--skip-backup)");
+            return Ok(());
+        }
+        let Some(schedule) = final_backup_bucket(plan) else {
+            self.out.verbose(&format!("Skipped: {} has no S3 backup schedule", plan.old));
+            return Ok(());
+        };
+        if !self.host.service_exists(&plan.old) {
+            self.out.verbose(&format!("{} is already gone", plan.old));
+            return Ok(());
+        }
+        let cmd = self.host.change(Change::Backup {
+            service: &plan.old,
+            bucket: &schedule.bucket,
+            use_iam: schedule.use_iam,
+        });
+        let timer =
+            crate::output::progress::timer(format!("backing up {} to {}", plan.old, schedule.bucket), self.out.quiet());
+        let done = self.host.check(&cmd);
+        drop(timer);
+        match done {
+            Ok(_) => self.out.verbose(&format!("Backed up to bucket {}", schedule.bucket)),
+            Err(err) => self.by_hand(err, cmd.display()),
+        }
+        Ok(())
+    }
+
     pub(super) fn carry_backups_over(&mut self) -> Result<()> {
         let plan = self.plan;
         let backup = &plan.backup;
@@ -77,6 +110,13 @@ impl Upgrade<'_> {
 
     pub(super) fn retire_old(&mut self) -> Result<()> {
         let plan = self.plan;
+        // The replication goes first, whatever becomes of the old service: the subscription
+        // holds the old service's password, the slots hold back its WAL.
+        if let Some(stream) = self.stream.clone()
+            && let Err(err) = stream.drop_all(self.host)
+        {
+            self.by_hand(err, stream.by_hand());
+        }
         if !self.host.service_exists(&plan.old) {
             self.out.verbose(&format!("{} is already gone", plan.old));
             return Ok(());

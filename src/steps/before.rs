@@ -106,6 +106,45 @@ impl Upgrade<'_> {
         Ok(())
     }
 
+    /// With `--online`, the old server is restarted once so that it writes logical WAL; its
+    /// wal_level stays logical afterwards (docs/online.md): a restart back would be a second
+    /// pause for the apps, and a server that writes logical WAL with no slot only writes a
+    /// little more of it. The restart's own time is the apps' pause, in the report.
+    pub(super) fn restart_old(&mut self) -> Result<()> {
+        let plan = self.plan;
+        if !plan.copy.restart_old {
+            self.out.verbose("Skipped: nothing to restart");
+            return Ok(());
+        }
+        let level =
+            |u: &Self| -> Result<String> { Ok(u.host.sql(&plan.old, &plan.old_db, "SHOW wal_level")?.join("")) };
+        if level(self)? == "logical" {
+            self.out.verbose(&format!("{} already writes logical WAL", plan.old));
+            return Ok(());
+        }
+        self.host.sql(&plan.old, &plan.old_db, "ALTER SYSTEM SET wal_level = logical")?;
+        let started = Instant::now();
+        self.check(&self.host.change(Change::RestartService(&plan.old)))?;
+        let pause = started.elapsed().as_millis() as u64;
+        self.old_restart_ms = Some(pause);
+        if let Some(journal) = &mut self.journal {
+            journal.update(|r| r.old_restart_ms = Some(pause))?;
+        }
+        let now = level(self)?;
+        if now != "logical" {
+            bail!(
+                "{} was restarted but its wal_level is {now}: is it set on its command line (-c wal_level=…)?",
+                plan.old
+            );
+        }
+        self.out.verbose(&format!(
+            "{} restarted in {:.1} s; it writes logical WAL from now on (it stays so: ALTER SYSTEM RESET wal_level and a restart put it back)",
+            plan.old,
+            pause as f64 / 1000.0
+        ));
+        Ok(())
+    }
+
     pub(super) fn copy_before_window(&mut self) -> Result<()> {
         let plan = self.plan;
         if across_majors(plan) {
@@ -115,10 +154,48 @@ impl Upgrade<'_> {
             crate::copy::globals::copy_roles(self.host, &client, &plan.old, &plan.new)?;
             self.replay = Some(verify::SchemaReplay::make(self.host, &client, (&plan.old, &plan.old_db), &plan.new)?);
         }
-        if !self.opts.catch_up(plan) {
+        if plan.copy.method == Method::Whole {
             self.out.verbose("Skipped: the whole copy is made inside the window");
             return Ok(());
         }
+        // The replication objects are recorded before any exists: whatever happens from here,
+        // a rollback or a resume finds and removes them.
+        let earlier = self.stream.clone();
+        if let Some(stream) = self.with_copy_job(|copier, job| copier.stream(job, earlier))? {
+            self.push_undo(Action::DropStream(stream.clone()))?;
+            if let Some(journal) = &mut self.journal {
+                journal.update(|r| r.stream = Some(stream.clone()))?;
+            }
+            self.stream = Some(stream);
+        }
         self.with_copy_job(|copier, job| copier.prepare(job))
+    }
+
+    pub(super) fn follow(&mut self) -> Result<()> {
+        match self.plan.copy.method {
+            Method::Online => self.with_copy_job(|copier, job| copier.follow(job))?,
+            // Its sessions, opened now.
+            Method::CatchUp => self.with_copy_job(|copier, job| copier.follow(job))?,
+            Method::Whole => self.out.verbose("Skipped: nothing follows the old service"),
+        }
+        // The session that holds the old database still inside the window, opened now: the
+        // window then costs a statement in it, not a `docker exec`.
+        let plan = self.plan;
+        let hold = match Hold::open(self.host, &plan.old, &plan.old_db) {
+            Ok(hold) => Some(hold),
+            Err(err) => {
+                log::debug!("{err:#}");
+                None
+            }
+        };
+        self.holds = Holds { old: hold };
+        // What the switch reads, read now: inside the window each read is a dokku call.
+        for app in &plan.apps {
+            match switch::Known::read(self.host, &app.name, &plan.old, &plan.new) {
+                Ok(known) => drop(self.known.insert(app.name.clone(), known)),
+                Err(err) => log::debug!("{err:#}"),
+            }
+        }
+        Ok(())
     }
 }

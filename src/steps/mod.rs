@@ -11,7 +11,7 @@ mod summary;
 mod window;
 
 use crate::copy::hold::Hold;
-use crate::copy::{Copier, Endpoint, Job};
+use crate::copy::{Copier, Endpoint, Job, Method};
 use crate::facts::{verifier, verify};
 use crate::host::Host;
 use crate::host::changes::Change;
@@ -43,12 +43,6 @@ pub struct Options {
 }
 
 impl Options {
-    /// Whether the bulk of the data is copied before the window (the catch-up copy): from
-    /// PostgreSQL 12 on, unless `--full-copy`.
-    pub fn catch_up(&self, plan: &Plan) -> bool {
-        !self.full_copy && crate::facts::fingerprint::catch_up_compares(plan.old_major)
-    }
-
     /// What a resume of this run must keep (the journal's `options`).
     pub fn record(&self) -> RunOptions {
         RunOptions {
@@ -115,6 +109,12 @@ pub struct Upgrade<'a> {
     /// unless set.
     kill_at: Option<String>,
     hook_at: Option<String>,
+    /// How long the old service's restart with `--online` kept the apps from it.
+    old_restart_ms: Option<u64>,
+    /// The online copy's replication objects (copy/online/stream.rs), once recorded.
+    stream: Option<crate::copy::online::stream::StreamRecord>,
+    /// What the switch reads of each app, read before the window (host/switch.rs).
+    known: std::collections::BTreeMap<String, switch::Known>,
 }
 
 /// Where a step stands, and so what a failure or a signal in it does. Before the window
@@ -162,11 +162,27 @@ pub const STEPS: &[Step] = &[
         title: |_, _, apps| format!("Locking deploys of {apps}"),
         run: |u| u.lock_deploys(),
     },
+    // The one pause before the window that `--online` permits: the old server restarted to
+    // write logical WAL (docs/online.md).
+    Step {
+        id: "restart-old",
+        phase: Phase::Before,
+        title: |p, _, _| {
+            if p.copy.restart_old {
+                format!("Restarting {} with wal_level = logical (--online)", p.old)
+            } else {
+                format!("No restart of {}", p.old)
+            }
+        },
+        run: |u| u.restart_old(),
+    },
     Step {
         id: "first-copy",
         phase: Phase::Before,
-        title: |p, o, _| {
-            if o.catch_up(p) {
+        title: |p, _, _| {
+            if p.copy.method == Method::Online {
+                format!("Copying {} into {} at the snapshot where its replication begins", p.old, p.new)
+            } else if p.copy.method == Method::CatchUp {
                 format!("Copying {} into {} while the apps run", p.old, p.new)
             } else if across_majors(p) {
                 format!(
@@ -178,6 +194,18 @@ pub const STEPS: &[Step] = &[
             }
         },
         run: |u| u.copy_before_window(),
+    },
+    Step {
+        id: "follow",
+        phase: Phase::Before,
+        title: |p, _, _| {
+            if p.copy.method == Method::Online {
+                format!("Following {} until {} has caught up", p.old, p.new)
+            } else {
+                format!("Nothing to follow ({} is not replicated)", p.old)
+            }
+        },
+        run: |u| u.follow(),
     },
     // THE WINDOW: apps stopped so that nothing writes during the copy (maintenance mode alone
     // does not stop workers: docs/dokku-postgres-service.md#dokku-maintenance-010).
@@ -200,26 +228,12 @@ pub const STEPS: &[Step] = &[
         run: |u| u.stop_apps(),
     },
     Step {
-        id: "final-backup",
-        phase: Phase::Window,
-        title: |p, o, _| {
-            if o.skip_backup || final_backup_bucket(p).is_none() {
-                format!("No final backup of {}", p.old)
-            } else {
-                format!("Backing up {} to S3", p.old)
-            }
-        },
-        run: |u| u.final_backup(),
-    },
-    Step {
         id: "copy",
         phase: Phase::Window,
-        title: |p, o, _| {
-            if o.catch_up(p) {
-                format!("Copying what changed in {} since the first copy into {}", p.old, p.new)
-            } else {
-                format!("Copying {} into {}", p.old, p.new)
-            }
+        title: |p, _, _| match p.copy.method {
+            Method::Online => format!("Proving what changed in {} since the first copy, applied in {}", p.old, p.new),
+            Method::CatchUp => format!("Copying what changed in {} since the first copy into {}", p.old, p.new),
+            Method::Whole => format!("Copying {} into {}", p.old, p.new),
         },
         run: |u| u.copy(),
     },
@@ -250,6 +264,20 @@ pub const STEPS: &[Step] = &[
         run: |u| u.end_window(),
     },
     // AFTER THE WINDOW: the apps run on the new service; failures here are reported, not undone.
+    // The old service is frozen (no app uses it): its backup holds the final state, and no
+    // longer keeps the apps waiting.
+    Step {
+        id: "final-backup",
+        phase: Phase::After,
+        title: |p, o, _| {
+            if o.skip_backup || final_backup_bucket(p).is_none() {
+                format!("No final backup of {}", p.old)
+            } else {
+                format!("Backing up {} to S3", p.old)
+            }
+        },
+        run: |u| u.final_backup(),
+    },
     Step {
         id: "carry-backups",
         phase: Phase::After,
@@ -266,7 +294,13 @@ pub const STEPS: &[Step] = &[
         id: "retire-old",
         phase: Phase::After,
         title: |p, o, _| {
-            if o.keep_old { format!("Keeping {} (unlinked)", p.old) } else { format!("Destroying {}", p.old) }
+            let stream = if p.copy.method == Method::Online { "Removing the replication, " } else { "" };
+            match o.keep_old {
+                true => {
+                    format!("{stream}{}{} (unlinked)", if stream.is_empty() { "Keeping " } else { "keeping " }, p.old)
+                }
+                false => format!("{stream}{}{}", if stream.is_empty() { "Destroying " } else { "destroying " }, p.old),
+            }
         },
         run: |u| u.retire_old(),
     },
@@ -293,12 +327,14 @@ fn across_majors(plan: &Plan) -> bool {
     plan.old_major.is_none() || plan.old_major != plan.new_major
 }
 
-/// The copier for an upgrade: the catch-up copy when the old server prints rows the way the new
-/// one does (its fingerprints compare: facts/fingerprint.rs) and no full copy was asked for
-/// ([`Options::catch_up`]), else the whole copy inside the window.
-pub fn choose(plan: &Plan, opts: &Options) -> Box<dyn crate::copy::Copier> {
+/// The copier of the copy the plan chose (plan/method.rs).
+pub fn choose(plan: &Plan) -> Box<dyn crate::copy::Copier> {
     let full = crate::copy::ParallelDirectory::new(plan.reference());
-    if opts.catch_up(plan) { Box::new(crate::copy::catch_up::CatchUp::new(full)) } else { Box::new(full) }
+    match plan.copy.method {
+        Method::Online => Box::new(crate::copy::online::Online::new(full)),
+        Method::CatchUp => Box::new(crate::copy::catch_up::CatchUp::new(full)),
+        Method::Whole => Box::new(full),
+    }
 }
 
 /// The bucket the final backup goes to: the one the schedule uses (dokku-postgres stores no
@@ -342,6 +378,9 @@ impl<'a> Upgrade<'a> {
             committed: false,
             kill_at: host.env.kill_at.clone(),
             hook_at: host.env.hook_at.clone(),
+            old_restart_ms: None,
+            stream: None,
+            known: std::collections::BTreeMap::new(),
         }
     }
 
@@ -355,6 +394,8 @@ impl<'a> Upgrade<'a> {
         });
         self.committed = journal.record.committed;
         self.earlier_dump = journal.record.dump.as_ref().map(PathBuf::from);
+        self.stream = journal.record.stream.clone();
+        self.old_restart_ms = journal.record.old_restart_ms;
         self.journal = Some(journal);
         Ok(self)
     }
@@ -450,7 +491,7 @@ impl<'a> Upgrade<'a> {
             return Ok(());
         }
         self.resuming = self.resume_from == Some(index);
-        self.fault_point(&format!("{}", index + 1));
+        self.fault_point(index + 1, step.id, "");
         // A signal stops the run at the next boundary while going back is still possible; once
         // the switch has begun, the window is finished first (the apps end on the new service).
         if self.phase < Phase::Switch
@@ -475,7 +516,7 @@ impl<'a> Upgrade<'a> {
         let status = if result.is_ok() { "done" } else { "failed" };
         self.journal_step(index, status)?;
         if result.is_ok() {
-            self.fault_point(&format!("{}+", index + 1));
+            self.fault_point(index + 1, step.id, "+");
         }
         self.steps.push(StepRecord { name: name.clone(), status, duration_ms: started.elapsed().as_millis() });
         result.with_context(|| format!("Step '{name}' failed"))
@@ -495,17 +536,19 @@ impl<'a> Upgrade<'a> {
     }
 
     /// Dies here, as a crash or `kill -9` would, when the test-only hook names this point:
-    /// `N` is just before step N, `N+` just after it (journal written). Runs the test-only
-    /// hook program named for this point (`N:PROGRAM`) and waits for it.
+    /// `N` (or the step's id) is just before step N, `N+` (`id+`) just after it (journal
+    /// written). Runs the test-only hook program named for this point (`N:PROGRAM`,
+    /// `id:PROGRAM`) and waits for it.
     /// The hook is a writer that got in at that point, as if the window's hold (copy/hold.rs) had
     /// not been there: the hold is let go first, else its write would wait for the upgrade
     /// that waits for it.
-    fn fault_point(&mut self, point: &str) {
-        if self.kill_at.as_deref() == Some(point) {
+    fn fault_point(&mut self, number: usize, id: &str, after: &str) {
+        let here = |point: &str| point == format!("{number}{after}") || point == format!("{id}{after}");
+        if self.kill_at.as_deref().is_some_and(here) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
         }
         if let Some((at, program)) = self.hook_at.clone().as_deref().and_then(|h| h.split_once(':'))
-            && at == point
+            && here(at)
         {
             self.holds = Holds::default();
             let _ = std::process::Command::new(program).status();

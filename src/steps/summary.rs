@@ -21,10 +21,25 @@ impl Upgrade<'_> {
         if let Some(ms) = self.window_ms {
             self.out.verbose(&format!("Maintenance window:  {:.1}s", ms as f64 / 1000.0));
         }
+        if let Some(ms) = self.old_restart_ms {
+            self.out.verbose(&format!(
+                "Restart of {}:  {:.1}s (wal_level = logical, --online)",
+                plan.old,
+                ms as f64 / 1000.0
+            ));
+        }
         if let Some(f) = &self.verified {
             self.out.verbose(&format!(
-                "Verified:            {} tables, {} rows by content, {} sequences, {} catalog facts, the schema",
-                f.relations, f.rows, f.sequences, f.facts
+                "Verified:            {} tables, {} rows by content{}, {} sequences, {} catalog facts, the schema",
+                f.relations,
+                f.rows,
+                if self.copier.changed_since_proven().is_some() {
+                    " (those changed since the first copy, verified whole before the window)"
+                } else {
+                    ""
+                },
+                f.sequences,
+                f.facts
             ));
         }
         for file in &self.kept {
@@ -69,6 +84,12 @@ impl Upgrade<'_> {
             "old_image": plan.old_reference,
             "postgres_major": { "from": plan.old_major.map(naming::major_text), "to": plan.new_major.map(naming::major_text) },
             "copy_method": self.copier.name(),
+            "copy": {
+                "method": plan.copy.method,
+                "why": plan.copy.why,
+                "details": self.copier.report(),
+            },
+            "old_restart_ms": self.old_restart_ms,
             "steps": self.steps.iter().map(|s| json!({"name": s.name, "status": s.status, "duration_ms": s.duration_ms as u64})).collect::<Vec<_>>(),
             "maintenance_window_ms": self.window_ms.map(|v| v as u64),
             "app_starts": self.starts,
@@ -76,6 +97,7 @@ impl Upgrade<'_> {
                 "tables": f.relations,
                 "content_compared": true,
                 "rows": f.rows,
+                "rows_read": if self.copier.changed_since_proven().is_some() { "changed since the first copy" } else { "all" },
                 "sequences": f.sequences,
                 "catalog_facts": f.facts,
                 "extensions": f.extensions,

@@ -27,36 +27,20 @@ impl Upgrade<'_> {
         Ok(())
     }
 
-    pub(super) fn final_backup(&mut self) -> Result<()> {
-        let plan = self.plan;
-        if self.opts.skip_backup {
-            self.out.verbose("Skipped (--skip-backup)");
-            return Ok(());
-        }
-        let Some(schedule) = final_backup_bucket(plan) else {
-            self.out.verbose(&format!("Skipped: {} has no S3 backup schedule", plan.old));
-            return Ok(());
-        };
-        let cmd = self.host.change(Change::Backup {
-            service: &plan.old,
-            bucket: &schedule.bucket,
-            use_iam: schedule.use_iam,
-        });
-        let timer =
-            crate::output::progress::timer(format!("backing up {} to {}", plan.old, schedule.bucket), self.out.quiet());
-        self.check(&cmd)?;
-        drop(timer);
-        self.out.verbose(&format!("Backed up to bucket {}", schedule.bucket));
-        Ok(())
-    }
-
     pub(super) fn copy(&mut self) -> Result<()> {
         let (host, plan) = (self.host, self.plan);
         // From here until the apps run on the new service, nothing writes to the old tables.
-        let tables = crate::facts::fingerprint::Catalog::read(host, &plan.old, &plan.old_db)?;
-        self.holds.old = Some(Hold::take(host, &plan.old, &plan.old_db, &tables)?);
+        let mut hold = match self.holds.old.take() {
+            Some(hold) => hold,
+            None => Hold::open(host, &plan.old, &plan.old_db)?,
+        };
+        hold.lock()?;
+        self.holds.old = Some(hold);
         self.with_copy_job(|copier, job| {
             copier.copy(job)?;
+            if copier.carries_database_properties() {
+                return Ok(());
+            }
             let dir = job.dump.parent().context("dump path has no folder")?;
             let client = crate::host::client::Client { image: job.image.to_string(), dir: dir.to_path_buf() };
             let set = crate::copy::globals::copy_database_properties(
@@ -79,7 +63,7 @@ impl Upgrade<'_> {
 
     /// Runs one of the copier's phases on the two services, with the dump path of this run
     /// (chosen once, in the plugin's data folder, which only root and dokku can read).
-    pub(super) fn with_copy_job(&mut self, f: impl FnOnce(&dyn Copier, &Job) -> Result<()>) -> Result<()> {
+    pub(super) fn with_copy_job<T>(&mut self, f: impl FnOnce(&dyn Copier, &Job) -> Result<T>) -> Result<T> {
         let plan = self.plan;
         let dump = match &self.dump {
             Some(dump) => dump.clone(),
@@ -104,13 +88,20 @@ impl Upgrade<'_> {
             dump: &dump,
             image: &image,
             resuming: self.resuming,
+            replay: self.replay.as_ref(),
         };
+        // A resumed run's copier goes on with the replication objects the journal recorded.
+        if let Some(stream) = &self.stream {
+            self.copier.stream(&job, Some(stream.clone()))?;
+        }
         f(self.copier, &job)
     }
 
-    /// The independent verifier's comparison of both whole databases (facts/verifier/), the old
-    /// one as it is after the copy, still held: a write that reached it during the copy (a cron
-    /// job, a `dokku run`, anything the stopped apps do not cover) shows up here. Then the
+    /// The independent verifier's comparison of both databases (facts/verifier/), the old one
+    /// as it is after the copy, still held: a write that reached it during the copy (a cron
+    /// job, a `dokku run`, anything the stopped apps do not cover) shows up here. Every row,
+    /// unless the copier proved the whole copy with the verifier before the window and names
+    /// what changed since (the online copy: docs/online.md); the catalog always. Then the
     /// schema as pg_dump prints both, a second witness.
     pub(super) fn verify(&mut self) -> Result<()> {
         let (host, plan) = (self.host, self.plan);
@@ -119,8 +110,20 @@ impl Upgrade<'_> {
         let new_db = host.database_name(&plan.new)?;
         let (mut old, mut new) =
             (verifier::Side::now(&plan.old, &plan.old_db), verifier::Side::now(&plan.new, &new_db));
+        let check = match self.copier.changed_since_proven() {
+            Some(selections) => {
+                self.out.verbose(&format!(
+                    "Rows: the {} relation part(s) changed since the first copy was proven (the rest was proven then)",
+                    selections.len()
+                ));
+                verifier::Check::rows(selections)
+            }
+            None => verifier::Check::everything(),
+        };
+        let set_here = self.stream.as_ref().map(|s| s.settings_set_here()).unwrap_or_default();
+        let mut check = check.with_settings_set_here(&set_here);
         // What --accept-recomputed accepted may differ (plan/carry.rs), as narrowly as preflight found it.
-        let check = verifier::Check { rows: None, accepted: plan.recomputed.clone() };
+        check.accepted = plan.recomputed.clone();
         let outcome = verifier::compare(host, &mut old, &mut new, &check)?;
         if let Some(refusal) = outcome.refusal(&plan.old) {
             bail!("{refusal}");
@@ -128,7 +131,7 @@ impl Upgrade<'_> {
         // What was read stands only while the old database is still held (its session could
         // have been ended, by an administrator or the server).
         if let Some(hold) = &mut self.holds.old
-            && !hold.holding(host)?
+            && !hold.holding()?
         {
             bail!(
                 "the hold on {} was lost during verification: a write may have come after it; run the upgrade again",
@@ -158,8 +161,8 @@ impl Upgrade<'_> {
     /// Fails when a session waits to write to the held old database: a writer the stopped apps
     /// do not cover, whose writes would be lost after the switch.
     fn no_writer_waits(&mut self) -> Result<()> {
-        let Some(hold) = &self.holds.old else { return Ok(()) };
-        let waiting = hold.waiters(self.host)?;
+        let Some(hold) = &mut self.holds.old else { return Ok(()) };
+        let waiting = hold.waiters()?;
         if !waiting.is_empty() {
             bail!(
                 "{}; a process that is none of the apps' writes to {}: stop it (a cron job, a `dokku run`?), then run the upgrade again",
@@ -188,6 +191,7 @@ impl Upgrade<'_> {
                 &plan.new,
                 &vars,
                 if self.resuming { Mode::Back } else { Mode::Forward },
+                self.known.get(&app.name).filter(|_| !self.resuming),
             )?;
             let names: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
             self.out.verbose(&format!("{}: {} now on {}", app.name, names.join(", "), plan.new));
@@ -230,7 +234,7 @@ impl Upgrade<'_> {
     pub(super) fn end_window(&mut self) -> Result<()> {
         let plan = self.plan;
         if let Some(hold) = self.holds.old.take()
-            && let Err(err) = hold.release_to_the_new_service(self.host)
+            && let Err(err) = hold.release_to_the_new_service()
         {
             self.out.warn(&format!("{err:#}"));
         }

@@ -232,7 +232,7 @@ pub fn resume(
     };
     journal.keep_room();
     let host = Host::new(env, runner);
-    let mut plan = match Plan::from_journal(&journal.record.plan, &host) {
+    let mut plan = match Plan::from_journal(&journal.record.plan, &host, journal.record.options.full_copy) {
         Ok(plan) => plan,
         Err(err) => return (None, Err(err)),
     };
@@ -255,7 +255,7 @@ pub fn resume(
     let done = journal.steps_done();
     crate::host::signals::install();
     out.info2(&format!("Resuming the upgrade of {target} to {} after step {done}", plan.new));
-    let copier = crate::steps::choose(&plan, &opts);
+    let copier = crate::steps::choose(&plan);
     match Upgrade::new(&host, out, &plan, &opts, &*copier).resume(journal) {
         Ok(upgrade) => {
             let (report, result) = upgrade.run();

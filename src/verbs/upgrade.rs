@@ -1,6 +1,7 @@
 //! `postgres:upgrade`: the plan, then the steps over it (or, for a service moving within its
 //! major version, dokku-postgres's own in-place upgrade), then the report.
 
+use crate::copy::Method;
 use crate::error;
 use crate::host::env::Env;
 use crate::host::runner::Runner;
@@ -163,7 +164,7 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 Ok(j) => j,
                 Err(err) => return failed(err),
             };
-            let copier = upgrade::choose(&plan, &opts);
+            let copier = upgrade::choose(&plan);
             let (report, result) = Upgrade::new(&host, &out, &plan, &opts, &*copier).with_journal(journal).run();
             if json_mode {
                 out.json(&report);
@@ -259,17 +260,54 @@ fn print_facts(out: &Out, plan: &Plan, opts: &Options) {
             survey.tables,
             if biggest.is_empty() { String::new() } else { format!("; biggest: {}", biggest.join(", ")) }
         ));
-        let whole = whole_copy_reason(plan, opts);
-        match &whole {
-            Some(why) => out.verbose(&format!("Copy:         all of it inside the window: {why}")),
-            None => out.verbose("Copy:         the bulk while the apps run, inside the window only what changed since"),
+        let copy = &plan.copy;
+        match copy.method {
+            Method::Whole => out.verbose(&format!("Copy:         all of it inside the window: {}", copy.why)),
+            Method::CatchUp => out.verbose(&format!(
+                "Copy:         the bulk while the apps run, inside the window the changed key ranges (every row read): {}",
+                copy.why
+            )),
+            Method::Online => out.verbose(&format!(
+                "Copy:         online: the bulk while the apps run, then {} follows {} by logical replication; inside \
+                 the window only the rows changed since are compared: {}",
+                plan.new, plan.old, copy.why
+            )),
         }
-        let (first, window) = survey.estimate(whole.is_some());
+        if let Some(replication) = survey.replication.as_ref().filter(|_| copy.method == Method::Online) {
+            for (table, why, bytes) in &replication.outside {
+                out.verbose(&format!(
+                    "Stream:       {table} ({why}, {}) stays out of the stream (its writes must not fail): copied whole inside the window",
+                    crate::output::human(*bytes)
+                ));
+            }
+            out.verbose(&format!(
+                "Stream:       sequences set, materialized views refreshed inside the window; a schema change (a migration), \
+                 large objects or a change to an extension's table since the first copy makes the window copy everything; \
+                 the slots hold at most {} of WAL on {}",
+                match replication.wal_keep_mb {
+                    Some(mb) if mb >= 0 => format!("{mb} MB (its max_slot_wal_keep_size)"),
+                    Some(_) => "the size of the database, at least 1 GB (max_slot_wal_keep_size, reset afterwards)".to_string(),
+                    None => "the size of the database, at least 1 GB (watched while following)".to_string(),
+                },
+                plan.old
+            ));
+            if copy.restart_old {
+                out.verbose(&format!(
+                    "Restart:      {} is restarted once with wal_level = logical before the first copy (a pause of a few \
+                     seconds for the apps; it stays logical afterwards: going back would be another restart)",
+                    plan.old
+                ));
+            }
+        }
+        let (first, window) = survey.estimate(copy.method);
         let (low, high) = crate::facts::survey::WINDOW_ESTIMATE_RANGE;
         out.verbose(&format!(
-            "Estimate:     {}the window about {window:.0} s{} ({:.0} to {:.0} s: measured windows came out {low} to {high} times this estimate, docs/estimates.md)",
-            if whole.is_some() { String::new() } else { format!("first copy about {first:.0} s while the apps run, ") },
-            if final_backup(plan, opts).is_some() { " plus the final S3 backup" } else { "" },
+            "Estimate:     {}the window about {window:.0} s ({:.0} to {:.0} s: measured windows came out {low} to {high} times this estimate, docs/estimates.md)",
+            if copy.method == Method::Whole {
+                String::new()
+            } else {
+                format!("first copy about {first:.0} s while the apps run, ")
+            },
             window * low,
             window * high
         ));
@@ -378,11 +416,6 @@ fn new_url_text(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-/// Why the whole copy is made inside the window, when it is.
-fn whole_copy_reason(plan: &Plan, opts: &Options) -> Option<String> {
-    plan.survey.as_ref().and_then(|s| s.whole_copy_reason(opts.full_copy, plan.old_major))
-}
-
 fn final_backup<'p>(plan: &'p Plan, opts: &Options) -> Option<&'p host::Schedule> {
     upgrade::final_backup_bucket(plan).filter(|_| !opts.skip_backup)
 }
@@ -393,7 +426,10 @@ fn backups_text(plan: &Plan, opts: &Options) -> String {
     }
     let mut parts = Vec::new();
     if let Some(schedule) = final_backup(plan, opts) {
-        parts.push(format!("a final backup of {} to bucket {} inside the window", plan.old, schedule.bucket));
+        parts.push(format!(
+            "a final backup of {} to bucket {} once the apps run on {} (it holds the final state then; the window does not wait for it)",
+            plan.old, schedule.bucket, plan.new
+        ));
     }
     let mut carried = Vec::new();
     if plan.backup.auth.is_some() {
@@ -417,8 +453,7 @@ fn plan_json(plan: &Plan, opts: &Options) -> serde_json::Value {
     value["status"] = json!("dry-run");
     value["steps"] = json!(upgrade::step_titles(plan, opts));
     if let Some(survey) = &plan.survey {
-        let whole = whole_copy_reason(plan, opts);
-        for (k, v) in survey.json(whole.as_deref()).as_object().into_iter().flatten() {
+        for (k, v) in survey.json(plan.copy.method, &plan.copy.why).as_object().into_iter().flatten() {
             value[k] = v.clone();
         }
     }

@@ -146,6 +146,15 @@ impl Sandbox {
             .to_string()
     }
 
+    /// Panics unless the app's workload lost none of its acknowledged writes (after a moment
+    /// for the last ones to land).
+    #[track_caller]
+    pub fn lost_nothing(&self, app: &str) {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let check = self.sandbox(&["workload", app, "check"]).ok();
+        assert!(check.contains(" lost=0 "), "{check}");
+    }
+
     /// The app's whole config, through `config:export --format json`.
     pub fn config(&self, app: &str) -> std::collections::BTreeMap<String, String> {
         let out = self.dokku(&["config:export", "--format", "json", app]).ok();
@@ -236,6 +245,7 @@ impl Sandbox {
             disable_pull: false,
             kill_at: None,
             hook_at: None,
+            wal_bound_mb: None,
         }
     }
 

@@ -83,6 +83,13 @@ pub struct Check {
     /// What may differ because the user accepted it (a flag the report records): a difference
     /// there is a note.
     pub accepted: Accepted,
+    /// Server settings this upgrade itself set on the old server with `ALTER SYSTEM` (the online
+    /// copy's `wal_level`, its WAL bound): not the user's, so not carried; a difference there is
+    /// a note.
+    pub set_here: BTreeSet<String>,
+    /// The sequences' values are left out: a snapshot does not hold them still, and the caller
+    /// moves them later and has them compared then (the online copy's first proof).
+    pub without_sequence_values: bool,
 }
 
 /// What a copy computes again and the user accepted may differ (`--accept-recomputed`),
@@ -124,6 +131,11 @@ impl Check {
 
     pub fn rows(selections: Vec<Selection>) -> Check {
         Check { rows: Some(selections), ..Check::default() }
+    }
+
+    pub fn with_settings_set_here(mut self, names: &[&str]) -> Check {
+        self.set_here.extend(names.iter().map(|n| n.to_string()));
+        self
     }
 }
 
@@ -176,10 +188,28 @@ pub fn compare(host: &Host, old: &mut Side, new: &mut Side, check: &Check) -> Re
     let first = catalog::script();
     old.open(host, &key, &first)?;
     new.open(host, &key, &first)?;
-    let old_facts = facts(old.receive(Some(&key))?, &old.service)?;
-    let new_facts = facts(new.receive(Some(&key))?, &new.service)?;
+    let mut old_facts = facts(old.receive(Some(&key))?, &old.service)?;
+    let mut new_facts = facts(new.receive(Some(&key))?, &new.service)?;
+    if check.without_sequence_values {
+        for facts in [&mut old_facts, &mut new_facts] {
+            for ((kind, _), value) in facts.iter_mut() {
+                if let (true, Some(fields)) = (kind == "sequence", value.as_object_mut()) {
+                    fields.remove("last value");
+                    fields.remove("called");
+                }
+            }
+        }
+    }
     let versions = (version(&old_facts), version(&new_facts));
     let mut found = compare::compare(&old_facts, &new_facts, versions);
+    let set_here = |said: &String| {
+        check.set_here.iter().any(|name| {
+            said.strip_prefix(&format!("server setting {name}")).is_some_and(|rest| rest.starts_with([' ', ':']))
+        })
+    };
+    let (ours, differences): (Vec<String>, Vec<String>) = found.differences.drain(..).partition(set_here);
+    found.differences = differences;
+    found.notes.extend(ours.into_iter().map(|d| format!("{d}: set on the old server by this upgrade")));
 
     let same_version = |ext: &str| {
         let v = |f: &Facts| f.get(&("extension".into(), ext.into())).map(|v| v["version"].clone());

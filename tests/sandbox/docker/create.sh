@@ -135,7 +135,7 @@ create_container() { # CREATE_ERROR_CODE
     --arg workdir "$C_WORKDIR" --arg sandbox "$SANDBOX_DIR" -f "$DOCKER_HERE/container.jq")"
   with_lock "$STATE/.lock" register_container "$id" "$config" "$flavour" "$code"
   if is_postgres_flavour "$flavour"; then
-    allocate_port "$cdir" | atomic_write "$cdir/port"
+    allocate_address "$cdir" | atomic_write "$cdir/address"
   fi
   if [[ -n "$C_CIDFILE" ]]; then
     printf '%s' "$id" >"$C_CIDFILE"
@@ -189,7 +189,7 @@ translate_args() { # CONFIG_FILE ARGS... -> sets XARGS
 
 # The environment of a process in container/image: KEY=VALUE lines on stdout. A postgres image's
 # PATH has its own binaries first, then image-bin/ (the image's `su`), then the host's.
-process_env() { # CONFIG_FILE FLAVOUR [SOCKDIR PORT]
+process_env() { # CONFIG_FILE FLAVOUR [SOCKDIR]
   local config="$1" bin pgdata home=/root
   bin="$(flavour_bin "$2")"
   [[ -n "$IS_ROOT" ]] || home="${HOME:-/}"
@@ -204,7 +204,7 @@ process_env() { # CONFIG_FILE FLAVOUR [SOCKDIR PORT]
       else . end' "$config"
   printf 'HOME=%s\nHOSTNAME=%s\n' "$home" "$(jq -r .Config.Hostname "$config")"
   if [[ -n "${3:-}" ]]; then
-    printf 'PGHOST=%s\nPGPORT=%s\n' "$3" "$4"
+    printf 'PGHOST=%s\nPGPORT=%s\n' "$3" "$POSTGRES_PORT"
   fi
 }
 

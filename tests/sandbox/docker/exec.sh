@@ -34,7 +34,7 @@ cmd_exec() { # [-i] [-t] [-e K=V]... [-u U] [-w D] CONTAINER CMD...
     shift
   done
   (($# >= 2)) || die $'"docker exec" requires at least 2 arguments.\nSee \'docker exec --help\'.\n\nUsage:  docker exec [OPTIONS] CONTAINER COMMAND [ARG...]\n\nExecute a command in a running container' 1
-  local id cdir config flavour penv=() bin
+  local id cdir config flavour penv=()
   id="$(need_container "$1")"
   shift
   cdir="$CONTAINERS/$id"
@@ -42,9 +42,19 @@ cmd_exec() { # [-i] [-t] [-e K=V]... [-u U] [-w D] CONTAINER CMD...
   refresh_state "$id"
   is_running "$id" || daemon_error "container $id is not running"
   flavour="$(<"$cdir/flavour")"
-  mapfile -t penv < <(process_env "$config" "$flavour" "$(sock_dir "$id")" "$(<"$cdir/port")")
-  bin="$(flavour_bin "$flavour")"
-  run_in_image "$config" "$interactive" "$user" "$workdir" "${penv[@]}" ${envs[@]+"${envs[@]}"} -- "$@"
+  mapfile -t penv < <(process_env "$config" "$flavour" "$(sock_dir "$id")")
+  # Inside the container, localhost is the container itself, which its server trusts: here its
+  # socket (every container's server listens on 5432 at an address of its own, and the host's
+  # localhost is shared). 127.0.0.1 is its own address, where the password is asked, as any
+  # connection from 127.0.0.1 is (docker/supervise).
+  local args=() a address
+  address="$(<"$cdir/address")"
+  for a in "$@"; do
+    [[ "$a" == localhost || "$a" == ::1 ]] && a="$(sock_dir "$id")"
+    [[ "$a" == 127.0.0.1 ]] && a="$address"
+    args+=("$a")
+  done
+  run_in_image "$config" "$interactive" "$user" "$workdir" "${penv[@]}" ${envs[@]+"${envs[@]}"} -- "${args[@]}"
 }
 
 # Run CMD... on the host as a process "inside" an image: clean environment, container paths
@@ -122,22 +132,14 @@ cmd_logs() { # [-f] [--tail N] CONTAINER
 
 # ---------------------------------------------------------------- sandbox-only verbs -----------
 
-# HOST:PORT, where other containers reach the server (with a password: only the container's
-# own localhost is trusted).
+# The address the running container's server listens on (port 5432).
 cmd_sandbox_address() { # CONTAINER
-  local port
   (($# == 1)) || die "usage: docker sandbox-address CONTAINER" 1
-  port="$(cmd_sandbox_port "$1")"
-  printf '%s:%s\n' "$(container_host "$port")" "$port"
-}
-
-cmd_sandbox_port() { # CONTAINER
-  (($# == 1)) || die "usage: docker sandbox-port CONTAINER" 1
   local id
   id="$(need_container "$1")"
   refresh_state "$id"
   is_running "$id" || daemon_error "container $id is not running"
-  cat "$CONTAINERS/$id/port"
+  cat "$CONTAINERS/$id/address"
 }
 
 cmd_sandbox_stop_all() {

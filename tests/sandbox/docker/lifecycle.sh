@@ -20,7 +20,7 @@ cmd_start() { # [-a] [-i] CONTAINER...
 }
 
 start_container() { # ID
-  local id="$1" cdir="$CONTAINERS/$1" flavour config bin pgdata port sockdir args=() envs=()
+  local id="$1" cdir="$CONTAINERS/$1" flavour config bin pgdata address sockdir args=() envs=()
   refresh_state "$id"
   is_running "$id" && return 0
   config="$cdir/config.json"
@@ -43,7 +43,7 @@ start_container() { # ID
     host="$cdir/anonymous-volume/data"
     mkdir -p "$host"
   fi
-  port="$(<"$cdir/port")"
+  address="$(<"$cdir/address")"
   sockdir="$(sock_dir "$id")"
   mkdir -p "$sockdir"
   chmod 755 "$sockdir"
@@ -64,13 +64,12 @@ start_container() { # ID
   (
     cd / || exit 1
     close_inherited_fds
-    exec env -i "${envs[@]}" setsid "$DOCKER_HERE/supervise" "$cdir" "$bin" "$host" "$(container_host "$port")" "$port" \
-      "$sockdir" "$old_dbs" "${args[@]}" \
+    exec env -i "${envs[@]}" setsid "$DOCKER_HERE/supervise" "$cdir" "$bin" "$host" "$address" "$sockdir" "$old_dbs" "${args[@]}" \
       >>"$cdir/log" 2>&1 </dev/null &
     printf '%s\n' "$!" >"$cdir/supervisor.pid"
   )
   set_state "$id" running
-  await_server "$id" "$bin" "$sockdir" "$port" "$superuser"
+  await_server "$id" "$bin" "$sockdir" "$superuser"
   refresh_state "$id"
   return 0
 }
@@ -128,12 +127,12 @@ published_ports() { # ID
 
 # Unlike docker, `start` returns once the server accepts connections or has exited (60 s at
 # most), so that the next command sees a settled container.
-await_server() { # ID BIN SOCKDIR PORT SUPERUSER
-  local id="$1" bin="$2" sockdir="$3" port="$4" superuser="$5" cdir="$CONTAINERS/$1" i
+await_server() { # ID BIN SOCKDIR SUPERUSER
+  local id="$1" bin="$2" sockdir="$3" superuser="$4" cdir="$CONTAINERS/$1" i
   for ((i = 0; i < 600; i++)); do
     [[ -f "$cdir/exitcode" ]] && return 0
     supervisor_alive "$id" || return 0
-    if [[ -f "$cdir/server.pid" ]] && "$bin/pg_isready" -q -h "$sockdir" -p "$port" -U "$superuser" -d postgres 2>/dev/null; then
+    if [[ -f "$cdir/server.pid" ]] && "$bin/pg_isready" -q -h "$sockdir" -p "$POSTGRES_PORT" -U "$superuser" -d postgres 2>/dev/null; then
       return 0
     fi
     sleep 0.1
@@ -260,7 +259,7 @@ cmd_restart() { # [-t N] CONTAINER...
 
 remove_container() { # ID
   local cdir="$CONTAINERS/$1"
-  release_port "$cdir"
+  release_address "$cdir"
   rm -rf "$(sock_dir "$1")" "$cdir"
 }
 

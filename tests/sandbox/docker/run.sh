@@ -66,9 +66,9 @@ oneshot_config() { # IMAGE_FILE
        HostConfig: {Binds: $binds}}' "$1"
 }
 
-# --link NAME:ALIAS -> LINK_ALIAS[] / LINK_HOST[] / LINK_PORT[] (the linked server's address)
+# --link NAME:ALIAS -> LINK_ALIAS[] / LINK_ADDRESS[] (the linked server's address: addresses.sh)
 resolve_links() {
-  LINK_ALIAS=() LINK_HOST=() LINK_PORT=()
+  LINK_ALIAS=() LINK_ADDRESS=()
   local link name alias id
   for link in ${C_LINKS[@]+"${C_LINKS[@]}"}; do
     name="${link%%:*}"
@@ -83,22 +83,18 @@ resolve_links() {
       daemon_error "Cannot link to /${name#/}, as it does not belong to the default network" 125
     fi
     LINK_ALIAS+=("$alias")
-    LINK_PORT+=("$(cat "$CONTAINERS/$id/port" 2>/dev/null || echo 5432)")
-    LINK_HOST+=("$(container_host "${LINK_PORT[-1]}")")
+    LINK_ADDRESS+=("$(cat "$CONTAINERS/$id/address" 2>/dev/null || echo 127.0.0.1)")
   done
 }
 
-# Rewrite host names of linked containers: ALIAS -> HOST, ALIAS:5432 -> HOST:PORT.
-# Sets REWRITTEN; sets LINK_HIT to the port when the whole string is an alias.
+# Rewrite host names of linked containers to their addresses, as the link's /etc/hosts entry
+# does: ALIAS, ALIAS:5432 and @ALIAS/ in a URL. Sets REWRITTEN.
 link_rewrite() { # STRING
   local s="$1" i
   for i in "${!LINK_ALIAS[@]}"; do
-    if [[ "$s" == "${LINK_ALIAS[$i]}" ]]; then
-      LINK_HIT="${LINK_PORT[$i]}"
-      s="${LINK_HOST[$i]}"
-    fi
-    s="${s//"${LINK_ALIAS[$i]}:5432"/${LINK_HOST[$i]}:${LINK_PORT[$i]}}"
-    s="${s//@"${LINK_ALIAS[$i]}"\//@${LINK_HOST[$i]}:${LINK_PORT[$i]}/}"
+    [[ "$s" == "${LINK_ALIAS[$i]}" ]] && s="${LINK_ADDRESS[$i]}"
+    s="${s//"${LINK_ALIAS[$i]}:5432"/${LINK_ADDRESS[$i]}:5432}"
+    s="${s//@"${LINK_ALIAS[$i]}"\//@${LINK_ADDRESS[$i]}/}"
   done
   REWRITTEN="$s"
 }
@@ -107,7 +103,6 @@ run_postgres_tool() { # CONFIG FLAVOUR CMD...
   local config="$1" flavour="$2" envs=() args=() a e
   shift 2
   (($#)) || die "docker (sandbox): give the command to run in the image" 125
-  LINK_HIT=""
   for a in "$@"; do
     link_rewrite "$a"
     args+=("$REWRITTEN")
@@ -116,7 +111,6 @@ run_postgres_tool() { # CONFIG FLAVOUR CMD...
     link_rewrite "${e#*=}"
     envs+=("${e%%=*}=$REWRITTEN")
   done < <(process_env "$config" "$flavour")
-  [[ -n "$LINK_HIT" ]] && envs+=("PGPORT=$LINK_HIT")
   run_in_image "$config" "$C_INTERACTIVE" "$C_USER" "$C_WORKDIR" "${envs[@]}" -- "${args[@]}"
 }
 
@@ -184,7 +178,7 @@ run_wait() {
     host="${p%:*}"
     port="${p##*:}"
     for i in "${!LINK_ALIAS[@]}"; do
-      [[ "${LINK_ALIAS[$i]}" == "$host" ]] && { host="${LINK_HOST[$i]}"; port="${LINK_PORT[$i]}"; }
+      [[ "${LINK_ALIAS[$i]}" == "$host" ]] && host="${LINK_ADDRESS[$i]}"
     done
     while ! timeout 1 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" 2>/dev/null; do
       ((SECONDS < deadline)) || die "wait: timeout waiting for $p" 1

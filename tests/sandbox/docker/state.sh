@@ -4,7 +4,7 @@
 # $STATE/containers/<id>/config.json  docker-shaped inspect object (State refreshed lazily)
 #                        name         the name, without "/"
 #                        flavour      pg11 … pg18 | postgis15 | s3backup | wait | busybox
-#                        port         its TCP port on 127.0.0.1 (postgres flavours)
+#                        address      its loopback address, where its server listens on 5432 (postgres flavours)
 #                        log          stdout+stderr of the container's main process
 #                        supervisor.pid, server.pid, exitcode   while/after it runs
 
@@ -80,14 +80,16 @@ set_state() { # ID STATUS [EXITCODE] [FINISHED]
   local cdir="$CONTAINERS/$1" pid=0 ip=""
   if [[ "$2" == running ]]; then
     pid="$(<"$cdir/supervisor.pid")"
-    ip="172.17.0.$(( (16#${1:0:2} % 250) + 2 ))"
+    # Its own address on every network it is on (addresses.sh); docker's top-level
+    # IPAddress is the one on the default bridge, empty for a container that is not on it.
+    [[ -f "$cdir/address" ]] && ip="$(<"$cdir/address")"
   fi
   jq --arg st "$2" --argjson pid "$pid" --arg ip "$ip" --arg code "${3:-0}" --arg fin "${4:-}" --arg now "$(now_rfc3339)" '
     .State.Status = $st | .State.Running = ($st == "running") | .State.Pid = $pid
     | .State.ExitCode = ($code | tonumber)
     | (if $st == "running" then .State.StartedAt = $now | .State.FinishedAt = "0001-01-01T00:00:00Z" else . end)
     | (if $st == "exited" then .State.FinishedAt = (if $fin == "" then $now else $fin end) else . end)
-    | .NetworkSettings.IPAddress = $ip
+    | .NetworkSettings.IPAddress = (if .NetworkSettings.Networks | has("bridge") then $ip else "" end)
     | .NetworkSettings.Networks |= with_entries(.value.IPAddress = $ip)' "$cdir/config.json" |
     atomic_write "$cdir/config.json"
 }
