@@ -377,6 +377,12 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         None
     };
 
+    if args.reversible && status == "running" {
+        let found = crate::facts::replication::not_reversible(host, &old, &old_db);
+        if let Some(found) = or_problem(&mut problems, found) {
+            problems.extend(found);
+        }
+    }
     let backup = host.backup_settings(&old)?;
     let exposed = host.exposed_ports(&old)?;
     let new_settings = args.new_service_settings(settings.clone());
