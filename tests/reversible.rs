@@ -74,6 +74,7 @@ fn reversible_rolls_back_with_every_write_made_on_the_new_service_then_finish_le
     assert_eq!(back["status"], "rolled-back", "{back}");
     let rollback_ms = back["maintenance_window_ms"].as_u64().expect("the rollback's window");
     eprintln!("windows: forward {forward_ms} ms, rollback {rollback_ms} ms");
+    assert!(back["verification"]["rows"].as_u64().is_some_and(|n| n > 10), "the changed rows compared: {back}");
     assert!(sb.config("memo")["DATABASE_URL"].contains("dokku-postgres-memo-db"));
     // Every acknowledged write, on 15 and on 18, is on 15 (the workload's own reading).
     sb.lost_nothing("memo");
@@ -84,12 +85,24 @@ fn reversible_rolls_back_with_every_write_made_on_the_new_service_then_finish_le
     // Not a second time: the period has ended.
     assert!(sb.dokku(&["postgres-upgrade:rollback", "memo"]).ok().contains("nothing to do"));
 
-    // Again, then finish: nothing of the replication on either server, the old service gone.
+    // Again, and the rollback killed once its stream ended (before the sequences): run again,
+    // it goes on from there, comparing every row, and loses nothing.
     sb.dokku(&["postgres:upgrade", "memo", "-I", "18", "--reversible", "--new-service", "memo-18b"]).ok();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let killed = sb.dokku_env(&[("POSTGRES_UPGRADE_KILL_AT", "rollback-4")], &["postgres-upgrade:rollback", "memo"]);
+    assert_eq!(killed.code, 137, "not killed:\n{}\n{}", killed.stdout, killed.stderr);
+    assert_eq!(replication(&sb, "memo-db"), NOTHING, "the subscription had ended before the kill");
+    let again = sb.dokku(&["postgres-upgrade:rollback", "memo"]).ok();
+    assert!(sb.config("memo")["DATABASE_URL"].contains("dokku-postgres-memo-db"), "{again}");
+    sb.lost_nothing("memo");
+    assert_eq!(replication(&sb, "memo-18b"), NOTHING);
+
+    // Again, then finish: nothing of the replication on either server, the old service gone.
+    sb.dokku(&["postgres:upgrade", "memo", "-I", "18", "--reversible", "--new-service", "memo-18c"]).ok();
     std::thread::sleep(std::time::Duration::from_secs(1));
     sb.dokku(&["postgres-upgrade:finish", "memo"]).ok();
     assert!(!sb.services().contains(&"memo-db".to_string()), "finish destroys the old service");
-    assert_eq!(replication(&sb, "memo-18b"), NOTHING);
+    assert_eq!(replication(&sb, "memo-18c"), NOTHING);
     sb.lost_nothing("memo");
     assert!(sb.dokku(&["postgres-upgrade:finish", "memo"]).ok().contains("nothing to finish"));
 }

@@ -32,6 +32,10 @@ pub struct Reverse {
     /// The new database's schema at the switch, as a digest: DDL run there since is not
     /// replicated, and makes a rollback refuse.
     pub schema: String,
+    /// How far a rollback got, for the one that runs after it died: `window` (the apps
+    /// stopped), `ended` (everything applied, the subscription dropped), `switched`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolling_back: Option<String>,
 }
 
 /// The stream's record, named before any of its objects exists (the journal records it first).
@@ -61,7 +65,13 @@ pub fn begin(host: &Host, record: StreamRecord, new: &Endpoint, old: &Endpoint) 
     let conninfo = stream::conninfo(&address, new.database, password.trim());
     let mut subscriber = Psql::open(host, old.service, old.database)?;
     stream::create_subscription(&mut subscriber, &record, &conninfo, password.trim())?;
-    Ok(Reverse { stream: record, since: crate::host::clock::now_rfc3339(), start_lsn, schema: schema_digest(host, new)? })
+    Ok(Reverse {
+        stream: record,
+        since: crate::host::clock::now_rfc3339(),
+        start_lsn,
+        schema: schema_digest(host, new)?,
+        rolling_back: None,
+    })
 }
 
 /// The new database's schema as its own pg_dump prints it, as a digest.

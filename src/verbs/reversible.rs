@@ -24,10 +24,15 @@ struct Steps<'a> {
     out: &'a Out,
     done: Vec<Value>,
     total: usize,
+    /// Test-only (POSTGRES_UPGRADE_KILL_AT=rollback-N): dies just before step N, as a crash would.
+    kill_at: Option<String>,
 }
 
 impl Steps<'_> {
     fn run<T>(&mut self, name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        if self.kill_at.as_deref() == Some(&format!("rollback-{}", self.done.len() + 1)) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
+        }
         self.out.step(&format!("[{}/{}] {name}", self.done.len() + 1, self.total));
         let started = Instant::now();
         let result = f();
@@ -51,17 +56,38 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out, 
     let new = Endpoint { service: &plan.new_service, database: &record.old_db };
     let old = Endpoint { service: &plan.old_service, database: &plan.old_database };
     let target = &args.target;
-    // What cannot be rolled back is refused before anything changes.
-    refuse_if_broken(&host, &reverse, &new, target)?;
+    // A rollback that died: where it got. Once its stream ended, it goes on from there, and
+    // verification compares every row (the changes the dead run read are consumed).
+    let phase = reverse.rolling_back.clone();
+    let ended_before = matches!(phase.as_deref(), Some("ended" | "switched"));
+    // Switched back already: the apps may have written to the old service since; only their
+    // start and the end of the window are left.
+    let switched_before = phase.as_deref() == Some("switched");
+    if ended_before {
+        out.info2(&format!("Going on with the rollback of {target} that stopped after its stream ended"));
+    } else {
+        // What cannot be rolled back is refused before anything changes.
+        refuse_if_broken(&host, &reverse, &new, target)?;
+    }
     out.info2(&format!("Rolling {target} back to {} (it followed {} since {})", old.service, new.service, reverse.since));
+    let mark = |journal: &mut Journal, phase: &str| {
+        journal.update(|r| {
+            if let Some(reverse) = r.reverse.as_mut() {
+                reverse.rolling_back = Some(phase.to_string());
+            }
+        })
+    };
     // What the apps changed so far, read while they still run: the window reads only the rest.
     let keys = Keys::read(&host, &new)?;
     let mut publisher = Psql::open(&host, new.service, new.database)?;
     let mut changes = Changes::default();
     reverse::read_changes(&mut publisher, &record, &keys, &mut changes)?;
-    let mut steps = Steps { out, done: Vec::new(), total: ROLLBACK_STEPS };
+    let mut steps = Steps { out, done: Vec::new(), total: ROLLBACK_STEPS, kill_at: env.kill_at.clone() };
     let window = Instant::now();
-    let mut ended = false;
+    let mut ended = ended_before;
+    if phase.is_none() {
+        mark(&mut journal, "window")?;
+    }
     let result = (|| -> Result<u64> {
         steps.run("Enabling maintenance", || {
             for app in plan.apps.iter().filter(|a| plan.use_maintenance && !a.maintenance_on) {
@@ -77,6 +103,10 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out, 
         })?;
         let mut subscriber = Psql::open(&host, old.service, old.database)?;
         steps.run(&format!("Waiting until {} has applied every commit of {}", old.service, new.service), || {
+            if ended {
+                out.verbose("Done by the rollback that stopped");
+                return Ok(());
+            }
             reverse::read_changes(&mut publisher, &record, &keys, &mut changes)?;
             if reverse::schema_digest(&host, &new)? != reverse.schema {
                 bail!("{}", ddl_refusal(&new, target));
@@ -90,10 +120,14 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out, 
             // The stream has done its work: each database's schema is its own again.
             subscriber.query(&crate::copy::online::stream::end_subscription(&record))?;
             ended = true;
+            mark(&mut journal, "ended")?;
             publisher.query(&[crate::copy::online::stream::drop_publication(&record)])?;
             Ok(())
         })?;
         steps.run(&format!("Setting the sequences of {} as {} has them", old.service, new.service), || {
+            if switched_before {
+                return Ok(());
+            }
             let catalog = crate::facts::fingerprint::Catalog::read(&host, new.service, new.database)?;
             let dumps = crate::state::dumps::dumps_dir(&env.data_dir(), target);
             std::fs::create_dir_all(&dumps).with_context(|| format!("Unable to create {}", dumps.display()))?;
@@ -110,7 +144,10 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out, 
             };
             crate::copy::catch_up::stream_parts(&job, &catalog, &Default::default(), &tee)
         })?;
-        let figures = steps.run(&format!("Verifying what changed since the switch in {}", old.service), || {
+        let rows = steps.run(&format!("Verifying what changed since the switch in {}", old.service), || {
+            if switched_before {
+                return Ok(0);
+            }
             let selections =
                 crate::copy::online::prove::selections(&changes, &keys.primary, &Default::default());
             out.verbose(&format!(
@@ -120,13 +157,20 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out, 
             ));
             let (mut from, mut to) =
                 (verifier::Side::now(new.service, new.database), verifier::Side::now(old.service, old.database));
-            let outcome = verifier::compare(&host, &mut from, &mut to, &verifier::Check::rows(selections))?;
+            let check = match ended_before {
+                true => verifier::Check::everything(),
+                false => verifier::Check::rows(selections),
+            };
+            let outcome = verifier::compare(&host, &mut from, &mut to, &check)?;
             if let Some(refusal) = outcome.refusal(new.service) {
                 bail!("{refusal}");
             }
-            Ok(outcome.figures)
+            Ok(outcome.figures.rows)
         })?;
         steps.run(&format!("Switching the apps back to {}", old.service), || {
+            if switched_before {
+                return Ok(());
+            }
             for app in &plan.apps {
                 Action::Relink {
                     app: app.name.clone(),
@@ -144,7 +188,7 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out, 
                 }
                 .run(&host)?;
             }
-            Ok(())
+            mark(&mut journal, "switched")
         })?;
         steps.run("Starting the apps", || {
             for app in plan.apps.iter().filter(|a| a.running) {
@@ -158,7 +202,7 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out, 
             }
             Ok(())
         })?;
-        Ok(figures.rows)
+        Ok(rows)
     })();
     let window_ms = window.elapsed().as_millis() as u64;
     let rows = match result {
@@ -167,6 +211,12 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out, 
             // Before the switch back the apps still belong on the new service: started there
             // again. The period goes on unless its stream was already ended.
             out.failure(&format!("{err:#}"));
+            if phase_now(&journal) == Some("switched") {
+                return Err(err.context(format!(
+                    "the apps are switched back to {}: run `dokku postgres-upgrade:rollback {target}` again to finish",
+                    old.service
+                )));
+            }
             for app in plan.apps.iter().filter(|a| a.running) {
                 let _ = host.check(&host.change(Change::StartApp(&app.name)));
             }
@@ -181,6 +231,11 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out, 
                     new.service, old.service
                 )));
             }
+            journal.update(|r| {
+                if let Some(reverse) = r.reverse.as_mut() {
+                    reverse.rolling_back = None;
+                }
+            })?;
             return Err(err.context(format!("the apps run on {} again, {} still follows it", new.service, old.service)));
         }
     };
@@ -216,6 +271,10 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out, 
         }));
     }
     Ok(())
+}
+
+fn phase_now(journal: &Journal) -> Option<&str> {
+    journal.record.reverse.as_ref().and_then(|r| r.rolling_back.as_deref())
 }
 
 /// Refuses a rollback the period no longer allows: the stream lost, or DDL run on the new
