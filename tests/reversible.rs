@@ -43,7 +43,17 @@ fn reversible_rolls_back_with_every_write_made_on_the_new_service_then_finish_le
     sb.sql("memo-db", "ALTER TABLE loose ADD COLUMN id serial PRIMARY KEY");
 
     let up = sb
-        .dokku(&["postgres:upgrade", "memo", "-I", "18", "--reversible", "--new-service", "memo-18", "--format", "json"])
+        .dokku(&[
+            "postgres:upgrade",
+            "memo",
+            "-I",
+            "18",
+            "--reversible",
+            "--new-service",
+            "memo-18",
+            "--format",
+            "json",
+        ])
         .ok();
     let up = json(&up);
     let forward_ms = up["maintenance_window_ms"].as_u64().expect("the forward window");

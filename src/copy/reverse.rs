@@ -52,9 +52,8 @@ pub fn planned(new: (&str, &str), old: (&str, &str)) -> StreamRecord {
 /// on its standard input only.
 pub fn begin(host: &Host, record: StreamRecord, new: &Endpoint, old: &Endpoint) -> Result<Reverse> {
     let mut publisher = Psql::open(host, new.service, new.database)?;
-    let tables = publisher.query(&[format!(
-        "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) {USER_TABLES} ORDER BY 1"
-    )])?;
+    let tables = publisher
+        .query(&[format!("SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) {USER_TABLES} ORDER BY 1")])?;
     stream::create_publication(&mut publisher, &record, &tables)?;
     let slots = stream::SlotSession::create(host, &record)?;
     let start_lsn = slots.lsn.clone();

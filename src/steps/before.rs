@@ -19,12 +19,10 @@ impl Upgrade<'_> {
                 self.host,
                 &crate::copy::Endpoint { service: &plan.old, database: &plan.old_db },
             )?;
-            config_options = format!(
-                "{} -c wal_level=logical -c max_slot_wal_keep_size={bound}MB",
-                config_options.trim()
-            )
-            .trim()
-            .to_string();
+            config_options =
+                format!("{} -c wal_level=logical -c max_slot_wal_keep_size={bound}MB", config_options.trim())
+                    .trim()
+                    .to_string();
         }
         let custom_env = crate::plan::carry::new_custom_env(
             self.opts.custom_env.as_deref(),

@@ -69,7 +69,10 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out, 
         // What cannot be rolled back is refused before anything changes.
         refuse_if_broken(&host, &reverse, &new, target)?;
     }
-    out.info2(&format!("Rolling {target} back to {} (it followed {} since {})", old.service, new.service, reverse.since));
+    out.info2(&format!(
+        "Rolling {target} back to {} (it followed {} since {})",
+        old.service, new.service, reverse.since
+    ));
     let mark = |journal: &mut Journal, phase: &str| {
         journal.update(|r| {
             if let Some(reverse) = r.reverse.as_mut() {
@@ -112,11 +115,7 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out, 
                 bail!("{}", ddl_refusal(&new, target));
             }
             let start = crate::copy::online::keys::parse_lsn(&reverse.start_lsn)?;
-            crate::copy::online::await_apply(
-                &mut subscriber,
-                &record,
-                changes.last_commit.filter(|&lsn| lsn > start),
-            )?;
+            crate::copy::online::await_apply(&mut subscriber, &record, changes.last_commit.filter(|&lsn| lsn > start))?;
             // The stream has done its work: each database's schema is its own again.
             subscriber.query(&crate::copy::online::stream::end_subscription(&record))?;
             ended = true;
@@ -148,8 +147,7 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out, 
             if switched_before {
                 return Ok(0);
             }
-            let selections =
-                crate::copy::online::prove::selections(&changes, &keys.primary, &Default::default());
+            let selections = crate::copy::online::prove::selections(&changes, &keys.primary, &Default::default());
             out.verbose(&format!(
                 "{} change(s) since the switch: {} relation part(s) for the verifier to compare",
                 changes.count,
@@ -250,7 +248,10 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out, 
         r.window_ms = Some(window_ms);
     })?;
     journal.finish(Status::RolledBack, None)?;
-    out.info1(&format!("{target} is back on {}, with every write made on {} since the switch", old.service, new.service));
+    out.info1(&format!(
+        "{target} is back on {}, with every write made on {} since the switch",
+        old.service, new.service
+    ));
     out.verbose(&format!("{} is kept; remove it with: dokku postgres:destroy {} -f", new.service, new.service));
     if args.format == Format::Json {
         out.json(&json!({
