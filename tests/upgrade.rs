@@ -376,6 +376,7 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
         "postgres-upgrade:status",
         "postgres-upgrade:report",
         "postgres-upgrade:rollback",
+        "postgres-upgrade:finish",
         "postgres-upgrade:cleanup",
     ] {
         for name in [forged, long.as_str(), "no-such-app"] {
