@@ -72,6 +72,10 @@ fn reversible_rolls_back_with_every_write_made_on_the_new_service_then_finish_le
     let status = json(&sb.dokku(&["postgres-upgrade:status", "memo", "--format", "json"]).ok());
     assert!(status["following"]["lag_bytes"].as_i64().is_some(), "{status}");
 
+    // No other upgrade while the period is open: its stream would outlive the journal.
+    let refused = sb.dokku(&["postgres:upgrade", "memo", "-I", "18", "--new-service", "memo-18x"]).code(1);
+    assert!(refused.stderr.contains("postgres-upgrade:finish memo"), "{}", refused.stderr);
+
     // DDL on 18 since the switch: refused, nothing changed (the app stays on 18, the stream too).
     sb.sql("memo-18", "CREATE TABLE probe (id int PRIMARY KEY)");
     let refused = sb.dokku(&["postgres-upgrade:rollback", "memo"]).code(1);

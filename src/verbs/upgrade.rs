@@ -70,6 +70,16 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 j.next_command()
             ));
         }
+        // A grace period still open: its subscription and slots would outlive the journal.
+        Ok(Some(j)) if !args.dry_run && j.record.reverse.is_some() => {
+            return failed(anyhow::anyhow!(
+                "The last upgrade of {0} is in its grace period ({1} follows {2}): end it first with \
+                 `dokku postgres-upgrade:finish {0}` (or go back with `dokku postgres-upgrade:rollback {0}`)",
+                args.target,
+                j.record.plan.old_service,
+                j.record.plan.new_service
+            ));
+        }
         Err(err) => return failed(err),
         _ => {}
     }
