@@ -69,6 +69,8 @@ fn reversible_rolls_back_with_every_write_made_on_the_new_service_then_finish_le
     sb.sql("memo-18", "SELECT setval('tickets', 500); UPDATE notes SET body = 'changed on 18' WHERE id <= 10");
     let status = sb.dokku(&["postgres-upgrade:status", "memo"]).ok();
     assert!(status.contains("memo-db follows memo-18 since"), "{status}");
+    let report = sb.dokku(&["postgres-upgrade:report", "memo", "--postgres-upgrade-following"]).ok();
+    assert!(report.contains("memo-db follows memo-18 since") && report.contains("behind"), "{report}");
     let status = json(&sb.dokku(&["postgres-upgrade:status", "memo", "--format", "json"]).ok());
     assert!(status["following"]["lag_bytes"].as_i64().is_some(), "{status}");
 

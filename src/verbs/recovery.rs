@@ -65,9 +65,7 @@ pub fn status(args: &StatusArgs, env: &Env, runner: &dyn Runner, out: &Out) -> R
         out.verbose(&format!("Error:        {error}"));
     }
     if let Some(reverse) = record.reverse.as_ref().filter(|_| !unfinished) {
-        for line in super::reversible::describe(&Host::new(env, runner), reverse) {
-            out.verbose(&line);
-        }
+        out.verbose(&format!("Following:    {}", super::reversible::following(&Host::new(env, runner), reverse)));
         out.verbose(&format!(
             "Next:         dokku postgres-upgrade:rollback {t} (back, no write lost) or dokku postgres-upgrade:finish {t}",
             t = args.target

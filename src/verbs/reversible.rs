@@ -350,8 +350,9 @@ pub fn finish(args: &FinishArgs, env: &Env, runner: &dyn Runner, out: &Out) -> R
     Ok(())
 }
 
-/// What `status` shows of an open period: since when, and how far the old service is behind.
-pub fn describe(host: &Host, reverse: &Reverse) -> Vec<String> {
+/// What `status` and `report` show of an open period: since when, and how far the old service
+/// is behind.
+pub fn following(host: &Host, reverse: &Reverse) -> String {
     let lag = match Lag::read(host, reverse) {
         Ok(lag) if lag.lost => "its slot is lost: rollback is refused, finish ends the period".to_string(),
         Ok(lag) => format!(
@@ -362,7 +363,7 @@ pub fn describe(host: &Host, reverse: &Reverse) -> Vec<String> {
         ),
         Err(err) => format!("unknown ({err:#})"),
     };
-    vec![format!("Following:    {} follows {} since {}: {lag}", reverse.stream.new, reverse.stream.old, reverse.since)]
+    format!("{} follows {} since {}: {lag}", reverse.stream.new, reverse.stream.old, reverse.since)
 }
 
 /// The same, for `status --format json`.
