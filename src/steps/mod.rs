@@ -299,7 +299,7 @@ pub const STEPS: &[Step] = &[
         phase: Phase::After,
         title: |p, o, _| {
             let stream = if p.copy.method == Method::Online { "Removing the replication, " } else { "" };
-            match o.keep_old {
+            match o.keep_old || o.reversible {
                 true => {
                     format!("{stream}{}{} (unlinked)", if stream.is_empty() { "Keeping " } else { "keeping " }, p.old)
                 }

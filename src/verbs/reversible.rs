@@ -159,6 +159,8 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out, 
                 true => verifier::Check::everything(),
                 false => verifier::Check::rows(selections),
             };
+            // `--online` set the old server's wal_level itself (docs/online.md): not the user's.
+            let check = check.with_settings_set_here(if plan.restart_old { &["wal_level"] } else { &[] });
             let outcome = verifier::compare(&host, &mut from, &mut to, &check)?;
             if let Some(refusal) = outcome.refusal(new.service) {
                 bail!("{refusal}");
