@@ -86,8 +86,12 @@ pub struct Lag {
     pub bytes: i64,
     /// `pg_stat_replication.replay_lag`, while the subscription's sender runs.
     pub seconds: Option<f64>,
-    /// The slot is gone, or its WAL was removed (`wal_status = lost`): the old service can no
-    /// longer follow.
+    /// The WAL the two slots hold back on the new server, and its bound
+    /// (`max_slot_wal_keep_size`, in MB).
+    pub held_bytes: i64,
+    pub bound_mb: i64,
+    /// A slot is gone, or its WAL was removed (`wal_status = lost`, past the bound): the old
+    /// service can no longer follow, or the rows changed since the switch can no longer be named.
     pub lost: bool,
     /// The subscription's sender runs.
     pub streaming: bool,
@@ -96,30 +100,39 @@ pub struct Lag {
 impl Lag {
     pub fn read(host: &Host, reverse: &Reverse) -> Result<Lag> {
         let record = &reverse.stream;
+        let slots = format!("{}, {}", literal(&record.apply_slot()), literal(&record.keys_slot()));
         let answer = host.sql(
             &record.old,
             &record.old_db,
             &format!(
-                "SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint, -1) || '|' || \
-                 coalesce(extract(epoch FROM r.replay_lag)::text, '') || '|' || \
-                 (coalesce(to_jsonb(s)->>'wal_status', '') = 'lost') || '|' || (r.pid IS NOT NULL) \
-                 FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid \
-                 WHERE s.slot_name = {}",
-                literal(&record.apply_slot())
+                "SELECT coalesce((SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint \
+                   FROM pg_replication_slots WHERE slot_name = {apply}), -1) || '|' || \
+                 coalesce((SELECT extract(epoch FROM r.replay_lag)::text FROM pg_replication_slots s \
+                   JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = {apply}), '') || '|' || \
+                 coalesce((SELECT max(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn))::bigint \
+                   FROM pg_replication_slots WHERE slot_name IN ({slots})), 0) || '|' || \
+                 (SELECT setting FROM pg_settings WHERE name = 'max_slot_wal_keep_size') || '|' || \
+                 ((SELECT count(*) FROM pg_replication_slots WHERE slot_name IN ({slots}) \
+                   AND coalesce(to_jsonb(pg_replication_slots)->>'wal_status', '') <> 'lost') < 2) || '|' || \
+                 EXISTS (SELECT 1 FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid \
+                   WHERE s.slot_name = {apply})",
+                apply = literal(&record.apply_slot())
             ),
         )?;
-        let Some(line) = answer.first() else {
-            return Ok(Lag { bytes: -1, seconds: None, lost: true, streaming: false });
-        };
+        let line = answer.first().map(String::as_str).unwrap_or_default();
+        // A boolean joined to text prints as `true`/`false` (its cast to text), not as `t`.
         let fields: Vec<&str> = line.split('|').collect();
-        if fields.len() < 4 {
+        if fields.len() < 6 {
             bail!("unexpected answer from {}: {line}", record.old);
         }
         Ok(Lag {
             bytes: fields[0].parse().unwrap_or(-1),
             seconds: fields[1].parse().ok(),
-            lost: fields[2] == "t",
-            streaming: fields[3] == "t",
+            held_bytes: fields[2].parse().unwrap_or(0),
+            // pg_settings gives it in its unit, MB.
+            bound_mb: fields[3].parse().unwrap_or(-1),
+            lost: fields[4] == "true",
+            streaming: fields[5] == "true",
         })
     }
 }

@@ -286,8 +286,9 @@ fn refuse_if_broken(host: &Host, reverse: &Reverse, new: &Endpoint, target: &str
     let lag = Lag::read(host, reverse)?;
     if lag.lost {
         bail!(
-            "{} no longer follows {}: its replication slot is gone or lost the WAL it needed (it fell more than \
-             max_slot_wal_keep_size behind). The upgrade stays done; end the period with: dokku postgres-upgrade:finish {target}",
+            "{} can no longer be rolled back to from {}: a replication slot of the grace period is gone or lost the WAL \
+             it needed (more than max_slot_wal_keep_size was written since the switch). Nothing was changed, the upgrade \
+             stays done; end the period with: dokku postgres-upgrade:finish {target}",
             reverse.stream.new,
             new.service
         );
@@ -358,10 +359,13 @@ pub fn following(host: &Host, reverse: &Reverse) -> String {
     let lag = match Lag::read(host, reverse) {
         Ok(lag) if lag.lost => "its slot is lost: rollback is refused, finish ends the period".to_string(),
         Ok(lag) => format!(
-            "{} behind{}{}",
+            "{} behind{}{}; its slots hold {} of WAL on {} (bound {} MB)",
             crate::output::human(lag.bytes.max(0) as u64),
             lag.seconds.map(|s| format!(" ({s:.1} s)")).unwrap_or_default(),
-            if lag.streaming { "" } else { ", not streaming now" }
+            if lag.streaming { "" } else { ", not streaming now" },
+            crate::output::human(lag.held_bytes.max(0) as u64),
+            reverse.stream.old,
+            lag.bound_mb
         ),
         Err(err) => format!("unknown ({err:#})"),
     };
@@ -372,7 +376,8 @@ pub fn following(host: &Host, reverse: &Reverse) -> String {
 pub fn lag_json(host: &Host, reverse: &Reverse) -> Value {
     match Lag::read(host, reverse) {
         Ok(lag) => json!({"since": reverse.since, "lag_bytes": lag.bytes, "lag_s": lag.seconds, "lost": lag.lost,
-                          "streaming": lag.streaming, "stream": reverse.stream.name}),
+                          "streaming": lag.streaming, "held_bytes": lag.held_bytes, "bound_mb": lag.bound_mb,
+                          "stream": reverse.stream.name}),
         Err(err) => json!({"since": reverse.since, "error": format!("{err:#}")}),
     }
 }

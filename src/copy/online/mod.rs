@@ -701,7 +701,7 @@ impl Status {
             lag_bytes: fields[0].parse().unwrap_or(-1),
             lag_seconds: fields[1].parse().ok(),
             held_mb: fields[2].parse().unwrap_or(0),
-            lost: fields[3] == "t",
+            lost: fields[3] == "true",
             applying,
             confirmed: fields[4].to_string(),
         })
