@@ -169,3 +169,17 @@ pub fn read_changes(publisher: &mut Psql, record: &StreamRecord, keys: &Keys, ch
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stream_back_has_a_name_of_its_own_that_fits_a_slot() {
+        let back = planned(("memo-18", "memo_18"), ("memo-db", "memo_db"));
+        assert_ne!(back.name, stream::name_for("memo-18"), "the forward stream may still exist");
+        assert_eq!((back.old.as_str(), back.new.as_str()), ("memo-18", "memo-db"), "published on the new service");
+        let long = planned((&"n".repeat(200), "db"), ("old", "db"));
+        assert!(format!("{}_apply", long.name).len() <= 63, "{}", long.name);
+    }
+}

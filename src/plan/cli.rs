@@ -385,6 +385,24 @@ mod tests {
     }
 
     #[test]
+    fn the_grace_period_commands_parse_as_the_others() {
+        let argv = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        match parse(&argv(&["postgres-upgrade:finish", "memo", "--keep-old"])).unwrap() {
+            Invocation::Finish(f) => assert_eq!((f.target.as_str(), f.keep_old), ("memo", true)),
+            other => panic!("{other:?}"),
+        }
+        match parse(&argv(&["postgres-upgrade:rollback", "memo", "--format", "json"])).unwrap() {
+            Invocation::Rollback(r) => assert_eq!((r.target.as_str(), r.format), ("memo", Format::Json)),
+            other => panic!("{other:?}"),
+        }
+        match parse(&argv(&["postgres:upgrade", "memo", "-I", "18", "--reversible"])).unwrap() {
+            Invocation::Upgrade(u) => assert!(u.reversible && u.blue_green_flags().contains(&"--reversible")),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&argv(&["postgres-upgrade:finish"])).is_err(), "finish names its target");
+    }
+
+    #[test]
     fn plugin_toml_has_cargos_version() {
         let toml = include_str!("../../plugin.toml");
         assert!(toml.contains(&format!("version = \"{}\"", env!("CARGO_PKG_VERSION"))), "{toml}");

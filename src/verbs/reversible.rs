@@ -106,20 +106,33 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out, 
         })?;
         let mut subscriber = Psql::open(&host, old.service, old.database)?;
         steps.run(&format!("Waiting until {} has applied every commit of {}", old.service, new.service), || {
-            if ended {
-                out.verbose("Done by the rollback that stopped");
-                return Ok(());
+            if !ended {
+                reverse::read_changes(&mut publisher, &record, &keys, &mut changes)?;
+                if reverse::schema_digest(&host, &new)? != reverse.schema {
+                    bail!("{}", ddl_refusal(&new, target));
+                }
+                let start = crate::copy::online::keys::parse_lsn(&reverse.start_lsn)?;
+                crate::copy::online::await_apply(
+                    &mut subscriber,
+                    &record,
+                    changes.last_commit.filter(|&lsn| lsn > start),
+                )?;
+                // Everything is applied and the apps are stopped: recorded before the stream
+                // ends, so that a rollback that dies from here on does not wait for it again.
+                ended = true;
+                mark(&mut journal, "ended")?;
+            } else {
+                out.verbose("Applied before the rollback that stopped");
             }
-            reverse::read_changes(&mut publisher, &record, &keys, &mut changes)?;
-            if reverse::schema_digest(&host, &new)? != reverse.schema {
-                bail!("{}", ddl_refusal(&new, target));
+            // The stream has done its work: each database's schema is its own again (each part
+            // only if it is still there, after a rollback that stopped).
+            let exists = subscriber.value(&format!(
+                "SELECT count(*) FROM pg_catalog.pg_subscription WHERE subname = {}",
+                crate::facts::fingerprint::literal(&record.name)
+            ))?;
+            if exists != "0" {
+                subscriber.query(&crate::copy::online::stream::end_subscription(&record))?;
             }
-            let start = crate::copy::online::keys::parse_lsn(&reverse.start_lsn)?;
-            crate::copy::online::await_apply(&mut subscriber, &record, changes.last_commit.filter(|&lsn| lsn > start))?;
-            // The stream has done its work: each database's schema is its own again.
-            subscriber.query(&crate::copy::online::stream::end_subscription(&record))?;
-            ended = true;
-            mark(&mut journal, "ended")?;
             publisher.query(&[crate::copy::online::stream::drop_publication(&record)])?;
             Ok(())
         })?;
