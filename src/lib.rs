@@ -47,8 +47,12 @@ pub fn run(argv: &[String], env: &Env, runner: &dyn Runner) -> i32 {
             finish(&out, recovery::status(&args, env, runner, &out))
         }
         Ok(Invocation::Rollback(args)) => {
-            let out = Out::new(env.quiet, false);
+            let out = Out::new(env.quiet, args.format == Format::Json);
             finish(&out, recovery::rollback(&args, env, runner, &out))
+        }
+        Ok(Invocation::Finish(args)) => {
+            let out = Out::new(env.quiet, false);
+            finish(&out, verbs::reversible::finish(&args, env, runner, &out))
         }
         Ok(Invocation::Report(args)) => {
             let out = Out::new(env.quiet, false);

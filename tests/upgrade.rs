@@ -376,6 +376,7 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
         "postgres-upgrade:status",
         "postgres-upgrade:report",
         "postgres-upgrade:rollback",
+        "postgres-upgrade:finish",
         "postgres-upgrade:cleanup",
     ] {
         for name in [forged, long.as_str(), "no-such-app"] {
@@ -601,6 +602,7 @@ fn help_lists_the_commands_in_dokku_format() {
     assert!(out.contains("--accept-recomputed") && out.contains("--keep-md5-auth"), "{out}");
     assert!(out.starts_with("Usage: dokku postgres:upgrade <app|service>"), "{out}");
     assert!(out.contains("--online") && out.contains("--catch-up"), "{out}");
+    assert!(out.contains("--reversible") && out.contains("postgres-upgrade:finish <app|service>"), "{out}");
     let out = sb.dokku(&["help"]).ok();
     assert!(out.contains("postgres-upgrade   Move postgres services to a new image blue-green"), "{out}");
 }

@@ -10,6 +10,7 @@ pub mod extensions;
 pub mod globals;
 pub mod hold;
 pub mod online;
+pub mod reverse;
 
 pub use crate::facts::survey::Method;
 pub mod settings;

@@ -29,6 +29,34 @@ pub const USER_TABLES: &str = "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_nam
     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
       AND d.objid = c.oid AND d.deptype = 'e')";
 
+/// What keeps the new database from being followed by the old one after the switch
+/// (`--reversible`, docs/reversible.md), one line each: a table the stream cannot carry (once
+/// published on the new server, its UPDATE and DELETE would fail there, or it writes no WAL),
+/// and large objects (logical replication carries none).
+pub fn not_reversible(host: &Host, service: &str, database: &str) -> Result<Vec<String>> {
+    let rows = host.sql_statements(
+        service,
+        database,
+        &[
+            format!("SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) || ' (' || {OUTSIDE_STREAM_WHY} || ')' {USER_TABLES} AND {OUTSIDE_STREAM_WHY} IS NOT NULL ORDER BY 1"),
+            "SELECT 'large objects: ' || count(*) FROM pg_catalog.pg_largeobject_metadata HAVING count(*) > 0".into(),
+        ],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|r| match r.strip_prefix("large objects: ") {
+            Some(n) => format!(
+                "--reversible: {n} large object(s) are in use, which logical replication does not carry: \
+                 upgrade without --reversible"
+            ),
+            None => format!(
+                "--reversible: the old service cannot follow the new one for table {r}: give it a primary key or \
+                 a replica identity (ALTER TABLE … REPLICA IDENTITY FULL), or upgrade without --reversible"
+            ),
+        })
+        .collect())
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Replication {
     pub wal_level: String,

@@ -38,6 +38,11 @@ pub struct UpgradeArgs {
     /// Skip the final S3 backup of the old service
     #[arg(long)]
     pub skip_backup: bool,
+    /// Keep the old service following the new one after the switch (a grace period), so that
+    /// `postgres-upgrade:rollback` goes back without losing a write; `postgres-upgrade:finish`
+    /// ends it (docs/reversible.md)
+    #[arg(long)]
+    pub reversible: bool,
     /// Copy everything inside the window (default: a first copy while the apps run, then only
     /// what changed since, from PostgreSQL 12 on)
     #[arg(long, conflicts_with_all = ["catch_up", "online"])]
@@ -112,6 +117,7 @@ impl UpgradeArgs {
         [
             ("--new-service", self.new_service.is_some()),
             ("--keep-old", self.keep_old),
+            ("--reversible", self.reversible),
             ("--skip-backup", self.skip_backup),
             ("--full-copy", self.full_copy),
             ("--no-maintenance", self.no_maintenance),
@@ -215,6 +221,21 @@ pub struct StatusArgs {
 pub struct RollbackArgs {
     /// The app (or service) named when the upgrade was started
     pub target: String,
+    /// `json`: one report on stdout at the end (as the upgrade's), the progress on stderr
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Ends the grace period of a `--reversible` upgrade: the replication back to the old service is
+/// dropped on both servers, and the old service destroyed (or kept with `--keep-old`).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "postgres-upgrade:finish", disable_version_flag = true)]
+pub struct FinishArgs {
+    /// The app (or service) named when the upgrade was started
+    pub target: String,
+    /// Keep the old service (unlinked) instead of destroying it
+    #[arg(long)]
+    pub keep_old: bool,
 }
 
 /// `postgres-upgrade:report [APP] [--format json] [--<field>]`, parsed by hand as dokku's own
@@ -263,6 +284,7 @@ pub enum Invocation {
     Upgrade(Box<UpgradeArgs>),
     Status(StatusArgs),
     Rollback(RollbackArgs),
+    Finish(FinishArgs),
     Report(ReportArgs),
     Cleanup(CleanupArgs),
     Version,
@@ -286,6 +308,7 @@ pub fn parse(argv: &[String]) -> Result<Invocation, clap::Error> {
         "upgrade" | "run" => Invocation::Upgrade(Box::new(UpgradeArgs::try_parse_from(words)?)),
         "status" => Invocation::Status(StatusArgs::try_parse_from(words)?),
         "rollback" => Invocation::Rollback(RollbackArgs::try_parse_from(words)?),
+        "finish" => Invocation::Finish(FinishArgs::try_parse_from(words)?),
         "report" => Invocation::Report(ReportArgs::parse(&words).map_err(|e| {
             <StatusArgs as clap::CommandFactory>::command().error(clap::error::ErrorKind::InvalidValue, e)
         })?),
@@ -359,6 +382,24 @@ mod tests {
 
     fn argv(words: &[&str]) -> Vec<String> {
         words.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_grace_period_commands_parse_as_the_others() {
+        let argv = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        match parse(&argv(&["postgres-upgrade:finish", "memo", "--keep-old"])).unwrap() {
+            Invocation::Finish(f) => assert_eq!((f.target.as_str(), f.keep_old), ("memo", true)),
+            other => panic!("{other:?}"),
+        }
+        match parse(&argv(&["postgres-upgrade:rollback", "memo", "--format", "json"])).unwrap() {
+            Invocation::Rollback(r) => assert_eq!((r.target.as_str(), r.format), ("memo", Format::Json)),
+            other => panic!("{other:?}"),
+        }
+        match parse(&argv(&["postgres:upgrade", "memo", "-I", "18", "--reversible"])).unwrap() {
+            Invocation::Upgrade(u) => assert!(u.reversible && u.blue_green_flags().contains(&"--reversible")),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&argv(&["postgres-upgrade:finish"])).is_err(), "finish names its target");
     }
 
     #[test]

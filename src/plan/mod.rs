@@ -377,6 +377,16 @@ pub fn preflight(host: &Host, args: &UpgradeArgs, out: &Out) -> Result<Decision>
         None
     };
 
+    if args.reversible && new_major.is_some_and(|m| m < 1300) {
+        // Its slots' WAL could not be bounded (max_slot_wal_keep_size is from 13 on).
+        problems.push("--reversible needs a new major of 13 or newer".to_string());
+    }
+    if args.reversible && status == "running" {
+        let found = crate::facts::replication::not_reversible(host, &old, &old_db);
+        if let Some(found) = or_problem(&mut problems, found) {
+            problems.extend(found);
+        }
+    }
     let backup = host.backup_settings(&old)?;
     let exposed = host.exposed_ports(&old)?;
     let new_settings = args.new_service_settings(settings.clone());

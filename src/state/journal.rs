@@ -95,6 +95,10 @@ pub struct Record {
     /// backup schedule, removed when the old service was kept (steps/after.rs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub returns: Vec<Value>,
+    /// A `--reversible` upgrade's grace period: the old service follows the new one from the
+    /// switch until a rollback or `finish` ends it (copy/reverse.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverse: Option<crate::copy::reverse::Reverse>,
 }
 
 /// The plan without anything secret (the URL's password, the settings and backup credentials
@@ -159,6 +163,8 @@ pub struct RunOptions {
     pub accept_recomputed: bool,
     #[serde(default)]
     pub keep_md5_auth: bool,
+    #[serde(default)]
+    pub reversible: bool,
     #[serde(default)]
     pub new_service: NewServiceFlags,
 }
@@ -250,6 +256,7 @@ impl Journal {
                 old_restart_ms: None,
                 next: None,
                 returns: Vec::new(),
+                reverse: None,
             },
         };
         journal.save()?;

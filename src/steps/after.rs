@@ -121,6 +121,17 @@ impl Upgrade<'_> {
             self.out.verbose(&format!("{} is already gone", plan.old));
             return Ok(());
         }
+        if self.opts.reversible {
+            self.unschedule_kept()?;
+            self.out.verbose(&format!(
+                "{} is kept, unlinked, following {}: dokku postgres-upgrade:rollback {target} goes back, \
+                 dokku postgres-upgrade:finish {target} ends the grace period",
+                plan.old,
+                plan.new,
+                target = plan.app.as_deref().unwrap_or(&plan.old)
+            ));
+            return Ok(());
+        }
         if self.opts.keep_old {
             self.unschedule_kept()?;
             self.out.verbose(&format!(

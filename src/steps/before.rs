@@ -11,7 +11,19 @@ impl Upgrade<'_> {
             self.check(&self.host.change(Change::DestroyService(&plan.new)))?;
         }
         let s = &plan.settings;
-        let config_options = self.opts.config_options.clone().unwrap_or_else(|| s.config_options.clone());
+        let mut config_options = self.opts.config_options.clone().unwrap_or_else(|| s.config_options.clone());
+        if self.opts.reversible {
+            // Ready at its creation to publish after the switch, so that nothing the apps use
+            // restarts for it; its slots' WAL bounded (docs/reversible.md).
+            let bound = crate::copy::online::wal_bound_mb(
+                self.host,
+                &crate::copy::Endpoint { service: &plan.old, database: &plan.old_db },
+            )?;
+            config_options =
+                format!("{} -c wal_level=logical -c max_slot_wal_keep_size={bound}MB", config_options.trim())
+                    .trim()
+                    .to_string();
+        }
         let custom_env = crate::plan::carry::new_custom_env(
             self.opts.custom_env.as_deref(),
             &s.custom_env,

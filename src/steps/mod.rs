@@ -40,6 +40,9 @@ pub struct Options {
     pub accept_recomputed: bool,
     /// The new service's host rule is md5 (POSTGRES_HOST_AUTH_METHOD in its custom env).
     pub keep_md5_auth: bool,
+    /// After the switch the old service follows the new one until `postgres-upgrade:finish`
+    /// (docs/reversible.md).
+    pub reversible: bool,
 }
 
 impl Options {
@@ -51,6 +54,7 @@ impl Options {
             full_copy: self.full_copy,
             accept_recomputed: self.accept_recomputed,
             keep_md5_auth: self.keep_md5_auth,
+            reversible: self.reversible,
             ..RunOptions::default()
         }
     }
@@ -295,7 +299,7 @@ pub const STEPS: &[Step] = &[
         phase: Phase::After,
         title: |p, o, _| {
             let stream = if p.copy.method == Method::Online { "Removing the replication, " } else { "" };
-            match o.keep_old {
+            match o.keep_old || o.reversible {
                 true => {
                     format!("{stream}{}{} (unlinked)", if stream.is_empty() { "Keeping " } else { "keeping " }, p.old)
                 }

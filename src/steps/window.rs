@@ -176,6 +176,9 @@ impl Upgrade<'_> {
     pub(super) fn switch(&mut self) -> Result<()> {
         self.no_writer_waits()?;
         let plan = self.plan;
+        if self.opts.reversible {
+            self.begin_following_back()?;
+        }
         for app in &plan.apps {
             let vars = app.vars.clone();
             self.push_undo(Action::Relink {
@@ -261,6 +264,34 @@ impl Upgrade<'_> {
         self.window_ms = self.window_started.map(|t| t.elapsed().as_millis());
         if let Some(ms) = self.window_ms {
             self.out.verbose(&format!("Maintenance window: {:.1}s", ms as f64 / 1000.0));
+        }
+        Ok(())
+    }
+
+    /// `--reversible`: the old service follows the new one from here (copy/reverse.rs). Both
+    /// databases were just proven equal and the apps are stopped, so the new server's slots begin
+    /// where the old database stands. Recorded first, undone with the rest before the commit.
+    fn begin_following_back(&mut self) -> Result<()> {
+        let plan = self.plan;
+        let new_db = self.host.database_name(&plan.new)?;
+        let record = crate::copy::reverse::planned((&plan.new, &new_db), (&plan.old, &plan.old_db));
+        self.push_undo(Action::DropStream(record.clone()))?;
+        if self.resuming {
+            record.drop_all(self.host)?;
+        }
+        let reverse = crate::copy::reverse::begin(
+            self.host,
+            record,
+            &Endpoint { service: &plan.new, database: &new_db },
+            &Endpoint { service: &plan.old, database: &plan.old_db },
+        )?;
+        self.out.verbose(&format!(
+            "{} follows {} from {} ({}): postgres-upgrade:rollback goes back without losing a write, \
+             postgres-upgrade:finish ends it",
+            plan.old, plan.new, reverse.start_lsn, reverse.stream.name
+        ));
+        if let Some(journal) = &mut self.journal {
+            journal.update(|r| r.reverse = Some(reverse))?;
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 pub mod recovery;
 pub mod report;
+pub mod reversible;
 pub mod upgrade;
 
 use crate::error::AppMissing;

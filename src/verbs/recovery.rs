@@ -39,6 +39,9 @@ pub fn status(args: &StatusArgs, env: &Env, runner: &dyn Runner, out: &Out) -> R
         let mut doc = serde_json::to_value(&journal.record)?;
         doc["process_running"] = serde_json::json!(running);
         doc["unfinished"] = serde_json::json!(unfinished);
+        if let Some(reverse) = &journal.record.reverse {
+            doc["following"] = super::reversible::lag_json(&Host::new(env, runner), reverse);
+        }
         out.json(&doc);
         return Ok(());
     }
@@ -60,6 +63,13 @@ pub fn status(args: &StatusArgs, env: &Env, runner: &dyn Runner, out: &Out) -> R
     out.verbose(&format!("To:           {} ({})", plan.new_service, plan.image));
     if let Some(error) = &record.error {
         out.verbose(&format!("Error:        {error}"));
+    }
+    if let Some(reverse) = record.reverse.as_ref().filter(|_| !unfinished) {
+        out.verbose(&format!("Following:    {}", super::reversible::following(&Host::new(env, runner), reverse)));
+        out.verbose(&format!(
+            "Next:         dokku postgres-upgrade:rollback {t} (back, no write lost) or dokku postgres-upgrade:finish {t}",
+            t = args.target
+        ));
     }
     for (n, step) in record.steps.iter().enumerate() {
         out.verbose(&format!("{:>2}. {:<8} {}", n + 1, step.state, step.name));
@@ -87,6 +97,9 @@ pub fn rollback(args: &RollbackArgs, env: &Env, runner: &dyn Runner, out: &Out) 
         Status::RolledBack => {
             out.info1(&format!("The last upgrade of {} was already rolled back: nothing to do", args.target));
             return Ok(());
+        }
+        Status::Upgraded | Status::UpgradedWithManualSteps if journal.record.reverse.is_some() => {
+            return super::reversible::rollback(args, env, runner, out, journal);
         }
         status => {
             out.info1(&format!(
@@ -181,7 +194,7 @@ pub fn move_state(env: &Env, target: &str, out: &Out, journal: Journal) -> Resul
 }
 
 /// Takes every lock the journaled upgrade needs; fails at once if its own process still runs.
-fn take_locks(env: &Env, plan: &PlanRecord) -> Result<Locks> {
+pub(super) fn take_locks(env: &Env, plan: &PlanRecord) -> Result<Locks> {
     let apps = plan.apps.iter().map(|a| a.name.as_str());
     let services = [plan.old_service.as_str(), plan.new_service.as_str()];
     crate::host::lock::for_upgrade(env, apps, services)
@@ -251,6 +264,7 @@ pub fn resume(
         full_copy: options.full_copy,
         accept_recomputed: options.accept_recomputed,
         keep_md5_auth: options.keep_md5_auth,
+        reversible: options.reversible,
     };
     let done = journal.steps_done();
     crate::host::signals::install();

@@ -11,7 +11,7 @@ use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
 /// The report's fields, in the order they are shown, with their labels.
-const FIELDS: [(&str, &str); 12] = [
+const FIELDS: [(&str, &str); 13] = [
     ("postgres-upgrade-last-status", "Postgres upgrade last status"),
     ("postgres-upgrade-last-from", "Postgres upgrade last from"),
     ("postgres-upgrade-last-to", "Postgres upgrade last to"),
@@ -24,6 +24,8 @@ const FIELDS: [(&str, &str); 12] = [
     ("postgres-upgrade-unfinished", "Postgres upgrade unfinished"),
     ("postgres-upgrade-dumps", "Postgres upgrade dumps"),
     ("postgres-upgrade-dumps-size", "Postgres upgrade dumps size"),
+    // A --reversible upgrade's grace period: since when the old service follows, and its lag.
+    ("postgres-upgrade-following", "Postgres upgrade following"),
 ];
 
 /// Every name (app or service) with a journal under the plugin's data folder, in either layout.
@@ -37,7 +39,7 @@ pub fn fields(env: &Env, target: &str, journal: Option<&Journal>) -> Vec<(&'stat
     let dumps = crate::state::dumps::found_dir(&env.data_dir(), target);
     let kept = crate::state::dumps::attempts(&dumps);
     let size: u64 = kept.iter().map(|(_, bytes)| bytes).sum();
-    let mut values: [String; 12] = Default::default();
+    let mut values: [String; 13] = Default::default();
     values[9] = "no".into();
     if let Some(journal) = journal {
         let record = &journal.record;
@@ -59,6 +61,7 @@ pub fn fields(env: &Env, target: &str, journal: Option<&Journal>) -> Vec<(&'stat
                 (true, false) => format!("yes ({}): {}", journal.status().as_str(), journal.next_command()),
                 _ => "no".to_string(),
             },
+            String::new(),
             String::new(),
             String::new(),
         ];
@@ -83,7 +86,12 @@ pub fn report(
     let mut reports = Vec::new();
     for name in &names {
         let journal = crate::verbs::journal_of(env, runner, name)?;
-        reports.push((name, fields(env, name, journal.as_ref())));
+        let mut found = fields(env, name, journal.as_ref());
+        if let Some(reverse) = journal.as_ref().and_then(|j| j.record.reverse.as_ref()) {
+            let host = crate::host::Host::new(env, runner);
+            found[12].1 = crate::verbs::reversible::following(&host, reverse);
+        }
+        reports.push((name, found));
     }
     if let Some(field) = field {
         let field = field.trim_start_matches("--");

@@ -70,6 +70,16 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 j.next_command()
             ));
         }
+        // A grace period still open: its subscription and slots would outlive the journal.
+        Ok(Some(j)) if !args.dry_run && j.record.reverse.is_some() => {
+            return failed(anyhow::anyhow!(
+                "The last upgrade of {0} is in its grace period ({1} follows {2}): end it first with \
+                 `dokku postgres-upgrade:finish {0}` (or go back with `dokku postgres-upgrade:rollback {0}`)",
+                args.target,
+                j.record.plan.old_service,
+                j.record.plan.new_service
+            ));
+        }
         Err(err) => return failed(err),
         _ => {}
     }
@@ -122,6 +132,7 @@ pub fn upgrade(args: &UpgradeArgs, env: &Env, runner: &dyn Runner) -> i32 {
                 full_copy: args.full_copy,
                 accept_recomputed: args.accept_recomputed,
                 keep_md5_auth: args.keep_md5_auth,
+                reversible: args.reversible,
             };
             if args.dry_run {
                 print_plan(&out, &plan, &opts);
@@ -384,6 +395,16 @@ fn old_service_text(plan: &Plan, opts: &Options) -> String {
     } else {
         String::new()
     };
+    if opts.reversible {
+        return format!(
+            "{whose}kept, unlinked, and follows {new} from the switch on (a publication and two slots on {new}, made \
+             then, a subscription on {old}; {new}'s WAL for it bounded by max_slot_wal_keep_size): \
+             dokku postgres-upgrade:rollback goes back without losing a write, dokku postgres-upgrade:finish ends it \
+             (docs/reversible.md)",
+            new = plan.new,
+            old = plan.old
+        );
+    }
     if opts.keep_old {
         let schedule = if plan.backup.schedule.is_some() {
             ", its backup schedule removed (no second nightly backup)"
@@ -465,7 +486,8 @@ fn plan_json(plan: &Plan, opts: &Options) -> serde_json::Value {
             None => json!({"set": carry.found.alter_system}),
         };
     }
-    value["old_service_kept"] = json!(opts.keep_old);
+    value["old_service_kept"] = json!(opts.keep_old || opts.reversible);
+    value["reversible"] = json!(opts.reversible);
     value["old_service"] = json!(old_service_text(plan, opts));
     value["changes"] = json!(new_url_text(plan));
     value["pulled"] = json!(plan.pulled);

@@ -539,7 +539,7 @@ const MATERIALIZED_VIEWS: &str = "SELECT pg_catalog.json_build_array(n.nspname, 
 /// Waits until the new server has applied the commit that ends at `last` (none: nothing to
 /// wait for), and no apply transaction is still open: its replication origin says how far it
 /// applied, the worker's transaction id whether one is under way.
-fn await_apply(new: &mut Psql, record: &StreamRecord, last: Option<u64>) -> Result<()> {
+pub(crate) fn await_apply(new: &mut Psql, record: &StreamRecord, last: Option<u64>) -> Result<()> {
     let Some(last) = last else { return Ok(()) };
     let name = literal(&record.name);
     let started = Instant::now();
@@ -580,7 +580,7 @@ fn lsn_text(lsn: u64) -> String {
 
 /// The bound on the WAL the slots may hold, in MB: the database's size, at least 1 GB, at most
 /// half the free space of the filesystem the old service's data is on.
-fn wal_bound_mb(host: &Host, from: &Endpoint) -> Result<i64> {
+pub(crate) fn wal_bound_mb(host: &Host, from: &Endpoint) -> Result<i64> {
     if let Some(mb) = host.env.wal_bound_mb {
         return Ok(mb);
     }
@@ -597,17 +597,17 @@ fn wal_bound_mb(host: &Host, from: &Endpoint) -> Result<i64> {
 }
 
 /// What the old database's tables are to the stream.
-struct Tables {
-    keys: BTreeMap<TableName, Vec<String>>,
+pub(crate) struct Tables {
+    pub keys: BTreeMap<TableName, Vec<String>>,
     /// Those whose key is their primary key (replica identity DEFAULT).
-    primary: BTreeSet<TableName>,
-    streamed: BTreeSet<TableName>,
+    pub primary: BTreeSet<TableName>,
+    pub streamed: BTreeSet<TableName>,
     /// (table, why) of those it cannot carry.
     outside: Vec<(TableName, String)>,
 }
 
 impl Tables {
-    fn read(host: &Host, from: &Endpoint, catalog: &Catalog) -> Result<Tables> {
+    pub(crate) fn read(host: &Host, from: &Endpoint, catalog: &Catalog) -> Result<Tables> {
         let rows = host.sql(
             from.service,
             from.database,
@@ -646,7 +646,7 @@ impl Tables {
         Ok(tables)
     }
 
-    fn streamed_names(&self, catalog: &Catalog) -> Vec<String> {
+    pub(crate) fn streamed_names(&self, catalog: &Catalog) -> Vec<String> {
         catalog
             .tables
             .iter()
@@ -701,7 +701,7 @@ impl Status {
             lag_bytes: fields[0].parse().unwrap_or(-1),
             lag_seconds: fields[1].parse().ok(),
             held_mb: fields[2].parse().unwrap_or(0),
-            lost: fields[3] == "t",
+            lost: fields[3] == "true",
             applying,
             confirmed: fields[4].to_string(),
         })

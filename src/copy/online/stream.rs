@@ -138,7 +138,7 @@ pub fn name_for(new_service: &str) -> String {
 }
 
 /// FNV-1a, 64 bits: a stable hash of a name, the same in every build.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf29ce484222325, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
 }
 
