@@ -103,6 +103,18 @@ impl<'a> Host<'a> {
         self.runner.check(cmd)
     }
 
+    /// Runs independent commands at once ([`runner::Runner::run_all`]); the first that failed
+    /// (in their order) is the error.
+    pub fn check_all(&self, cmds: &[&Cmd]) -> Result<Vec<Output>> {
+        let outs = self.runner.run_all(cmds)?;
+        for (cmd, out) in cmds.iter().zip(&outs) {
+            if !out.success() {
+                bail!("{}", runner::failure_message(cmd, out));
+            }
+        }
+        Ok(outs)
+    }
+
     /// Runs `cmd` and returns its standard output, trimmed of the last newline.
     pub fn read(&self, cmd: &Cmd) -> Result<String> {
         self.runner.read(cmd)

@@ -173,6 +173,13 @@ pub trait Runner {
     /// Starts a [`Session`].
     fn session(&self, cmd: &Cmd) -> Result<Box<dyn Session>>;
 
+    /// Runs independent commands at once (each a process of its own, none reading another's
+    /// output), returning what each exited with, in their order. One after the other unless
+    /// the runner can do better: a window's reads of two servers cost the slower one.
+    fn run_all(&self, cmds: &[&Cmd]) -> Result<Vec<Output>> {
+        cmds.iter().map(|cmd| self.run(cmd)).collect()
+    }
+
     /// Runs a [`Pipe`]; returns what the producer and the consumer exited with.
     fn pipe(&self, pipe: &Pipe) -> Result<(Output, Output)>;
 
@@ -397,6 +404,15 @@ impl Drop for Child {
 }
 
 impl Runner for SystemRunner {
+    fn run_all(&self, cmds: &[&Cmd]) -> Result<Vec<Output>> {
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = cmds.iter().map(|cmd| scope.spawn(move || self.run(cmd))).collect();
+            runs.into_iter()
+                .map(|run| run.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a command's thread panicked"))))
+                .collect()
+        })
+    }
+
     fn stream(&self, cmd: &Cmd, to_stderr: bool) -> Result<i32> {
         use std::io::BufRead;
         log::debug!("exec: {}", cmd.display());
