@@ -108,8 +108,14 @@ impl Upgrade<'_> {
         let _timer =
             crate::output::progress::timer(format!("verifying {} against {}", plan.new, plan.old), self.out.quiet());
         let new_db = host.database_name(&plan.new)?;
-        let (mut old, mut new) =
-            (verifier::Side::now(&plan.old, &plan.old_db), verifier::Side::now(&plan.new, &new_db));
+        // The sessions opened before the window, while both still answer.
+        let ready = self
+            .holds
+            .verifier
+            .take()
+            .and_then(|(mut old, mut new)| (old.answers() && new.answers()).then_some((old, new)));
+        let (mut old, mut new) = ready
+            .unwrap_or_else(|| (verifier::Side::now(&plan.old, &plan.old_db), verifier::Side::now(&plan.new, &new_db)));
         let check = match self.copier.changed_since_proven() {
             Some(selections) => {
                 self.out.verbose(&format!(
