@@ -16,6 +16,7 @@
 
 use crate::copy::{Copier, Endpoint, Job, ParallelDirectory, reset_database};
 use crate::facts::fingerprint::{self, Catalog, Fingerprint, Parts, ident, literal};
+use crate::host::psql::Psql;
 use crate::host::runner::Pipe;
 use crate::host::secret::Secret;
 use crate::host::{Host, container};
@@ -195,6 +196,39 @@ pub(crate) fn stream_parts(job: &Job, catalog: &Catalog, parts: &Parts, tee: &Pa
     // short (psql ends a COPY at the end of its input, and -1 would commit what came).
     if !consumed.stdout.lines().any(|l| l.strip_prefix(END_MARK).is_some_and(|x| x.trim().parse::<u64>().is_ok())) {
         bail!("the stream from {} to {} ended before its end mark", from.service, to.service);
+    }
+    Ok(())
+}
+
+/// [`stream_parts`] through two sessions kept open (`old` and `new`, `host/psql.rs`) instead
+/// of a `docker exec` of psql on each server: for a stream small enough to hold in memory (the
+/// sequences and the views, a few rows), whose processes would cost more than its statements.
+/// The same script, the same transaction on each side, the same end mark, the stream kept as `tee`.
+pub(crate) fn stream_in_sessions(
+    old: &mut Psql,
+    new: &mut Psql,
+    catalog: &Catalog,
+    parts: &Parts,
+    tee: &Path,
+) -> Result<()> {
+    let script = producer_script(catalog, parts);
+    let statements: Vec<&str> = script.lines().map(|l| l.strip_suffix(';').unwrap_or(l)).collect();
+    // The session's settings back as they were: the script sets its own for the session.
+    let reset = ["RESET ALL", "SET search_path = pg_catalog, pg_temp"];
+    let produced = old.query(&statements);
+    old.query(&reset)?;
+    let mut produced = produced?.join("\n");
+    produced.push('\n');
+    std::fs::write(tee, &produced).with_context(|| format!("Unable to write {}", tee.display()))?;
+    let (consumed, failed) =
+        new.script(&format!("BEGIN;\n{produced}COMMIT;\nRESET ALL;\nSET search_path = pg_catalog, pg_temp;\n"))?;
+    if !consumed.iter().any(|l| l.strip_prefix(END_MARK).is_some_and(|x| x.trim().parse::<u64>().is_ok())) {
+        bail!(
+            "Unable to bring {} up to date with {}: {}",
+            new.service,
+            old.service,
+            failed.unwrap_or_else(|| "the stream ended before its end mark".into())
+        );
     }
     Ok(())
 }

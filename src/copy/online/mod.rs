@@ -24,7 +24,7 @@ pub mod prove;
 pub mod schema;
 pub mod stream;
 
-use crate::copy::catch_up::{fingerprint_owned, schema_at, sibling, stream_parts};
+use crate::copy::catch_up::{fingerprint_owned, schema_at, sibling, stream_in_sessions, stream_parts};
 use crate::copy::{Copier, Endpoint, GLOBALS, Globals, Job, ParallelDirectory, Sizes, reset_database};
 use crate::facts::fingerprint::{Catalog, Fingerprint, literal};
 use crate::facts::replication::{OUTSIDE_STREAM_WHY, USER_TABLES};
@@ -441,7 +441,11 @@ impl Copier for Online {
         // catch-up copy streams them.
         let tee = sibling(job.dump, "online.sql");
         let outside: crate::facts::fingerprint::Parts = copied.iter().map(|&i| (i, None)).collect();
-        stream_parts(job, &state.catalog, &outside, &tee)?;
+        if outside.is_empty() {
+            stream_in_sessions(old, new, &state.catalog, &outside, &tee)?;
+        } else {
+            stream_parts(job, &state.catalog, &outside, &tee)?;
+        }
         phase("stream_ms", &mut at);
         if old.value("SELECT count(*) FROM pg_catalog.pg_largeobject_metadata")? != "0" {
             drop(sessions);
