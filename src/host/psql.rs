@@ -49,6 +49,11 @@ impl Psql {
         self.session.send(&text)
     }
 
+    /// Text never to show in a message from this session (a key sent in a script).
+    pub fn hide(&mut self, secret: &str) {
+        self.hidden.push(secret.to_string());
+    }
+
     /// Like [`Psql::send`], for a statement holding `secret` (never logged, never in a message).
     pub fn send_secret(&mut self, statement: &str, secret: &str) -> Result<()> {
         self.hidden.push(secret.to_string());
@@ -59,9 +64,8 @@ impl Psql {
     /// inline, meta-commands), as one; its rows, and psql's last error message when one
     /// failed (the script's own last statement says whether it got through).
     pub fn script(&mut self, text: &str) -> Result<(Vec<String>, Option<String>)> {
-        self.session.send("\\set LAST_ERROR_MESSAGE ''\n")?;
-        self.session.send(text)?;
-        self.session.send(&format!("\\echo {} :ERROR :LAST_ERROR_MESSAGE\n", self.script_mark()))?;
+        let mark = format!("\\echo {} :ERROR :LAST_ERROR_MESSAGE\n", self.script_mark());
+        self.session.send(&format!("\\set LAST_ERROR_MESSAGE ''\n{text}{mark}"))?;
         let mut rows = Vec::new();
         loop {
             let Some(line) = self.session.line() else {

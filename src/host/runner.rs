@@ -695,11 +695,7 @@ pub mod fake {
     impl Runner for FakeRunner {
         fn session(&self, cmd: &Cmd) -> Result<Box<dyn Session>> {
             let line = cmd.display();
-            if let Some((_, respond)) = self.sessions.iter().rev().find(|(prefix, _)| line.starts_with(prefix.as_str()))
-            {
-                self.calls.borrow_mut().push(line);
-                return Ok(Box::new(Replay(Default::default(), Some(respond.clone()))));
-            }
+            // host/psql.rs's sessions answer by the rules, statement batch by batch.
             if cmd.args.iter().any(|a| a == "ON_ERROR_STOP=0") {
                 return Ok(Box::new(PsqlReplay {
                     base: cmd.clone(),
@@ -707,6 +703,11 @@ pub mod fake {
                     calls: self.calls.clone(),
                     lines: Default::default(),
                 }));
+            }
+            if let Some((_, respond)) = self.sessions.iter().rev().find(|(prefix, _)| line.starts_with(prefix.as_str()))
+            {
+                self.calls.borrow_mut().push(line);
+                return Ok(Box::new(Replay(Default::default(), Some(respond.clone()))));
             }
             let out = self.run(cmd)?;
             Ok(Box::new(Replay(out.stdout.lines().map(String::from).collect(), None)))
