@@ -92,6 +92,13 @@ pub trait Copier {
         None
     }
 
+    /// Each side's catalog state (the verifier's, facts/verifier/catalog.rs) when this copy had
+    /// the schema proven before the window, pg_dump's text of both sides compared: while both
+    /// states are the same inside the window, that proof stands (docs/online.md).
+    fn schema_proven_at(&self) -> Option<(String, String)> {
+        None
+    }
+
     /// The copy carried the database's own properties itself, and proved inside the window that
     /// they did not change since (else it carried them again).
     fn carries_database_properties(&self) -> bool {

@@ -60,6 +60,8 @@ pub struct Online {
     sessions: RefCell<Option<(Psql, Psql)>>,
     /// The rows verification reads inside the window, once the window's copy named them.
     changed: RefCell<Option<Vec<Selection>>>,
+    /// Both catalog states when the first copy's schema was proven.
+    schema_proven: RefCell<Option<(String, String)>>,
     kept: RefCell<Option<Vec<PathBuf>>>,
     properties: Cell<bool>,
     report: RefCell<serde_json::Map<String, Value>>,
@@ -100,6 +102,7 @@ impl Online {
             state: RefCell::default(),
             sessions: RefCell::default(),
             changed: RefCell::default(),
+            schema_proven: RefCell::default(),
             kept: RefCell::default(),
             properties: Cell::new(false),
             report: RefCell::default(),
@@ -128,6 +131,7 @@ impl Online {
         self.full.dump_and_restore(job.host, job.out, &job.from, &job.to, &dump)?;
         *self.kept.borrow_mut() = Some(vec![dump]);
         *self.changed.borrow_mut() = None;
+        *self.schema_proven.borrow_mut() = None;
         self.properties.set(false);
         Ok(())
     }
@@ -224,6 +228,7 @@ impl Online {
             }
             return Err(err);
         }
+        *self.schema_proven.borrow_mut() = Some(figures.catalog_states.clone());
         let address = stream::old_address(host, from.service, to.service)?;
         let password = std::fs::read_to_string(host.service_dir(from.service).join("PASSWORD"))
             .with_context(|| format!("Unable to read the password of service {}", from.service))?;
@@ -519,6 +524,10 @@ impl Copier for Online {
 
     fn changed_since_proven(&self) -> Option<Vec<Selection>> {
         self.changed.borrow().clone()
+    }
+
+    fn schema_proven_at(&self) -> Option<(String, String)> {
+        self.schema_proven.borrow().clone()
     }
 
     fn carries_database_properties(&self) -> bool {

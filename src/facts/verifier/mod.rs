@@ -162,6 +162,9 @@ pub struct Figures {
     pub extensions: BTreeMap<String, String>,
     /// Both servers' `server_version_num`.
     pub versions: (u32, u32),
+    /// Each side's catalog state (catalog.rs): equal to one taken earlier, nothing in that
+    /// side's catalog changed since.
+    pub catalog_states: (String, String),
 }
 
 impl Outcome {
@@ -251,7 +254,7 @@ pub fn compare(host: &Host, old: &mut Side, new: &mut Side, check: &Check) -> Re
         relations: old_rows.len(),
         rows: old_rows.values().map(|(_, d)| d.rows).sum(),
         facts: old_facts.len()
-            - ["server", "relation", "type", "column order"].iter().map(|k| counted(k)).sum::<usize>(),
+            - ["server", "relation", "type", "column order", "catalog state"].iter().map(|k| counted(k)).sum::<usize>(),
         sequences: counted("sequence"),
         extensions: old_facts
             .iter()
@@ -259,6 +262,7 @@ pub fn compare(host: &Host, old: &mut Side, new: &mut Side, check: &Check) -> Re
             .map(|((_, name), v)| (name.clone(), v["version"].as_str().unwrap_or_default().to_string()))
             .collect(),
         versions,
+        catalog_states: (catalog_state(&old_facts), catalog_state(&new_facts)),
     };
     Ok(Outcome { differences: found.differences, notes: found.notes, figures })
 }
@@ -312,6 +316,14 @@ fn facts(lines: Vec<Value>, service: &str) -> Result<Facts> {
 fn pairs(value: &Value) -> Vec<(String, String)> {
     let pair = |p: &Value| Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string()));
     value.as_array().map(|a| a.iter().filter_map(pair).collect()).unwrap_or_default()
+}
+
+fn catalog_state(facts: &Facts) -> String {
+    facts
+        .get(&("catalog state".into(), String::new()))
+        .and_then(|v| v["digest"].as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn version(facts: &Facts) -> u32 {
