@@ -81,6 +81,7 @@ impl CatchUp {
     fn copy_all(&self, job: &Job, why: &str) -> Result<()> {
         job.out.verbose(&format!("{why}: copying everything again"));
         self.properties.set(false);
+        self.sessions.borrow_mut().take();
         reset_database(job.host, &job.to)?;
         let dump = sibling(job.dump, "window");
         self.full.dump_and_restore(job.host, job.out, &job.from, &job.to, &dump)?;
