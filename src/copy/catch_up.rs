@@ -119,13 +119,7 @@ impl Copier for CatchUp {
         let globals = Globals::read(host, from)?;
         self.full.dump_and_restore(host, job.out, from, to, job.dump)?;
         let client = self.full.client(job.dump.parent().context("dump path has no folder")?);
-        let set = crate::copy::globals::copy_database_properties(
-            host,
-            &client,
-            (from.service, from.database),
-            (to.service, to.database),
-        )?;
-        job.out.verbose(&format!("{} database setting(s), comment and grants carried over", set.len()));
+        crate::copy::carry_database_properties(job, &client)?;
         let schema = schema(host, from)?;
         if schema != before {
             job.out.verbose("The schema changed during the copy: the copy is made again inside the window");
@@ -224,13 +218,8 @@ impl Copier for CatchUp {
             bail!("the schema of {} changed during the copy", from.service);
         }
         if globals.database != base.globals.database {
-            crate::copy::globals::copy_database_properties(
-                host,
-                &client,
-                (from.service, from.database),
-                (to.service, to.database),
-            )?;
             job.out.verbose("The database's own properties changed since the first copy: carried again");
+            crate::copy::carry_database_properties(job, &client)?;
         }
         self.properties.set(true);
         *self.kept.borrow_mut() = Some(vec![job.dump.to_path_buf(), tee]);

@@ -339,6 +339,18 @@ fn database_files(data: &Path) -> PathBuf {
     candidates.into_iter().chain(nested).find(|p| p.is_dir()).unwrap_or_else(|| data.to_path_buf())
 }
 
+/// The old database's own properties (settings, comment, grants) carried to the new one, said.
+pub fn carry_database_properties(job: &Job, client: &Client) -> Result<()> {
+    let set = globals::copy_database_properties(
+        job.host,
+        client,
+        (job.from.service, job.from.database),
+        (job.to.service, job.to.database),
+    )?;
+    job.out.verbose(&format!("{} database setting(s), comment and grants carried over", set.len()));
+    Ok(())
+}
+
 /// An empty database again, for a copy that starts over: an interrupted or outdated restore
 /// leaves rows and schema behind.
 pub fn reset_database(host: &Host, db: &Endpoint) -> Result<()> {

@@ -43,14 +43,7 @@ impl Upgrade<'_> {
             }
             let dir = job.dump.parent().context("dump path has no folder")?;
             let client = crate::host::client::Client { image: job.image.to_string(), dir: dir.to_path_buf() };
-            let set = crate::copy::globals::copy_database_properties(
-                job.host,
-                &client,
-                (job.from.service, job.from.database),
-                (job.to.service, job.to.database),
-            )?;
-            job.out.verbose(&format!("{} database setting(s), comment and grants carried over", set.len()));
-            Ok(())
+            crate::copy::carry_database_properties(job, &client)
         })?;
         let kept = self.copier.artifacts().unwrap_or_else(|| self.dump.iter().cloned().collect());
         for file in &kept {

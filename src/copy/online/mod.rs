@@ -191,13 +191,7 @@ impl Online {
         self.full.copy_roles(host, &client, from.service, to.service)?;
         self.full.restore(host, job.out, to, job.dump, &sizes)?;
         host.sql(to.service, to.database, "VACUUM (ANALYZE)")?;
-        let set = crate::copy::globals::copy_database_properties(
-            host,
-            &client,
-            (from.service, from.database),
-            (to.service, to.database),
-        )?;
-        job.out.verbose(&format!("{} database setting(s), comment and grants carried over", set.len()));
+        crate::copy::carry_database_properties(job, &client)?;
         let timer = crate::output::progress::timer(format!("proving the copy in {}", to.service), job.out.quiet());
         let proven = proof.finish(host, (to.service, to.database), &record.settings_set_here());
         drop(timer);
