@@ -17,6 +17,7 @@
 use crate::copy::online::schema::SchemaDump;
 use crate::copy::{Copier, Endpoint, GLOBALS, Globals, Job, ParallelDirectory, reset_database};
 use crate::facts::fingerprint::{self, Catalog, Fingerprint, Parts, ident, literal};
+use crate::facts::verifier::{self, Side};
 use crate::host::psql::Psql;
 use crate::host::runner::Pipe;
 use crate::host::secret::Secret;
@@ -48,6 +49,8 @@ pub struct CatchUp {
     /// The window found the database's own properties as the first copy carried them (or
     /// carried them again).
     properties: Cell<bool>,
+    /// Both catalog states when the first copy's schema was proven before the window.
+    schema_proven: RefCell<Option<(String, String)>>,
 }
 
 struct Base {
@@ -73,6 +76,7 @@ impl CatchUp {
             kept: RefCell::new(None),
             sessions: RefCell::new(None),
             properties: Cell::new(false),
+            schema_proven: RefCell::new(None),
         }
     }
 
@@ -82,6 +86,7 @@ impl CatchUp {
         job.out.verbose(&format!("{why}: copying everything again"));
         self.properties.set(false);
         self.sessions.borrow_mut().take();
+        self.schema_proven.borrow_mut().take();
         reset_database(job.host, &job.to)?;
         let dump = sibling(job.dump, "window");
         self.full.dump_and_restore(job.host, job.out, &job.from, &job.to, &dump)?;
@@ -137,6 +142,19 @@ impl Copier for CatchUp {
         let print = Fingerprint::take(host, to.service, to.database, &catalog, &key)?;
         drop(timer);
         job.out.verbose(&format!("{} rows in {} tables copied while the apps run", print.rows(), catalog.tables.len()));
+        // The schema as pg_dump prints it, proven now while the apps run, with both catalogs'
+        // states read first by the verifier: inside the window the proof stands while neither
+        // changed (docs/fidelity.md). A schema that moved meanwhile is left to the window.
+        let (mut old, mut new) = (Side::now(from.service, from.database), Side::now(to.service, to.database));
+        let client = self.full.client(job.dump.parent().context("dump path has no folder")?);
+        let proven = verifier::catalog_states(host, &mut old, &mut new).and_then(|states| {
+            let (old, new) = ((from.service, from.database), (to.service, to.database));
+            crate::facts::verify::compare_schemas(host, &client, old, new, job.replay).map(|()| states)
+        });
+        match proven {
+            Ok(states) => *self.schema_proven.borrow_mut() = Some(states),
+            Err(err) => log::debug!("the schema is proven inside the window: {err:#}"),
+        }
         *self.base.borrow_mut() = Some(Base { key, catalog, schema, print, owned, owned_print, globals });
         Ok(())
     }
@@ -229,6 +247,10 @@ impl Copier for CatchUp {
             changed.len()
         ));
         Ok(())
+    }
+
+    fn schema_proven_at(&self) -> Option<(String, String)> {
+        self.schema_proven.borrow().clone()
     }
 
     fn carries_database_properties(&self) -> bool {

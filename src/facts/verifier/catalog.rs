@@ -340,7 +340,7 @@ const TYPES: &str = "WITH RECURSIVE used(oid) AS (\
 /// storage alone. Left out: statistics, large objects' data, and the logical replication's
 /// own catalogs (publications, subscriptions, origins, their dependencies), which the online
 /// copy makes and drops; the catalog facts above compare what the user made of those.
-const CATALOG_STATE: &str = r#"SELECT pg_catalog.json_build_array('catalog state', '', pg_catalog.jsonb_build_object('digest',
+pub const CATALOG_STATE: &str = r#"SELECT pg_catalog.json_build_array('catalog state', '', pg_catalog.jsonb_build_object('digest',
   pg_catalog.md5(pg_catalog.string_agg(s.d, ',' ORDER BY s.d)))) FROM (
   SELECT c.relname || '=' || (pg_catalog.xpath('/row/d/text()', pg_catalog.query_to_xml(pg_catalog.format(
     'SELECT pg_catalog.md5(coalesce(pg_catalog.string_agg(t.xmin::text || t.ctid::text, '','' ORDER BY t.ctid), '''')) AS d FROM pg_catalog.%I t%s',

@@ -184,6 +184,22 @@ impl Outcome {
     }
 }
 
+/// Each side's catalog state now (catalog.rs), both read at once: what a comparison's
+/// [`Figures::catalog_states`] is later compared with, to tell that neither catalog changed.
+pub fn catalog_states(host: &Host, old: &mut Side, new: &mut Side) -> Result<(String, String)> {
+    let key = Secret::draw()?;
+    old.open(host, &key, catalog::CATALOG_STATE)?;
+    new.open(host, &key, catalog::CATALOG_STATE)?;
+    let old_state = catalog_state(&facts_of(old.receive(Some(&key))?, &old.service)?);
+    let new_state = catalog_state(&facts_of(new.receive(Some(&key))?, &new.service)?);
+    old.finish();
+    new.finish();
+    if old_state.is_empty() || new_state.is_empty() {
+        bail!("{} or {} did not say its catalog state", old.service, new.service);
+    }
+    Ok((old_state, new_state))
+}
+
 /// Compares `new` with `old` as `check` says. Errors are failures to read a side; what
 /// differs is in the outcome.
 pub fn compare(host: &Host, old: &mut Side, new: &mut Side, check: &Check) -> Result<Outcome> {
@@ -301,6 +317,13 @@ fn judged(part: &Part, old: &Digest, new: &Digest, accepted: &Accepted) -> Optio
 
 /// One side's answer to the first part, by `(kind, name)`.
 fn facts(lines: Vec<Value>, service: &str) -> Result<Facts> {
+    let facts = facts_of(lines, service)?;
+    facts.get(&("server".into(), String::new())).with_context(|| format!("{service} did not say its version"))?;
+    Ok(facts)
+}
+
+/// `[kind, name, value]` lines by `(kind, name)`.
+fn facts_of(lines: Vec<Value>, service: &str) -> Result<Facts> {
     let mut facts = Facts::new();
     for line in lines {
         let (Some(kind), Some(name)) = (line[0].as_str(), line[1].as_str()) else {
@@ -308,7 +331,6 @@ fn facts(lines: Vec<Value>, service: &str) -> Result<Facts> {
         };
         facts.insert((kind.to_string(), name.to_string()), line[2].clone());
     }
-    facts.get(&("server".into(), String::new())).with_context(|| format!("{service} did not say its version"))?;
     Ok(facts)
 }
 
