@@ -525,7 +525,9 @@ fn every_failing_step_and_undo_leaves_a_usable_app_and_the_next_upgrade_runs() {
         (7, "dokku maintenance:enable", &[]),
         (8, "dokku ps:stop", &["dokku maintenance:disable memo"]),
         (9, "docker container exec dokku.postgres.memo-db", &["dokku ps:restart memo"]),
-        (10, "docker container exec", &[]),
+        // Verification's sessions are opened before the window: its first process inside it is
+        // a schema dump's client container.
+        (10, "docker run", &[]),
         (11, "dokku postgres:unlink memo-db memo", &[]),
         (12, "dokku ps:start", &["dokku postgres:unexpose memo-next", "dokku postgres:link memo-db memo"]),
     ];

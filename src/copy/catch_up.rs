@@ -14,19 +14,26 @@
 //! copy (a migration run with `dokku run`), or large objects are in use, the window copies
 //! everything again instead.
 
-use crate::copy::{Copier, Endpoint, Job, ParallelDirectory, reset_database};
+use crate::copy::online::schema::SchemaDump;
+use crate::copy::{Copier, Endpoint, GLOBALS, Globals, Job, ParallelDirectory, reset_database};
 use crate::facts::fingerprint::{self, Catalog, Fingerprint, Parts, ident, literal};
+use crate::facts::verifier::{self, Side};
+use crate::host::psql::Psql;
 use crate::host::runner::Pipe;
 use crate::host::secret::Secret;
 use crate::host::{Host, container};
 use anyhow::{Context, Result, bail};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Above this many changed ranges a table is copied whole: one DELETE and one COPY are then
 /// cheaper than a long list of ranges.
 const MAX_RANGES: usize = 256;
+
+/// Up to this many changed rows stream through the sessions kept open (held in memory on the
+/// way); more go through a pipe of two `docker exec`s of psql.
+const IN_SESSIONS: u64 = 10_000;
 
 /// What the stream's last statement prints, before its transaction id.
 const END_MARK: &str = "catch-up-xid ";
@@ -37,6 +44,13 @@ pub struct CatchUp {
     base: RefCell<Option<Base>>,
     /// The rollback artifact: the first dump and the catch-up script, or the window's dump.
     kept: RefCell<Option<Vec<PathBuf>>>,
+    /// One session on each server, opened before the window and kept through it.
+    sessions: RefCell<Option<(Psql, Psql)>>,
+    /// The window found the database's own properties as the first copy carried them (or
+    /// carried them again).
+    properties: Cell<bool>,
+    /// Both catalog states when the first copy's schema was proven before the window.
+    schema_proven: RefCell<Option<(String, String)>>,
 }
 
 struct Base {
@@ -50,17 +64,29 @@ struct Base {
     /// The tables extensions own, in the old database before the first copy.
     owned: Catalog,
     owned_print: Fingerprint,
+    /// The roles and the database's own properties, read before the first copy carried them.
+    globals: Globals,
 }
 
 impl CatchUp {
     pub fn new(full: ParallelDirectory) -> CatchUp {
-        CatchUp { full, base: RefCell::new(None), kept: RefCell::new(None) }
+        CatchUp {
+            full,
+            base: RefCell::new(None),
+            kept: RefCell::new(None),
+            sessions: RefCell::new(None),
+            properties: Cell::new(false),
+            schema_proven: RefCell::new(None),
+        }
     }
 
     /// Everything again, inside the window: the fallback whenever the first copy cannot be
     /// caught up.
     fn copy_all(&self, job: &Job, why: &str) -> Result<()> {
         job.out.verbose(&format!("{why}: copying everything again"));
+        self.properties.set(false);
+        self.sessions.borrow_mut().take();
+        self.schema_proven.borrow_mut().take();
         reset_database(job.host, &job.to)?;
         let dump = sibling(job.dump, "window");
         self.full.dump_and_restore(job.host, job.out, &job.from, &job.to, &dump)?;
@@ -95,7 +121,10 @@ impl Copier for CatchUp {
         let owned = first.extension_catalog(|_| true);
         let owned_print = fingerprint_owned(host, from, &owned, &key)?;
         let before = schema(host, from)?;
+        let globals = Globals::read(host, from)?;
         self.full.dump_and_restore(host, job.out, from, to, job.dump)?;
+        let client = self.full.client(job.dump.parent().context("dump path has no folder")?);
+        crate::copy::carry_database_properties(job, &client)?;
         let schema = schema(host, from)?;
         if schema != before {
             job.out.verbose("The schema changed during the copy: the copy is made again inside the window");
@@ -113,7 +142,31 @@ impl Copier for CatchUp {
         let print = Fingerprint::take(host, to.service, to.database, &catalog, &key)?;
         drop(timer);
         job.out.verbose(&format!("{} rows in {} tables copied while the apps run", print.rows(), catalog.tables.len()));
-        *self.base.borrow_mut() = Some(Base { key, catalog, schema, print, owned, owned_print });
+        // The schema as pg_dump prints it, proven now while the apps run, with both catalogs'
+        // states read first by the verifier: inside the window the proof stands while neither
+        // changed (docs/fidelity.md). A schema that moved meanwhile is left to the window.
+        let (mut old, mut new) = (Side::now(from.service, from.database), Side::now(to.service, to.database));
+        let client = self.full.client(job.dump.parent().context("dump path has no folder")?);
+        let proven = verifier::catalog_states(host, &mut old, &mut new).and_then(|states| {
+            let (old, new) = ((from.service, from.database), (to.service, to.database));
+            crate::facts::verify::compare_schemas(host, &client, old, new, job.replay).map(|()| states)
+        });
+        match proven {
+            Ok(states) => *self.schema_proven.borrow_mut() = Some(states),
+            Err(err) => log::debug!("the schema is proven inside the window: {err:#}"),
+        }
+        *self.base.borrow_mut() = Some(Base { key, catalog, schema, print, owned, owned_print, globals });
+        Ok(())
+    }
+
+    /// The window's sessions, opened now (each a `docker exec` of psql).
+    fn follow(&self, job: &Job) -> Result<()> {
+        if self.base.borrow().is_some() {
+            *self.sessions.borrow_mut() = Some((
+                Psql::open(job.host, job.from.service, job.from.database)?,
+                Psql::open(job.host, job.to.service, job.to.database)?,
+            ));
+        }
         Ok(())
     }
 
@@ -123,45 +176,85 @@ impl Copier for CatchUp {
         let Some(base) = self.base.borrow_mut().take() else {
             return self.copy_all(job, "No first copy to catch up");
         };
-        if schema(host, from)? != base.schema {
+        // The sessions opened before the window, while both still answer.
+        let mut sessions = self.sessions.borrow_mut();
+        let alive = match sessions.as_mut() {
+            Some((old, new)) => old.query(&["SELECT 1"]).is_ok() && new.query(&["SELECT 1"]).is_ok(),
+            None => false,
+        };
+        if !alive {
+            *sessions =
+                Some((Psql::open(host, from.service, from.database)?, Psql::open(host, to.service, to.database)?));
+        }
+        let (old, new) = sessions.as_mut().expect("opened above");
+        // The old schema, dumped while the rows are fingerprinted: a schema that changed since
+        // the first copy makes the window copy everything (and may make the fingerprint fail).
+        let dump = SchemaDump::start(host, from)?;
+        let timer = crate::output::progress::timer(format!("fingerprinting {}", from.service), job.out.quiet());
+        let now = Fingerprint::take_in(old, &base.catalog, &base.key);
+        drop(timer);
+        if dump.finish()? != base.schema {
+            drop(sessions);
             return self.copy_all(job, "The schema changed since the first copy");
         }
-        let timer = crate::output::progress::timer(format!("fingerprinting {}", from.service), job.out.quiet());
-        let now = Fingerprint::take(host, from.service, from.database, &base.catalog, &base.key)?;
-        drop(timer);
+        let now = now?;
         if now.large_objects > 0 {
+            drop(sessions);
             return self.copy_all(job, "Large objects were added since the first copy");
         }
         let owned_now = fingerprint_owned(host, from, &base.owned, &base.key)?;
         if owned_now.sums != base.owned_print.sums {
+            drop(sessions);
             return self.copy_all(job, "A table an extension owns changed since the first copy");
         }
-        // Roles are few: they are dumped again, and applied again if they changed since the first copy.
+        // The roles and the database's own properties: carried again when they changed since
+        // the first copy carried them.
+        let globals = Globals::from_rows(&old.query(&GLOBALS)?, from.service)?;
         let client = self.full.client(job.dump.parent().context("dump path has no folder")?);
-        self.full.copy_roles(host, &client, from.service, to.service)?;
+        if globals.roles != base.globals.roles {
+            self.full.copy_roles(host, &client, from.service, to.service)?;
+        }
         let changed = now.differences(&base.print);
         let parts = parts_to_copy(&base.catalog, &changed);
         let tee = sibling(job.dump, "catch-up.sql");
-        stream_parts(job, &base.catalog, &parts, &tee)?;
-        // A migration that ran during the window's copy moved the old database's snapshot and,
-        // unlike rows, shows in no fingerprint: the schema is compared once more then.
-        if Fingerprint::current_snapshot(host, from.service, from.database)? != now.snapshot
-            && schema(host, from)? != base.schema
-        {
-            bail!("the schema of {} changed during the copy", from.service);
-        }
-        *self.kept.borrow_mut() = Some(vec![job.dump.to_path_buf(), tee]);
         let rows: u64 = changed
             .iter()
             .flat_map(|(&t, ranges)| ranges.iter().map(move |&r| (t, r)))
             .filter_map(|key| now.sums.get(&key).map(|(rows, _)| rows))
             .sum();
+        let whole = parts.values().any(Option::is_none);
+        if rows <= IN_SESSIONS && !whole {
+            stream_in_sessions(old, new, &base.catalog, &parts, &tee)?;
+        } else {
+            stream_parts(job, &base.catalog, &parts, &tee)?;
+        }
+        // A migration that ran during the window's copy moved the old database's snapshot and,
+        // unlike rows, shows in no fingerprint: the schema is compared once more then.
+        let snapshot = old.value("SELECT txid_current_snapshot()")?;
+        drop(sessions);
+        if snapshot != now.snapshot && schema(host, from)? != base.schema {
+            bail!("the schema of {} changed during the copy", from.service);
+        }
+        if globals.database != base.globals.database {
+            job.out.verbose("The database's own properties changed since the first copy: carried again");
+            crate::copy::carry_database_properties(job, &client)?;
+        }
+        self.properties.set(true);
+        *self.kept.borrow_mut() = Some(vec![job.dump.to_path_buf(), tee]);
         job.out.verbose(&format!(
             "{rows} rows in {} key range(s) of {} table(s) changed since the first copy: copied again",
             changed.values().map(Vec::len).sum::<usize>(),
             changed.len()
         ));
         Ok(())
+    }
+
+    fn schema_proven_at(&self) -> Option<(String, String)> {
+        self.schema_proven.borrow().clone()
+    }
+
+    fn carries_database_properties(&self) -> bool {
+        self.properties.get()
     }
 
     fn artifacts(&self) -> Option<Vec<PathBuf>> {
@@ -195,6 +288,39 @@ pub(crate) fn stream_parts(job: &Job, catalog: &Catalog, parts: &Parts, tee: &Pa
     // short (psql ends a COPY at the end of its input, and -1 would commit what came).
     if !consumed.stdout.lines().any(|l| l.strip_prefix(END_MARK).is_some_and(|x| x.trim().parse::<u64>().is_ok())) {
         bail!("the stream from {} to {} ended before its end mark", from.service, to.service);
+    }
+    Ok(())
+}
+
+/// [`stream_parts`] through two sessions kept open (`old` and `new`, `host/psql.rs`) instead
+/// of a `docker exec` of psql on each server: for a stream small enough to hold in memory (the
+/// sequences and the views, a few rows), whose processes would cost more than its statements.
+/// The same script, the same transaction on each side, the same end mark, the stream kept as `tee`.
+pub(crate) fn stream_in_sessions(
+    old: &mut Psql,
+    new: &mut Psql,
+    catalog: &Catalog,
+    parts: &Parts,
+    tee: &Path,
+) -> Result<()> {
+    let script = producer_script(catalog, parts);
+    let statements: Vec<&str> = script.lines().map(|l| l.strip_suffix(';').unwrap_or(l)).collect();
+    // The session's settings back as they were: the script sets its own for the session.
+    let reset = ["RESET ALL", "SET search_path = pg_catalog, pg_temp"];
+    let produced = old.query(&statements);
+    old.query(&reset)?;
+    let mut produced = produced?.join("\n");
+    produced.push('\n');
+    std::fs::write(tee, &produced).with_context(|| format!("Unable to write {}", tee.display()))?;
+    let (consumed, failed) =
+        new.script(&format!("BEGIN;\n{produced}COMMIT;\nRESET ALL;\nSET search_path = pg_catalog, pg_temp;\n"))?;
+    if !consumed.iter().any(|l| l.strip_prefix(END_MARK).is_some_and(|x| x.trim().parse::<u64>().is_ok())) {
+        bail!(
+            "Unable to bring {} up to date with {}: {}",
+            new.service,
+            old.service,
+            failed.unwrap_or_else(|| "the stream ended before its end mark".into())
+        );
     }
     Ok(())
 }

@@ -93,6 +93,13 @@ pub trait Copier {
         None
     }
 
+    /// Each side's catalog state (the verifier's, facts/verifier/catalog.rs) when this copy had
+    /// the schema proven before the window, pg_dump's text of both sides compared: while both
+    /// states are the same inside the window, that proof stands (docs/online.md).
+    fn schema_proven_at(&self) -> Option<(String, String)> {
+        None
+    }
+
     /// The copy carried the database's own properties itself, and proved inside the window that
     /// they did not change since (else it carried them again).
     fn carries_database_properties(&self) -> bool {
@@ -331,6 +338,18 @@ fn database_files(data: &Path) -> PathBuf {
     let candidates = [data.join("base"), data.join("pgdata/base")];
     let nested = std::fs::read_dir(data).into_iter().flatten().flatten().map(|e| e.path().join("docker/base"));
     candidates.into_iter().chain(nested).find(|p| p.is_dir()).unwrap_or_else(|| data.to_path_buf())
+}
+
+/// The old database's own properties (settings, comment, grants) carried to the new one, said.
+pub fn carry_database_properties(job: &Job, client: &Client) -> Result<()> {
+    let set = globals::copy_database_properties(
+        job.host,
+        client,
+        (job.from.service, job.from.database),
+        (job.to.service, job.to.database),
+    )?;
+    job.out.verbose(&format!("{} database setting(s), comment and grants carried over", set.len()));
+    Ok(())
 }
 
 /// An empty database again, for a copy that starts over: an interrupted or outdated restore

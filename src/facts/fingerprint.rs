@@ -12,6 +12,7 @@
 //! ([`catch_up_compares`]).
 
 use crate::host::Host;
+use crate::host::psql::Psql;
 use crate::host::secret::Secret;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
@@ -328,6 +329,12 @@ impl Fingerprint {
         parts: &Parts,
         key: &Secret,
     ) -> Result<Fingerprint> {
+        let script = Fingerprint::script(catalog, parts, key);
+        Fingerprint::parse(&host.sql_script(service, database, &script, &[key.expose()])?)
+    }
+
+    /// The script that takes the fingerprint (settings, key, one transaction).
+    fn script(catalog: &Catalog, parts: &Parts, key: &Secret) -> String {
         let mut statements: Vec<String> = SESSION.iter().map(|s| s.to_string()).collect();
         statements.push(
             "SELECT pg_catalog.set_config(s.name, s.value, false) FROM (VALUES ('log_statement', 'none'), \
@@ -362,10 +369,33 @@ impl Fingerprint {
             ));
         }
         statements.push("COMMIT".into());
+        statements.iter().map(|s| if s.ends_with("/dev/null") { format!("{s}\n") } else { format!("{s};\n") }).collect()
+    }
+
+    /// [`Fingerprint::take`] in a session kept open (`host/psql.rs`: the window's, no `docker
+    /// exec`); the session's settings, the key among them, are reset afterwards.
+    pub fn take_in(psql: &mut Psql, catalog: &Catalog, key: &Secret) -> Result<Fingerprint> {
+        let all: Parts = (0..catalog.tables.len()).map(|i| (i, None)).collect();
+        let script = Fingerprint::script(catalog, &all, key);
+        psql.hide(key.expose());
+        let taken = psql.script(&script);
+        let reset = psql.query(&[
+            format!("SELECT pg_catalog.set_config('{KEY_SETTING}', '', false)"),
+            "RESET ALL".into(),
+            "SET search_path = pg_catalog, pg_temp".into(),
+        ]);
+        let (rows, failed) = taken?;
+        reset?;
+        if let Some(message) = failed {
+            bail!("Unable to fingerprint {}: {message}", psql.service);
+        }
+        // Only the script's own rows: the reset's come after its end.
+        Fingerprint::parse(&rows)
+    }
+
+    fn parse(lines: &[String]) -> Result<Fingerprint> {
         let mut print = Fingerprint::default();
-        let script =
-            statements.iter().map(|s| if s.ends_with("/dev/null") { format!("{s}\n") } else { format!("{s};\n") });
-        for line in host.sql_script(service, database, &script.collect::<String>(), &[key.expose()])? {
+        for line in lines.iter().filter(|l| !l.is_empty()) {
             let fields: Vec<&str> = line.split('|').collect();
             match fields.as_slice() {
                 ["snapshot", s] => print.snapshot = s.to_string(),

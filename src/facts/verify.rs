@@ -47,14 +47,17 @@ pub fn compare_schemas(
     new: (&str, &str),
     replay: Option<&SchemaReplay>,
 ) -> Result<()> {
-    let ours = schema_lines(&dump_schema(host, client, old)?);
+    // Both dumped at once: each is a container of its own.
+    let dumped = client
+        .run_all(host, &[(old.0, &schema_dump(old.1)), (new.0, &schema_dump(new.1))])
+        .with_context(|| format!("Unable to dump the schemas of {} and {}", old.0, new.0))?;
+    let (ours, theirs) = (schema_lines(&dumped[0]), schema_lines(&dumped[1]));
     let expected = match replay {
         None => ours,
         // The replay made before the window stands while the old schema has not moved since.
         Some(r) if r.old == ours => r.replayed.clone(),
         Some(_) => SchemaReplay::make(host, client, old, new.0)?.replayed,
     };
-    let theirs = schema_lines(&dump_schema(host, client, new)?);
     match schema_difference(&expected, &theirs) {
         None => Ok(()),
         Some(diff) => bail!("the schema of the copy differs from the original's:\n{diff}"),
@@ -123,9 +126,12 @@ fn drop_scratch(host: &Host, service: &str) -> Result<()> {
 /// verifier compares them by catalog (options and enabled state, which a dump does not keep),
 /// and one replayed into the scratch database would tie it to a replication slot.
 fn dump_schema(host: &Host, client: &Client, (service, database): (&str, &str)) -> Result<String> {
-    client
-        .run(host, service, &["pg_dump", "--schema-only", "--no-subscriptions", "-d", database])
-        .with_context(|| format!("Unable to dump the schema of {service}"))
+    client.run(host, service, &schema_dump(database)).with_context(|| format!("Unable to dump the schema of {service}"))
+}
+
+/// The pg_dump that prints `database`'s schema.
+fn schema_dump(database: &str) -> [&str; 5] {
+    ["pg_dump", "--schema-only", "--no-subscriptions", "-d", database]
 }
 
 /// A schema dump's lines, without those that differ on every run or by server version.

@@ -29,6 +29,28 @@ pub fn without_restrict_lines(dump: &str) -> String {
 impl Client {
     /// Runs `tool` against `service`; its standard output.
     pub fn run(&self, host: &Host, service: &str, tool: &[&str]) -> Result<String> {
+        let (cmd, _env_file) = self.command(host, service, tool)?;
+        Ok(host.check(&cmd)?.stdout)
+    }
+
+    /// Runs each `(service, tool)` at once, each in its own container; their standard outputs,
+    /// in order (two schema dumps cost the slower one).
+    pub fn run_all(&self, host: &Host, runs: &[(&str, &[&str])]) -> Result<Vec<String>> {
+        let mut cmds = Vec::new();
+        let mut env_files = Vec::new();
+        for (service, tool) in runs {
+            let (cmd, env_file) = self.command(host, service, tool)?;
+            cmds.push(cmd);
+            env_files.push(env_file);
+        }
+        let outs = host.check_all(&cmds.iter().collect::<Vec<_>>())?;
+        drop(env_files);
+        Ok(outs.into_iter().map(|out| out.stdout).collect())
+    }
+
+    /// The container that runs `tool` against `service`, and its password file (removed when
+    /// dropped: keep it until the command has run).
+    fn command(&self, host: &Host, service: &str, tool: &[&str]) -> Result<(crate::host::runner::Cmd, PasswordFile)> {
         let env_file = PasswordFile::write(host, service, &self.dir)?;
         let alias = format!("dokku-postgres-{service}");
         let user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
@@ -47,7 +69,7 @@ impl Client {
             .args(["--user", &user, &self.image])
             .args(tool.iter().copied())
             .args(["-h", &alias, "-U", "postgres"]);
-        Ok(host.check(&cmd)?.stdout)
+        Ok((cmd, env_file))
     }
 }
 

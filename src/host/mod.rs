@@ -103,6 +103,18 @@ impl<'a> Host<'a> {
         self.runner.check(cmd)
     }
 
+    /// Runs independent commands at once ([`runner::Runner::run_all`]); the first that failed
+    /// (in their order) is the error.
+    pub fn check_all(&self, cmds: &[&Cmd]) -> Result<Vec<Output>> {
+        let outs = self.runner.run_all(cmds)?;
+        for (cmd, out) in cmds.iter().zip(&outs) {
+            if !out.success() {
+                bail!("{}", runner::failure_message(cmd, out));
+            }
+        }
+        Ok(outs)
+    }
+
     /// Runs `cmd` and returns its standard output, trimmed of the last newline.
     pub fn read(&self, cmd: &Cmd) -> Result<String> {
         self.runner.read(cmd)
@@ -159,16 +171,12 @@ impl<'a> Host<'a> {
 
     /// The app's whole config, via `config:export --format json`.
     pub fn config(&self, app: &str) -> Result<BTreeMap<String, String>> {
-        let out = self.runner.read(&self.dokku(&["config:export", "--format", "json", app]))?;
-        let value: serde_json::Value =
-            serde_json::from_str(&out).with_context(|| format!("Unable to parse the config of app {app}"))?;
-        let mut config = BTreeMap::new();
-        if let Some(map) = value.as_object() {
-            for (k, v) in map {
-                config.insert(k.clone(), v.as_str().unwrap_or_default().to_string());
-            }
-        }
-        Ok(config)
+        parse_config(app, &self.runner.read(&self.config_export(app))?)
+    }
+
+    /// The call that prints the app's config ([`parse_config`] reads it).
+    pub fn config_export(&self, app: &str) -> Cmd {
+        self.dokku(&["config:export", "--format", "json", app])
     }
 
     /// `config:set --no-restart APP K=V…`; values are secret (they hold passwords).
@@ -520,6 +528,19 @@ pub fn write_private(path: &std::path::Path, contents: &[u8]) -> Result<()> {
 
 fn read_trimmed(path: &std::path::Path) -> String {
     std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+/// `config:export --format json`'s output as a map (values hold passwords: never print them).
+pub fn parse_config(app: &str, out: &str) -> Result<BTreeMap<String, String>> {
+    let value: serde_json::Value =
+        serde_json::from_str(out.trim()).with_context(|| format!("Unable to parse the config of app {app}"))?;
+    let mut config = BTreeMap::new();
+    if let Some(map) = value.as_object() {
+        for (k, v) in map {
+            config.insert(k.clone(), v.as_str().unwrap_or_default().to_string());
+        }
+    }
+    Ok(config)
 }
 
 #[cfg(test)]

@@ -49,10 +49,41 @@ impl Psql {
         self.session.send(&text)
     }
 
+    /// Text never to show in a message from this session (a key sent in a script).
+    pub fn hide(&mut self, secret: &str) {
+        self.hidden.push(secret.to_string());
+    }
+
     /// Like [`Psql::send`], for a statement holding `secret` (never logged, never in a message).
     pub fn send_secret(&mut self, statement: &str, secret: &str) -> Result<()> {
         self.hidden.push(secret.to_string());
         self.send(&[statement])
+    }
+
+    /// Runs `text`, a script as psql reads it (statements, `COPY … FROM stdin` with its rows
+    /// inline, meta-commands), as one; its rows, and psql's last error message when one
+    /// failed (the script's own last statement says whether it got through).
+    pub fn script(&mut self, text: &str) -> Result<(Vec<String>, Option<String>)> {
+        let mark = format!("\\echo {} :ERROR :LAST_ERROR_MESSAGE\n", self.script_mark());
+        self.session.send(&format!("\\set LAST_ERROR_MESSAGE ''\n{text}{mark}"))?;
+        let mut rows = Vec::new();
+        loop {
+            let Some(line) = self.session.line() else {
+                let stderr = self.session.stderr();
+                let said = self.redact(&stderr);
+                let why = said.lines().find(|l| l.contains("FATAL") || l.contains("ERROR")).unwrap_or(said.trim());
+                bail!("the session on {} ended: {why}", self.service);
+            };
+            if let Some(status) = line.strip_prefix(&self.script_mark()) {
+                let message = status.trim_start().split_once(' ').map(|(_, m)| m.trim()).unwrap_or_default();
+                return Ok((rows, (!message.is_empty()).then(|| self.redact(message))));
+            }
+            rows.push(line);
+        }
+    }
+
+    fn script_mark(&self) -> String {
+        format!("{}-script", self.mark)
     }
 
     /// The rows of every statement sent, in order; the first that failed is the error.

@@ -173,6 +173,13 @@ pub trait Runner {
     /// Starts a [`Session`].
     fn session(&self, cmd: &Cmd) -> Result<Box<dyn Session>>;
 
+    /// Runs independent commands at once (each a process of its own, none reading another's
+    /// output), returning what each exited with, in their order. One after the other unless
+    /// the runner can do better: a window's reads of two servers cost the slower one.
+    fn run_all(&self, cmds: &[&Cmd]) -> Result<Vec<Output>> {
+        cmds.iter().map(|cmd| self.run(cmd)).collect()
+    }
+
     /// Runs a [`Pipe`]; returns what the producer and the consumer exited with.
     fn pipe(&self, pipe: &Pipe) -> Result<(Output, Output)>;
 
@@ -397,6 +404,15 @@ impl Drop for Child {
 }
 
 impl Runner for SystemRunner {
+    fn run_all(&self, cmds: &[&Cmd]) -> Result<Vec<Output>> {
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = cmds.iter().map(|cmd| scope.spawn(move || self.run(cmd))).collect();
+            runs.into_iter()
+                .map(|run| run.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a command's thread panicked"))))
+                .collect()
+        })
+    }
+
     fn stream(&self, cmd: &Cmd, to_stderr: bool) -> Result<i32> {
         use std::io::BufRead;
         log::debug!("exec: {}", cmd.display());
@@ -679,11 +695,7 @@ pub mod fake {
     impl Runner for FakeRunner {
         fn session(&self, cmd: &Cmd) -> Result<Box<dyn Session>> {
             let line = cmd.display();
-            if let Some((_, respond)) = self.sessions.iter().rev().find(|(prefix, _)| line.starts_with(prefix.as_str()))
-            {
-                self.calls.borrow_mut().push(line);
-                return Ok(Box::new(Replay(Default::default(), Some(respond.clone()))));
-            }
+            // host/psql.rs's sessions answer by the rules, statement batch by batch.
             if cmd.args.iter().any(|a| a == "ON_ERROR_STOP=0") {
                 return Ok(Box::new(PsqlReplay {
                     base: cmd.clone(),
@@ -691,6 +703,11 @@ pub mod fake {
                     calls: self.calls.clone(),
                     lines: Default::default(),
                 }));
+            }
+            if let Some((_, respond)) = self.sessions.iter().rev().find(|(prefix, _)| line.starts_with(prefix.as_str()))
+            {
+                self.calls.borrow_mut().push(line);
+                return Ok(Box::new(Replay(Default::default(), Some(respond.clone()))));
             }
             let out = self.run(cmd)?;
             Ok(Box::new(Replay(out.stdout.lines().map(String::from).collect(), None)))

@@ -111,6 +111,10 @@ pub fn relink(
         link = link.arg("--querystring").arg(query.clone());
     }
     host.check(&link)?;
+    if !collides && vars.len() == 1 {
+        // Nothing more to set: the check reads what it needs at once.
+        return check(host, app, from, to, vars, &to_key, known.map(|k| k.from_key.as_str()), None);
+    }
     let linked = format!("{}_URL", alias.strip_suffix("_URL").unwrap_or(&alias));
     let config = host.config(app)?;
     let value = config
@@ -175,9 +179,17 @@ fn check(
         Some(key) => Some(key.to_string()),
         None => host.url_key(from).ok(),
     };
+    // The app's config (unless read already), its docker options and the new service's links,
+    // read at once: each is a dokku call.
+    let mut reads =
+        vec![host.dokku(&["docker-options:report", app, "--docker-options-run"]), host.dokku(&["postgres:links", to])];
+    if config.is_none() {
+        reads.push(host.config_export(app));
+    }
+    let read = host.check_all(&reads.iter().collect::<Vec<_>>())?;
     let config = match config {
         Some(config) => config,
-        None => host.config(app)?,
+        None => crate::host::parse_config(app, &read[2].stdout)?,
     };
     for var in vars {
         if !config.get(&var.name).is_some_and(|v| v.contains(to_key)) {
@@ -189,14 +201,14 @@ fn check(
     {
         bail!("{name} of app {app} still points at {from} after the switch");
     }
-    let options = host.read(&host.dokku(&["docker-options:report", app, "--docker-options-run"]))?;
+    let options = read[0].stdout.trim();
     if options.contains(&format!("{}:", container(from))) {
         bail!("the docker options of app {app} still link {}", container(from));
     }
     if !options.contains(&format!("{}:", container(to))) {
         bail!("the docker options of app {app} do not link {}", container(to));
     }
-    if !host.service_links(to)?.iter().any(|a| a == app) {
+    if !read[1].stdout.lines().map(str::trim).any(|a| a == app) {
         bail!("app {app} is not in the links of {to}");
     }
     Ok(())

@@ -200,7 +200,15 @@ impl Upgrade<'_> {
                 None
             }
         };
-        self.holds = Holds { old: hold };
+        // The verifier's sessions too: opened now, their transactions begun inside the window.
+        let verifier = self.host.database_name(&plan.new).and_then(|new_db| {
+            Ok((
+                verifier::Side::ready(self.host, &plan.old, &plan.old_db)?,
+                verifier::Side::ready(self.host, &plan.new, &new_db)?,
+            ))
+        });
+        let verifier = verifier.map_err(|err| log::debug!("{err:#}")).ok();
+        self.holds = Holds { old: hold, verifier };
         // What the switch reads, read now: inside the window each read is a dokku call.
         for app in &plan.apps {
             match switch::Known::read(self.host, &app.name, &plan.old, &plan.new) {

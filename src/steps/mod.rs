@@ -65,6 +65,9 @@ impl Options {
 #[derive(Default)]
 struct Holds {
     old: Option<Hold>,
+    /// The verifier's own sessions on the old and the new database, opened before the window
+    /// for its comparison inside it.
+    verifier: Option<(verifier::Side, verifier::Side)>,
 }
 
 struct StepRecord {

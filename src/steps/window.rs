@@ -43,14 +43,7 @@ impl Upgrade<'_> {
             }
             let dir = job.dump.parent().context("dump path has no folder")?;
             let client = crate::host::client::Client { image: job.image.to_string(), dir: dir.to_path_buf() };
-            let set = crate::copy::globals::copy_database_properties(
-                job.host,
-                &client,
-                (job.from.service, job.from.database),
-                (job.to.service, job.to.database),
-            )?;
-            job.out.verbose(&format!("{} database setting(s), comment and grants carried over", set.len()));
-            Ok(())
+            crate::copy::carry_database_properties(job, &client)
         })?;
         let kept = self.copier.artifacts().unwrap_or_else(|| self.dump.iter().cloned().collect());
         for file in &kept {
@@ -108,8 +101,14 @@ impl Upgrade<'_> {
         let _timer =
             crate::output::progress::timer(format!("verifying {} against {}", plan.new, plan.old), self.out.quiet());
         let new_db = host.database_name(&plan.new)?;
-        let (mut old, mut new) =
-            (verifier::Side::now(&plan.old, &plan.old_db), verifier::Side::now(&plan.new, &new_db));
+        // The sessions opened before the window, while both still answer.
+        let ready = self
+            .holds
+            .verifier
+            .take()
+            .and_then(|(mut old, mut new)| (old.answers() && new.answers()).then_some((old, new)));
+        let (mut old, mut new) = ready
+            .unwrap_or_else(|| (verifier::Side::now(&plan.old, &plan.old_db), verifier::Side::now(&plan.new, &new_db)));
         let check = match self.copier.changed_since_proven() {
             Some(selections) => {
                 self.out.verbose(&format!(
@@ -138,8 +137,22 @@ impl Upgrade<'_> {
                 plan.old
             );
         }
-        let client = crate::host::client::Client { image: plan.reference(), dir: self.dumps_dir()? };
-        verify::compare_schemas(host, &client, (&plan.old, &plan.old_db), (&plan.new, &new_db), self.replay.as_ref())?;
+        // The schema as pg_dump prints it: proven before the window when neither catalog has
+        // changed since (the online copy's first proof), else compared now.
+        let proven = self.copier.schema_proven_at();
+        let states = &outcome.figures.catalog_states;
+        if proven.as_ref().is_some_and(|p| p == states && !p.0.is_empty() && !p.1.is_empty()) {
+            self.out.verbose("Schema: as proven before the window (neither catalog changed since)");
+        } else {
+            let client = crate::host::client::Client { image: plan.reference(), dir: self.dumps_dir()? };
+            verify::compare_schemas(
+                host,
+                &client,
+                (&plan.old, &plan.old_db),
+                (&plan.new, &new_db),
+                self.replay.as_ref(),
+            )?;
+        }
         self.no_writer_waits()?;
         for note in &outcome.notes {
             self.out.warn(note);

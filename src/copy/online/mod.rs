@@ -24,7 +24,7 @@ pub mod prove;
 pub mod schema;
 pub mod stream;
 
-use crate::copy::catch_up::{fingerprint_owned, schema_at, sibling, stream_parts};
+use crate::copy::catch_up::{fingerprint_owned, schema_at, sibling, stream_in_sessions, stream_parts};
 use crate::copy::{Copier, Endpoint, GLOBALS, Globals, Job, ParallelDirectory, Sizes, reset_database};
 use crate::facts::fingerprint::{Catalog, Fingerprint, literal};
 use crate::facts::replication::{OUTSIDE_STREAM_WHY, USER_TABLES};
@@ -60,6 +60,8 @@ pub struct Online {
     sessions: RefCell<Option<(Psql, Psql)>>,
     /// The rows verification reads inside the window, once the window's copy named them.
     changed: RefCell<Option<Vec<Selection>>>,
+    /// Both catalog states when the first copy's schema was proven.
+    schema_proven: RefCell<Option<(String, String)>>,
     kept: RefCell<Option<Vec<PathBuf>>>,
     properties: Cell<bool>,
     report: RefCell<serde_json::Map<String, Value>>,
@@ -100,6 +102,7 @@ impl Online {
             state: RefCell::default(),
             sessions: RefCell::default(),
             changed: RefCell::default(),
+            schema_proven: RefCell::default(),
             kept: RefCell::default(),
             properties: Cell::new(false),
             report: RefCell::default(),
@@ -128,6 +131,7 @@ impl Online {
         self.full.dump_and_restore(job.host, job.out, &job.from, &job.to, &dump)?;
         *self.kept.borrow_mut() = Some(vec![dump]);
         *self.changed.borrow_mut() = None;
+        *self.schema_proven.borrow_mut() = None;
         self.properties.set(false);
         Ok(())
     }
@@ -187,13 +191,7 @@ impl Online {
         self.full.copy_roles(host, &client, from.service, to.service)?;
         self.full.restore(host, job.out, to, job.dump, &sizes)?;
         host.sql(to.service, to.database, "VACUUM (ANALYZE)")?;
-        let set = crate::copy::globals::copy_database_properties(
-            host,
-            &client,
-            (from.service, from.database),
-            (to.service, to.database),
-        )?;
-        job.out.verbose(&format!("{} database setting(s), comment and grants carried over", set.len()));
+        crate::copy::carry_database_properties(job, &client)?;
         let timer = crate::output::progress::timer(format!("proving the copy in {}", to.service), job.out.quiet());
         let proven = proof.finish(host, (to.service, to.database), &record.settings_set_here());
         drop(timer);
@@ -224,6 +222,7 @@ impl Online {
             }
             return Err(err);
         }
+        *self.schema_proven.borrow_mut() = Some(figures.catalog_states.clone());
         let address = stream::old_address(host, from.service, to.service)?;
         let password = std::fs::read_to_string(host.service_dir(from.service).join("PASSWORD"))
             .with_context(|| format!("Unable to read the password of service {}", from.service))?;
@@ -441,7 +440,11 @@ impl Copier for Online {
         // catch-up copy streams them.
         let tee = sibling(job.dump, "online.sql");
         let outside: crate::facts::fingerprint::Parts = copied.iter().map(|&i| (i, None)).collect();
-        stream_parts(job, &state.catalog, &outside, &tee)?;
+        if outside.is_empty() {
+            stream_in_sessions(old, new, &state.catalog, &outside, &tee)?;
+        } else {
+            stream_parts(job, &state.catalog, &outside, &tee)?;
+        }
         phase("stream_ms", &mut at);
         if old.value("SELECT count(*) FROM pg_catalog.pg_largeobject_metadata")? != "0" {
             drop(sessions);
@@ -515,6 +518,10 @@ impl Copier for Online {
 
     fn changed_since_proven(&self) -> Option<Vec<Selection>> {
         self.changed.borrow().clone()
+    }
+
+    fn schema_proven_at(&self) -> Option<(String, String)> {
+        self.schema_proven.borrow().clone()
     }
 
     fn carries_database_properties(&self) -> bool {

@@ -43,6 +43,7 @@ pub fn script() -> String {
         COLUMN_ORDER.replace("FILTER", SCHEMA_FILTER),
         RELATIONS.replace("FILTER", SCHEMA_FILTER).replace("EXTENSION", RELATION_EXTENSION),
         TYPES.replace("FILTER", SCHEMA_FILTER),
+        CATALOG_STATE.to_string(),
     ];
     parts.join("\n") + "\n"
 }
@@ -331,6 +332,31 @@ const TYPES: &str = "WITH RECURSIVE used(oid) AS (\
     FROM (SELECT DISTINCT oid FROM used) u JOIN pg_catalog.pg_type t ON t.oid = u.oid \
     JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace;";
 
+/// A digest of the catalog's state, to tell later that nothing in it changed (not compared
+/// between the sides: each side's is compared with its own, taken earlier). Every visible row
+/// of every catalog of `pg_catalog` by its version (`xmin`, `ctid`: a transactional change
+/// writes a new one), shared catalogs included (roles, memberships, settings); `pg_class` by
+/// its defining columns instead, since a TRUNCATE, a refresh or a vacuum rewrites its row for
+/// storage alone. Left out: statistics, large objects' data, and the logical replication's
+/// own catalogs (publications, subscriptions, origins, their dependencies), which the online
+/// copy makes and drops; the catalog facts above compare what the user made of those.
+pub const CATALOG_STATE: &str = r#"SELECT pg_catalog.json_build_array('catalog state', '', pg_catalog.jsonb_build_object('digest',
+  pg_catalog.md5(pg_catalog.string_agg(s.d, ',' ORDER BY s.d)))) FROM (
+  SELECT c.relname || '=' || (pg_catalog.xpath('/row/d/text()', pg_catalog.query_to_xml(pg_catalog.format(
+    'SELECT pg_catalog.md5(coalesce(pg_catalog.string_agg(t.xmin::text || t.ctid::text, '','' ORDER BY t.ctid), '''')) AS d FROM pg_catalog.%I t%s',
+    c.relname, CASE WHEN c.relname IN ('pg_depend', 'pg_shdepend') THEN ' WHERE t.classid NOT IN (SELECT r.oid FROM pg_catalog.pg_class r
+      WHERE r.relnamespace = ''pg_catalog''::pg_catalog.regnamespace AND r.relname IN (''pg_publication'', ''pg_publication_rel'',
+      ''pg_publication_namespace'', ''pg_subscription'', ''pg_subscription_rel''))' ELSE '' END), false, true, '')))[1]::text AS d
+  FROM pg_catalog.pg_class c WHERE c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace AND c.relkind = 'r'
+    AND c.relname NOT IN ('pg_class', 'pg_statistic', 'pg_statistic_ext_data', 'pg_largeobject', 'pg_publication',
+      'pg_publication_rel', 'pg_publication_namespace', 'pg_subscription', 'pg_subscription_rel', 'pg_replication_origin')
+  UNION ALL
+  SELECT 'pg_class=' || pg_catalog.md5(pg_catalog.string_agg(pg_catalog.concat_ws('|', c.oid, c.relname, c.relnamespace,
+    c.reltype, c.relowner, c.relam, c.reltablespace, c.relkind, c.relpersistence, c.relnatts, c.relacl::text,
+    c.reloptions::text, c.relreplident, c.relrowsecurity, c.relforcerowsecurity, c.relispartition, c.relispopulated,
+    c.relhasrules, c.relhastriggers, pg_catalog.pg_get_expr(c.relpartbound, c.oid)), ',' ORDER BY c.oid))
+  FROM pg_catalog.pg_class c) s;"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,7 +369,7 @@ mod tests {
         }
         // psql runs a statement at its `;` or a meta-command that ends it (\gexec, \gset).
         let statements = sql.matches(";\n").count() + sql.matches("\\gexec").count() + sql.matches("\\gset").count();
-        assert_eq!(statements, 22, "{sql}");
+        assert_eq!(statements, 23, "{sql}");
         assert!(sql.contains(super::super::side::KEY_SETTING));
     }
 }

@@ -19,7 +19,7 @@ pub struct Found {
 }
 
 /// Kinds that describe a side for the verifier itself, not facts to compare.
-const INFO: [&str; 4] = ["server", "relation", "type", "column order"];
+const INFO: [&str; 5] = ["server", "relation", "type", "column order", "catalog state"];
 
 /// Fields only servers from a version on have: compared when both sides are that new.
 const SINCE: [(&str, &str, u32); 2] = [("membership", "grantor", 160000), ("database", "locale provider", 150000)];

@@ -162,6 +162,9 @@ pub struct Figures {
     pub extensions: BTreeMap<String, String>,
     /// Both servers' `server_version_num`.
     pub versions: (u32, u32),
+    /// Each side's catalog state (catalog.rs): equal to one taken earlier, nothing in that
+    /// side's catalog changed since.
+    pub catalog_states: (String, String),
 }
 
 impl Outcome {
@@ -179,6 +182,22 @@ impl Outcome {
             self.differences.join("\n       - ")
         ))
     }
+}
+
+/// Each side's catalog state now (catalog.rs), both read at once: what a comparison's
+/// [`Figures::catalog_states`] is later compared with, to tell that neither catalog changed.
+pub fn catalog_states(host: &Host, old: &mut Side, new: &mut Side) -> Result<(String, String)> {
+    let key = Secret::draw()?;
+    old.open(host, &key, catalog::CATALOG_STATE)?;
+    new.open(host, &key, catalog::CATALOG_STATE)?;
+    let old_state = catalog_state(&facts_of(old.receive(Some(&key))?, &old.service)?);
+    let new_state = catalog_state(&facts_of(new.receive(Some(&key))?, &new.service)?);
+    old.finish();
+    new.finish();
+    if old_state.is_empty() || new_state.is_empty() {
+        bail!("{} or {} did not say its catalog state", old.service, new.service);
+    }
+    Ok((old_state, new_state))
 }
 
 /// Compares `new` with `old` as `check` says. Errors are failures to read a side; what
@@ -251,7 +270,7 @@ pub fn compare(host: &Host, old: &mut Side, new: &mut Side, check: &Check) -> Re
         relations: old_rows.len(),
         rows: old_rows.values().map(|(_, d)| d.rows).sum(),
         facts: old_facts.len()
-            - ["server", "relation", "type", "column order"].iter().map(|k| counted(k)).sum::<usize>(),
+            - ["server", "relation", "type", "column order", "catalog state"].iter().map(|k| counted(k)).sum::<usize>(),
         sequences: counted("sequence"),
         extensions: old_facts
             .iter()
@@ -259,6 +278,7 @@ pub fn compare(host: &Host, old: &mut Side, new: &mut Side, check: &Check) -> Re
             .map(|((_, name), v)| (name.clone(), v["version"].as_str().unwrap_or_default().to_string()))
             .collect(),
         versions,
+        catalog_states: (catalog_state(&old_facts), catalog_state(&new_facts)),
     };
     Ok(Outcome { differences: found.differences, notes: found.notes, figures })
 }
@@ -297,6 +317,13 @@ fn judged(part: &Part, old: &Digest, new: &Digest, accepted: &Accepted) -> Optio
 
 /// One side's answer to the first part, by `(kind, name)`.
 fn facts(lines: Vec<Value>, service: &str) -> Result<Facts> {
+    let facts = facts_of(lines, service)?;
+    facts.get(&("server".into(), String::new())).with_context(|| format!("{service} did not say its version"))?;
+    Ok(facts)
+}
+
+/// `[kind, name, value]` lines by `(kind, name)`.
+fn facts_of(lines: Vec<Value>, service: &str) -> Result<Facts> {
     let mut facts = Facts::new();
     for line in lines {
         let (Some(kind), Some(name)) = (line[0].as_str(), line[1].as_str()) else {
@@ -304,7 +331,6 @@ fn facts(lines: Vec<Value>, service: &str) -> Result<Facts> {
         };
         facts.insert((kind.to_string(), name.to_string()), line[2].clone());
     }
-    facts.get(&("server".into(), String::new())).with_context(|| format!("{service} did not say its version"))?;
     Ok(facts)
 }
 
@@ -312,6 +338,14 @@ fn facts(lines: Vec<Value>, service: &str) -> Result<Facts> {
 fn pairs(value: &Value) -> Vec<(String, String)> {
     let pair = |p: &Value| Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string()));
     value.as_array().map(|a| a.iter().filter_map(pair).collect()).unwrap_or_default()
+}
+
+fn catalog_state(facts: &Facts) -> String {
+    facts
+        .get(&("catalog state".into(), String::new()))
+        .and_then(|v| v["digest"].as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn version(facts: &Facts) -> u32 {

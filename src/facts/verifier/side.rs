@@ -22,13 +22,34 @@ pub struct Side {
     /// The verifier opened the session and its transaction (it also ends them); else they are
     /// the caller's.
     own: bool,
+    /// The verifier's own transaction has begun in the session.
+    begun: bool,
 }
 
 impl Side {
     /// The database as it is when the comparison reads it, in one repeatable-read transaction
     /// of its own.
     pub fn now(service: &str, database: &str) -> Side {
-        Side { service: service.into(), database: database.into(), session: None, own: true }
+        Side { service: service.into(), database: database.into(), session: None, own: true, begun: false }
+    }
+
+    /// [`Side::now`] with its session opened already, before the window (a `docker exec`
+    /// costs tenths of a second there, a statement in an open session a millisecond); its
+    /// transaction begins when the comparison does, so it reads the database as it is then.
+    pub fn ready(host: &Host, service: &str, database: &str) -> Result<Side> {
+        let mut side = Side::now(service, database);
+        side.session = Some(host.session(&side.command(host))?);
+        Ok(side)
+    }
+
+    /// Whether a session opened earlier still reaches its server (which may have restarted
+    /// since): one statement on it.
+    pub fn answers(&mut self) -> bool {
+        self.send("SELECT pg_catalog.json_build_array('ready');").is_ok() && self.receive(None).is_ok()
+    }
+
+    fn command(&self, host: &Host) -> crate::host::runner::Cmd {
+        host.psql(&self.service, &self.database, true).args(["-q", "-A", "-t", "-f", "-"])
     }
 
     /// The database at an exported snapshot (`pg_export_snapshot()`, or the one a replication
@@ -51,21 +72,24 @@ impl Side {
     /// The verifier leaves the transaction open; what it set in it (its key among them) is
     /// local to it and cleared at its end.
     pub fn in_session(service: &str, database: &str, session: Box<dyn Session>) -> Side {
-        Side { service: service.into(), database: database.into(), session: Some(session), own: false }
+        Side { service: service.into(), database: database.into(), session: Some(session), own: false, begun: true }
     }
 
-    /// Opens the verifier's own session and transaction, `then` run first in it.
+    /// Begins the verifier's own transaction (in its own session, opened now unless it was
+    /// already), `then` run first in it.
     fn start(&mut self, host: &Host, then: &str) -> Result<()> {
-        let cmd = host.psql(&self.service, &self.database, true).args(["-q", "-A", "-t", "-f", "-"]);
-        let mut session = host.session(&cmd)?;
+        if self.session.is_none() {
+            self.session = Some(host.session(&self.command(host))?);
+        }
+        let session = self.session.as_mut().context("the verifier's session is not open")?;
         session.send(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n{then}"))?;
-        self.session = Some(session);
+        self.begun = true;
         Ok(())
     }
 
     /// Sends the first part: the session's settings, then this run's key, then `sql`.
     pub fn open(&mut self, host: &Host, key: &Secret, sql: &str) -> Result<()> {
-        if self.session.is_none() {
+        if !self.begun {
             self.start(host, "")?;
         }
         self.send(&format!("{}{}{sql}", preamble(), key_statement(key)))
