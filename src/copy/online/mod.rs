@@ -777,7 +777,9 @@ impl Follow {
         }
         let sample = json!({"at_ms": self.started.elapsed().as_millis() as u64, "lag_bytes": status.lag_bytes,
             "lag_s": status.lag_seconds, "changes": state.changes.count, "confirmed_lsn": status.confirmed});
-        if self.last_line.elapsed() >= self.every {
+        // The first sample is said at once (following may catch up before the first interval),
+        // then one a while.
+        if self.samples.is_empty() || self.last_line.elapsed() >= self.every {
             self.last_line = Instant::now();
             job.out.verbose(&format!(
                 "{}: {} behind{}, {} change(s) since the first copy, {:.0} s",
@@ -787,8 +789,6 @@ impl Follow {
                 state.changes.count,
                 self.started.elapsed().as_secs_f64()
             ));
-            self.samples.push(sample);
-        } else if self.samples.is_empty() {
             self.samples.push(sample);
         }
     }
